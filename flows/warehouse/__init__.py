@@ -1,0 +1,1 @@
+"""SQLAlchemy engines, loaders, the load ledger and the quarantine."""
