@@ -1,0 +1,130 @@
+"""The ``unionwh`` command: parses, calls, prints. Errors end as one clear line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+
+from flows.errors import UnionWHError
+
+
+def _common(p: argparse.ArgumentParser, *, landing: bool = False, members: bool = False) -> None:
+    p.add_argument("--warehouse", metavar="URL",
+                   help="warehouse URL (env UNIONWH_WAREHOUSE; default duckdb:///data/warehouse.duckdb)")
+    if landing:
+        p.add_argument("--landing", metavar="DIR", help="landing zone (env UNIONWH_LANDING; default data/landing)")
+    if members:
+        p.add_argument("--members-url", metavar="URL",
+                       help="members database URL (env UNIONWH_MEMBERS_URL; default <landing>/members.sqlite)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unionwh", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="print tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="write a synthetic landing zone (and members.sqlite)")
+    demo.add_argument("--year", type=int, default=2021)
+    demo.add_argument("--landing", metavar="DIR")
+    demo.add_argument("--seed", type=int, default=None, help="random seed (default: the year)")
+
+    run = sub.add_parser("run", help="run the nightly-load flow: extract, validate, load, dbt build, figures")
+    _common(run, landing=True, members=True)
+    run.add_argument("--year", type=int, help="report year (default from config: 2021)")
+
+    figures = sub.add_parser("figures", help="print a year's figures from the warehouse")
+    _common(figures)
+    figures.add_argument("--year", type=int, help="report year (default from config)")
+    figures.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    return parser
+
+
+def _set_env(args: argparse.Namespace) -> None:
+    """URLs go to the flow through the environment, never as (logged) flow parameters."""
+    for attr, env in (("warehouse", "UNIONWH_WAREHOUSE"), ("members_url", "UNIONWH_MEMBERS_URL"),
+                      ("landing", "UNIONWH_LANDING")):
+        value = getattr(args, attr, None)
+        if value:
+            os.environ[env] = value
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flows.demo.generator import generate
+    from flows.settings import load_settings
+
+    settings = load_settings(landing=args.landing)
+    landing = settings.landing_dir
+    manifest = generate(landing, year=args.year, seed=args.seed if args.seed is not None else args.year)
+    files = getattr(manifest, "files", [])
+    print(f"demo landing zone for {args.year} written to {landing} ({len(files)} files)")
+    print(f"members database: {landing / 'members.sqlite'}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _set_env(args)
+    from flows.nightly import nightly_load
+    from flows.report.format import figures_table
+    from flows.settings import load_settings
+
+    settings = load_settings(report_year=args.year)
+    summary = nightly_load(landing=None, year=settings.report_year)
+    read, loaded, quarantined = summary.rows
+    print(figures_table(settings.report_year, summary.figures))
+    print()
+    print(f"run {summary.run_id}: {summary.status}")
+    print(f"rows read {read} = loaded {loaded} + quarantined {quarantined}; "
+          f"{summary.skipped_files} files unchanged since an earlier run")
+    for err in summary.errors:
+        print(f"rejected: {err}")
+    print(f"warehouse: {settings.safe_warehouse()}")
+    for path in summary.report_files:
+        print(f"report: {path}")
+    print(f"dbt artifacts: {summary.run_dir / 'dbt' if summary.run_dir else '-'}")
+    return 0 if summary.status == "succeeded" else 1
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    _set_env(args)
+    from flows.report.format import figures_csv, figures_json, figures_table
+    from flows.settings import load_settings
+    from flows.warehouse.engine import warehouse_engine
+    from flows.warehouse.figures import fetch_figures
+
+    settings = load_settings(report_year=args.year)
+    engine = warehouse_engine(settings)
+    try:
+        figures = fetch_figures(engine, settings.report_year)
+    finally:
+        engine.dispose()
+    if not figures:
+        raise UnionWHError(f"no figures for {settings.report_year} in the warehouse")
+    render = {"table": figures_table, "json": figures_json, "csv": figures_csv}[args.format]
+    sys.stdout.write(render(settings.report_year, figures).rstrip("\n") + "\n")
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "run": cmd_run, "figures": cmd_figures}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except UnionWHError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"unionwh: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+

@@ -1,0 +1,297 @@
+"""The ``nightly-load`` Prefect flow: wiring only.
+
+For each upstream system: extract (read + normalise new files) -> validate
+(Great Expectations; failing rows to quarantine) -> load (raw rows, quarantine
+and ledger per file in one transaction). Then dbt build, then the figures.
+Secrets never travel as flow parameters: the warehouse and members URLs come
+from settings (environment or config file).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import sqlalchemy as sa
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy.engine import Engine
+
+from flows import schema
+from flows.errors import BatchError, RunFailed
+from flows.quality.runner import validate
+from flows.report.format import Figure, figures_json, figures_markdown
+from flows.settings import Settings, load_settings
+from flows.sources import common, events, finance, members, registry, rights, training, welfare
+from flows.warehouse import dbt
+from flows.warehouse.ddl import OPS_SCHEMA
+from flows.warehouse.engine import init_warehouse, members_engine, warehouse_engine
+from flows.warehouse.figures import fetch_figures
+from flows.warehouse.loader import LedgerEntry, already_seen, watermarks, write_batch
+
+READERS: dict[str, Any] = {
+    "registry": registry, "welfare": welfare, "training": training,
+    "rights": rights, "finance": finance, "events": events,
+}
+WHOLE_FILE = "*"
+"""Ledger table name for a file rejected as a whole (no table was read)."""
+
+
+@dataclass
+class Batch:
+    """One table of one delivered file (or one members pull), on its way to the warehouse."""
+
+    source: str
+    table_name: str
+    file_name: str
+    sha256: str
+    delivery_date: date | None
+    frame: pl.DataFrame | None = None
+    error: BatchError | None = None
+    workbook: tuple[str, str] | None = None
+    watermark: datetime | None = None
+    passed: pl.DataFrame | None = None
+    quarantined: pl.DataFrame | None = None
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    status: str = "running"
+    run_dir: Path | None = None
+    ledger: list[LedgerEntry] = field(default_factory=list)
+    skipped_files: int = 0
+    errors: list[str] = field(default_factory=list)
+    dbt_counts: dict[str, int] = field(default_factory=dict)
+    figures: list[Figure] = field(default_factory=list)
+    report_files: list[Path] = field(default_factory=list)
+
+    @property
+    def rows(self) -> tuple[int, int, int]:
+        return (sum(e.rows_read for e in self.ledger), sum(e.rows_loaded for e in self.ledger),
+                sum(e.rows_quarantined for e in self.ledger))
+
+
+def _tables_of_file(source: str, delivery: common.Delivery) -> list[str]:
+    if source == "welfare":
+        return list(schema.WELFARE_SHEETS.values())
+    return [Path(delivery.rel_name).stem]
+
+
+# ------------------------------------------------------------------------ tasks
+@task(name="extract", task_run_name="extract_{source}", cache_policy=NO_CACHE)
+def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, str]]) -> tuple[list[Batch], int]:
+    """Read and normalise every delivered file of ``source`` not loaded before."""
+    logger = get_run_logger()
+    batches: list[Batch] = []
+    skipped = 0
+    for delivery in common.discover(settings.landing_dir, source):
+        sha = common.sha256_file(delivery.path)
+        tables = _tables_of_file(source, delivery)
+        if all((t, sha, "loaded") in seen for t in tables) or (WHOLE_FILE, sha, "rejected") in seen:
+            skipped += 1
+            continue
+        base = dict(source=source, file_name=delivery.rel_name, sha256=sha,
+                    delivery_date=getattr(delivery, "delivery_date", None))
+        if delivery.problem:
+            err = BatchError(delivery.rel_name, "batch.unknown_file", delivery.problem)
+            batches.append(Batch(table_name=WHOLE_FILE, error=err, **base))
+            continue
+        try:
+            frames = READERS[source].read(delivery)
+        except BatchError as err:
+            batches.append(Batch(table_name=WHOLE_FILE, error=err, **base))
+            continue
+        for name, frame in frames.items():
+            if (name, sha, "loaded") in seen:
+                continue
+            workbook = None
+            if source == "welfare" and frame.height:
+                workbook = (frame["station_code"][0], frame["ledger_month"][0])
+            elif source == "welfare":
+                workbook = _welfare_workbook_key(delivery.rel_name)
+            batches.append(Batch(table_name=name, frame=frame, workbook=workbook, **base))
+    logger.info("extract %s: %d new table batches, %d files unchanged", source, len(batches), skipped)
+    return batches, skipped
+
+
+def _welfare_workbook_key(rel_name: str) -> tuple[str, str]:
+    stem = Path(rel_name).stem
+    station, _, month = stem.rpartition("_")
+    return station, month
+
+
+@task(name="extract_members", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def extract_members(settings: Settings, engine: Engine) -> list[Batch]:
+    """Pull member rows changed since the stored watermark."""
+    logger = get_run_logger()
+    url = settings.members_database_url
+    if url is None:
+        logger.warning("members: no database configured and no <landing>/members.sqlite; skipped")
+        return []
+    since = watermarks(engine, "members")
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    source_engine = members_engine(url)
+    try:
+        with source_engine.connect() as conn:
+            frames = members.read(conn, today, {t.name: since.get(t.name) for t in schema.tables_of("members")})
+    except BatchError as err:
+        return [Batch("members", WHOLE_FILE, err.file, "-", today, error=err)]
+    finally:
+        source_engine.dispose()
+    out = []
+    for name, frame in frames.items():
+        if frame.height == 0:
+            continue
+        out.append(Batch("members", name, frame["_file_name"][0], frame["_file_sha256"][0], today, frame=frame,
+                         watermark=members.max_updated_at(frame)))
+    logger.info("extract members: %s", ", ".join(f"{b.table_name} {b.frame.height} rows" for b in out
+                                                  if b.frame is not None) or "no changes")
+    return out
+
+
+@task(name="validate", task_run_name="validate_{source}", cache_policy=NO_CACHE)
+def validate_batches(source: str, batches: list[Batch]) -> list[Batch]:
+    """Run each batch's expectation suite; split passing and quarantined rows."""
+    logger = get_run_logger()
+    for b in batches:
+        if b.frame is None:
+            continue
+        try:
+            result = validate(b.frame, schema.table(b.source, b.table_name), b.file_name)
+        except BatchError as err:
+            b.error = err
+            continue
+        b.passed, b.quarantined = result.passed, result.quarantined
+        if result.failures_by_rule:
+            top = ", ".join(f"{r}={n}" for r, n in sorted(result.failures_by_rule.items(), key=lambda x: -x[1])[:3])
+            logger.info("validate %s %s: %d rows, %d quarantined (%s)", b.file_name, b.table_name,
+                        b.frame.height, result.quarantined.height, top)
+    return batches
+
+
+@task(name="load", task_run_name="load_{source}", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch]) -> list[LedgerEntry]:
+    """Write each batch and its ledger entry in one transaction."""
+    logger = get_run_logger()
+    entries = []
+    for b in batches:
+        if b.error is not None or b.frame is None:
+            err = b.error or BatchError(b.file_name, "batch.unreadable", "no rows were read")
+            entry = LedgerEntry(run_id, b.source, b.table_name, b.file_name, b.sha256, b.delivery_date,
+                                0, 0, 0, "rejected", err.rule, err.message)
+            write_batch(engine, entry, schema.table(b.source, b.table_name) if b.table_name != WHOLE_FILE
+                        else schema.tables_of(b.source)[0], None, None)
+            logger.error("rejected %s: [%s] %s", b.file_name, err.rule, err.message)
+            entries.append(entry)
+            continue
+        t = schema.table(b.source, b.table_name)
+        passed = b.passed if b.passed is not None else b.frame.clear()
+        quarantined = b.quarantined if b.quarantined is not None else b.frame.clear()
+        entry = LedgerEntry(run_id, b.source, b.table_name, b.file_name, b.sha256, b.delivery_date,
+                            b.frame.height, passed.height, quarantined.height, "loaded")
+        write_batch(engine, entry, t, common.to_typed(passed, t), quarantined, workbook=b.workbook,
+                    watermark=b.watermark)
+        entries.append(entry)
+    loaded = sum(e.rows_loaded for e in entries)
+    quarantined_rows = sum(e.rows_quarantined for e in entries)
+    logger.info("load %s: %d batches, %d rows loaded, %d quarantined", source, len(entries), loaded,
+                quarantined_rows)
+    return entries
+
+
+@task(name="dbt_build", cache_policy=NO_CACHE)
+def build_marts(settings: Settings, artifacts: Path) -> dict[str, int]:
+    """dbt build (models, snapshots, seeds and their tests) on the run's target."""
+    result = dbt.build(settings, artifacts)
+    get_run_logger().info("dbt build: %s", ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items())))
+    return result.counts
+
+
+@task(name="figures", cache_policy=NO_CACHE)
+def compute_figures(engine: Engine, year: int, run_dir: Path) -> tuple[list[Figure], list[Path]]:
+    """Read the year's figures from the mart and write them with the run's report."""
+    figures = fetch_figures(engine, year)
+    json_path = run_dir / f"figures-{year}.json"
+    json_path.write_text(figures_json(year, figures) + "\n", encoding="utf-8")
+    md_path = run_dir / f"report-{year}.md"
+    md_path.write_text(figures_markdown(year, figures, f"{year}年工作总结数据 / annual summary figures"),
+                       encoding="utf-8")
+    get_run_logger().info("figures %d: %d computed", year, len(figures))
+    return figures, [json_path, md_path]
+
+
+# ------------------------------------------------------------------------- flow
+def new_run_id() -> str:
+    return datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def check_conservation(engine: Engine) -> None:
+    """rows read = rows loaded + rows quarantined, for every ledger entry ever written."""
+    with engine.connect() as conn:
+        bad = conn.execute(sa.text(
+            f"SELECT file_name, table_name FROM {OPS_SCHEMA}.load_ledger "
+            "WHERE rows_read <> rows_loaded + rows_quarantined"
+        )).all()
+    if bad:
+        raise RunFailed("row conservation broken for " + ", ".join(f"{f} ({t})" for f, t in bad[:5]))
+
+
+def _record_run(engine: Engine, summary: RunSummary, started: datetime, message: str | None) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.runs WHERE run_id = :r"), {"r": summary.run_id})
+        conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.runs VALUES (:r, :s, :f, :st, :m)"),
+                     {"r": summary.run_id, "s": started, "f": datetime.now(), "st": summary.status, "m": message})
+
+
+@flow(name="nightly-load", log_prints=True)
+def nightly_load(landing: str | None = None, year: int | None = None) -> RunSummary:
+    """Load every new delivery, validate, build the marts and compute the figures.
+
+    landing: landing-zone folder (default from settings); year: report year.
+    """
+    settings = load_settings(landing=landing, report_year=year)
+    logger = get_run_logger()
+    summary = RunSummary(run_id=new_run_id())
+    summary.run_dir = settings.output_dir / summary.run_id
+    summary.run_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now()
+    logger.info("run %s: landing %s, warehouse %s", summary.run_id, settings.landing_dir,
+                settings.safe_warehouse())
+    engine = warehouse_engine(settings)
+    try:
+        init_warehouse(engine)
+        for source in schema.FILE_SOURCES:
+            batches, skipped = extract_source(settings, source, already_seen(engine, source))
+            summary.skipped_files += skipped
+            summary.ledger += load_batches(engine, summary.run_id, source, validate_batches(source, batches))
+        member_batches = extract_members(settings, engine)
+        summary.ledger += load_batches(engine, summary.run_id, "members", validate_batches("members", member_batches))
+        check_conservation(engine)
+        summary.errors = [f"{e.file_name}: [{e.error_rule}] {e.error_message}" for e in summary.ledger
+                          if e.status == "rejected"]
+        engine.dispose()
+        summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt")
+        summary.figures, summary.report_files = compute_figures(engine, settings.report_year, summary.run_dir)
+        summary.status = "failed" if summary.errors else "succeeded"
+        _record_run(engine, summary, started, "; ".join(summary.errors[:10]) or None)
+    except Exception as exc:
+        summary.status = "failed"
+        _record_run(engine, summary, started, f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    finally:
+        engine.dispose()
+    read, loaded, quarantined = summary.rows
+    logger.info("run %s %s: %d rows read, %d loaded, %d quarantined, %d files unchanged, %d rejected",
+                summary.run_id, summary.status, read, loaded, quarantined, summary.skipped_files,
+                len(summary.errors))
+    return summary
+
+
+logging.getLogger("great_expectations").setLevel(logging.WARNING)

@@ -1,0 +1,162 @@
+"""Custom Great Expectations expectations for the contract's value rules.
+
+Importing this module registers them with GE, so suites stored as JSON under
+``expectations/`` can name them by their snake_case type. They run on the pandas
+execution engine over Arrow-backed frames made from the readers' Polars output
+(GE's SQL engine errors on DuckDB; see README "Validation").
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pandas as pd
+from great_expectations.execution_engine import PandasExecutionEngine
+from great_expectations.expectations.expectation import ColumnMapExpectation, ColumnPairMapExpectation
+from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
+from great_expectations.expectations.metrics.map_metric_provider import (
+    ColumnPairMapMetricProvider,
+    column_pair_condition_partial,
+)
+
+from flows.checksums import is_valid_resident_id, is_valid_union_code, is_valid_uscc
+
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
+_NUMBER = r"^-?\d+(\.\d+)?$"
+_INTEGER = r"^-?\d+$"
+
+
+def _as_str(column: pd.Series) -> pd.Series:
+    return column.astype("string[pyarrow]")
+
+
+def _dates(column: pd.Series, fmt: str) -> pd.Series:
+    return pd.to_datetime(_as_str(column), format=fmt, errors="coerce")
+
+
+# ------------------------------------------------------------------ identifiers
+class ColumnValuesValidUscc(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.unionwh_valid_uscc"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
+        return column.map(is_valid_uscc).astype(bool)
+
+
+class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
+    """USCC: 18 characters of 0-9A-HJ-NP-RTUW-Y with a right GB 32100-2015 check character."""
+
+    map_metric = "column_values.unionwh_valid_uscc"
+    success_keys = ("mostly",)
+
+
+class ColumnValuesValidResidentId(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.unionwh_valid_resident_id"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
+        return column.map(is_valid_resident_id).astype(bool)
+
+
+class ExpectColumnValuesToBeValidResidentId(ColumnMapExpectation):
+    """Resident ID: 17 digits with a real birth date, then the GB 11643-1999 check character."""
+
+    map_metric = "column_values.unionwh_valid_resident_id"
+    success_keys = ("mostly",)
+
+
+class ColumnValuesValidPayeeCode(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.unionwh_valid_payee_code"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
+        return column.map(lambda v: is_valid_uscc(v) or is_valid_union_code(v)).astype(bool)
+
+
+class ExpectColumnValuesToBeValidPayeeCode(ColumnMapExpectation):
+    """A payee is an enterprise (valid USCC) or a union (GH + 10 digits)."""
+
+    map_metric = "column_values.unionwh_valid_payee_code"
+    success_keys = ("mostly",)
+
+
+# ------------------------------------------------------------- dates and numbers
+class ColumnValuesIsoDate(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.unionwh_iso_date"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
+        text = _as_str(column)
+        ok = text.str.match(_ISO_DATE) & _dates(column, "%Y-%m-%d").notna()
+        return ok.fillna(False).astype(bool)
+
+
+class ExpectColumnValuesToBeIsoDate(ColumnMapExpectation):
+    """A real calendar date, as the readers canonicalise it (YYYY-MM-DD)."""
+
+    map_metric = "column_values.unionwh_iso_date"
+    success_keys = ("mostly",)
+
+
+class ColumnValuesIsoTimestamp(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.unionwh_iso_timestamp"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
+        text = _as_str(column)
+        ok = text.str.match(_ISO_TIMESTAMP) & _dates(column, "%Y-%m-%d %H:%M:%S").notna()
+        return ok.fillna(False).astype(bool)
+
+
+class ExpectColumnValuesToBeIsoTimestamp(ColumnMapExpectation):
+    """A real timestamp, YYYY-MM-DD HH:MM:SS."""
+
+    map_metric = "column_values.unionwh_iso_timestamp"
+    success_keys = ("mostly",)
+
+
+class ColumnValuesNumber(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.unionwh_number"
+    condition_value_keys = ("min_value", "integer")
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(
+        cls, column: pd.Series, min_value: float | None = None, integer: bool = False, **kwargs: Any
+    ) -> pd.Series:
+        text = _as_str(column)
+        ok = text.str.match(_INTEGER if integer else _NUMBER).fillna(False)
+        if min_value is not None:
+            numbers = pd.to_numeric(text.where(ok), errors="coerce")
+            ok = ok & (numbers >= min_value).fillna(False)
+        return ok.astype(bool)
+
+
+class ExpectColumnValuesToBeNumber(ColumnMapExpectation):
+    """A plain decimal (or integer) number, optionally at least ``min_value``."""
+
+    map_metric = "column_values.unionwh_number"
+    success_keys = ("min_value", "integer", "mostly")
+    min_value: float | None = None
+    integer: bool = False
+
+
+class ColumnPairDateNotAfter(ColumnPairMapMetricProvider):
+    condition_metric_name = "column_pair_values.unionwh_date_not_after"
+
+    @column_pair_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column_A: pd.Series, column_B: pd.Series, **kwargs: Any) -> pd.Series:
+        a = pd.to_datetime(_as_str(column_A).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+        b = pd.to_datetime(_as_str(column_B).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+        # Unparseable values are another rule's business: only real dates can be "after".
+        return (~(a > b)).fillna(True).astype(bool)
+
+
+class ExpectColumnPairValuesToBeDateNotAfter(ColumnPairMapExpectation):
+    """The date (or timestamp's date) in column_A is on or before the one in column_B."""
+
+    map_metric = "column_pair_values.unionwh_date_not_after"
+    success_keys = ("column_A", "column_B", "ignore_row_if", "mostly")
+    ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] = (
+        "either_value_is_missing"
+    )

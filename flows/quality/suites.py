@@ -1,0 +1,172 @@
+"""Expectation suites: built from the contract, stored as JSON under ``expectations/``.
+
+``python -m flows.quality.suites`` rewrites the files from flows/schema.py. The
+runner reads the files, so a suite can be tightened by editing its JSON. Every
+expectation carries ``meta.rule`` (a stable id that the quarantine records) and
+``meta.reason_en`` / ``meta.reason_zh`` (what a person reads).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from flows.schema import TABLES, Column, Table
+
+SUITE_DIR = Path(__file__).resolve().parents[2] / "expectations"
+
+KIND_LABEL = {
+    "uscc": ("USCC check character is wrong or the code is malformed (GB 32100-2015)",
+             "统一社会信用代码格式或校验码错误（GB 32100-2015）"),
+    "resident_id": ("resident ID is malformed, has an impossible birth date or a wrong check character "
+                    "(GB 11643-1999)", "身份证号格式、出生日期或校验码错误（GB 11643-1999）"),
+    "union_code": ("union code must be GH followed by 10 digits", "工会编码应为GH加10位数字"),
+    "payee_code": ("payee code is neither a valid USCC nor a union code", "收款方编码既不是有效的统一社会信用代码也不是工会编码"),
+    "date": ("not a date in an accepted form, or not a real calendar date", "日期无法识别或不是真实日期"),
+    "timestamp": ("not a timestamp YYYY-MM-DD HH:MM:SS", "时间格式应为YYYY-MM-DD HH:MM:SS"),
+    "bool": ("must be 是/否 (true/false)", "应为是/否"),
+    "phone": ("phone must be 11 digits", "手机号应为11位数字"),
+}
+
+
+def _exp(type_: str, rule: str, en: str, zh: str, **kwargs: Any) -> dict[str, Any]:
+    return {"type": type_, "kwargs": kwargs, "meta": {"rule": rule, "reason_en": en, "reason_zh": zh}}
+
+
+def _column_expectations(t: Table, c: Column) -> list[dict[str, Any]]:
+    label = c.header or c.name
+    out: list[dict[str, Any]] = []
+    if c.required:
+        out.append(_exp("expect_column_values_to_not_be_null", f"{c.name}.required",
+                        f"{label} is required but blank", f"{label}为必填项，但为空", column=c.name))
+    if c.kind == "code":
+        allowed = "、".join(c.allowed)
+        out.append(_exp("expect_column_values_to_be_in_set", f"{c.name}.allowed_values",
+                        f"{label} must be one of {allowed}", f"{label}应为{allowed}之一",
+                        column=c.name, value_set=list(c.allowed)))
+    elif c.kind in ("uscc", "resident_id", "payee_code"):
+        en, zh = KIND_LABEL[c.kind]
+        type_ = {"uscc": "expect_column_values_to_be_valid_uscc",
+                 "resident_id": "expect_column_values_to_be_valid_resident_id",
+                 "payee_code": "expect_column_values_to_be_valid_payee_code"}[c.kind]
+        out.append(_exp(type_, f"{c.name}.{c.kind}", f"{label}: {en}", f"{label}：{zh}", column=c.name))
+    elif c.kind == "union_code":
+        en, zh = KIND_LABEL[c.kind]
+        out.append(_exp("expect_column_values_to_match_regex", f"{c.name}.union_code", f"{label}: {en}",
+                        f"{label}：{zh}", column=c.name, regex=r"^GH\d{10}$"))
+    elif c.kind == "phone":
+        en, zh = KIND_LABEL[c.kind]
+        out.append(_exp("expect_column_values_to_match_regex", f"{c.name}.phone", f"{label}: {en}",
+                        f"{label}：{zh}", column=c.name, regex=r"^\d{11}$"))
+    elif c.kind == "bool":
+        en, zh = KIND_LABEL[c.kind]
+        out.append(_exp("expect_column_values_to_be_in_set", f"{c.name}.boolean", f"{label}: {en}",
+                        f"{label}：{zh}", column=c.name, value_set=["true", "false"]))
+    elif c.kind in ("date", "timestamp"):
+        en, zh = KIND_LABEL[c.kind]
+        type_ = "expect_column_values_to_be_iso_date" if c.kind == "date" else \
+            "expect_column_values_to_be_iso_timestamp"
+        out.append(_exp(type_, f"{c.name}.{c.kind}_format", f"{label}: {en}", f"{label}：{zh}", column=c.name))
+        out.append(_exp("expect_column_pair_values_to_be_date_not_after", f"{c.name}.after_delivery",
+                        f"{label} is later than the delivery date of its folder",
+                        f"{label}晚于所在交付目录的日期", column_A=c.name, column_B="_delivery_date"))
+    elif c.kind in ("int", "amount"):
+        integer = c.kind == "int"
+        what_en = "a whole number" if integer else "an amount"
+        what_zh = "整数" if integer else "金额"
+        if c.min_value is not None:
+            what_en += f" of at least {c.min_value:g}"
+            what_zh += f"且不小于{c.min_value:g}"
+        out.append(_exp("expect_column_values_to_be_number", f"{c.name}.{'integer' if integer else 'amount'}",
+                        f"{label} must be {what_en}", f"{label}应为{what_zh}", column=c.name,
+                        integer=integer, min_value=c.min_value))
+    return out
+
+
+def _conditional(t: Table) -> list[dict[str, Any]]:
+    """Rules that tie one column to another (the contract's 'required for …' clauses)."""
+    q = "condition_parser"
+    key = f"{t.source}.{t.name}"
+    if key == "registry.unions":
+        return [
+            _exp("expect_column_values_to_not_be_null", "uscc.required_for_independent",
+                 "统一社会信用代码 is required for 独立建会", "独立建会必须填写统一社会信用代码",
+                 column="uscc", row_condition='union_form=="独立建会"', **{q: "pandas"}),
+            _exp("expect_column_values_to_be_null", "uscc.blank_for_joint",
+                 "统一社会信用代码 must be blank for 联合建会", "联合建会的统一社会信用代码应为空",
+                 column="uscc", row_condition='union_form=="联合建会"', **{q: "pandas"}),
+            _exp("expect_column_values_to_not_be_null", "revoked_on.required_when_revoked",
+                 "撤销日期 is required when 状态 is 撤销", "状态为撤销时必须填写撤销日期",
+                 column="revoked_on", row_condition='status=="撤销"', **{q: "pandas"}),
+            _exp("expect_column_values_to_be_null", "revoked_on.blank_unless_revoked",
+                 "撤销日期 must be blank unless 状态 is 撤销", "状态不是撤销时撤销日期应为空",
+                 column="revoked_on", row_condition='status=="正常"', **{q: "pandas"}),
+        ]
+    if key == "rights.cases":
+        return [
+            _exp("expect_column_values_to_not_be_null", "mediation_result.required_for_dispute",
+                 "调解结果 is required for 劳动争议", "劳动争议必须填写调解结果",
+                 column="mediation_result", row_condition='case_type=="劳动争议"', **{q: "pandas"}),
+            _exp("expect_column_values_to_be_null", "mediation_result.blank_for_consultation",
+                 "调解结果 must be blank for 咨询", "咨询案件不应填写调解结果",
+                 column="mediation_result", row_condition='case_type=="咨询"', **{q: "pandas"}),
+            _exp("expect_column_values_to_not_be_null", "recovered_yuan.required_when_successful",
+                 "维权金额 is required when 调解结果 is 成功", "调解成功必须填写维权金额",
+                 column="recovered_yuan", row_condition='mediation_result=="成功"', **{q: "pandas"}),
+            _exp("expect_column_values_to_match_regex", "recovered_yuan.only_when_successful",
+                 "维权金额 must be blank or 0 unless 调解结果 is 成功", "调解结果不是成功时维权金额应为空或0",
+                 column="recovered_yuan", regex=r"^0+(?:\.0+)?$", row_condition='mediation_result!="成功"',
+                 **{q: "pandas"}),
+        ]
+    if key == "training.sessions":
+        return [
+            _exp("expect_column_pair_values_to_be_date_not_after", "start_date.not_after_end_date",
+                 "start_date is later than end_date", "开始日期晚于结束日期",
+                 column_A="start_date", column_B="end_date"),
+        ]
+    if key == "registry.enterprises":
+        return [
+            _exp("expect_column_values_to_match_regex", "tags.allowed_values",
+                 "企业标签 must be blank or tags from 百强、科技领军 joined by 、",
+                 "企业标签应为空或由百强、科技领军以、连接", column="tags",
+                 regex=r"^(?:百强|科技领军)(?:、(?:百强|科技领军))*$"),
+        ]
+    return []
+
+
+def build_suite(t: Table) -> dict[str, Any]:
+    expectations = [
+        _exp("expect_column_values_to_be_null", "row.parse", "the record could not be parsed",
+             "该行无法解析", column="_parse_error"),
+    ]
+    for c in t.columns:
+        expectations += _column_expectations(t, c)
+    expectations += _conditional(t)
+    return {"name": f"{t.source}.{t.name}", "expectations": expectations,
+            "meta": {"generated_from": "flows/schema.py (python -m flows.quality.suites)"}}
+
+
+def suite_path(t: Table, directory: Path = SUITE_DIR) -> Path:
+    return directory / f"{t.source}.{t.name}.json"
+
+
+def load_suite_dict(t: Table, directory: Path = SUITE_DIR) -> dict[str, Any]:
+    with suite_path(t, directory).open(encoding="utf-8") as fh:
+        data: dict[str, Any] = json.load(fh)
+    return data
+
+
+def write_suites(directory: Path = SUITE_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for t in TABLES:
+        path = suite_path(t, directory)
+        path.write_text(json.dumps(build_suite(t), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for p in write_suites():
+        print(p)

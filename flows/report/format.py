@@ -1,0 +1,72 @@
+"""Figure values as people read them (pure: no I/O)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+MONEY_UNITS = ("元",)
+
+
+@dataclass(frozen=True)
+class Figure:
+    id: str
+    value: Decimal | int | float
+    unit: str
+    zh: str
+    en: str
+
+    @property
+    def is_money(self) -> bool:
+        return self.unit in MONEY_UNITS
+
+    def json_value(self) -> int | float:
+        """Counts as integers, money in yuan with two decimals."""
+        value = Decimal(str(self.value))
+        if self.is_money:
+            return float(value.quantize(Decimal("0.01")))
+        if value == value.to_integral_value():
+            return int(value)
+        return float(value)
+
+    def display(self) -> str:
+        value = self.json_value()
+        return f"{value:,.2f}" if self.is_money else f"{value:,}"
+
+
+def figures_json(year: int, figures: list[Figure]) -> str:
+    payload: dict[str, Any] = {
+        "year": year,
+        "figures": [{"id": f.id, "value": f.json_value(), "unit": f.unit, "zh": f.zh, "en": f.en}
+                    for f in figures],
+    }
+    return json.dumps(payload, ensure_ascii=False, indent=2)
+
+
+def figures_csv(year: int, figures: list[Figure]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["year", "id", "value", "unit", "zh", "en"])
+    for f in figures:
+        writer.writerow([year, f.id, f.json_value(), f.unit, f.zh, f.en])
+    return out.getvalue()
+
+
+def figures_table(year: int, figures: list[Figure]) -> str:
+    width = max((len(f.id) for f in figures), default=10)
+    lines = [f"Figures for {year} ({len(figures)})", f"{'id':<{width}}  {'value':>16}  unit  label"]
+    for f in figures:
+        lines.append(f"{f.id:<{width}}  {f.display():>16}  {f.unit:<4}  {f.zh} / {f.en}")
+    return "\n".join(lines)
+
+
+def figures_markdown(year: int, figures: list[Figure], title: str) -> str:
+    lines = [f"# {title}", "", f"报告年度 / report year: {year}", "",
+             "| 指标 | figure | 数值 | 单位 |", "|---|---|---:|---|"]
+    for f in figures:
+        lines.append(f"| {f.zh} | `{f.id}` {f.en} | {f.display()} | {f.unit} |")
+    return "\n".join(lines) + "\n"

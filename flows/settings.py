@@ -1,0 +1,173 @@
+"""One typed settings object, resolved once and passed down.
+
+Precedence (highest first): command-line options, environment variables
+(``UNIONWH_LANDING``, ``UNIONWH_WAREHOUSE``, ``UNIONWH_MEMBERS_URL``,
+``UNIONWH_REPORT_YEAR``, ``UNIONWH_OUTPUT``, ``UNIONWH_TIMEZONE``), the YAML file
+(``UNIONWH_CONFIG`` or ``config/unionwh.yaml``), then defaults. Relative paths,
+including the path in a ``duckdb:///`` URL, are resolved against the project
+root: ``UNIONWH_HOME`` if set, else the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from flows.errors import ConfigError
+
+WAREHOUSE_DRIVERS = ("duckdb", "postgresql", "postgresql+psycopg")
+MEMBERS_DRIVERS = ("sqlite", "mysql+pymysql", "mariadb+pymysql", "postgresql", "postgresql+psycopg")
+
+
+def project_root() -> Path:
+    return Path(os.environ.get("UNIONWH_HOME") or Path.cwd()).resolve()
+
+
+def config_file() -> Path:
+    explicit = os.environ.get("UNIONWH_CONFIG")
+    return Path(explicit) if explicit else project_root() / "config" / "unionwh.yaml"
+
+
+def _parse_url(value: str, allowed: tuple[str, ...], what: str) -> URL:
+    try:
+        url = make_url(value)
+    except ArgumentError as exc:
+        raise ValueError(f"{what} is not a database URL") from exc
+    if url.drivername not in allowed:
+        raise ValueError(f"{what} must use one of {', '.join(allowed)}, not {url.drivername}")
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="UNIONWH_", extra="forbid")
+
+    landing: Path = Path("data/landing")
+    warehouse: str = "duckdb:///data/warehouse.duckdb"
+    members_url: str | None = None
+    report_year: int = 2021
+    timezone: str = "Asia/Shanghai"
+    output: Path = Path("data/runs")
+    """Per-run outputs: figures, report, dbt artifacts."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file()
+        if path.exists():
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path, yaml_file_encoding="utf-8"))
+        return tuple(sources)
+
+    @field_validator("warehouse")
+    @classmethod
+    def _check_warehouse(cls, value: str) -> str:
+        _parse_url(value, WAREHOUSE_DRIVERS, "warehouse URL")
+        return value
+
+    @field_validator("members_url")
+    @classmethod
+    def _check_members(cls, value: str | None) -> str | None:
+        if value:
+            _parse_url(value, MEMBERS_DRIVERS, "members URL")
+        return value or None
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("report_year")
+    @classmethod
+    def _check_year(cls, value: int) -> int:
+        if not 1949 <= value <= 2200:
+            raise ValueError("report year must be between 1949 and 2200")
+        return value
+
+    # ------------------------------------------------------------ derived values
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else project_root() / path
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.resolve(self.landing)
+
+    @property
+    def output_dir(self) -> Path:
+        return self.resolve(self.output)
+
+    @property
+    def warehouse_url(self) -> URL:
+        url = make_url(self.warehouse)
+        if url.drivername == "duckdb":
+            db = url.database or ""
+            if db and db != ":memory:":
+                url = url.set(database=str(self.resolve(Path(db))))
+        elif url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        return url
+
+    @property
+    def is_duckdb(self) -> bool:
+        return self.warehouse_url.drivername == "duckdb"
+
+    @property
+    def duckdb_path(self) -> Path:
+        if not self.is_duckdb:
+            raise ConfigError("the warehouse is not DuckDB")
+        return Path(self.warehouse_url.database or "")
+
+    @property
+    def members_database_url(self) -> URL | None:
+        """The configured members URL, else the demo's ``<landing>/members.sqlite`` if present."""
+        if self.members_url:
+            url = make_url(self.members_url)
+            if url.drivername == "sqlite" and url.database and url.database != ":memory:":
+                url = url.set(database=str(self.resolve(Path(url.database))))
+            return url
+        demo = self.landing_dir / "members.sqlite"
+        return make_url(f"sqlite:///{demo}") if demo.exists() else None
+
+    def safe_warehouse(self) -> str:
+        """The warehouse URL for logs and messages: never the password."""
+        return self.warehouse_url.render_as_string(hide_password=True)
+
+    def dbt_target(self) -> tuple[str, dict[str, str]]:
+        """The dbt target name and the environment that profiles.yml reads."""
+        url = self.warehouse_url
+        if self.is_duckdb:
+            return "duckdb", {"UNIONWH_DBT_DUCKDB_PATH": str(self.duckdb_path)}
+        return "postgres", {
+            "UNIONWH_DBT_PG_HOST": url.host or "127.0.0.1",
+            "UNIONWH_DBT_PG_PORT": str(url.port or 5432),
+            "UNIONWH_DBT_PG_USER": url.username or "postgres",
+            "UNIONWH_DBT_PG_PASSWORD": url.password or "",
+            "UNIONWH_DBT_PG_DBNAME": url.database or "postgres",
+        }
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Resolve settings once; ``overrides`` are command-line values (None = not given)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        # Name the setting and the problem, never the value: a URL may hold a password.
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"bad configuration: {problems}") from None

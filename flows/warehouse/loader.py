@@ -1,0 +1,152 @@
+"""Load validated batches into ``raw`` with their quarantine and ledger rows.
+
+Everything one (file, table) writes — raw rows, quarantine rows and its ledger
+entry — goes in one transaction, so a crash leaves either all of it or none.
+A (source, table, SHA-256) already in the ledger is never loaded again, which
+makes re-runs and byte-identical re-deliveries change nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from flows.schema import Table
+
+from .ddl import OPS_SCHEMA, RAW_SCHEMA
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    run_id: str
+    source: str
+    table_name: str
+    file_name: str
+    file_sha256: str
+    delivery_date: date | None
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    status: str  # loaded | rejected
+    error_rule: str | None = None
+    error_message: str | None = None
+
+    @property
+    def load_id(self) -> str:
+        key = f"{self.source}|{self.table_name}|{self.file_name}|{self.file_sha256}|{self.status}"
+        return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def already_seen(engine: Engine, source: str) -> set[tuple[str, str, str]]:
+    """(table, sha256, status) of every ledger entry of ``source``."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(f"SELECT table_name, file_sha256, status FROM {OPS_SCHEMA}.load_ledger WHERE source = :s"),
+            {"s": source},
+        ).all()
+    return {(r[0], r[1], r[2]) for r in rows}
+
+
+def _insert_frame(conn: Connection, target: str, frame: pl.DataFrame) -> None:
+    if frame.height == 0:
+        return
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "duckdb":
+        driver.register("_unionwh_batch", frame.to_arrow())
+        try:
+            cols = ", ".join(frame.columns)
+            conn.exec_driver_sql(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM _unionwh_batch")
+        finally:
+            driver.unregister("_unionwh_batch")
+        return
+    # PostgreSQL: COPY, never row-by-row INSERTs.
+    cols = ", ".join(frame.columns)
+    with driver.cursor() as cur, cur.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
+        for row in frame.iter_rows():
+            copy.write_row(row)
+
+
+def _quarantine_frame(entry: LedgerEntry, t: Table, rejected: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    contract_cols = [c.name for c in t.all_columns]
+    originals = rejected.get_column("_original") if "_original" in rejected.columns else None
+    values: list[str] = []
+    for i, row in enumerate(rejected.select(contract_cols).iter_rows(named=True)):
+        values.append(originals[i] if originals is not None and originals[i] is not None
+                      else json.dumps(row, ensure_ascii=False))
+    return pl.DataFrame(
+        {
+            "load_id": [entry.load_id] * rejected.height,
+            "source": [entry.source] * rejected.height,
+            "table_name": [entry.table_name] * rejected.height,
+            "file_name": [entry.file_name] * rejected.height,
+            "file_sha256": [entry.file_sha256] * rejected.height,
+            "delivery_date": [entry.delivery_date] * rejected.height,
+            "row_number": rejected.get_column("_row_number").cast(pl.Int64),
+            "rules": rejected.get_column("rules"),
+            "reasons": rejected.get_column("reasons"),
+            "original_values": values,
+            "quarantined_at": [now] * rejected.height,
+        },
+        schema_overrides={"delivery_date": pl.Date, "quarantined_at": pl.Datetime("us")},
+    )
+
+
+def _ledger_frame(entry: LedgerEntry, now: datetime) -> pl.DataFrame:
+    row: dict[str, Any] = {"load_id": entry.load_id, **entry.__dict__, "loaded_at": now}
+    return pl.DataFrame([row], schema_overrides={"delivery_date": pl.Date, "loaded_at": pl.Datetime("us")})
+
+
+def write_batch(
+    engine: Engine,
+    entry: LedgerEntry,
+    t: Table,
+    typed: pl.DataFrame | None,
+    rejected: pl.DataFrame | None,
+    workbook: tuple[str, str] | None = None,
+    watermark: datetime | None = None,
+) -> None:
+    """Write one (file, table): raw rows, quarantine rows, the ledger entry and, for
+    database sources, the new watermark, atomically."""
+    now = datetime.now().replace(microsecond=0)
+    with engine.begin() as conn:
+        if typed is not None and typed.height:
+            frame = typed.with_columns(pl.lit(entry.load_id).alias("_load_id"))
+            _insert_frame(conn, f"{RAW_SCHEMA}.{t.raw_table}", frame)
+        if rejected is not None and rejected.height:
+            _insert_frame(conn, f"{OPS_SCHEMA}.quarantine", _quarantine_frame(entry, t, rejected, now))
+        if workbook is not None:
+            station, month = workbook
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO {RAW_SCHEMA}.welfare__workbooks (station_code, ledger_month, _load_id, "
+                    "_file_name, _file_sha256, _delivery_date) VALUES (:s, :m, :l, :f, :h, :d)"
+                ),
+                {"s": station, "m": month, "l": entry.load_id, "f": entry.file_name,
+                 "h": entry.file_sha256, "d": entry.delivery_date},
+            )
+        if watermark is not None:
+            _set_watermark(conn, entry, watermark)
+        _insert_frame(conn, f"{OPS_SCHEMA}.load_ledger", _ledger_frame(entry, now))
+
+
+def _set_watermark(conn: Connection, entry: LedgerEntry, watermark: datetime) -> None:
+    key = {"s": entry.source, "t": entry.table_name}
+    conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.watermarks WHERE source = :s AND table_name = :t"), key)
+    conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.watermarks VALUES (:s, :t, :w, :l)"),
+                 {**key, "w": watermark, "l": entry.load_id})
+
+
+def watermarks(engine: Engine, source: str) -> dict[str, datetime]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(f"SELECT table_name, watermark FROM {OPS_SCHEMA}.watermarks WHERE source = :s"),
+            {"s": source},
+        ).all()
+    return {r[0]: r[1] for r in rows}

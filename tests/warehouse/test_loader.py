@@ -1,0 +1,80 @@
+"""Loading into a real DuckDB file: raw rows, quarantine and ledger in one transaction."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from flows.schema import table
+from flows.settings import load_settings
+from flows.warehouse.engine import init_warehouse, warehouse_engine
+from flows.warehouse.loader import LedgerEntry, already_seen, watermarks, write_batch
+
+T = table("events", "honours")
+
+
+@pytest.fixture
+def engine(tmp_path: Path):
+    eng = warehouse_engine(load_settings(warehouse=f"duckdb:///{tmp_path / 'wh.duckdb'}"))
+    init_warehouse(eng)
+    init_warehouse(eng)  # idempotent
+    yield eng
+    eng.dispose()
+
+
+def typed_rows(n: int) -> pl.DataFrame:
+    return pl.DataFrame({
+        "honour_id": [f"H{i}" for i in range(n)], "year": [2021] * n, "honour": ["优秀志愿者"] * n,
+        "level": ["区级"] * n, "recipient": ["某某"] * n, "_source": ["events"] * n,
+        "_file_name": ["events/2021-12-31/honours.csv"] * n, "_file_sha256": ["a" * 64] * n,
+        "_delivery_date": [date(2021, 12, 31)] * n, "_row_number": list(range(2, n + 2)),
+    })
+
+
+def rejected_rows() -> pl.DataFrame:
+    return pl.DataFrame({"honour_id": ["HX"], "year": ["20x1"], "honour": ["优秀志愿者"], "level": ["区级"],
+                         "recipient": ["某某"], "_row_number": [9], "rules": ["year.integer"],
+                         "reasons": ['[{"rule": "year.integer"}]'], "_original": ['{"年度": "20x1"}']})
+
+
+def entry(read: int, loaded: int, quarantined: int) -> LedgerEntry:
+    return LedgerEntry("run1", "events", "honours", "events/2021-12-31/honours.csv", "a" * 64,
+                       date(2021, 12, 31), read, loaded, quarantined, "loaded")
+
+
+def count(engine, sql: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text(sql)).scalar_one())
+
+
+def test_batch_writes_raw_quarantine_and_ledger(engine) -> None:
+    e = entry(4, 3, 1)
+    write_batch(engine, e, T, typed_rows(3), rejected_rows())
+    assert count(engine, "select count(*) from raw.events__honours") == 3
+    assert count(engine, f"select count(*) from raw.events__honours where _load_id = '{e.load_id}'") == 3
+    with engine.connect() as conn:
+        q = conn.execute(sa.text("select row_number, rules, original_values from ops.quarantine")).one()
+        ledger = conn.execute(sa.text("select rows_read, rows_loaded, rows_quarantined, status "
+                                      "from ops.load_ledger")).one()
+    assert tuple(q) == (9, "year.integer", '{"年度": "20x1"}')
+    assert tuple(ledger) == (4, 3, 1, "loaded")
+    assert already_seen(engine, "events") == {("honours", "a" * 64, "loaded")}
+
+
+def test_a_failing_write_leaves_nothing_behind(engine) -> None:
+    broken = typed_rows(2).with_columns(pl.lit("not a number").alias("year"))
+    with pytest.raises(Exception):
+        write_batch(engine, entry(3, 2, 1), T, broken, rejected_rows())
+    for relation in ("raw.events__honours", "ops.quarantine", "ops.load_ledger"):
+        assert count(engine, f"select count(*) from {relation}") == 0
+
+
+def test_watermark_moves_with_its_batch(engine) -> None:
+    e = LedgerEntry("run1", "members", "member", "members/member", "b" * 64, date(2022, 1, 1), 0, 0, 0, "loaded")
+    write_batch(engine, e, table("members", "member"), None, None, watermark=datetime(2021, 12, 1, 8))
+    write_batch(engine, e, table("members", "member"), None, None, watermark=datetime(2022, 1, 1, 8))
+    assert watermarks(engine, "members") == {"member": datetime(2022, 1, 1, 8)}
