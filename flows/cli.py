@@ -22,7 +22,8 @@ def _common(p: argparse.ArgumentParser, *, landing: bool = False, members: bool 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="unionwh", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="unionwh", description="Trade-union federation warehouse: nightly load, validation, figures.")
     parser.add_argument("--debug", action="store_true", help="print tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(figures)
     figures.add_argument("--year", type=int, help="report year (default from config)")
     figures.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    quality = sub.add_parser("quality", help="per source: rows, quarantined, top failing rules of a run")
+    _common(quality)
+    quality.add_argument("--run", default="latest", help="run id, or latest (default)")
     return parser
 
 
@@ -107,7 +111,22 @@ def cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "run": cmd_run, "figures": cmd_figures}
+def cmd_quality(args: argparse.Namespace) -> int:
+    _set_env(args)
+    from flows.settings import load_settings
+    from flows.warehouse.engine import warehouse_engine
+    from flows.warehouse.ops import format_quality, quality_summary, resolve_run
+
+    engine = warehouse_engine(load_settings())
+    try:
+        run_id = resolve_run(engine, args.run)
+        print(format_quality(run_id, quality_summary(engine, run_id)))
+    finally:
+        engine.dispose()
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality}
 
 
 def main(argv: list[str] | None = None) -> int:
