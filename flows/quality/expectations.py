@@ -23,8 +23,10 @@ from flows.checksums import is_valid_resident_id, is_valid_union_code, is_valid_
 
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
-_NUMBER = r"^-?\d+(\.\d+)?$"
-_INTEGER = r"^-?\d+$"
+_NUMBER = r"^-?\d{1,16}(?:\.\d+)?$"
+"""An amount that fits DECIMAL(18, 2) once rounded to cents."""
+_INTEGER = r"^-?\d{1,18}$"
+"""An integer that fits BIGINT."""
 
 
 def _as_str(column: pd.Series) -> pd.Series:

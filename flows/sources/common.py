@@ -1,0 +1,643 @@
+"""Shared reading and normalising of the upstream deliveries (pure functions, no Prefect, no GE).
+
+Every reader returns one *canonical frame* per table: the contract columns of
+flows/schema.py (``table.all_columns``, all ``pl.String`` in the canonical text
+form of their kind, null when blank), then the lineage columns ``_source``,
+``_file_name``, ``_file_sha256``, ``_delivery_date``, ``_row_number`` (Int64),
+``_parse_error`` and ``_original``. Readers never drop a record and never
+validate: what cannot be canonicalised stays as normalised text, for the
+expectation suites to quarantine.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flows import schema
+from flows.errors import BatchError
+from flows.schema import Column, Table
+
+# ------------------------------------------------------------------ constants
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u180e"
+"""Invisible characters stripped at both ends of every value (NFKC keeps them)."""
+STRIP_CHARS = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" \
+              "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000" + ZERO_WIDTH
+"""Whitespace (incl. NBSP U+00A0 and the ideographic space U+3000) and zero-width characters."""
+
+UPPER_KINDS = frozenset({"uscc", "resident_id", "union_code", "payee_code"})
+CSV_BOOLS: Mapping[str, str] = {"是": "true", "否": "false"}
+"""是/否 in CSV and xlsx (the contract's booleans for files)."""
+JSON_BOOLS: Mapping[str, str] = {}
+"""JSON booleans are turned into ``true``/``false`` text when the line is parsed."""
+DB_BOOLS: Mapping[str, str] = {"1": "true", "0": "false"}
+"""0/1 in the members database (PostgreSQL booleans arrive as true/false already)."""
+
+AMOUNT_SUFFIXES: Mapping[str, int] = {"": 1, "(元)": 1, "(万元)": 10000}
+"""Accepted header forms of an amount column and the factor to yuan."""
+
+EXCEL_EPOCH = date(1899, 12, 30)
+EXCEL_MAX_SERIAL = 2958465  # 9999-12-31
+
+META_OUT: tuple[str, ...] = ("_source", "_file_name", "_file_sha256", "_delivery_date", "_row_number",
+                             "_parse_error", "_original")
+"""Lineage columns of a canonical frame, after the contract columns."""
+TYPED_META: tuple[str, ...] = ("_source", "_file_name", "_file_sha256", "_delivery_date", "_row_number")
+
+ENCODING_LABEL = {"gb18030": "GB18030", "utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM"}
+
+_DATE_RES: tuple[str, ...] = (
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})(?: 00:00(?::00)?)?$",
+    r"^(\d{4})/(\d{1,2})/(\d{1,2})(?: 00:00(?::00)?)?$",
+    r"^(\d{4})年(\d{1,2})月(\d{1,2})日$",
+    r"^(\d{4})(\d{2})(\d{2})$",
+)
+_TIMESTAMP_RES: tuple[str, ...] = (
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?$",
+    r"^(\d{4})/(\d{1,2})/(\d{1,2})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?$",
+)
+_THOUSANDS_RE = r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$"
+_NUMBER_RE = r"^-?\d+(?:\.\d+)?$"
+_INTEGER_RE = r"^-?\d+$"
+_AMOUNT_CAST_RES = (r"^(-?\d{1,24}(?:\.\d{1,10})?)$", r"^(-?\d{1,24}\.\d{10})\d+$")
+_INTEGRAL_FLOAT_RE = r"^(-?\d+)\.0+$"
+DATE_FOLDER_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+WELFARE_FILE_RE = re.compile(r"^([A-Za-z0-9-]+)_(\d{4})(\d{2})\.xlsx$")
+
+
+# ------------------------------------------------------------------ deliveries
+@dataclass(frozen=True)
+class Delivery:
+    """One delivered file: ``rel_name`` is its path under the landing root (posix).
+
+    ``problem`` is set (and ``delivery_date`` may be None) for a file the source
+    does not know or one outside a valid ``YYYY-MM-DD`` folder; such files are
+    listed so that nothing is silently ignored, but they are not read.
+    """
+
+    source: str
+    delivery_date: date | None
+    path: Path
+    rel_name: str
+    problem: str | None = None
+
+
+def _parse_folder_date(name: str) -> date | None:
+    if not DATE_FOLDER_RE.match(name):
+        return None
+    try:
+        return date.fromisoformat(name)
+    except ValueError:
+        return None
+
+
+def welfare_file_key(name: str) -> tuple[str, str] | None:
+    """(station code, 'YYYYMM') of a welfare workbook name, or None if the name is not one."""
+    m = WELFARE_FILE_RE.match(name)
+    if not m or not 1 <= int(m.group(3)) <= 12:
+        return None
+    return m.group(1), m.group(2) + m.group(3)
+
+
+def table_for_file(source: str, name: str) -> Table | None:
+    """The contract table a (non-welfare) file name holds, or None."""
+    for t in schema.tables_of(source):
+        if t.file_pattern == name:
+            return t
+    return None
+
+
+def file_problem(source: str, name: str) -> str | None:
+    """None when ``name`` is a file name ``source`` delivers, else why not."""
+    if source == "welfare":
+        if welfare_file_key(name) is not None:
+            return None
+        return f"unknown file name {name!r}: welfare delivers <station-code>_<YYYYMM>.xlsx"
+    if table_for_file(source, name) is not None:
+        return None
+    known = ", ".join(t.file_pattern for t in schema.tables_of(source))
+    return f"unknown file name {name!r}: {source} delivers {known}"
+
+
+def discover(landing: Path, source: str) -> list[Delivery]:
+    """Every file under ``<landing>/<source>/``, sorted by (delivery date, rel_name).
+
+    Files in a valid ``YYYY-MM-DD`` folder with a name the source knows have
+    ``problem`` None; everything else is returned flagged (unknown name, folder
+    that is not a date, file outside any delivery folder, file in a sub-folder).
+    """
+    landing = Path(landing)
+    root = landing / source
+    if not root.is_dir():
+        return []
+    out: list[Delivery] = []
+    for entry in sorted(root.iterdir()):
+        if entry.is_file():
+            out.append(Delivery(source, None, entry, entry.relative_to(landing).as_posix(),
+                                f"file {entry.name!r} is not inside a delivery-date folder <YYYY-MM-DD>"))
+            continue
+        if not entry.is_dir():
+            continue
+        folder_date = _parse_folder_date(entry.name)
+        for path in sorted(p for p in entry.rglob("*") if p.is_file()):
+            rel = path.relative_to(landing).as_posix()
+            if folder_date is None:
+                problem: str | None = f"folder name {entry.name!r} is not a date (YYYY-MM-DD)"
+            elif path.parent != entry:
+                inner = path.relative_to(entry).as_posix()
+                problem = f"file {inner!r} is in a sub-folder of the delivery folder"
+            else:
+                problem = file_problem(source, path.name)
+            out.append(Delivery(source, folder_date, path, rel, problem))
+    out.sort(key=lambda d: (d.delivery_date is None, d.delivery_date or date.min, d.rel_name))
+    return out
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------ text and headers
+def normalise_str(value: str) -> str:
+    """NFKC + strip (whitespace, NBSP, U+3000, zero-width, BOM): Python twin of ``normalise_text``."""
+    return unicodedata.normalize("NFKC", value).strip(STRIP_CHARS)
+
+
+def header_key(value: str) -> str:
+    """A header as matched against the contract: NFKC, stripped, inner whitespace removed."""
+    return re.sub(r"\s+", "", normalise_str(value))
+
+
+def normalise_text(expr: pl.Expr) -> pl.Expr:
+    """NFKC (full-width -> half-width), strip at both ends, empty -> null."""
+    t = expr.cast(pl.String).str.normalize("NFKC").str.strip_chars(STRIP_CHARS)
+    return pl.when(t == "").then(None).otherwise(t)
+
+
+def _first_match(t: pl.Expr, patterns: Sequence[str], build: Any) -> pl.Expr:
+    return pl.coalesce([build(t, p) for p in patterns])
+
+
+def _iso_date_from(t: pl.Expr, pattern: str) -> pl.Expr:
+    g = [t.str.extract(pattern, i) for i in (1, 2, 3)]
+    return pl.concat_str([g[0], pl.lit("-"), g[1].str.zfill(2), pl.lit("-"), g[2].str.zfill(2)])
+
+
+def _iso_timestamp_from(t: pl.Expr, pattern: str) -> pl.Expr:
+    g = [t.str.extract(pattern, i) for i in range(1, 7)]
+    return pl.concat_str([
+        g[0], pl.lit("-"), g[1].str.zfill(2), pl.lit("-"), g[2].str.zfill(2), pl.lit(" "),
+        g[3].str.zfill(2), pl.lit(":"), g[4], pl.lit(":"), g[5].fill_null("00"),
+    ])
+
+
+def date_expr(t: pl.Expr) -> pl.Expr:
+    """Accepted date forms -> 'YYYY-MM-DD' when a real calendar date; else the text unchanged."""
+    iso = _first_match(t, _DATE_RES, _iso_date_from)
+    parsed = iso.str.to_date("%Y-%m-%d", strict=False)
+    ok = parsed.is_not_null() & (parsed.dt.year() >= 1) & (parsed.dt.to_string("%Y-%m-%d") == iso)
+    return pl.when(ok).then(iso).otherwise(t)
+
+
+def timestamp_expr(t: pl.Expr) -> pl.Expr:
+    """Accepted timestamp forms -> 'YYYY-MM-DD HH:MM:SS' (fractions dropped); else the text unchanged."""
+    iso = _first_match(t, _TIMESTAMP_RES, _iso_timestamp_from)
+    parsed = iso.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us")
+    ok = (parsed.is_not_null() & (parsed.dt.year() >= 1)
+          & (parsed.dt.to_string("%Y-%m-%d %H:%M:%S") == iso))
+    return pl.when(ok).then(iso).otherwise(t)
+
+
+def _drop_thousands(t: pl.Expr) -> pl.Expr:
+    return pl.when(t.str.contains(_THOUSANDS_RE)).then(t.str.replace_all(",", "", literal=True)).otherwise(t)
+
+
+def int_expr(t: pl.Expr) -> pl.Expr:
+    """'1,234' -> '1234', '12.0' -> '12'; anything else unchanged."""
+    plain = _drop_thousands(t)
+    integral = plain.str.extract(_INTEGRAL_FLOAT_RE, 1)
+    return (pl.when(plain.str.contains(_INTEGER_RE)).then(plain)
+            .when(integral.is_not_null()).then(integral)
+            .otherwise(t))
+
+
+def amount_expr(t: pl.Expr, factor: int = 1) -> pl.Expr:
+    """Yuan as a decimal with exactly 2 places ('1234.50'); ``factor`` 10000 for 万元.
+
+    Exact decimal arithmetic (polars Decimal), rounded half away from zero to
+    the fen. Text that is not a plain number (after removing thousands
+    separators) is left unchanged.
+    """
+    plain = _drop_thousands(t)
+    # At most 24 integer digits (no overflow below) and 10 fraction digits: truncating the
+    # fraction at 10 places cannot change the result of rounding to the fen (or 1e-6 万元).
+    digits = pl.coalesce([plain.str.extract(p, 1) for p in _AMOUNT_CAST_RES])
+    number = digits.cast(pl.Decimal(38, 10), strict=False)
+    if factor != 1:
+        number = number * pl.lit(factor, dtype=pl.Decimal(38, 0))
+    text = number.round(2, mode="half_away_from_zero").cast(pl.Decimal(38, 2)).cast(pl.String)
+    return pl.when(text.is_not_null()).then(text).otherwise(t)
+
+
+def bool_expr(t: pl.Expr, values: Mapping[str, str]) -> pl.Expr:
+    if not values:
+        return t
+    return t.replace(dict(values))
+
+
+def canonical_expr(col: Column, *, factor: int = 1, bools: Mapping[str, str] = CSV_BOOLS) -> pl.Expr:
+    """Raw text of ``col`` -> its canonical text (see flows/schema.py)."""
+    t = normalise_text(pl.col(col.name))
+    if col.kind in UPPER_KINDS:
+        t = t.str.to_uppercase()
+    elif col.kind == "date":
+        t = date_expr(t)
+    elif col.kind == "timestamp":
+        t = timestamp_expr(t)
+    elif col.kind == "int":
+        t = int_expr(t)
+    elif col.kind == "amount":
+        t = amount_expr(t, factor)
+    elif col.kind == "bool":
+        t = bool_expr(t, bools)
+    return t.alias(col.name)
+
+
+# ---------------------------------------------------------------- frame build
+@dataclass
+class RawRows:
+    """Records as read, before canonicalisation: raw text per contract column."""
+
+    columns: tuple[str, ...]
+    values: dict[str, list[str | None]]
+    row_numbers: list[int]
+    parse_errors: list[str | None]
+    originals: list[str]
+
+    @classmethod
+    def empty(cls, columns: Iterable[str]) -> RawRows:
+        cols = tuple(columns)
+        return cls(cols, {c: [] for c in cols}, [], [], [])
+
+    def add(self, row_number: int, values: Mapping[str, str | None], original: Mapping[str, Any]) -> None:
+        for c in self.columns:
+            self.values[c].append(values.get(c))
+        self.row_numbers.append(row_number)
+        self.parse_errors.append(None)
+        self.originals.append(json.dumps(original, ensure_ascii=False))
+
+    def add_unparseable(self, row_number: int, error: str, line: str) -> None:
+        for c in self.columns:
+            self.values[c].append(None)
+        self.row_numbers.append(row_number)
+        self.parse_errors.append(error)
+        self.originals.append(json.dumps({"_line": line}, ensure_ascii=False))
+
+
+def canonical_frame(
+    table: Table,
+    rows: RawRows,
+    *,
+    source: str,
+    file_name: str,
+    sha256: str,
+    delivery_date: date,
+    factors: Mapping[str, int] | None = None,
+    bools: Mapping[str, str] = CSV_BOOLS,
+    constants: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """Build the canonical frame of ``table`` from raw text rows (vectorised canonicalisation).
+
+    ``constants`` fills columns that do not come from the rows (welfare
+    ``station_code``/``ledger_month``).
+    """
+    factors = factors or {}
+    constants = constants or {}
+    n = len(rows.row_numbers)
+    data: dict[str, Any] = {}
+    for c in table.all_columns:
+        if c.name in constants:
+            data[c.name] = [constants[c.name]] * n
+        else:
+            data[c.name] = rows.values.get(c.name, [None] * n)
+    raw = pl.DataFrame(data, schema={c.name: pl.String for c in table.all_columns})
+    frame = raw.select(
+        [canonical_expr(c, factor=factors.get(c.name, 1), bools=bools) for c in table.all_columns]
+    )
+    meta = pl.DataFrame(
+        {
+            "_source": [source] * n,
+            "_file_name": [file_name] * n,
+            "_file_sha256": [sha256] * n,
+            "_delivery_date": [delivery_date.isoformat()] * n,
+            "_row_number": rows.row_numbers,
+            "_parse_error": rows.parse_errors,
+            "_original": rows.originals,
+        },
+        schema={"_source": pl.String, "_file_name": pl.String, "_file_sha256": pl.String,
+                "_delivery_date": pl.String, "_row_number": pl.Int64, "_parse_error": pl.String,
+                "_original": pl.String},
+    )
+    return pl.concat([frame, meta], how="horizontal")
+
+
+def empty_frame(table: Table) -> pl.DataFrame:
+    """A zero-row canonical frame of ``table`` (the column layout readers produce)."""
+    schema_ = {c.name: pl.String for c in table.all_columns}
+    schema_.update({"_source": pl.String, "_file_name": pl.String, "_file_sha256": pl.String,
+                    "_delivery_date": pl.String, "_row_number": pl.Int64, "_parse_error": pl.String,
+                    "_original": pl.String})
+    return pl.DataFrame(schema=schema_)
+
+
+# ------------------------------------------------------------------- headers
+def match_headers(headers: Sequence[str | None], table: Table, file: str,
+                  where: str = "") -> tuple[dict[str, int], dict[str, int]]:
+    """Map each contract column of ``table`` to its header position, and amount factors.
+
+    Headers are compared after NFKC, stripping and removing inner whitespace;
+    an amount column may be headed ``<h>``, ``<h>(元)`` or ``<h>(万元)``. A
+    contract column that is missing, or present more than once, is a
+    ``batch.columns`` error; unknown extra columns are ignored.
+    """
+    keys = [header_key(h) if h is not None else "" for h in headers]
+    positions: dict[str, int] = {}
+    factors: dict[str, int] = {}
+    missing: list[str] = []
+    duplicated: list[str] = []
+    for c in table.columns:
+        wanted = {header_key(c.header): 1}
+        if c.kind == "amount":
+            wanted = {header_key(c.header + s): f for s, f in AMOUNT_SUFFIXES.items()}
+        found = [(i, wanted[k]) for i, k in enumerate(keys) if k in wanted]
+        if not found:
+            missing.append(c.header + ("(元)/(万元)" if c.kind == "amount" else ""))
+        elif len(found) > 1:
+            duplicated.append(" / ".join(headers[i] or "" for i, _ in found))
+        else:
+            positions[c.name], factors[c.name] = found[0]
+    prefix = f"{where}: " if where else ""
+    shown = ", ".join(k for k in keys if k) or "(none)"
+    if missing:
+        raise BatchError(file, "batch.columns",
+                         f"{prefix}missing column(s) {', '.join(missing)}; found: {shown}")
+    if duplicated:
+        raise BatchError(file, "batch.columns",
+                         f"{prefix}column(s) present more than once: {'; '.join(duplicated)}; found: {shown}")
+    return positions, factors
+
+
+# ------------------------------------------------------------------ encodings
+def decode(data: bytes, source: str, file: str) -> str:
+    """Decode a delivered file strictly in its contract encoding (schema.ENCODINGS).
+
+    A GB18030 source given UTF-8 (a UTF-8 BOM, or bytes that are valid UTF-8
+    with non-ASCII characters) is rejected even though GB18030 would decode
+    it to garbage without complaint. A leading BOM is dropped.
+    """
+    encoding = schema.ENCODINGS[source]
+    label = ENCODING_LABEL.get(encoding, encoding)
+    contract = f"(contract: {source} files are {label})"
+    if encoding == "gb18030":
+        if data.startswith(codecs.BOM_UTF8):
+            raise BatchError(file, "batch.encoding",
+                             f"not valid GB18030: the file starts with a UTF-8 byte-order mark {contract}")
+        if not data.isascii():
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                raise BatchError(file, "batch.encoding",
+                                 f"not valid GB18030: the file is UTF-8-encoded {contract}")
+    try:
+        text = data.decode(encoding, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise BatchError(file, "batch.encoding",
+                         f"not valid {label}: undecodable bytes at offset {exc.start} {contract}") from None
+    return text.removeprefix("\ufeff")
+
+
+def read_bytes(delivery: Delivery) -> bytes:
+    data = Path(delivery.path).read_bytes()
+    if not data:
+        raise BatchError(delivery.rel_name, "batch.empty", "the file is empty (0 bytes)")
+    return data
+
+
+def check_delivery(delivery: Delivery) -> None:
+    if delivery.problem:
+        raise BatchError(delivery.rel_name, "batch.unknown_file", delivery.problem)
+    if delivery.delivery_date is None:
+        raise BatchError(delivery.rel_name, "batch.unknown_file", "the file has no delivery date")
+
+
+# ------------------------------------------------------------------------ CSV
+def _blank(fields: Sequence[str]) -> bool:
+    return all(not normalise_str(f) for f in fields)
+
+
+def _original_object(headers: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for h, v in zip(headers, values, strict=False):
+        key = h
+        i = 2
+        while key in out:
+            key = f"{h}#{i}"
+            i += 1
+        out[key] = v
+    return out
+
+
+def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
+    """Read one CSV delivery of ``table`` into its canonical frame.
+
+    Records are numbered with the header as record 1; blank records (empty
+    lines, or every field blank) carry no data and are skipped but still
+    counted. A record whose field count differs from the header's becomes a
+    ``_parse_error`` row.
+    """
+    check_delivery(delivery)
+    file = delivery.rel_name
+    data = read_bytes(delivery)
+    sha = sha256_bytes(data)
+    text = decode(data, delivery.source, file)
+    lines = io.StringIO(text, newline="").readlines()
+    reader = csv.reader(lines)
+    header: list[str] | None = None
+    rows = RawRows.empty(c.name for c in table.columns)
+    positions: dict[str, int] = {}
+    factors: dict[str, int] = {}
+    record = 0
+    prev_line = 0
+    try:
+        for fields in reader:
+            first_line, prev_line = prev_line, reader.line_num
+            if header is None:
+                if _blank(fields):
+                    continue
+                header = [f.removeprefix("\ufeff") for f in fields]
+                record = 1
+                positions, factors = match_headers(header, table, file)
+                continue
+            record += 1
+            if _blank(fields):
+                continue
+            if len(fields) != len(header):
+                raw_line = "".join(lines[first_line:reader.line_num]).rstrip("\r\n")
+                error = f"row has {len(fields)} fields, header has {len(header)}"
+                rows.add_unparseable(record, error, raw_line)
+                continue
+            rows.add(record, {name: fields[i] for name, i in positions.items()},
+                     _original_object(header, fields))
+    except csv.Error as exc:
+        raise BatchError(file, "batch.unreadable",
+                         f"CSV cannot be parsed near line {reader.line_num}: {exc}") from None
+    if header is None:
+        raise BatchError(file, "batch.empty", "the file has no header row")
+    return canonical_frame(table, rows, source=delivery.source, file_name=file, sha256=sha,
+                           delivery_date=delivery.delivery_date, factors=factors)  # type: ignore[arg-type]
+
+
+def check_source(delivery: Delivery, source: str) -> None:
+    if delivery.source != source:
+        raise ValueError(f"{delivery.rel_name}: a {delivery.source} delivery given to the {source} reader")
+
+
+def read_csv_source(delivery: Delivery, source: str) -> dict[str, pl.DataFrame]:
+    """``read`` of a CSV source: the file name picks the table."""
+    check_source(delivery, source)
+    check_delivery(delivery)
+    table = table_for_file(delivery.source, Path(delivery.path).name)
+    if table is None:  # pragma: no cover - discover() flags these already
+        raise BatchError(delivery.rel_name, "batch.unknown_file",
+                         file_problem(delivery.source, Path(delivery.path).name) or "unknown file")
+    return {table.name: read_csv_delivery(delivery, table)}
+
+
+# ----------------------------------------------------------------- cell text
+def number_text(value: int | float | Decimal) -> str:
+    """A number as plain text: integers without '.0', no exponent."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        if value.is_integer():
+            return str(int(value))
+        value = Decimal(repr(value))
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def timestamp_text(value: datetime) -> str:
+    """'YYYY-MM-DD HH:MM:SS', plus '.ffffff' when there are microseconds (dropped by canonicalisation)."""
+    text = value.strftime("%Y-%m-%d %H:%M:%S")
+    return text + (f".{value.microsecond:06d}" if value.microsecond else "")
+
+
+def excel_serial_date(value: int | float) -> str | None:
+    """An Excel serial day number (1900 system) as 'YYYY-MM-DD', or None if it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        if not value.is_integer():
+            return None
+        value = int(value)
+    if not 1 <= value <= EXCEL_MAX_SERIAL:
+        return None
+    return date.fromordinal(EXCEL_EPOCH.toordinal() + value).isoformat()
+
+
+def cell_text(value: Any, kind: str) -> str | None:
+    """An xlsx cell (openpyxl value) as raw text for a column of ``kind``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        if kind == "date":
+            return value.date().isoformat()
+        return timestamp_text(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float | Decimal):
+        if kind == "date" and not isinstance(value, Decimal):
+            serial = excel_serial_date(value)
+            if serial is not None:
+                return serial
+        return number_text(value)
+    return str(value)
+
+
+def original_text(value: Any) -> str | None:
+    """A cell or column value as text for ``_original`` (what a person reads in quarantine)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return timestamp_text(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool | int | float | Decimal):
+        return number_text(value)
+    return str(value)
+
+
+# ------------------------------------------------------------------ typing
+def to_typed(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """Cast validated canonical text to the warehouse types (strict: a failure is a validator bug).
+
+    Output columns: ``table.all_columns`` then ``_source``, ``_file_name``,
+    ``_file_sha256``, ``_delivery_date`` (Date), ``_row_number`` (Int64).
+    """
+    exprs: list[pl.Expr] = []
+    for c in table.all_columns:
+        col = pl.col(c.name).cast(pl.String)
+        if c.kind == "date":
+            e = col.str.to_date("%Y-%m-%d", strict=True)
+        elif c.kind == "timestamp":
+            e = col.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=True)
+        elif c.kind == "int":
+            e = col.cast(pl.Int64, strict=True)
+        elif c.kind == "amount":
+            e = col.cast(pl.Decimal(18, 2), strict=True)
+        elif c.kind == "bool":
+            e = col.replace_strict({"true": True, "false": False}, return_dtype=pl.Boolean)
+        else:
+            e = col
+        exprs.append(e.alias(c.name))
+    exprs += [
+        pl.col("_source").cast(pl.String),
+        pl.col("_file_name").cast(pl.String),
+        pl.col("_file_sha256").cast(pl.String),
+        pl.col("_delivery_date").cast(pl.String).str.to_date("%Y-%m-%d", strict=True),
+        pl.col("_row_number").cast(pl.Int64, strict=True),
+    ]
+    return frame.select(exprs)

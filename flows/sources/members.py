@@ -1,0 +1,125 @@
+"""members — member service platform (a SQL database read through SQLAlchemy).
+
+Tables ``member`` and ``member_card``, pulled incrementally by ``updated_at``
+(``WHERE updated_at > :since``, all rows when there is no watermark yet),
+ordered by ``updated_at`` then the primary key. SQLite hands dates and
+timestamps back as TEXT, MariaDB/PostgreSQL as date/datetime objects: both
+end up in the same canonical text. ``is_migrant``/``is_veteran`` 0/1 become
+``true``/``false``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from flows import schema
+from flows.errors import BatchError
+from flows.schema import Table
+from flows.sources import common
+
+SOURCE = "members"
+
+
+def db_text(value: Any) -> str | None:
+    """A database value as raw text (timestamps keep their microseconds here)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return common.timestamp_text(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, int | float | Decimal):
+        return common.number_text(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _check_columns(conn: Connection, t: Table) -> None:
+    file = f"{SOURCE}/{t.name}"
+    inspector = sa.inspect(conn)
+    try:
+        present = {c["name"].lower() for c in inspector.get_columns(t.name)}
+    except sa.exc.NoSuchTableError:
+        raise BatchError(file, "batch.columns",
+                         f"table {t.name} does not exist in the members database") from None
+    missing = [c.name for c in t.columns if c.name not in present]
+    if missing:
+        raise BatchError(file, "batch.columns",
+                         f"missing column(s) {', '.join(missing)} in table {t.name}; found: "
+                         f"{', '.join(sorted(present))}")
+
+
+def _since_param(conn: Connection, since: datetime) -> Any:
+    if conn.dialect.name == "sqlite":
+        # TEXT timestamps compare as strings: bind the same 'YYYY-MM-DD HH:MM:SS[.ffffff]' form.
+        return common.timestamp_text(since)
+    return since
+
+
+def _pull(conn: Connection, t: Table, since: datetime | None) -> list[tuple[Any, ...]]:
+    names = [c.name for c in t.columns]
+    tbl = sa.table(t.name, *[sa.column(n) for n in names])
+    query = sa.select(*[tbl.c[n] for n in names])
+    if since is not None:
+        query = query.where(tbl.c["updated_at"] > sa.bindparam("since", _since_param(conn, since)))
+    query = query.order_by(tbl.c["updated_at"], tbl.c[t.key[0]])
+    return [tuple(r) for r in conn.execute(query).all()]
+
+
+def table_frame(t: Table, rows: list[tuple[Any, ...]], pulled_on: date) -> pl.DataFrame:
+    """Canonical frame of pulled rows (tuples in ``t.columns`` order)."""
+    names = [c.name for c in t.columns]
+    texts = [[db_text(v) for v in r] for r in rows]
+    digest = common.sha256_bytes(
+        json.dumps({"table": t.name, "columns": names, "rows": texts}, ensure_ascii=False,
+                   separators=(",", ":")).encode("utf-8")
+    )
+    raw = common.RawRows.empty(names)
+    for i, row in enumerate(texts, start=1):
+        values = dict(zip(names, row, strict=True))
+        raw.add(i, values, values)
+    return common.canonical_frame(t, raw, source=SOURCE, file_name=f"{SOURCE}/{t.name}", sha256=digest,
+                                  delivery_date=pulled_on, bools=common.DB_BOOLS)
+
+
+def read(
+    connection: Connection, pulled_on: date, since: dict[str, datetime | None]
+) -> dict[str, pl.DataFrame]:
+    """Canonical frames of ``member`` and ``member_card`` rows changed after ``since[table]``."""
+    out: dict[str, pl.DataFrame] = {}
+    for t in schema.tables_of(SOURCE):
+        _check_columns(connection, t)
+        try:
+            rows = _pull(connection, t, since.get(t.name))
+        except sa.exc.DBAPIError as exc:
+            raise BatchError(f"{SOURCE}/{t.name}", "batch.unreadable",
+                             f"cannot read table {t.name}: {type(exc.orig).__name__}: {exc.orig}") from None
+        out[t.name] = table_frame(t, rows, pulled_on)
+    return out
+
+
+def max_updated_at(frame: pl.DataFrame) -> datetime | None:
+    """The newest ``updated_at`` of a pulled frame, for the watermark (None when there is none).
+
+    Taken from the value as the database gave it (``_original``), so sub-second
+    precision is kept; falls back to the canonical ``updated_at``.
+    """
+    if frame.height == 0:
+        return None
+    original = (frame.get_column("_original").str.json_path_match("$.updated_at")
+                .str.replace("T", " ", literal=True)
+                .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us"))
+    canonical = frame.get_column("updated_at").str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False,
+                                                               time_unit="us")
+    value = pl.select(pl.coalesce(pl.lit(original), pl.lit(canonical)).max()).item()
+    return value

@@ -1,0 +1,17 @@
+"""registry — union organisation registry: enterprises.csv, unions.csv, coverage.csv (CSV, GB18030).
+
+One file holds one table (the one its name gives); see config/contract-sources.md.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from flows.sources import common
+
+SOURCE = "registry"
+
+
+def read(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
+    """Table name -> canonical frame of one delivered file; BatchError for batch-level problems."""
+    return common.read_csv_source(delivery, SOURCE)

@@ -1,0 +1,125 @@
+"""welfare — service-station ledgers: ``<station-code>_<YYYYMM>.xlsx`` with sheets 慰问, 体检, 救助.
+
+A workbook gives three tables (schema.WELFARE_SHEETS); ``station_code`` and
+``ledger_month`` come from the file name. Read with openpyxl (read-only,
+cached formula values), which gives date cells as dates and numbers as
+numbers: date columns also accept Excel serial day numbers, numeric cells in
+text columns become integer text without ``.0``. ``_row_number`` is the sheet
+row (the header is row 1).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import polars as pl
+
+from flows import schema
+from flows.errors import BatchError
+from flows.schema import Table
+from flows.sources import common
+
+SOURCE = "welfare"
+
+
+def _read_sheet_rows(ws: Any, file: str, sheet: str) -> list[tuple[Any, ...]]:
+    try:
+        return [tuple(r) for r in ws.iter_rows(values_only=True)]
+    except Exception as exc:  # a damaged sheet part: zlib, XML or zip errors
+        raise BatchError(file, "batch.unreadable",
+                         f"sheet {sheet} cannot be read ({type(exc).__name__}: {exc})") from None
+
+
+def _is_blank(cells: tuple[Any, ...]) -> bool:
+    return all(v is None or (isinstance(v, str) and not common.normalise_str(v)) for v in cells)
+
+
+def sheet_frame(
+    rows: list[tuple[Any, ...]],
+    table: Table,
+    *,
+    sheet: str,
+    file: str,
+    sha256: str,
+    delivery: common.Delivery,
+    station_code: str,
+    ledger_month: str,
+) -> pl.DataFrame:
+    """Canonical frame of one sheet's rows (openpyxl values, row 1 first)."""
+    header_at = next((i for i, r in enumerate(rows) if not _is_blank(r)), None)
+    if header_at is None:
+        raise BatchError(file, "batch.empty", f"sheet {sheet} is empty (no header row)")
+    header = [common.cell_text(v, "text") for v in rows[header_at]]
+    positions, factors = common.match_headers(header, table, file, where=f"sheet {sheet}")
+    kinds = {c.name: c.kind for c in table.columns}
+    width = len(header)
+    raw = common.RawRows.empty(c.name for c in table.columns)
+    for index in range(header_at + 1, len(rows)):
+        cells = rows[index]
+        if _is_blank(cells):
+            continue
+        cells = cells + (None,) * (width - len(cells))
+        values = {name: common.cell_text(cells[i], kinds[name]) for name, i in positions.items()}
+        original: dict[str, Any] = {}
+        for i, v in enumerate(cells):
+            name = header[i] if i < width and header[i] is not None else None
+            if name is None:
+                if v is None:
+                    continue
+                name = f"_col{i + 1}"
+            while name in original:
+                name += "#"
+            original[name] = common.original_text(v)
+        raw.add(index + 1, values, original)
+    return common.canonical_frame(
+        table, raw, source=SOURCE, file_name=file, sha256=sha256,
+        delivery_date=delivery.delivery_date,  # type: ignore[arg-type]
+        factors=factors, constants={"station_code": station_code, "ledger_month": ledger_month},
+    )
+
+
+def read(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
+    """condolence / health_checks / relief canonical frames of one workbook."""
+    common.check_source(delivery, SOURCE)
+    common.check_delivery(delivery)
+    file = delivery.rel_name
+    key = common.welfare_file_key(Path(delivery.path).name)
+    if key is None:  # pragma: no cover - discover() flags these already
+        raise BatchError(file, "batch.unknown_file", common.file_problem(SOURCE, Path(delivery.path).name) or "")
+    station_code, ledger_month = key
+    data = common.read_bytes(delivery)
+    sha = common.sha256_bytes(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:
+        raise BatchError(file, "batch.unreadable",
+                         f"not a readable xlsx workbook ({type(exc).__name__}: {exc})") from None
+    try:
+        by_name: dict[str, list[str]] = {}
+        for name in wb.sheetnames:
+            by_name.setdefault(common.normalise_str(name), []).append(name)
+        missing = [s for s in schema.WELFARE_SHEETS if s not in by_name]
+        doubled = [s for s in schema.WELFARE_SHEETS if len(by_name.get(s, [])) > 1]
+        found = ", ".join(wb.sheetnames) or "(none)"
+        if missing:
+            raise BatchError(file, "batch.sheets", f"missing sheet(s) {', '.join(missing)}; found: {found}")
+        if doubled:
+            raise BatchError(file, "batch.sheets", f"sheet(s) present more than once: {', '.join(doubled)}")
+        out: dict[str, pl.DataFrame] = {}
+        for sheet, table_name in schema.WELFARE_SHEETS.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rows = _read_sheet_rows(wb[by_name[sheet][0]], file, sheet)
+            out[table_name] = sheet_frame(
+                rows, schema.table(SOURCE, table_name), sheet=sheet, file=file, sha256=sha,
+                delivery=delivery, station_code=station_code, ledger_month=ledger_month,
+            )
+        return out
+    finally:
+        wb.close()
