@@ -135,6 +135,19 @@ def _conditional(t: Table) -> list[dict[str, Any]]:
     return []
 
 
+def _key_uniqueness(t: Table) -> list[dict[str, Any]]:
+    """A key may appear once per delivered file: two rows with one key contradict each other, so
+    both are quarantined. (Welfare ledgers have no key: every row is a person-time.)"""
+    if t.source == "welfare":
+        return []
+    headers = "、".join(t.column(k).header for k in t.key)
+    en, zh = f"key ({headers}) appears more than once in this delivery", f"同一交付文件中主键（{headers}）重复"
+    if len(t.key) == 1:
+        return [_exp("expect_column_values_to_be_unique", "key.unique_in_delivery", en, zh, column=t.key[0])]
+    return [_exp("expect_compound_columns_to_be_unique", "key.unique_in_delivery", en, zh,
+                 column_list=list(t.key))]
+
+
 def build_suite(t: Table) -> dict[str, Any]:
     expectations = [
         _exp("expect_column_values_to_be_null", "row.parse", "the record could not be parsed",
@@ -143,6 +156,7 @@ def build_suite(t: Table) -> dict[str, Any]:
     for c in t.columns:
         expectations += _column_expectations(t, c)
     expectations += _conditional(t)
+    expectations += _key_uniqueness(t)
     return {"name": f"{t.source}.{t.name}", "expectations": expectations,
             "meta": {"generated_from": "flows/schema.py (python -m flows.quality.suites)"}}
 

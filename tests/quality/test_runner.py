@@ -18,8 +18,12 @@ GOOD_ID = "12010519900307123" + resident_id_check_char("12010519900307123")
 BAD_DATE_ID = "12010519900230123" + resident_id_check_char("12010519900230123")
 
 
-def canonical(t_source: str, t_name: str, rows: list[dict[str, str | None]], delivery: str = "2021-06-30"):
+def canonical(t_source: str, t_name: str, rows: list[dict[str, str | None]], delivery: str = "2021-06-30",
+              unique_key: str | None = None):
+    """A reader-like canonical frame; ``unique_key`` gives each row its own key value."""
     t = table(t_source, t_name)
+    if unique_key:
+        rows = [r | {unique_key: f"{r[unique_key]}-{i}"} if r.get(unique_key) else r for i, r in enumerate(rows)]
     cols = [c.name for c in t.all_columns]
     data = {c: [r.get(c) for r in rows] for c in cols}
     n = len(rows)
@@ -58,7 +62,7 @@ def test_each_rule_quarantines_exactly_the_breaking_rows() -> None:
         case(case_type="劳动争议", mediation_result="成功", recovered_yuan="1200.50"),  # 13 ok
         case(_parse_error="row has 3 fields, header has 8", case_no=None, case_type=None, received_on=None),  # 14
     ]
-    frame, t = canonical("rights", "cases", rows)
+    frame, t = canonical("rights", "cases", rows, unique_key="case_no")
     result = validate(frame, t, "rights/2021-06-30/cases.csv")
     got = rules_by_row(result)
     assert sorted(result.passed["_row_number"].to_list()) == [2, 3, 13]
@@ -100,7 +104,9 @@ def test_conditional_union_rules() -> None:
         base | {"updated_at": "2021-07-01 00:00:01"},                       # 9 after delivery
         base | {"updated_at": "2021-06-30 23:59:59"},                       # 10 same day: fine
     ]
-    frame, t = canonical("registry", "unions", rows)
+    frame, t = canonical("registry", "unions", [r | {"union_code": r["union_code"][:-2] + f"{i:02d}"}
+                                                if len(r["union_code"]) == 12 else r
+                                                for i, r in enumerate(rows)])
     got = rules_by_row(validate(frame, t, "f"))
     assert got == {
         3: {"uscc.required_for_independent"},
@@ -120,7 +126,7 @@ def test_numbers_and_payee_codes_in_vouchers() -> None:
     rows = [base, base | {"payee_code": "GH0000000002"}, base | {"payee_code": "XYZ"},
             base | {"line_no": "1.5"}, base | {"debit_yuan": "-1"}, base | {"credit_yuan": "-30.5"},
             base | {"project_code": "ABCD"}]
-    frame, t = canonical("finance", "vouchers", rows)
+    frame, t = canonical("finance", "vouchers", rows, unique_key="voucher_no")
     got = rules_by_row(validate(frame, t, "f"))
     assert got == {4: {"payee_code.payee_code"}, 5: {"line_no.integer"}, 6: {"debit_yuan.amount"},
                    8: {"project_code.allowed_values"}}
@@ -137,6 +143,7 @@ def test_stored_suites_cover_every_contract_column() -> None:
         stored = load_suite_dict(t)
         assert stored == build_suite(t), f"{t.source}.{t.name}: rerun python -m flows.quality.suites"
         columns = {e["kwargs"].get("column") or e["kwargs"].get("column_A") for e in stored["expectations"]}
+        columns |= {c for e in stored["expectations"] for c in e["kwargs"].get("column_list", [])}
         for c in t.columns:
             if c.kind == "text" and not c.required:
                 continue  # free text that may be blank: nothing to check
@@ -154,3 +161,12 @@ def test_timestamp_format(value: str, ok: bool) -> None:
            "employees": "10", "tags": "百强、科技领军", "registered_on": "2020-01-01", "updated_at": value}
     frame, t = canonical("registry", "enterprises", [row])
     assert validate(frame, t, "f").passed.height == (1 if ok else 0)
+
+
+def test_duplicate_keys_in_one_delivery_are_all_quarantined() -> None:
+    row = {"session_id": "S1", "id_card": None, "name": "张三", "union_code": "GH0000000001",
+           "registered": "true", "attended": "false", "replay_views": "0"}
+    rows = [row, row | {"name": "李四"}, row | {"replay_views": "3"}, row | {"id_card": GOOD_ID}]
+    frame, t = canonical("training", "attendance", rows)
+    got = rules_by_row(validate(frame, t, "f"))
+    assert got == {2: {"key.unique_in_delivery"}, 4: {"key.unique_in_delivery"}}
