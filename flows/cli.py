@@ -81,6 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print()
     print(f"run {summary.run_id}: {summary.status}")
     print(f"rows read {read} = loaded {loaded} + quarantined {quarantined}; "
+          f"{summary.held_back} rows held back in rejected files; "
           f"{summary.skipped_files} files unchanged since an earlier run")
     for err in summary.errors:
         print(f"rejected: {err}")

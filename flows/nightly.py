@@ -25,15 +25,16 @@ from sqlalchemy.engine import Engine
 
 from flows import schema
 from flows.errors import BatchError, RunFailed
+from flows.quality.gates import delivery_kind, duplicate_gate, row_count_gate
 from flows.quality.runner import validate
 from flows.report.format import Figure, figures_json, figures_markdown
-from flows.settings import Settings, load_settings
+from flows.settings import QualitySettings, Settings, load_settings
 from flows.sources import common, events, finance, members, registry, rights, training, welfare
 from flows.warehouse import dbt
 from flows.warehouse.ddl import OPS_SCHEMA
 from flows.warehouse.engine import init_warehouse, members_engine, warehouse_engine
 from flows.warehouse.figures import fetch_figures
-from flows.warehouse.loader import LedgerEntry, already_seen, watermarks, write_batch
+from flows.warehouse.loader import LedgerEntry, already_seen, previous_rows, watermarks, write_batch
 
 READERS: dict[str, Any] = {
     "registry": registry, "welfare": welfare, "training": training,
@@ -74,8 +75,15 @@ class RunSummary:
 
     @property
     def rows(self) -> tuple[int, int, int]:
-        return (sum(e.rows_read for e in self.ledger), sum(e.rows_loaded for e in self.ledger),
-                sum(e.rows_quarantined for e in self.ledger))
+        """(read, loaded, quarantined) over the batches that loaded."""
+        loaded = [e for e in self.ledger if e.status == "loaded"]
+        return (sum(e.rows_read for e in loaded), sum(e.rows_loaded for e in loaded),
+                sum(e.rows_quarantined for e in loaded))
+
+    @property
+    def held_back(self) -> int:
+        """Rows of batches rejected whole (a batch gate tripped)."""
+        return sum(e.rows_read for e in self.ledger if e.status == "rejected")
 
 
 def _tables_of_file(source: str, delivery: common.Delivery) -> list[str]:
@@ -157,8 +165,9 @@ def extract_members(settings: Settings, engine: Engine) -> list[Batch]:
 
 
 @task(name="validate", task_run_name="validate_{source}", cache_policy=NO_CACHE)
-def validate_batches(source: str, batches: list[Batch]) -> list[Batch]:
-    """Run each batch's expectation suite; split passing and quarantined rows."""
+def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
+                     previous: dict[tuple[str, str], int]) -> list[Batch]:
+    """Run each batch's expectation suite; split passing and quarantined rows; apply batch gates."""
     logger = get_run_logger()
     for b in batches:
         if b.frame is None:
@@ -167,6 +176,15 @@ def validate_batches(source: str, batches: list[Batch]) -> list[Batch]:
             result = validate(b.frame, schema.table(b.source, b.table_name), b.file_name)
         except BatchError as err:
             b.error = err
+            continue
+        rows = b.frame.height
+        tripped = [(rule, msg) for rule, msg in (
+            ("batch.duplicate_keys", duplicate_gate(rows, result.failures_by_rule, gates.max_duplicate_key_share)),
+            ("batch.row_count_drop", row_count_gate(
+                rows, previous.get((b.table_name, delivery_kind(b.file_name))), gates.min_row_share)),
+        ) if msg]
+        if tripped:
+            b.error = BatchError(b.file_name, tripped[0][0], tripped[0][1])
             continue
         b.passed, b.quarantined = result.passed, result.quarantined
         if result.failures_by_rule:
@@ -184,8 +202,9 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch])
     for b in batches:
         if b.error is not None or b.frame is None:
             err = b.error or BatchError(b.file_name, "batch.unreadable", "no rows were read")
+            rows_read = b.frame.height if b.frame is not None else 0
             entry = LedgerEntry(run_id, b.source, b.table_name, b.file_name, b.sha256, b.delivery_date,
-                                0, 0, 0, "rejected", err.rule, err.message)
+                                rows_read, 0, 0, "rejected", err.rule, err.message)
             write_batch(engine, entry, schema.table(b.source, b.table_name) if b.table_name != WHOLE_FILE
                         else schema.tables_of(b.source)[0], None, None)
             logger.error("rejected %s: [%s] %s", b.file_name, err.rule, err.message)
@@ -233,11 +252,13 @@ def new_run_id() -> str:
 
 
 def check_conservation(engine: Engine) -> None:
-    """rows read = rows loaded + rows quarantined, for every ledger entry ever written."""
+    """Every loaded batch: rows read = rows loaded + rows quarantined. A rejected batch loads
+    nothing: its rows are all held back (counted in rows_read, none loaded or quarantined)."""
     with engine.connect() as conn:
         bad = conn.execute(sa.text(
             f"SELECT file_name, table_name FROM {OPS_SCHEMA}.load_ledger "
-            "WHERE rows_read <> rows_loaded + rows_quarantined"
+            "WHERE (status = 'loaded' AND rows_read <> rows_loaded + rows_quarantined) "
+            "OR (status = 'rejected' AND rows_loaded + rows_quarantined <> 0)"
         )).all()
     if bad:
         raise RunFailed("row conservation broken for " + ", ".join(f"{f} ({t})" for f, t in bad[:5]))
@@ -270,9 +291,11 @@ def nightly_load(landing: str | None = None, year: int | None = None) -> RunSumm
         for source in schema.FILE_SOURCES:
             batches, skipped = extract_source(settings, source, already_seen(engine, source))
             summary.skipped_files += skipped
-            summary.ledger += load_batches(engine, summary.run_id, source, validate_batches(source, batches))
+            validated = validate_batches(source, batches, settings.quality, previous_rows(engine, source))
+            summary.ledger += load_batches(engine, summary.run_id, source, validated)
         member_batches = extract_members(settings, engine)
-        summary.ledger += load_batches(engine, summary.run_id, "members", validate_batches("members", member_batches))
+        validated = validate_batches("members", member_batches, settings.quality, previous_rows(engine, "members"))
+        summary.ledger += load_batches(engine, summary.run_id, "members", validated)
         check_conservation(engine)
         summary.errors = [f"{e.file_name}: [{e.error_rule}] {e.error_message}" for e in summary.ledger
                           if e.status == "rejected"]

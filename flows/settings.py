@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -45,8 +45,18 @@ def _parse_url(value: str, allowed: tuple[str, ...], what: str) -> URL:
     return url
 
 
+class QualitySettings(BaseModel):
+    """Batch gates (see README "Validation")."""
+
+    max_duplicate_key_share: float = Field(0.05, ge=0, le=1)
+    """Reject a file when more than this share of its rows repeat a key within the file."""
+    min_row_share: float | None = Field(None, ge=0, le=1)
+    """Reject a file with fewer rows than this share of the previous delivery of the same
+    kind. Off by default: the contract's deliveries are deltas, so small files are normal."""
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="UNIONWH_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="UNIONWH_", env_nested_delimiter="__", extra="forbid")
 
     landing: Path = Path("data/landing")
     warehouse: str = "duckdb:///data/warehouse.duckdb"
@@ -55,6 +65,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     output: Path = Path("data/runs")
     """Per-run outputs: figures, report, dbt artifacts."""
+    quality: QualitySettings = QualitySettings()
 
     @classmethod
     def settings_customise_sources(

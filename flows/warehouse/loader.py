@@ -54,6 +54,19 @@ def already_seen(engine: Engine, source: str) -> set[tuple[str, str, str]]:
     return {(r[0], r[1], r[2]) for r in rows}
 
 
+def previous_rows(engine: Engine, source: str) -> dict[tuple[str, str], int]:
+    """Rows read by the newest loaded delivery of each (table, kind) of ``source``."""
+    from flows.quality.gates import delivery_kind
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(f"SELECT table_name, file_name, rows_read FROM {OPS_SCHEMA}.load_ledger "
+                    "WHERE source = :s AND status = 'loaded' ORDER BY delivery_date, loaded_at, file_name"),
+            {"s": source},
+        ).all()
+    return {(r[0], delivery_kind(r[1])): int(r[2]) for r in rows}
+
+
 def _insert_frame(conn: Connection, target: str, frame: pl.DataFrame) -> None:
     if frame.height == 0:
         return
