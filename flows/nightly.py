@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from flows import schema
 from flows.errors import BatchError, RunFailed
+from flows.quality.docs import DocPage, page_name, render_page, write_index
 from flows.quality.gates import delivery_kind, duplicate_gate, row_count_gate
 from flows.quality.runner import validate
 from flows.report.format import Figure, figures_json, figures_markdown
@@ -59,6 +60,7 @@ class Batch:
     watermark: datetime | None = None
     passed: pl.DataFrame | None = None
     quarantined: pl.DataFrame | None = None
+    doc_pages: list[DocPage] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +74,7 @@ class RunSummary:
     dbt_counts: dict[str, int] = field(default_factory=dict)
     figures: list[Figure] = field(default_factory=list)
     report_files: list[Path] = field(default_factory=list)
+    doc_pages: list[DocPage] = field(default_factory=list)
 
     @property
     def rows(self) -> tuple[int, int, int]:
@@ -166,9 +169,11 @@ def extract_members(settings: Settings, engine: Engine) -> list[Batch]:
 
 @task(name="validate", task_run_name="validate_{source}", cache_policy=NO_CACHE)
 def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
-                     previous: dict[tuple[str, str], int]) -> list[Batch]:
-    """Run each batch's expectation suite; split passing and quarantined rows; apply batch gates."""
+                     previous: dict[tuple[str, str], int], docs_dir: Path) -> list[Batch]:
+    """Run each batch's expectation suite; split passing and quarantined rows; apply batch gates;
+    write each validation's Data Docs page."""
     logger = get_run_logger()
+    docs_dir.mkdir(parents=True, exist_ok=True)
     for b in batches:
         if b.frame is None:
             continue
@@ -177,6 +182,11 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
         except BatchError as err:
             b.error = err
             continue
+        for i, ge_result in enumerate(result.ge_results):
+            path = docs_dir / page_name(b.source, b.table_name, b.file_name, i)
+            path.write_text(render_page(ge_result), encoding="utf-8")
+            b.doc_pages.append(DocPage(b.source, b.table_name, b.file_name, b.frame.height,
+                                       result.quarantined.height, path))
         rows = b.frame.height
         tripped = [(rule, msg) for rule, msg in (
             ("batch.duplicate_keys", duplicate_gate(rows, result.failures_by_rule, gates.max_duplicate_key_share)),
@@ -283,6 +293,7 @@ def nightly_load(landing: str | None = None, year: int | None = None) -> RunSumm
     summary.run_dir = settings.output_dir / summary.run_id
     summary.run_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now()
+    docs_dir = summary.run_dir / "data_docs"
     logger.info("run %s: landing %s, warehouse %s", summary.run_id, settings.landing_dir,
                 settings.safe_warehouse())
     engine = warehouse_engine(settings)
@@ -291,17 +302,22 @@ def nightly_load(landing: str | None = None, year: int | None = None) -> RunSumm
         for source in schema.FILE_SOURCES:
             batches, skipped = extract_source(settings, source, already_seen(engine, source))
             summary.skipped_files += skipped
-            validated = validate_batches(source, batches, settings.quality, previous_rows(engine, source))
+            validated = validate_batches(source, batches, settings.quality, previous_rows(engine, source), docs_dir)
             summary.ledger += load_batches(engine, summary.run_id, source, validated)
+            summary.doc_pages += [p for b in validated for p in b.doc_pages]
         member_batches = extract_members(settings, engine)
-        validated = validate_batches("members", member_batches, settings.quality, previous_rows(engine, "members"))
+        validated = validate_batches("members", member_batches, settings.quality, previous_rows(engine, "members"),
+                                     docs_dir)
         summary.ledger += load_batches(engine, summary.run_id, "members", validated)
+        summary.doc_pages += [p for b in validated for p in b.doc_pages]
+        summary.report_files.append(write_index(docs_dir, summary.run_id, summary.doc_pages))
         check_conservation(engine)
         summary.errors = [f"{e.file_name}: [{e.error_rule}] {e.error_message}" for e in summary.ledger
                           if e.status == "rejected"]
         engine.dispose()
         summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt")
-        summary.figures, summary.report_files = compute_figures(engine, settings.report_year, summary.run_dir)
+        summary.figures, report_files = compute_figures(engine, settings.report_year, summary.run_dir)
+        summary.report_files += report_files
         summary.status = "failed" if summary.errors else "succeeded"
         _record_run(engine, summary, started, "; ".join(summary.errors[:10]) or None)
     except Exception as exc:

@@ -21,6 +21,7 @@ from flows.errors import BatchError
 from flows.schema import Table
 
 from . import expectations as _registered  # noqa: F401  (registers the custom expectations)
+from .docs import scrub
 from .suites import load_suite_dict
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class ValidationResult:
     """Rejected rows: ``_row_number`` plus ``rules``, ``reasons`` and the lineage columns."""
     expectations_run: int = 0
     failures_by_rule: dict[str, int] = field(default_factory=dict)
+    ge_results: list[Any] = field(default_factory=list)
+    """GE's validation results per chunk, with the unexpected values removed (for Data Docs)."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -70,7 +73,7 @@ def _exception_message(info: dict[str, Any] | None) -> str | None:
     return None
 
 
-def _validate_chunk(chunk: pl.DataFrame, t: Table, file: str) -> tuple[dict[int, list[dict[str, str]]], int]:
+def _validate_chunk(chunk: pl.DataFrame, t: Table, file: str) -> tuple[dict[int, list[dict[str, str]]], Any]:
     """Map row key -> failed rules' metadata for one chunk."""
     suite = _suite(t.source, t.name)
     frame = chunk.to_pandas(use_pyarrow_extension_array=True)
@@ -93,20 +96,18 @@ def _validate_chunk(chunk: pl.DataFrame, t: Table, file: str) -> tuple[dict[int,
                              f"expectation {meta.get('rule')} failed without row indexes")
         for row in rows:
             failed.setdefault(int(row[ROW_KEY]), []).append(meta)
-    return failed, len(result.results)
+    return failed, scrub(result)
 
 
 def validate(frame: pl.DataFrame, t: Table, file: str) -> ValidationResult:
     """Validate ``frame`` (a reader's canonical output) against ``t``'s suite."""
     keyed = frame.with_row_index(ROW_KEY)
     failed: dict[int, list[dict[str, str]]] = {}
-    runs = 0
-    for offset in range(0, max(keyed.height, 1), CHUNK_ROWS):
-        chunk = keyed.slice(offset, CHUNK_ROWS)
-        if chunk.height == 0:
-            break
-        chunk_failed, runs = _validate_chunk(chunk, t, file)
+    ge_results = []
+    for offset in range(0, keyed.height, CHUNK_ROWS):
+        chunk_failed, ge_result = _validate_chunk(keyed.slice(offset, CHUNK_ROWS), t, file)
         failed.update(chunk_failed)
+        ge_results.append(ge_result)
 
     counts: dict[str, int] = {}
     keys, rules, reasons = [], [], []
@@ -125,5 +126,6 @@ def validate(frame: pl.DataFrame, t: Table, file: str) -> ValidationResult:
     passed = keyed.join(bad, on=ROW_KEY, how="anti").drop(ROW_KEY)
     if passed.height + quarantined.height != frame.height:  # pragma: no cover - a bug, not data
         raise AssertionError(f"{file}: row conservation broken in validation")
+    runs = len(ge_results[0].results) if ge_results else 0
     return ValidationResult(passed=passed, quarantined=quarantined, expectations_run=runs,
-                            failures_by_rule=counts)
+                            failures_by_rule=counts, ge_results=ge_results)
