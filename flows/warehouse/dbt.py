@@ -7,9 +7,10 @@ dbt_project/ reads the connection from the environment this sets. Artifacts
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,48 +29,36 @@ class DbtResult:
     failures: list[str] = field(default_factory=list)
 
 
-@contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def run_dbt(settings: Settings, command: list[str], artifacts: Path) -> DbtResult:
-    """``dbt <command>`` (e.g. ``["build"]``) with the run's target; never raises on model failures."""
-    from dbt.cli.main import dbtRunner
+    """``dbt <command>`` (e.g. ``["build"]``) with the run's target, in a child process.
 
+    A child process, not dbtRunner in ours: dbt-duckdb keeps the DuckDB file open with its
+    own configuration for the life of the process, which would lock the warehouse out.
+    """
     target, env = settings.dbt_target()
     artifacts.mkdir(parents=True, exist_ok=True)
     args = [
-        *command,
+        str(Path(sys.executable).with_name("dbt")), *command,
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target", target,
         "--target-path", str(artifacts),
         "--log-path", str(artifacts),
-        "--quiet",
     ]
-    env = {**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    with _env(env):
-        res = dbtRunner().invoke(args)
+    child_env = {**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
+    with (artifacts / "dbt-output.log").open("w", encoding="utf-8") as out:
+        proc = subprocess.run(args, env=child_env, stdout=out, stderr=subprocess.STDOUT, check=False)
     counts: dict[str, int] = {}
     failures: list[str] = []
-    for r in getattr(res.result, "results", None) or []:
-        status = str(r.status)
-        counts[status] = counts.get(status, 0) + 1
-        if status in ("error", "fail", "runtime error"):
-            failures.append(f"{r.node.unique_id}: {status} {(r.message or '').strip()[:300]}")
-    if res.exception is not None:
-        failures.append(f"dbt raised {type(res.exception).__name__}: {res.exception}")
-    return DbtResult(success=bool(res.success), command=command, artifacts=artifacts, counts=counts,
+    results_file = artifacts / "run_results.json"
+    if results_file.exists():
+        for r in json.loads(results_file.read_text(encoding="utf-8")).get("results", []):
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+            if r["status"] in ("error", "fail", "runtime error"):
+                failures.append(f"{r['unique_id']}: {r['status']} {(r.get('message') or '').strip()[:300]}")
+    if proc.returncode != 0 and not failures:
+        failures.append(f"dbt exited {proc.returncode}; see {artifacts / 'dbt-output.log'}")
+    return DbtResult(success=proc.returncode == 0, command=command, artifacts=artifacts, counts=counts,
                      failures=failures)
 
 

@@ -1,0 +1,29 @@
+-- members.member_card: one row per key (card_event_id); latest updated_at wins.
+with source as (
+    select * from {{ source('members', 'members__member_card') }}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (partition by card_event_id order by updated_at desc, _delivery_date desc, _row_number desc) as version_rank
+    from source
+),
+
+renamed as (
+    select
+        card_event_id,
+        member_id,
+        card_no,
+        action,
+        action_on,
+        updated_at,
+        _load_id,
+        _file_name,
+        _delivery_date,
+        _row_number
+    from ranked
+    where version_rank = 1
+)
+
+select * from renamed

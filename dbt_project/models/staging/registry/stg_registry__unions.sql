@@ -1,0 +1,32 @@
+-- registry.unions: one row per key (union_code); latest updated_at wins.
+with source as (
+    select * from {{ source('registry', 'registry__unions') }}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (partition by union_code order by updated_at desc, _delivery_date desc, _row_number desc) as version_rank
+    from source
+),
+
+renamed as (
+    select
+        union_code,
+        union_name,
+        union_form,
+        uscc,
+        founded_on,
+        has_party_org,
+        status,
+        revoked_on,
+        updated_at,
+        _load_id,
+        _file_name,
+        _delivery_date,
+        _row_number
+    from ranked
+    where version_rank = 1
+)
+
+select * from renamed

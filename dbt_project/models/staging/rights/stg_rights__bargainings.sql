@@ -1,0 +1,31 @@
+-- rights.bargaining: one row per key (uscc, year); latest delivery wins.
+with source as (
+    select * from {{ source('rights', 'rights__bargaining') }}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (partition by uscc, year order by _delivery_date desc, _file_name desc, _row_number desc) as version_rank
+    from source
+),
+
+renamed as (
+    select
+        uscc,
+        year,
+        bargained,
+        evaluated,
+        mechanism_established,
+        wage_agreement_signed,
+        agreement_signed_on,
+        entered_on,
+        _load_id,
+        _file_name,
+        _delivery_date,
+        _row_number
+    from ranked
+    where version_rank = 1
+)
+
+select * from renamed

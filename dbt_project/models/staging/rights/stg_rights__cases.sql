@@ -1,0 +1,31 @@
+-- rights.cases: one row per key (case_no); latest delivery wins.
+with source as (
+    select * from {{ source('rights', 'rights__cases') }}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (partition by case_no order by _delivery_date desc, _file_name desc, _row_number desc) as version_rank
+    from source
+),
+
+renamed as (
+    select
+        case_no,
+        case_type,
+        received_on,
+        uscc,
+        worker_id_card,
+        mediation_result,
+        closed_on,
+        recovered_yuan,
+        _load_id,
+        _file_name,
+        _delivery_date,
+        _row_number
+    from ranked
+    where version_rank = 1
+)
+
+select * from renamed
