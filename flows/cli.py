@@ -56,7 +56,7 @@ def _set_env(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from flows.demo.landing import generate
+    from flows.demo.synth import generate
     from flows.settings import load_settings
 
     settings = load_settings(landing=args.landing)

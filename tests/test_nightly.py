@@ -1,0 +1,222 @@
+"""End to end on the embedded default: demo -> Prefect flow -> DuckDB -> dbt -> figures.
+
+These are real runs: the demo generator writes files, the nightly-load flow runs under a
+Prefect test harness, Great Expectations validates, DuckDB stores, dbt builds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from flows.cli import main
+from flows.demo.synth import generate
+from flows.nightly import RunSummary, nightly_load
+from flows.settings import load_settings
+from flows.warehouse.engine import warehouse_engine
+
+from tests.support import Env
+
+pytestmark = pytest.mark.e2e
+
+COUNTED = ("raw", "ops")
+
+
+@dataclass
+class DemoRun:
+    home: Path
+    env: dict[str, str]
+    first: RunSummary
+
+    def engine(self) -> sa.Engine:
+        with Env(**self.env):
+            return warehouse_engine(load_settings())
+
+    def run(self) -> RunSummary:
+        with Env(**self.env):
+            return nightly_load()
+
+    def figures(self) -> dict[str, Decimal]:
+        eng = self.engine()
+        try:
+            with eng.connect() as conn:
+                rows = conn.execute(sa.text(
+                    "select figure_id, value from marts.fig_annual_figures where report_year = 2021")).all()
+        finally:
+            eng.dispose()
+        return {r[0]: Decimal(str(r[1])) for r in rows}
+
+    def row_counts(self) -> dict[str, int]:
+        eng = self.engine()
+        try:
+            with eng.connect() as conn:
+                names = conn.execute(sa.text(
+                    "select table_schema || '.' || table_name from information_schema.tables "
+                    "where table_schema in ('raw', 'ops') and table_name <> 'runs'")).scalars().all()
+                return {n: int(conn.execute(sa.text(f"select count(*) from {n}")).scalar_one()) for n in names}
+        finally:
+            eng.dispose()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> Iterator[DemoRun]:
+    home = tmp_path_factory.mktemp("demo")
+    generate(home / "landing", year=2021, seed=2021)
+    env = {"UNIONWH_HOME": str(home), "UNIONWH_LANDING": str(home / "landing"),
+           "UNIONWH_WAREHOUSE": f"duckdb:///{home / 'warehouse.duckdb'}", "UNIONWH_OUTPUT": str(home / "runs")}
+    with Env(**env):
+        first = nightly_load(year=2021)
+    yield DemoRun(home, env, first)
+
+
+def test_every_figure_lands_in_its_seed_range(demo: DemoRun, figure_catalogue: list[dict]) -> None:
+    got = {f.id: Decimal(str(f.value)) for f in demo.first.figures}
+    assert set(got) == {f["id"] for f in figure_catalogue}
+    assert len(got) == 42
+    outside = {f["id"]: (str(got[f["id"]]), f["seed_range"]) for f in figure_catalogue
+               if not Decimal(str(f["seed_range"][0])) <= got[f["id"]] <= Decimal(str(f["seed_range"][1]))}
+    assert outside == {}
+    assert demo.first.status == "succeeded"
+
+
+def test_run_writes_report_files_and_dbt_artifacts(demo: DemoRun) -> None:
+    run_dir = demo.first.run_dir
+    assert run_dir is not None
+    data = json.loads((run_dir / "figures-2021.json").read_text(encoding="utf-8"))
+    assert data["year"] == 2021 and len(data["figures"]) == 42
+    assert "接待咨询" in (run_dir / "report-2021.md").read_text(encoding="utf-8")
+    assert (run_dir / "dbt" / "manifest.json").exists() and (run_dir / "dbt" / "run_results.json").exists()
+
+
+def test_data_docs_cover_every_batch_without_personal_data(demo: DemoRun) -> None:
+    docs = demo.first.run_dir / "data_docs"
+    pages = sorted(docs.glob("*.html"))
+    assert (docs / "index.html") in pages
+    loaded = [e for e in demo.first.ledger if e.status == "loaded" and e.rows_read > 0]  # empty sheets: no page
+    assert len(pages) - 1 >= len(loaded) > 0
+    id_shaped = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
+    for page in pages:
+        assert not id_shaped.search(page.read_text(encoding="utf-8")), page.name
+
+
+def test_ledger_conserves_rows_and_quarantine_has_reasons(demo: DemoRun) -> None:
+    read, loaded, quarantined = demo.first.rows
+    assert read == loaded + quarantined and quarantined > 0
+    eng = demo.engine()
+    try:
+        with eng.connect() as conn:
+            bad = conn.execute(sa.text("select count(*) from ops.load_ledger "
+                                       "where rows_read <> rows_loaded + rows_quarantined")).scalar_one()
+            q = conn.execute(sa.text("select count(*), count(distinct rules) from ops.quarantine "
+                                     "where rules <> '' and reasons like '%zh%'")).one()
+            in_ledger = conn.execute(sa.text("select sum(rows_quarantined) from ops.load_ledger")).scalar_one()
+    finally:
+        eng.dispose()
+    assert bad == 0
+    assert q[0] == quarantined == in_ledger and q[1] >= 3
+
+
+def test_quality_summary_of_the_latest_run(demo: DemoRun, capsys: pytest.CaptureFixture[str]) -> None:
+    with Env(**demo.env):
+        assert main(["quality", "--run", "latest"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"run {demo.first.run_id}")
+    quarantined = {line.split()[0]: int(line.split()[5]) for line in out.splitlines()[2:]}
+    assert sum(quarantined.values()) == demo.first.rows[2]
+    assert set(quarantined) >= {"registry", "welfare", "rights", "finance", "events", "training", "members"}
+
+
+def test_second_run_changes_nothing(demo: DemoRun) -> None:
+    before_rows, before_figures = demo.row_counts(), demo.figures()
+    again = demo.run()
+    assert again.status == "succeeded"
+    assert again.ledger == [] and again.skipped_files > 0
+    assert demo.row_counts() == before_rows
+    assert demo.figures() == before_figures
+
+
+def test_cli_figures_json_lists_all_42(demo: DemoRun, capsys: pytest.CaptureFixture[str]) -> None:
+    with Env(**demo.env):
+        assert main(["figures", "--year", "2021", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["year"] == 2021
+    assert len({f["id"] for f in data["figures"]}) == 42
+    assert all(set(f) == {"id", "value", "unit", "zh", "en"} for f in data["figures"])
+
+
+def test_a_later_correction_changes_exactly_its_figures(demo: DemoRun) -> None:
+    """A case re-delivered with outcome 调解中 -> 成功 moves the two figures it should, and nothing else."""
+    before = demo.figures()
+    eng = demo.engine()
+    try:
+        with eng.connect() as conn:
+            case = conn.execute(sa.text(
+                "select case_no, received_on, uscc, worker_id_card from staging.stg_rights__cases "
+                "where case_type = '劳动争议' and mediation_result = '调解中' "
+                "and extract(year from received_on) = 2021 order by case_no limit 1")).one()
+    finally:
+        eng.dispose()
+    folder = demo.home / "landing" / "rights" / "2022-02-20"
+    folder.mkdir(parents=True)
+    with (folder / "cases.csv").open("w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["案件编号", "类型", "受理日期", "统一社会信用代码", "职工身份证号", "调解结果", "结案日期", "维权金额(元)"])
+        w.writerow([case[0], "劳动争议", case[1].strftime("%Y/%-m/%-d"), case[2] or "", case[3] or "", "成功",
+                    "2022年2月1日", "1,000.50"])
+    run = demo.run()
+    assert run.status == "succeeded"
+    after = demo.figures()
+    changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    assert changed == {
+        "rights.disputes_resolved": (before["rights.disputes_resolved"], before["rights.disputes_resolved"] + 1),
+        "rights.amount_recovered_yuan": (before["rights.amount_recovered_yuan"],
+                                         before["rights.amount_recovered_yuan"] + Decimal("1000.50")),
+    }
+
+
+def test_any_contract_landing_zone_runs_with_explicit_urls(
+    tmp_path: Path, prefect_harness: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not the demo: a hand-made landing zone with two sources and a separate members database."""
+    landing = tmp_path / "zone"
+    events = landing / "events" / "2022-01-05"
+    events.mkdir(parents=True)
+    (events / "honours.csv").write_text(
+        "荣誉编号,年度,荣誉,级别,获奖对象\nH1,2021,五一劳动奖状,区级,甲公司\nH2,2021,五一劳动奖状,区级,乙公司\n"
+        "H3,2021,五一劳动奖状,新区级,丙公司\nH4,２０２１,优秀志愿者,区级,张三\nH5,2021,不存在的荣誉,区级,李四\n",
+        encoding="utf-8")
+    members_db = tmp_path / "platform.sqlite"
+    con = sqlite3.connect(members_db)
+    con.executescript(
+        "create table member (member_id integer primary key, id_card text, name text, phone text, union_code text,"
+        " employment_form text, is_migrant integer, is_veteran integer, joined_on text, updated_at text,"
+        " deleted_at text);"
+        "create table member_card (card_event_id integer primary key, member_id integer, card_no text, action text,"
+        " action_on text, updated_at text);"
+        "insert into member_card values (1, 1, 'K1', 'new', '2021-03-01', '2021-03-01 09:00:00'),"
+        " (2, 1, 'K1', 'renew', '2021/9/1', '2021-09-01 09:00:00'), (3, 2, 'K2', 'lost', '2021-05-01',"
+        " '2021-05-01 09:00:00');")
+    con.commit()
+    con.close()
+    warehouse = tmp_path / "elsewhere" / "wh.duckdb"
+    with Env(UNIONWH_HOME=str(tmp_path), UNIONWH_OUTPUT=str(tmp_path / "runs")):
+        code = main(["run", "--landing", str(landing), "--members-url", f"sqlite:///{members_db}",
+                     "--warehouse", f"duckdb:///{warehouse}", "--year", "2021"])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert main(["figures", "--year", "2021", "--format", "json", "--warehouse", f"duckdb:///{warehouse}"]) == 0
+    figures = {f["id"]: f["value"] for f in json.loads(capsys.readouterr().out)["figures"]}
+    assert figures["honours.mayday_certificates"] == 2
+    assert figures["honours.excellent_volunteers"] == 1
+    assert figures["members.cards_issued_or_renewed"] == 2
+    assert figures["rights.consultations"] == 0
+    assert "quarantined 2" in out
