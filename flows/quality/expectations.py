@@ -143,6 +143,25 @@ class ExpectColumnValuesToBeNumber(ColumnMapExpectation):
     integer: bool = False
 
 
+class ColumnValuesDateOnOrAfter(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.unionwh_date_on_or_after"
+    condition_value_keys = ("min_date",)
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, min_date: str = "1949-01-01", **kwargs: Any) -> pd.Series:
+        d = pd.to_datetime(_as_str(column).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+        # Unparseable values are the format rule's business.
+        return (~(d < pd.Timestamp(min_date))).fillna(True).astype(bool)
+
+
+class ExpectColumnValuesToBeDateOnOrAfter(ColumnMapExpectation):
+    """No date before ``min_date`` (the federation's records start in 1949)."""
+
+    map_metric = "column_values.unionwh_date_on_or_after"
+    success_keys = ("min_date", "mostly")
+    min_date: str = "1949-01-01"
+
+
 class ColumnPairDateNotAfter(ColumnPairMapMetricProvider):
     condition_metric_name = "column_pair_values.unionwh_date_not_after"
 

@@ -68,6 +68,8 @@ def _column_expectations(t: Table, c: Column) -> list[dict[str, Any]]:
         type_ = "expect_column_values_to_be_iso_date" if c.kind == "date" else \
             "expect_column_values_to_be_iso_timestamp"
         out.append(_exp(type_, f"{c.name}.{c.kind}_format", f"{label}: {en}", f"{label}：{zh}", column=c.name))
+        out.append(_exp("expect_column_values_to_be_date_on_or_after", f"{c.name}.before_1949",
+                        f"{label} is before 1949", f"{label}早于1949年", column=c.name, min_date="1949-01-01"))
         out.append(_exp("expect_column_pair_values_to_be_date_not_after", f"{c.name}.after_delivery",
                         f"{label} is later than the delivery date of its folder",
                         f"{label}晚于所在交付目录的日期", column_A=c.name, column_B="_delivery_date"))

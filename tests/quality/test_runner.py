@@ -61,6 +61,7 @@ def test_each_rule_quarantines_exactly_the_breaking_rows() -> None:
         case(case_type="劳动争议", mediation_result="调解中", recovered_yuan="12"),  # 12 amount not allowed
         case(case_type="劳动争议", mediation_result="成功", recovered_yuan="1200.50"),  # 13 ok
         case(_parse_error="row has 3 fields, header has 8", case_no=None, case_type=None, received_on=None),  # 14
+        case(received_on="1948-12-31"),                                 # 15 before 1949
     ]
     frame, t = canonical("rights", "cases", rows, unique_key="case_no")
     result = validate(frame, t, "rights/2021-06-30/cases.csv")
@@ -76,6 +77,7 @@ def test_each_rule_quarantines_exactly_the_breaking_rows() -> None:
     assert got[11] == {"recovered_yuan.amount"}
     assert got[12] == {"recovered_yuan.only_when_successful"}
     assert {"row.parse", "case_no.required", "case_type.required", "received_on.required"} <= got[14]
+    assert got[15] == {"received_on.before_1949"}
     assert result.passed.height + result.quarantined.height == frame.height
 
 
