@@ -102,12 +102,15 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
     logger = get_run_logger()
     batches: list[Batch] = []
     skipped = 0
+    this_run: set[str] = set()
     for delivery in common.discover(settings.landing_dir, source):
         sha = common.sha256_file(delivery.path)
         tables = _tables_of_file(source, delivery)
-        if all((t, sha, "loaded") in seen for t in tables) or (WHOLE_FILE, sha, "rejected") in seen:
+        if (all((t, sha, "loaded") in seen for t in tables) or (WHOLE_FILE, sha, "rejected") in seen
+                or sha in this_run):
             skipped += 1
             continue
+        this_run.add(sha)  # a byte-identical file later in this same run changes nothing either
         base = dict(source=source, file_name=delivery.rel_name, sha256=sha,
                     delivery_date=getattr(delivery, "delivery_date", None))
         if delivery.problem:

@@ -88,6 +88,13 @@ def test_every_figure_lands_in_its_seed_range(demo: DemoRun, figure_catalogue: l
     assert demo.first.status == "succeeded"
 
 
+def test_a_byte_identical_redelivery_is_skipped(demo: DemoRun) -> None:
+    loaded = {e.file_name for e in demo.first.ledger}
+    assert "finance/2021-04-01/budget.csv" in loaded
+    assert "finance/2021-10-01/budget.csv" not in loaded  # same SHA-256 as the April file
+    assert demo.first.skipped_files >= 1
+
+
 def test_run_writes_report_files_and_dbt_artifacts(demo: DemoRun) -> None:
     run_dir = demo.first.run_dir
     assert run_dir is not None
@@ -154,7 +161,8 @@ def test_cli_figures_json_lists_all_42(demo: DemoRun, capsys: pytest.CaptureFixt
 
 
 def test_a_later_correction_changes_exactly_its_figures(demo: DemoRun) -> None:
-    """A case re-delivered with outcome 调解中 -> 成功 moves the two figures it should, and nothing else."""
+    """A case re-delivered with outcome 调解中 -> 成功 moves the two figures it should; a quarantined
+    consultation re-delivered with its date fixed loads, leaves the quarantine resolved, and adds one."""
     before = demo.figures()
     eng = demo.engine()
     try:
@@ -163,6 +171,9 @@ def test_a_later_correction_changes_exactly_its_figures(demo: DemoRun) -> None:
                 "select case_no, received_on, uscc, worker_id_card from staging.stg_rights__cases "
                 "where case_type = '劳动争议' and mediation_result = '调解中' "
                 "and extract(year from received_on) = 2021 order by case_no limit 1")).one()
+            bad = conn.execute(sa.text(
+                "select row_key, file_name, row_number from ops.quarantine "
+                "where rules = 'received_on.date_format' and table_name = 'cases'")).one()
     finally:
         eng.dispose()
     folder = demo.home / "landing" / "rights" / "2022-02-20"
@@ -172,6 +183,7 @@ def test_a_later_correction_changes_exactly_its_figures(demo: DemoRun) -> None:
         w.writerow(["案件编号", "类型", "受理日期", "统一社会信用代码", "职工身份证号", "调解结果", "结案日期", "维权金额(元)"])
         w.writerow([case[0], "劳动争议", case[1].strftime("%Y/%-m/%-d"), case[2] or "", case[3] or "", "成功",
                     "2022年2月1日", "1,000.50"])
+        w.writerow([bad[0], "咨询", "2021-02-28", "", "", "", "", ""])
     run = demo.run()
     assert run.status == "succeeded"
     after = demo.figures()
@@ -180,7 +192,19 @@ def test_a_later_correction_changes_exactly_its_figures(demo: DemoRun) -> None:
         "rights.disputes_resolved": (before["rights.disputes_resolved"], before["rights.disputes_resolved"] + 1),
         "rights.amount_recovered_yuan": (before["rights.amount_recovered_yuan"],
                                          before["rights.amount_recovered_yuan"] + Decimal("1000.50")),
+        "rights.consultations": (before["rights.consultations"], before["rights.consultations"] + 1),
     }
+    eng = demo.engine()
+    try:
+        with eng.connect() as conn:
+            resolved = conn.execute(sa.text(
+                "select file_name, row_number, resolved_by_file from marts.audit_quarantine where is_resolved")).all()
+            open_rows = conn.execute(sa.text(
+                "select count(*) from marts.audit_quarantine where not is_resolved")).scalar_one()
+    finally:
+        eng.dispose()
+    assert [tuple(r) for r in resolved] == [(bad[1], bad[2], "rights/2022-02-20/cases.csv")]
+    assert open_rows == demo.first.rows[2] - 1
 
 
 def test_any_contract_landing_zone_runs_with_explicit_urls(

@@ -84,13 +84,15 @@ QUARANTINE_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.quarantine (
   file_sha256 VARCHAR NOT NULL,
   delivery_date DATE,
   row_number BIGINT NOT NULL,
+  row_key VARCHAR,
   rules VARCHAR NOT NULL,
   reasons VARCHAR NOT NULL,
   original_values VARCHAR NOT NULL,
   quarantined_at TIMESTAMP NOT NULL
 )"""
-"""One row per rejected source row: every rule it broke (``;``-joined ids),
-the reasons in English and Chinese, and its values as JSON."""
+"""One row per rejected source row: its key as the contract defines it (``|``-joined
+canonical values; station|month for a welfare ledger row), every rule it broke
+(``;``-joined ids), the reasons in English and Chinese, and its values as JSON."""
 
 RUNS_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.runs (
   run_id VARCHAR NOT NULL,

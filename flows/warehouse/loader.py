@@ -102,6 +102,7 @@ def _quarantine_frame(entry: LedgerEntry, t: Table, rejected: pl.DataFrame, now:
             "file_sha256": [entry.file_sha256] * rejected.height,
             "delivery_date": [entry.delivery_date] * rejected.height,
             "row_number": rejected.get_column("_row_number").cast(pl.Int64),
+            "row_key": rejected.select(row_key_expr(t)).to_series(),
             "rules": rejected.get_column("rules"),
             "reasons": rejected.get_column("reasons"),
             "original_values": values,
@@ -109,6 +110,12 @@ def _quarantine_frame(entry: LedgerEntry, t: Table, rejected: pl.DataFrame, now:
         },
         schema_overrides={"delivery_date": pl.Date, "quarantined_at": pl.Datetime("us")},
     )
+
+
+def row_key_expr(t: Table) -> pl.Expr:
+    """The row's key as text, the same way the dbt model audit_quarantine builds it from raw."""
+    cols = ["station_code", "ledger_month"] if t.source == "welfare" else list(t.key)
+    return pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in cols], separator="|")
 
 
 def _ledger_frame(entry: LedgerEntry, now: datetime) -> pl.DataFrame:

@@ -1,0 +1,43 @@
+-- Every loaded key of every source table with the delivery that brought it, for matching
+-- quarantined rows to the later corrections that replace them. Welfare rows are keyed by
+-- their workbook (station|month): a resubmitted workbook replaces the whole ledger.
+{%- set keyed = [
+    ('registry', 'enterprises', ['uscc']),
+    ('registry', 'unions', ['union_code']),
+    ('registry', 'coverage', ['union_code', 'uscc', 'start_on']),
+    ('members', 'member', ['member_id']),
+    ('members', 'member_card', ['card_event_id']),
+    ('training', 'sessions', ['session_id']),
+    ('training', 'attendance', ['session_id', 'id_card', 'name']),
+    ('training', 'competitions', ['competition_id']),
+    ('rights', 'cases', ['case_no']),
+    ('rights', 'bargaining', ['uscc', 'year']),
+    ('finance', 'vouchers', ['voucher_no', 'line_no']),
+    ('finance', 'budget', ['year', 'project_code']),
+    ('events', 'activities', ['activity_id']),
+    ('events', 'honours', ['honour_id']),
+] %}
+{%- for source_name, table, key in keyed %}
+select
+    '{{ source_name }}' as source_system,
+    '{{ table }}' as table_name,
+    {% for col in key -%}
+    coalesce(cast({{ col }} as varchar), ''){% if not loop.last %} || '|' || {% endif %}
+    {%- endfor %} as row_key,
+    _delivery_date as delivery_date,
+    _file_name as file_name
+from {{ source(source_name, source_name ~ '__' ~ table) }}
+union all
+{% endfor %}
+select
+    'welfare' as source_system,
+    sheets.table_name,
+    workbooks.station_code || '|' || workbooks.ledger_month as row_key,
+    workbooks._delivery_date as delivery_date,
+    workbooks._file_name as file_name
+from {{ source('welfare', 'welfare__workbooks') }} as workbooks
+cross join (
+    select 'condolence' as table_name
+    union all select 'health_checks'
+    union all select 'relief'
+) as sheets
