@@ -3,11 +3,8 @@ with source as (
     select * from {{ source('members', 'members__member') }}
 ),
 
-ranked as (
-    select
-        *,
-        row_number() over (partition by member_id order by updated_at desc, _delivery_date desc, _row_number desc) as version_rank
-    from source
+latest as (
+    {{ latest_version('source', ['member_id'], 'updated_at desc, _delivery_date desc, _row_number desc') }}
 ),
 
 renamed as (
@@ -27,8 +24,7 @@ renamed as (
         _file_name,
         _delivery_date,
         _row_number
-    from ranked
-    where version_rank = 1
+    from latest
 )
 
 select * from renamed

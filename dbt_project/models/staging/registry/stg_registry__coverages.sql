@@ -3,11 +3,8 @@ with source as (
     select * from {{ source('registry', 'registry__coverage') }}
 ),
 
-ranked as (
-    select
-        *,
-        row_number() over (partition by union_code, uscc, start_on order by _delivery_date desc, _file_name desc, _row_number desc) as version_rank
-    from source
+latest as (
+    {{ latest_version('source', ['union_code', 'uscc', 'start_on'], '_delivery_date desc, _file_name desc, _row_number desc') }}
 ),
 
 renamed as (
@@ -20,8 +17,7 @@ renamed as (
         _file_name,
         _delivery_date,
         _row_number
-    from ranked
-    where version_rank = 1
+    from latest
 )
 
 select * from renamed

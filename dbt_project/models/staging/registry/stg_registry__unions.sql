@@ -3,11 +3,8 @@ with source as (
     select * from {{ source('registry', 'registry__unions') }}
 ),
 
-ranked as (
-    select
-        *,
-        row_number() over (partition by union_code order by updated_at desc, _delivery_date desc, _row_number desc) as version_rank
-    from source
+latest as (
+    {{ latest_version('source', ['union_code'], 'updated_at desc, _delivery_date desc, _row_number desc') }}
 ),
 
 renamed as (
@@ -25,8 +22,7 @@ renamed as (
         _file_name,
         _delivery_date,
         _row_number
-    from ranked
-    where version_rank = 1
+    from latest
 )
 
 select * from renamed

@@ -3,11 +3,8 @@ with source as (
     select * from {{ source('training', 'training__sessions') }}
 ),
 
-ranked as (
-    select
-        *,
-        row_number() over (partition by session_id order by _delivery_date desc, _file_name desc, _row_number desc) as version_rank
-    from source
+latest as (
+    {{ latest_version('source', ['session_id'], '_delivery_date desc, _file_name desc, _row_number desc') }}
 ),
 
 renamed as (
@@ -21,8 +18,7 @@ renamed as (
         _file_name,
         _delivery_date,
         _row_number
-    from ranked
-    where version_rank = 1
+    from latest
 )
 
 select * from renamed

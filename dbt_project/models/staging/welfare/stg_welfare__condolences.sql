@@ -1,47 +1,29 @@
--- welfare.condolence: the newest workbook of a station and month replaces every earlier one,
--- even for sheets where it now has fewer rows or none.
+-- welfare.condolence: the newest workbook of a station and month replaces every earlier one.
 with source as (
     select * from {{ source('welfare', 'welfare__condolence') }}
 ),
 
-workbooks as (
-    select * from {{ source('welfare', 'welfare__workbooks') }}
-),
-
-newest_workbooks as (
-    select station_code, ledger_month, _file_name
-    from (
-        select
-            station_code,
-            ledger_month,
-            _file_name,
-            row_number() over (
-                partition by station_code, ledger_month order by _delivery_date desc, _file_name desc
-            ) as workbook_rank
-        from workbooks
-    ) ranked
-    where workbook_rank = 1
+newest as (
+    {{ newest_workbook_rows('source') }}
 ),
 
 renamed as (
     select
-        source.station_code,
-        source.ledger_month,
-        source.visit_date,
-        source.program,
-        source.recipient_category,
-        source.name,
-        source.id_card,
-        source.union_code,
-        source.form,
-        source.amount_yuan,
-        source._load_id,
-        source._file_name,
-        source._delivery_date,
-        source._row_number
-    from source
-    inner join newest_workbooks
-        on source._file_name = newest_workbooks._file_name
+        station_code,
+        ledger_month,
+        visit_date,
+        program,
+        recipient_category,
+        name,
+        id_card,
+        union_code,
+        form,
+        amount_yuan,
+        _load_id,
+        _file_name,
+        _delivery_date,
+        _row_number
+    from newest
 )
 
 select * from renamed

@@ -1,45 +1,27 @@
--- welfare.health_checks: the newest workbook of a station and month replaces every earlier one,
--- even for sheets where it now has fewer rows or none.
+-- welfare.health_checks: the newest workbook of a station and month replaces every earlier one.
 with source as (
     select * from {{ source('welfare', 'welfare__health_checks') }}
 ),
 
-workbooks as (
-    select * from {{ source('welfare', 'welfare__workbooks') }}
-),
-
-newest_workbooks as (
-    select station_code, ledger_month, _file_name
-    from (
-        select
-            station_code,
-            ledger_month,
-            _file_name,
-            row_number() over (
-                partition by station_code, ledger_month order by _delivery_date desc, _file_name desc
-            ) as workbook_rank
-        from workbooks
-    ) ranked
-    where workbook_rank = 1
+newest as (
+    {{ newest_workbook_rows('source') }}
 ),
 
 renamed as (
     select
-        source.station_code,
-        source.ledger_month,
-        source.check_date,
-        source.name,
-        source.id_card,
-        source.recipient_category,
-        source.provider,
-        source.fee_yuan,
-        source._load_id,
-        source._file_name,
-        source._delivery_date,
-        source._row_number
-    from source
-    inner join newest_workbooks
-        on source._file_name = newest_workbooks._file_name
+        station_code,
+        ledger_month,
+        check_date,
+        name,
+        id_card,
+        recipient_category,
+        provider,
+        fee_yuan,
+        _load_id,
+        _file_name,
+        _delivery_date,
+        _row_number
+    from newest
 )
 
 select * from renamed
