@@ -170,3 +170,17 @@ def test_active_at_year_end_is_per_year(figures: dict[tuple[str, int], Decimal])
 
 def test_project_dir_is_the_repo_one() -> None:
     assert DBT_PROJECT_DIR == Path(ROOT) / "dbt_project"
+
+
+def test_figure_catalogue_seed_matches_figures_yaml() -> None:
+    import csv
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_catalogue", DBT_PROJECT_DIR / "scripts" / "make_catalogue.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with (DBT_PROJECT_DIR / "seeds" / "figure_catalogue.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))[1:]
+    assert rows == module.catalogue_rows(), "run dbt_project/scripts/make_catalogue.py"
+    assert len(rows) == 42
