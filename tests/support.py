@@ -27,3 +27,41 @@ class Env:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+PG_SERVER = os.environ.get("UNIONWH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+
+
+def postgres_or_skip() -> str:
+    """The test server's base URL; fail in CI (CI=true) and skip elsewhere when it is unreachable."""
+    import psycopg
+    import pytest
+    from sqlalchemy.engine import make_url
+
+    url = make_url(f"{PG_SERVER}/test")
+    try:
+        psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="test", connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {url.host}:{url.port} is unreachable in CI: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {url.host}:{url.port} (start it to run this test)")
+    return PG_SERVER
+
+
+def create_database(server: str, name: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(f"{server}/test")
+    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="test", autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        con.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(server: str, name: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(f"{server}/test")
+    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="test", autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import secrets
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from flows.nightly import RunSummary, nightly_load
 from flows.settings import load_settings
 from flows.warehouse.engine import warehouse_engine
 
-from tests.support import Env
+from tests.support import Env, create_database, drop_database, postgres_or_skip
 
 pytestmark = pytest.mark.e2e
 
@@ -86,6 +87,24 @@ def test_every_figure_lands_in_its_seed_range(demo: DemoRun, figure_catalogue: l
                if not Decimal(str(f["seed_range"][0])) <= got[f["id"]] <= Decimal(str(f["seed_range"][1]))}
     assert outside == {}
     assert demo.first.status == "succeeded"
+
+
+@pytest.mark.postgres
+def test_postgres_warehouse_gives_the_same_42_figures(demo: DemoRun) -> None:
+    """The same landing zone into a fresh PostgreSQL database: every figure equals DuckDB's."""
+    server = postgres_or_skip()
+    name = f"unionwh_e2e_{secrets.token_hex(4)}"
+    create_database(server, name)
+    try:
+        env = {**demo.env, "UNIONWH_WAREHOUSE": f"{server}/{name}", "UNIONWH_OUTPUT": str(demo.home / "pg-runs")}
+        with Env(**env):
+            pg = nightly_load(year=2021)
+        assert pg.status == "succeeded"
+        duck = {f.id: Decimal(str(f.value)) for f in demo.first.figures}
+        assert {f.id: Decimal(str(f.value)) for f in pg.figures} == duck
+        assert pg.rows == demo.first.rows
+    finally:
+        drop_database(server, name)
 
 
 def test_a_byte_identical_redelivery_is_skipped(demo: DemoRun) -> None:
