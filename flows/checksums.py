@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {ch: i for i, ch in enumerate(USCC_ALPHABET)}
@@ -58,3 +59,40 @@ def is_valid_resident_id(value: str | None) -> bool:
 
 def is_valid_union_code(value: str | None) -> bool:
     return value is not None and bool(UNION_CODE_RE.match(value))
+
+
+# ------------------------------------------------------------ vectorised forms
+# The same rules as Polars expressions over a String column (null -> false),
+# so the Great Expectations metrics run them without a Python call per row.
+def _char_values(expr: Any, i: int, alphabet: str) -> Any:
+    import polars as pl
+
+    return expr.str.slice(i, 1).replace_strict(list(alphabet), list(range(len(alphabet))), default=None,
+                                               return_dtype=pl.Int64)
+
+
+def uscc_valid_expr(expr: Any) -> Any:
+    """Polars: ``is_valid_uscc`` for every value of a String expression."""
+    import polars as pl
+
+    total = pl.sum_horizontal(*(_char_values(expr, i, USCC_ALPHABET) * w for i, w in enumerate(_USCC_WEIGHTS)))
+    check = pl.lit(USCC_ALPHABET).str.slice(((31 - total % 31) % 31).cast(pl.Int64), 1)
+    ok = expr.str.contains(_USCC_RE.pattern) & (expr.str.slice(17, 1) == check)
+    return ok.fill_null(False)
+
+
+def resident_id_valid_expr(expr: Any) -> Any:
+    """Polars: ``is_valid_resident_id`` for every value of a String expression."""
+    import polars as pl
+
+    digits = [expr.str.slice(i, 1).cast(pl.Int64, strict=False) for i in range(17)]
+    total = pl.sum_horizontal(*(d * w for d, w in zip(digits, _RIC_WEIGHTS, strict=True)))
+    check = pl.lit(_RIC_CHECK).str.slice((total % 11).cast(pl.Int64), 1)
+    birth = expr.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
+    ok = expr.str.contains(_RIC_RE.pattern) & birth.is_not_null() & (expr.str.slice(17, 1) == check)
+    return ok.fill_null(False)
+
+
+def union_code_valid_expr(expr: Any) -> Any:
+    """Polars: ``is_valid_union_code`` for every value of a String expression."""
+    return expr.str.contains(UNION_CODE_RE.pattern).fill_null(False)

@@ -26,23 +26,17 @@ from sqlalchemy.engine import Engine
 from flows import schema
 from flows.errors import BatchError, RunFailed
 from flows.quality.docs import DocPage, page_name, render_page, write_index
-from flows.quality.gates import delivery_kind, duplicate_gate, row_count_gate
+from flows.quality.gates import delivery_kind
 from flows.quality.runner import validate
+from flows.quality.screen import WHOLE_FILE, gate, read_delivery
 from flows.report.format import Figure, figures_json, figures_markdown
 from flows.settings import QualitySettings, Settings, load_settings
-from flows.sources import common, events, finance, members, registry, rights, training, welfare
+from flows.sources import common, members
 from flows.warehouse import dbt
 from flows.warehouse.ddl import OPS_SCHEMA
 from flows.warehouse.engine import init_warehouse, members_engine, warehouse_engine
 from flows.warehouse.figures import fetch_figures
 from flows.warehouse.loader import LedgerEntry, already_seen, previous_rows, watermarks, write_batch
-
-READERS: dict[str, Any] = {
-    "registry": registry, "welfare": welfare, "training": training,
-    "rights": rights, "finance": finance, "events": events,
-}
-WHOLE_FILE = "*"
-"""Ledger table name for a file rejected as a whole (no table was read)."""
 
 
 @dataclass
@@ -113,12 +107,8 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
         this_run.add(sha)  # a byte-identical file later in this same run changes nothing either
         base = dict(source=source, file_name=delivery.rel_name, sha256=sha,
                     delivery_date=getattr(delivery, "delivery_date", None))
-        if delivery.problem:
-            err = BatchError(delivery.rel_name, "batch.unknown_file", delivery.problem)
-            batches.append(Batch(table_name=WHOLE_FILE, error=err, **base))
-            continue
         try:
-            frames = READERS[source].read(delivery)
+            frames = read_delivery(delivery)
         except BatchError as err:
             batches.append(Batch(table_name=WHOLE_FILE, error=err, **base))
             continue
@@ -190,14 +180,8 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
             path.write_text(render_page(ge_result), encoding="utf-8")
             b.doc_pages.append(DocPage(b.source, b.table_name, b.file_name, b.frame.height,
                                        result.quarantined.height, path))
-        rows = b.frame.height
-        tripped = [(rule, msg) for rule, msg in (
-            ("batch.duplicate_keys", duplicate_gate(rows, result.failures_by_rule, gates.max_duplicate_key_share)),
-            ("batch.row_count_drop", row_count_gate(
-                rows, previous.get((b.table_name, delivery_kind(b.file_name))), gates.min_row_share)),
-        ) if msg]
-        if tripped:
-            b.error = BatchError(b.file_name, tripped[0][0], tripped[0][1])
+        b.error = gate(result, b.file_name, gates, previous.get((b.table_name, delivery_kind(b.file_name))))
+        if b.error is not None:
             continue
         b.passed, b.quarantined = result.passed, result.quarantined
         if result.failures_by_rule:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from hypothesis import given
+import polars as pl
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
 
@@ -14,7 +15,10 @@ from flows.checksums import (
     is_valid_union_code,
     is_valid_uscc,
     resident_id_check_char,
+    resident_id_valid_expr,
+    union_code_valid_expr,
     uscc_check_char,
+    uscc_valid_expr,
 )
 
 digits8 = st.text(alphabet="0123456789", min_size=8, max_size=8)
@@ -81,3 +85,32 @@ def test_union_code() -> None:
     assert not is_valid_union_code("GH012345678")
     assert not is_valid_union_code("gh0123456789")
     assert not is_valid_union_code("GH01234567890")
+
+
+def _vectorised(values: list[str | None]) -> dict[str, list[bool]]:
+    frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
+    return frame.select(uscc=uscc_valid_expr(pl.col("v")), ric=resident_id_valid_expr(pl.col("v")),
+                        union=union_code_valid_expr(pl.col("v"))).to_dict(as_series=False)
+
+
+near_ids = st.builds(
+    lambda body, last: body + last,
+    st.text(alphabet="0123456789", min_size=17, max_size=17), st.sampled_from("0123456789Xx"))
+near_usccs = st.builds(
+    lambda body, last: body + last,
+    st.text(alphabet=USCC_ALPHABET + "IOSVZ", min_size=17, max_size=17), st.sampled_from(USCC_ALPHABET + "Z"))
+valid_ids = st.builds(lambda area, born, seq: (b := f"{area}{born.year:04d}{born.month:02d}{born.day:02d}{seq}") + resident_id_check_char(b),
+                      st.text(alphabet="0123456789", min_size=6, max_size=6),
+                      st.dates(min_value=date(1, 1, 1)), st.text(alphabet="0123456789", min_size=3, max_size=3))
+valid_usccs = st.builds(lambda b: b + uscc_check_char(b), st.text(alphabet=USCC_ALPHABET, min_size=17, max_size=17))
+
+
+@settings(max_examples=200)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=20), near_ids, near_usccs, valid_ids, valid_usccs,
+                          st.from_regex(r"\AGH\d{10}\Z"), st.from_regex(r"\A\d{6}0000\d{8}\Z")), max_size=30))
+def test_vectorised_checks_agree_with_the_scalar_ones(values: list[str | None]) -> None:
+    """The Polars forms the GE expectations run are exactly is_valid_uscc / is_valid_resident_id."""
+    got = _vectorised(values)
+    assert got["uscc"] == [is_valid_uscc(v) for v in values]
+    assert got["ric"] == [is_valid_resident_id(v) for v in values]
+    assert got["union"] == [is_valid_union_code(v) for v in values]

@@ -8,9 +8,11 @@ execution engine over Arrow-backed frames made from the readers' Polars output
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import pandas as pd
+import polars as pl
 from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation, ColumnPairMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
@@ -19,7 +21,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_pair_condition_partial,
 )
 
-from flows.checksums import is_valid_resident_id, is_valid_union_code, is_valid_uscc
+from flows.checksums import resident_id_valid_expr, union_code_valid_expr, uscc_valid_expr
 
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
@@ -33,6 +35,13 @@ def _as_str(column: pd.Series) -> pd.Series:
     return column.astype("string[pyarrow]")
 
 
+def _vectorised(column: pd.Series, check: Callable[[pl.Expr], pl.Expr]) -> pd.Series:
+    """Run a Polars check expression over a pandas column (Arrow-backed: no copy per value)."""
+    values = pl.from_pandas(_as_str(column).reset_index(drop=True))
+    ok = pl.DataFrame({"v": values}).select(check(pl.col("v"))).to_series().to_numpy()
+    return pd.Series(ok, index=column.index, dtype=bool)
+
+
 def _dates(column: pd.Series, fmt: str) -> pd.Series:
     return pd.to_datetime(_as_str(column), format=fmt, errors="coerce")
 
@@ -43,7 +52,7 @@ class ColumnValuesValidUscc(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
-        return column.map(is_valid_uscc).astype(bool)
+        return _vectorised(column, uscc_valid_expr)
 
 
 class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
@@ -58,7 +67,7 @@ class ColumnValuesValidResidentId(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
-        return column.map(is_valid_resident_id).astype(bool)
+        return _vectorised(column, resident_id_valid_expr)
 
 
 class ExpectColumnValuesToBeValidResidentId(ColumnMapExpectation):
@@ -73,7 +82,7 @@ class ColumnValuesValidPayeeCode(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
-        return column.map(lambda v: is_valid_uscc(v) or is_valid_union_code(v)).astype(bool)
+        return _vectorised(column, lambda v: uscc_valid_expr(v) | union_code_valid_expr(v))
 
 
 class ExpectColumnValuesToBeValidPayeeCode(ColumnMapExpectation):

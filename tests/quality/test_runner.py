@@ -172,3 +172,15 @@ def test_duplicate_keys_in_one_delivery_are_all_quarantined() -> None:
     frame, t = canonical("training", "attendance", rows)
     got = rules_by_row(validate(frame, t, "f"))
     assert got == {2: {"key.unique_in_delivery"}, 4: {"key.unique_in_delivery"}}
+
+
+def test_key_uniqueness_holds_across_chunks() -> None:
+    """A file larger than one validation chunk: a key repeated far apart is still caught, and
+    every row is in exactly one chunk."""
+    rows = [case(case_no=f"C{i:03d}") for i in range(40)]
+    rows[39]["case_no"] = "C000"  # same key as the first row, 39 rows later
+    frame, t = canonical("rights", "cases", rows)
+    result = validate(frame, t, "f", chunk_rows=7)
+    assert len(result.ge_results) >= 5
+    assert rules_by_row(result) == {2: {"key.unique_in_delivery"}, 41: {"key.unique_in_delivery"}}
+    assert result.passed.height == 38
