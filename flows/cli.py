@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import traceback
+from datetime import date
 
 from flows.errors import UnionWHError
 
@@ -19,6 +20,13 @@ def _common(p: argparse.ArgumentParser, *, landing: bool = False, members: bool 
     if members:
         p.add_argument("--members-url", metavar="URL",
                        help="members database URL (env UNIONWH_MEMBERS_URL; default <landing>/members.sqlite)")
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,9 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(figures)
     figures.add_argument("--year", type=int, help="report year (default from config)")
     figures.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    figures.add_argument("--as-known-on", metavar="YYYY-MM-DD", type=_iso_date,
+                         help="recompute the figures from the deliveries up to this date (dbt build into "
+                              "schemas suffixed _asof_YYYYMMDD; the current marts are not touched)")
     quality = sub.add_parser("quality", help="per source: rows, quarantined, top failing rules of a run")
     _common(quality)
     quality.add_argument("--run", default="latest", help="run id, or latest (default)")
+    audit = sub.add_parser("audit", help="write the fund-audit workbook of a year (one sheet per check)")
+    _common(audit)
+    audit.add_argument("--year", type=int, help="report year (default from config)")
+    audit.add_argument("--out", metavar="FILE.xlsx", help="output workbook (default <output>/audit-<year>.xlsx)")
     return parser
 
 
@@ -100,11 +115,17 @@ def cmd_figures(args: argparse.Namespace) -> int:
     from flows.warehouse.figures import fetch_figures
 
     settings = load_settings(report_year=args.year)
-    engine = warehouse_engine(settings)
-    try:
-        figures = fetch_figures(engine, settings.report_year)
-    finally:
-        engine.dispose()
+    if args.as_known_on is not None:
+        from flows.warehouse.asof import figures_as_known_on, schema_suffix
+
+        artifacts = settings.output_dir / f"asof{schema_suffix(args.as_known_on)}"
+        figures = figures_as_known_on(settings, settings.report_year, args.as_known_on, artifacts)
+    else:
+        engine = warehouse_engine(settings)
+        try:
+            figures = fetch_figures(engine, settings.report_year)
+        finally:
+            engine.dispose()
     if not figures:
         raise UnionWHError(f"no figures for {settings.report_year} in the warehouse")
     render = {"table": figures_table, "json": figures_json, "csv": figures_csv}[args.format]
@@ -127,7 +148,31 @@ def cmd_quality(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality}
+def cmd_audit(args: argparse.Namespace) -> int:
+    _set_env(args)
+    from pathlib import Path
+
+    from flows.report.audit import fetch_audit, write_workbook
+    from flows.settings import load_settings
+    from flows.warehouse.engine import warehouse_engine
+
+    settings = load_settings(report_year=args.year)
+    engine = warehouse_engine(settings)
+    try:
+        audit = fetch_audit(engine, settings.report_year)
+    finally:
+        engine.dispose()
+    out = Path(args.out) if args.out else settings.output_dir / f"audit-{settings.report_year}.xlsx"
+    write_workbook(audit, out)
+    counts = audit.by_rule()
+    print(f"fund audit {settings.report_year}: {len(audit.exceptions)} exceptions")
+    for rule, rows in counts.items():
+        print(f"  {rule:<26} {len(rows)}")
+    print(f"workbook: {out}")
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,7 @@ from flows.quality.screen import WHOLE_FILE, gate, read_delivery
 from flows.report.format import Figure, figures_json, figures_markdown
 from flows.settings import QualitySettings, Settings, load_settings
 from flows.sources import common, members
-from flows.warehouse import dbt
+from flows.warehouse import dbt, pii
 from flows.warehouse.ddl import OPS_SCHEMA
 from flows.warehouse.engine import init_warehouse, members_engine, warehouse_engine
 from flows.warehouse.figures import fetch_figures
@@ -192,9 +192,12 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
 
 
 @task(name="load", task_run_name="load_{source}", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch]) -> list[LedgerEntry]:
-    """Write each batch and its ledger entry in one transaction."""
+def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch], settings: Settings
+                 ) -> list[LedgerEntry]:
+    """Write each batch and its ledger entry in one transaction; personal columns get their
+    keyed pseudonyms (the key is read here, never passed as a task parameter)."""
     logger = get_run_logger()
+    key, _ = pii.resolve_key(settings)
     entries = []
     for b in batches:
         if b.error is not None or b.frame is None:
@@ -212,8 +215,8 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch])
         quarantined = b.quarantined if b.quarantined is not None else b.frame.clear()
         entry = LedgerEntry(run_id, b.source, b.table_name, b.file_name, b.sha256, b.delivery_date,
                             b.frame.height, passed.height, quarantined.height, "loaded")
-        write_batch(engine, entry, t, common.to_typed(passed, t), quarantined, workbook=b.workbook,
-                    watermark=b.watermark)
+        write_batch(engine, entry, t, pii.pseudonymise(common.to_typed(passed, t), t, key),
+                    pii.pseudonymise(quarantined, t, key), workbook=b.workbook, watermark=b.watermark)
         entries.append(entry)
     loaded = sum(e.rows_loaded for e in entries)
     quarantined_rows = sum(e.rows_quarantined for e in entries)
@@ -283,19 +286,26 @@ def nightly_load(landing: str | None = None, year: int | None = None) -> RunSumm
     docs_dir = summary.run_dir / "data_docs"
     logger.info("run %s: landing %s, warehouse %s", summary.run_id, settings.landing_dir,
                 settings.safe_warehouse())
+    key, notice = pii.resolve_key(settings, create=True)
+    if notice:
+        logger.warning(notice)
     engine = warehouse_engine(settings)
     try:
         init_warehouse(engine)
+        pii.check_fingerprint(engine, key)
+        filled = pii.backfill(engine, key)
+        if filled:
+            logger.info("pseudonyms filled in for %d rows loaded before pseudonymisation", filled)
         for source in schema.FILE_SOURCES:
             batches, skipped = extract_source(settings, source, already_seen(engine, source))
             summary.skipped_files += skipped
             validated = validate_batches(source, batches, settings.quality, previous_rows(engine, source), docs_dir)
-            summary.ledger += load_batches(engine, summary.run_id, source, validated)
+            summary.ledger += load_batches(engine, summary.run_id, source, validated, settings)
             summary.doc_pages += [p for b in validated for p in b.doc_pages]
         member_batches = extract_members(settings, engine)
         validated = validate_batches("members", member_batches, settings.quality, previous_rows(engine, "members"),
                                      docs_dir)
-        summary.ledger += load_batches(engine, summary.run_id, "members", validated)
+        summary.ledger += load_batches(engine, summary.run_id, "members", validated, settings)
         summary.doc_pages += [p for b in validated for p in b.doc_pages]
         summary.report_files.append(write_index(docs_dir, summary.run_id, summary.doc_pages))
         check_conservation(engine)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     output: Path = Path("data/runs")
     """Per-run outputs: figures, report, dbt artifacts."""
     quality: QualitySettings = QualitySettings()
+    pii_key: SecretStr | None = None
+    """Pseudonymisation key (env UNIONWH_PII_KEY); see flows/warehouse/pii.py. Never logged."""
 
     @classmethod
     def settings_customise_sources(

@@ -20,7 +20,8 @@ import pytest
 import sqlalchemy as sa
 
 from flows.cli import main
-from flows.demo.synth import generate
+from flows.errors import ConfigError
+from flows.demo.synth import Manifest, generate
 from flows.nightly import RunSummary, nightly_load
 from flows.settings import load_settings
 from flows.warehouse.engine import warehouse_engine
@@ -37,6 +38,7 @@ class DemoRun:
     home: Path
     env: dict[str, str]
     first: RunSummary
+    manifest: Manifest
 
     def engine(self) -> sa.Engine:
         with Env(**self.env):
@@ -71,12 +73,12 @@ class DemoRun:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> Iterator[DemoRun]:
     home = tmp_path_factory.mktemp("demo")
-    generate(home / "landing", year=2021, seed=2021)
+    manifest = generate(home / "landing", year=2021, seed=2021)
     env = {"UNIONWH_HOME": str(home), "UNIONWH_LANDING": str(home / "landing"),
            "UNIONWH_WAREHOUSE": f"duckdb:///{home / 'warehouse.duckdb'}", "UNIONWH_OUTPUT": str(home / "runs")}
     with Env(**env):
         first = nightly_load(year=2021)
-    yield DemoRun(home, env, first)
+    yield DemoRun(home, env, first, manifest)
 
 
 def test_every_figure_lands_in_its_seed_range(demo: DemoRun, figure_catalogue: list[dict]) -> None:
@@ -97,7 +99,11 @@ def test_postgres_warehouse_gives_the_same_42_figures(demo: DemoRun) -> None:
     create_database(server, name)
     try:
         env = {**demo.env, "UNIONWH_WAREHOUSE": f"{server}/{name}", "UNIONWH_OUTPUT": str(demo.home / "pg-runs")}
-        with Env(**env):
+        with Env(**env, UNIONWH_PII_KEY=""), pytest.raises(ConfigError, match="needs a pseudonymisation key"):
+            nightly_load(year=2021)  # a shared warehouse never gets an improvised key
+        # the embedded run's key, so that pseudonyms match across the two warehouses
+        key = (demo.home / "pii.key").read_text(encoding="ascii").strip()
+        with Env(**env, UNIONWH_PII_KEY=key):
             pg = nightly_load(year=2021)
         assert pg.status == "succeeded"
         duck = {f.id: Decimal(str(f.value)) for f in demo.first.figures}
@@ -179,6 +185,69 @@ def test_cli_figures_json_lists_all_42(demo: DemoRun, capsys: pytest.CaptureFixt
     assert all(set(f) == {"id", "value", "unit", "zh", "en"} for f in data["figures"])
 
 
+def test_audit_workbook_lists_exactly_the_planted_fund_problems(
+        demo: DemoRun, capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo plants one problem of five kinds; the workbook lists those and nothing else."""
+    import openpyxl
+
+    from flows.report.audit import EXCEPTION_COLUMNS, EXCEPTION_RULES
+
+    out = demo.home / "audit" / "audit-2021.xlsx"
+    with Env(**demo.env):
+        assert main(["audit", "--year", "2021", "--out", str(out)]) == 0
+    assert "5 exceptions" in capsys.readouterr().out
+    wb = openpyxl.load_workbook(out, read_only=True)
+    listed = []
+    for rule, zh, _ in EXCEPTION_RULES:
+        rows = list(wb[f"{zh} {rule}"[:31]].iter_rows(values_only=True))
+        assert rows[0] == EXCEPTION_COLUMNS
+        listed += [(r[1], r[2], Decimal(str(r[5])).quantize(Decimal("0.01"))) for r in rows[1:]]
+    assert sorted(listed) == sorted(demo.manifest.planted)
+    assert {rule for rule, _, _ in listed} == {"budget_overrun", "unapproved_payment", "unknown_or_revoked_payee",
+                                               "duplicate_relief", "reconciliation_gap"}
+    summary = {r[0]: r[3] for r in wb["汇总"].iter_rows(min_row=2, values_only=True) if r and r[0]}
+    assert summary["reconciliation"] == 1 and summary["budget_vs_actual"] == 1
+    assert summary["relief_without_voucher"] == 0
+    wb.close()
+
+
+ID_SHAPED = r"(^|[^0-9a-fA-F])[0-9]{17}[0-9Xx]($|[^0-9a-fA-F])"
+PHONE_SHAPED = r"(^|[^0-9a-fA-F])1[3-9][0-9]{9}($|[^0-9a-fA-F])"
+"""Not inside a longer hex run: a 64-hex pseudonym may well contain 17 decimal digits in a row."""
+
+
+def test_no_model_downstream_of_raw_holds_an_id_name_or_phone(demo: DemoRun) -> None:
+    """Every text column of every staging, intermediate and mart relation: no ID- or phone-shaped
+    value and no value equal to a delivered name. The raw layer does hold them (the scan works)."""
+    eng = demo.engine()
+    try:
+        with eng.connect() as conn:
+            names = " union ".join(f"select {c} as v from raw.{t} where {c} is not null" for t, c in (
+                ("welfare__condolence", "name"), ("welfare__health_checks", "name"), ("welfare__relief", "name"),
+                ("training__attendance", "name"), ("members__member", "name")))
+            assert conn.execute(sa.text(f"select count(*) from ({names}) n")).scalar_one() > 1000
+            assert conn.execute(sa.text("select count(*) from raw.members__member where regexp_matches(id_card, :p)"),
+                                {"p": ID_SHAPED}).scalar_one() > 1000
+            assert conn.execute(sa.text("select count(*) from raw.members__member where regexp_matches(phone, :p)"),
+                                {"p": PHONE_SHAPED}).scalar_one() > 1000
+            columns = conn.execute(sa.text(
+                "select table_schema, table_name, column_name from information_schema.columns "
+                "where table_schema in ('staging', 'intermediate', 'marts') and data_type = 'VARCHAR' "
+                "order by 1, 2, 3")).all()
+            assert len(columns) > 100
+            found = []
+            for schema, rel, col in columns:
+                hits = conn.execute(sa.text(
+                    f"select count(*) from {schema}.{rel} where regexp_matches({col}, :id) "
+                    f"or regexp_matches({col}, :phone) or {col} in ({names})"),
+                    {"id": ID_SHAPED, "phone": PHONE_SHAPED}).scalar_one()
+                if hits:
+                    found.append(f"{schema}.{rel}.{col}: {hits}")
+    finally:
+        eng.dispose()
+    assert found == []
+
+
 def test_a_later_correction_changes_exactly_its_figures(demo: DemoRun) -> None:
     """A case re-delivered with outcome 调解中 -> 成功 moves the two figures it should; a quarantined
     consultation re-delivered with its date fixed loads, leaves the quarantine resolved, and adds one."""
@@ -187,9 +256,11 @@ def test_a_later_correction_changes_exactly_its_figures(demo: DemoRun) -> None:
     try:
         with eng.connect() as conn:
             case = conn.execute(sa.text(
-                "select case_no, received_on, uscc, worker_id_card from staging.stg_rights__cases "
+                "select case_no, received_on, uscc from staging.stg_rights__cases "
                 "where case_type = '劳动争议' and mediation_result = '调解中' "
                 "and extract(year from received_on) = 2021 order by case_no limit 1")).one()
+            worker = conn.execute(sa.text(  # only the restricted raw layer has the ID itself
+                "select worker_id_card from raw.rights__cases where case_no = :c limit 1"), {"c": case[0]}).scalar()
             bad = conn.execute(sa.text(
                 "select row_key, file_name, row_number from ops.quarantine "
                 "where rules = 'received_on.date_format' and table_name = 'cases'")).one()
@@ -200,7 +271,7 @@ def test_a_later_correction_changes_exactly_its_figures(demo: DemoRun) -> None:
     with (folder / "cases.csv").open("w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["案件编号", "类型", "受理日期", "统一社会信用代码", "职工身份证号", "调解结果", "结案日期", "维权金额(元)"])
-        w.writerow([case[0], "劳动争议", case[1].strftime("%Y/%-m/%-d"), case[2] or "", case[3] or "", "成功",
+        w.writerow([case[0], "劳动争议", case[1].strftime("%Y/%-m/%-d"), case[2] or "", worker or "", "成功",
                     "2022年2月1日", "1,000.50"])
         w.writerow([bad[0], "咨询", "2021-02-28", "", "", "", "", ""])
     run = demo.run()
@@ -224,6 +295,26 @@ def test_a_later_correction_changes_exactly_its_figures(demo: DemoRun) -> None:
         eng.dispose()
     assert [tuple(r) for r in resolved] == [(bad[1], bad[2], "rights/2022-02-20/cases.csv")]
     assert open_rows == demo.first.rows[2] - 1
+
+
+def test_figures_as_known_on_an_earlier_date_lack_exactly_the_later_corrections(
+        demo: DemoRun, capsys: pytest.CaptureFixture[str]) -> None:
+    """Runs after the correction above (delivered 2022-02-20). Recomputed over the deliveries up
+    to 2022-02-19, the figures differ from today's by exactly the later deliveries: that
+    correction, and the member database, whose rows are dated by the day they were pulled
+    (today), so nothing of it was known then."""
+    today = demo.figures()
+    with Env(**demo.env):
+        assert main(["figures", "--year", "2021", "--format", "json", "--as-known-on", "2022-02-19"]) == 0
+    known = {f["id"]: Decimal(str(f["value"])) for f in json.loads(capsys.readouterr().out)["figures"]}
+    assert {k for k in today if today[k] != known[k]} == {
+        "rights.disputes_resolved", "rights.amount_recovered_yuan", "rights.consultations",
+        "members.cards_issued_or_renewed"}
+    assert known["members.cards_issued_or_renewed"] == 0 < today["members.cards_issued_or_renewed"]
+    assert today["rights.disputes_resolved"] - known["rights.disputes_resolved"] == 1
+    assert today["rights.amount_recovered_yuan"] - known["rights.amount_recovered_yuan"] == Decimal("1000.50")
+    assert today["rights.consultations"] - known["rights.consultations"] == 1
+    assert demo.figures() == today  # the current marts were not touched
 
 
 def test_any_contract_landing_zone_runs_with_explicit_urls(

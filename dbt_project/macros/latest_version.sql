@@ -18,7 +18,7 @@
     select sheet_rows.*
     from {{ relation }} as sheet_rows
     inner join (
-        {{ latest_version(source('welfare', 'welfare__workbooks'), ['station_code', 'ledger_month'],
+        {{ latest_version(known(source('welfare', 'welfare__workbooks')), ['station_code', 'ledger_month'],
                           '_delivery_date desc, _file_name desc') }}
     ) as newest
         on sheet_rows._file_name = newest._file_name

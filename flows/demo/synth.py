@@ -48,6 +48,8 @@ class Manifest:
     quarantine: list[tuple[str, str]] = field(default_factory=list)
     """(source table, expected rule) of every row planted for the quarantine."""
     audit: dict[str, str] = field(default_factory=dict)
+    planted: list[tuple[str, str, Decimal]] = field(default_factory=list)
+    """(audit rule, project code, amount) of every fund problem planted for the audit of ``year``."""
 
 
 class _Gen:
@@ -347,6 +349,7 @@ def _welfare(g: _Gen) -> dict[str, Any]:
         approvals.append((d, no, amount))
         totals["JZ"] += amount
     g.m.audit["duplicate_relief"] = "one 身份证号 given 救助 on the 3rd and the 20th of May"
+    g.m.planted.append(("duplicate_relief", "JZ", Decimal(1000 + 500 * (11 % 5))))
 
     # quarantine rows (each would change a figure if it were counted)
     bad_rid = migrants[0][:17] + ("0" if migrants[0][17] != "0" else "1")
@@ -566,6 +569,8 @@ def _finance(g: _Gen, payees: list[str], revoked_union: dict[str, Any], welfare:
             line(d + timedelta(days=1), "XMBZ", Decimal(0), Decimal("9999.00"), payees[i], summary="冲销")
         line(d + timedelta(days=2), "XMBZ", amount, Decimal(0), payees[i],
              approval="" if i == 5 else "A")  # i == 5: the planted unapproved payment
+        if i == 5:
+            g.m.planted.append(("unapproved_payment", "XMBZ", amount))
     d = date(y, 6, 1)  # a payee that nets to zero: paid, then fully reversed
     line(d, "XMBZ", Decimal("3000.00"), Decimal(0), payees[40])
     line(d + timedelta(days=3), "XMBZ", Decimal(0), Decimal("3000.00"), payees[40], summary="冲销")
@@ -575,6 +580,7 @@ def _finance(g: _Gen, payees: list[str], revoked_union: dict[str, Any], welfare:
     lzjt_payees = payees[41:41 + 264] + [revoked_union["code"]]
     for amount, payee in zip(lzjt, lzjt_payees, strict=True):
         line(g.day_in(y, 2, 11), "LZJT", amount, Decimal(0), payee)
+    g.m.planted.append(("unknown_or_revoked_payee", "LZJT", lzjt[-1]))
     g.m.audit["revoked_payee"] = f"LZJT paid to union {revoked_union['code']}, revoked {revoked_union['revoked']}"
 
     totals = welfare["totals"]
@@ -584,6 +590,7 @@ def _finance(g: _Gen, payees: list[str], revoked_union: dict[str, Any], welfare:
         for i, part in enumerate(g.split(amount, 12)):
             line(date(y, 1 + i, 25), project, part, Decimal(0), approval="A")
     g.m.audit["reconciliation_gap"] = f"TJ postings exceed the 体检 ledgers by {gap}"
+    g.m.planted.append(("reconciliation_gap", "TJ", gap))
     for d, no, amount in welfare["approvals"]:
         line(d + timedelta(days=1), "JZ", amount, Decimal(0), approval=no)
     # the year before
@@ -609,6 +616,7 @@ def _finance(g: _Gen, payees: list[str], revoked_union: dict[str, Any], welfare:
         planned = Decimal("120000.00") if p == "XMBZ" else (amount * Decimal("1.2")).quantize(Decimal("1"))
         budget.append([y, p, names[p], f"{planned:.2f}"])
     g.m.audit["budget_overrun"] = "XMBZ: 121600.00 posted against a budget of 120000.00"
+    g.m.planted.append(("budget_overrun", "XMBZ", actual["XMBZ"] - Decimal("120000.00")))
     header = ["年度", "项目编码", "项目名称", "预算金额"]
     g.csv_file("finance", g.deliveries[0], "budget.csv", header, budget, "gb18030")
     # a byte-identical re-delivery

@@ -36,10 +36,30 @@ RAW_SCHEMA = "raw"
 OPS_SCHEMA = "ops"
 
 
+PERSONAL_KINDS = frozenset({"resident_id", "phone"})
+PERSONAL_NAMES = frozenset({"name", "recipient"})
+"""Personal columns (flows/warehouse/pii.py): resident IDs, phones, and names (获奖对象 may be a person)."""
+
+
+def personal_columns(t: Table) -> tuple[str, ...]:
+    return tuple(c.name for c in t.all_columns if c.kind in PERSONAL_KINDS or c.name in PERSONAL_NAMES)
+
+
+def pseudonym_columns(t: Table) -> list[tuple[str, str]]:
+    return [(f"{name}_pseudonym", "VARCHAR") for name in personal_columns(t)]
+
+
 def raw_columns(t: Table) -> list[tuple[str, str]]:
-    """(name, SQL type) of a raw table, contract columns first, lineage last."""
+    """(name, SQL type) of a raw table: contract columns, lineage, then the pseudonyms of its
+    personal columns (last, so that older warehouses gain them with ADD COLUMN)."""
     cols = [(c.name, SQL_TYPES[c.kind]) for c in t.all_columns]
-    return cols + list(META_DDL)
+    return cols + list(META_DDL) + pseudonym_columns(t)
+
+
+def upgrade_ddl(t: Table) -> list[str]:
+    """Columns added after a raw table was first created (idempotent)."""
+    return [f"ALTER TABLE {RAW_SCHEMA}.{t.raw_table} ADD COLUMN IF NOT EXISTS {name} {typ}"
+            for name, typ in pseudonym_columns(t)]
 
 
 def raw_table_ddl(t: Table) -> str:
@@ -110,8 +130,16 @@ WATERMARKS_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.watermarks (
 )"""
 
 
+SETTINGS_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.settings (
+  name VARCHAR NOT NULL,
+  value VARCHAR NOT NULL
+)"""
+"""Facts about the warehouse itself, e.g. the fingerprint of its pseudonymisation key."""
+
+
 def all_ddl() -> list[str]:
     stmts = [f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}", f"CREATE SCHEMA IF NOT EXISTS {OPS_SCHEMA}"]
     stmts += [raw_table_ddl(t) for t in TABLES]
-    stmts += [WORKBOOKS_DDL, LEDGER_DDL, QUARANTINE_DDL, RUNS_DDL, WATERMARKS_DDL]
+    stmts += [s for t in TABLES for s in upgrade_ddl(t)]
+    stmts += [WORKBOOKS_DDL, LEDGER_DDL, QUARANTINE_DDL, RUNS_DDL, WATERMARKS_DDL, SETTINGS_DDL]
     return stmts

@@ -12,9 +12,9 @@ from flows.report.format import Figure
 FIGURES_RELATION = "marts.fig_annual_figures"
 
 
-def fetch_figures(engine: Engine, year: int) -> list[Figure]:
+def fetch_figures(engine: Engine, year: int, relation: str = FIGURES_RELATION) -> list[Figure]:
     query = sa.text(
-        f"SELECT figure_id, value, unit, label_zh, label_en FROM {FIGURES_RELATION} "
+        f"SELECT figure_id, value, unit, label_zh, label_en FROM {relation} "
         "WHERE report_year = :y ORDER BY sort_order"
     )
     try:
@@ -22,7 +22,7 @@ def fetch_figures(engine: Engine, year: int) -> list[Figure]:
             rows = conn.execute(query, {"y": year}).all()
     except DBAPIError as exc:
         raise UnionWHError(
-            f"cannot read {FIGURES_RELATION} from the warehouse (has `unionwh run` built it?): "
+            f"cannot read {relation} from the warehouse (has `unionwh run` built it?): "
             f"{type(exc.orig).__name__}"
         ) from None
     return [Figure(id=r[0], value=r[1], unit=r[2], zh=r[3], en=r[4]) for r in rows]

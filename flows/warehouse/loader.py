@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from flows.schema import Table
 
-from .ddl import OPS_SCHEMA, RAW_SCHEMA
+from .ddl import OPS_SCHEMA, RAW_SCHEMA, personal_columns
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,11 @@ def _quarantine_frame(entry: LedgerEntry, t: Table, rejected: pl.DataFrame, now:
 
 
 def row_key_expr(t: Table) -> pl.Expr:
-    """The row's key as text, the same way the dbt model audit_quarantine builds it from raw."""
+    """The row's key as text, the same way the dbt model int_source_keys_listed builds it from
+    raw; a personal key column (attendance's id_card and name) enters as its pseudonym."""
+    personal = set(personal_columns(t))
     cols = ["station_code", "ledger_month"] if t.source == "welfare" else list(t.key)
+    cols = [f"{c}_pseudonym" if c in personal else c for c in cols]
     return pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in cols], separator="|")
 
 

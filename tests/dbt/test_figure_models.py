@@ -11,10 +11,13 @@ import yaml
 
 from flows.settings import load_settings
 from flows.warehouse.dbt import DBT_PROJECT_DIR, run_dbt
-from flows.warehouse.ddl import all_ddl
+from flows.schema import TABLES
+from flows.warehouse import pii
+from flows.warehouse.ddl import all_ddl, personal_columns, pseudonym_columns, upgrade_ddl
 
 from tests.support import ROOT
 
+PII_KEY = b"test key for the hand-made rows"
 M = "'l', 'x', 'f', 'h'"  # _load_id, _source, _file_name, _file_sha256 placeholders
 
 
@@ -98,6 +101,29 @@ insert into raw.events__honours values
  ('H1', 2021, '五一劳动奖状', '区级', 'x', {meta('2021-07-01', 1)}),
  ('H2', 2021, '五一劳动奖状', '市级', 'x', {meta('2021-07-01', 2)}),
  ('H3', 2021, '市级先进个人', '市级', 'x', {meta('2021-07-01', 3)});
+-- fund audit, 2023 (see test_audit_exceptions_2023)
+insert into raw.registry__enterprises values
+ ('E9', 'e9', '海港', 'C', 10, null, DATE '2015-01-01', TIMESTAMP '2023-01-01 08:00:00', {meta('2023-04-01', 2)});
+insert into raw.finance__budget values
+ (2023, 'XMBZ', 'x', 1000, {meta('2023-01-10', 2)}),
+ (2023, 'JZ', 'x', 5000, {meta('2023-01-10', 3)}),
+ (2023, 'TJ', 'x', 1000, {meta('2023-01-10', 4)});
+insert into raw.finance__vouchers values
+ ('F1', 1, DATE '2023-02-01', '5001', 'x', 'x', 600, 0, 'XMBZ', 'E9', 'A', {meta('2023-04-01', 2)}),
+ ('F2', 1, DATE '2023-02-02', '5001', 'x', 'x', 500, 0, 'XMBZ', 'GH0000000001', 'A', {meta('2023-04-01', 3)}),
+ ('F3', 1, DATE '2023-02-03', '5001', 'x', 'x', 300, 0, 'JZ', null, null, {meta('2023-04-01', 4)}),
+ ('F4', 1, DATE '2023-02-04', '5001', 'x', 'x', 50, 0, 'LZJT', 'NOPE', 'A', {meta('2023-04-01', 5)}),
+ ('F5', 1, DATE '2023-02-05', '5001', 'x', 'x', 100, 0, 'TJ', null, 'A', {meta('2023-04-01', 6)}),
+ ('F6', 1, DATE '2023-03-02', '5001', 'x', 'x', 1000, 0, 'JZ', null, 'R1', {meta('2023-04-01', 7)}),
+ ('F7', 1, DATE '2023-03-03', '5001', 'x', 'x', 0, 0, 'XMBZ', 'E9', 'A', {meta('2023-04-01', 8)});
+insert into raw.welfare__relief values
+ ('ST3', '202303', DATE '2023-03-01', 'z', '110105199001011234', '大病', 1000, 'R1', {meta('2023-04-01', 2, 'welfare/2023-04-01/ST3_202303.xlsx')}),
+ ('ST3', '202303', DATE '2023-03-20', 'z', '110105199001011234', '大病', 1000, 'R2', {meta('2023-04-01', 3, 'welfare/2023-04-01/ST3_202303.xlsx')}),
+ ('ST3', '202303', DATE '2023-01-01', 'y', '110105199001015678', '大病', 0, 'R1', {meta('2023-04-01', 4, 'welfare/2023-04-01/ST3_202303.xlsx')});
+insert into raw.welfare__health_checks values
+ ('ST3', '202303', DATE '2023-03-05', 'z', '110105199001011234', '农民工', '医院', 100, {meta('2023-04-01', 2, 'welfare/2023-04-01/ST3_202303.xlsx')});
+insert into raw.welfare__workbooks values
+ ('ST3', '202303', 'l4', 'welfare/2023-04-01/ST3_202303.xlsx', 'h4', DATE '2023-04-01');
 insert into raw.events__activities values
  ('A1', 'a', '文体', DATE '2021-05-01', '举办', 100, {meta('2021-07-01', 1)}),
  ('A2', 'b', '安全', DATE '2021-05-01', '参与', 150, {meta('2021-07-01', 2)}),
@@ -106,20 +132,43 @@ insert into raw.events__activities values
 
 
 @pytest.fixture(scope="module")
-def figures(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], Decimal]:
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The raw rows above, built by a real ``dbt build`` (models and their tests)."""
     path = tmp_path_factory.mktemp("dbt") / "wh.duckdb"
     con = duckdb.connect(str(path))
     for stmt in all_ddl():
         con.execute(stmt)
+    # RAW lists the contract and lineage columns only: the pseudonym columns are added and filled
+    # afterwards, the way an older warehouse is upgraded and the way the loader fills them.
+    for t in TABLES:
+        for name, _ in pseudonym_columns(t):
+            con.execute(f"ALTER TABLE raw.{t.raw_table} DROP COLUMN {name}")
     con.execute(RAW)
+    con.create_function("unionwh_pseudonym", lambda v: pii.pseudonym(PII_KEY, v), ["VARCHAR"], "VARCHAR")
+    for t in TABLES:
+        for stmt in upgrade_ddl(t):
+            con.execute(stmt)
+        for c in personal_columns(t):
+            con.execute(f"UPDATE raw.{t.raw_table} SET {c}_pseudonym = unionwh_pseudonym(CAST({c} AS VARCHAR))")
     con.close()
     settings = load_settings(warehouse=f"duckdb:///{path}")
     result = run_dbt(settings, ["build"], path.parent / "artifacts")
     assert result.success, result.failures
     assert result.counts.get("pass", 0) > 100
+    return path
+
+
+def query(path: Path, sql: str) -> list[tuple]:
     con = duckdb.connect(str(path), read_only=True)
-    rows = con.execute("select figure_id, report_year, value from marts.fig_annual_figures").fetchall()
-    con.close()
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def figures(warehouse: Path) -> dict[tuple[str, int], Decimal]:
+    rows = query(warehouse, "select figure_id, report_year, value from marts.fig_annual_figures")
     return {(r[0], r[1]): Decimal(str(r[2])) for r in rows}
 
 
@@ -184,3 +233,64 @@ def test_figure_catalogue_seed_matches_figures_yaml() -> None:
         rows = list(csv.reader(fh))[1:]
     assert rows == module.catalogue_rows(), "run dbt_project/scripts/make_catalogue.py"
     assert len(rows) == 42
+
+
+def test_audit_exceptions_2023(warehouse: Path) -> None:
+    """Every audit rule fires on exactly the rows that break it, and on nothing else."""
+    rows = query(warehouse, "select rule, reference, amount_yuan from marts.audit_exceptions "
+                            "where report_year = 2023 order by rule, reference")
+    assert rows == [
+        ("budget_overrun", "LZJT:2023", Decimal("50.00")),       # posted with no budget at all
+        ("budget_overrun", "XMBZ:2023", Decimal("100.00")),      # 600 + 500 against 1000
+        ("duplicate_relief", "welfare/2023-04-01/ST3_202303.xlsx#3", Decimal("1000.00")),  # 19 days after row 2
+        ("reconciliation_gap", "JZ:2023", Decimal("-700.00")),   # postings 1300, ledger 2000
+        ("relief_without_voucher", "welfare/2023-04-01/ST3_202303.xlsx#3", Decimal("1000.00")),  # R2
+        ("unapproved_payment", "F3/1", Decimal("300.00")),       # JZ line without 审批单号
+        ("unknown_or_revoked_payee", "F2/1", Decimal("500.00")),  # GH0000000001 revoked 2021-09-01
+        ("unknown_or_revoked_payee", "F4/1", Decimal("50.00")),   # NOPE is nobody
+    ]
+
+
+def test_audit_reconciliation_and_budget_2023(warehouse: Path) -> None:
+    assert query(warehouse, "select project_code, ledger_total_yuan, postings_yuan, difference_yuan, is_gap "
+                            "from marts.audit_reconciliation where report_year = 2023 order by 1") == [
+        ("JZ", Decimal("2000.00"), Decimal("1300.00"), Decimal("-700.00"), True),
+        ("TJ", Decimal("100.00"), Decimal("100.00"), Decimal("0.00"), False),
+    ]
+    budget = query(warehouse, "select project_code, report_month, budget_yuan, actual_yuan, actual_to_date_yuan, "
+                              "is_over_budget from marts.audit_budget_vs_actual "
+                              "where report_year = 2023 and project_code in ('XMBZ', 'LZJT') "
+                              "and report_month in (1, 2, 3, 12) order by 1, 2")
+    assert budget == [
+        ("LZJT", 1, None, Decimal("0.00"), Decimal("0.00"), False),
+        ("LZJT", 2, None, Decimal("50.00"), Decimal("50.00"), True),
+        ("LZJT", 3, None, Decimal("0.00"), Decimal("50.00"), True),
+        ("LZJT", 12, None, Decimal("0.00"), Decimal("50.00"), True),
+        ("XMBZ", 1, Decimal("1000.00"), Decimal("0.00"), Decimal("0.00"), False),
+        ("XMBZ", 2, Decimal("1000.00"), Decimal("1100.00"), Decimal("1100.00"), True),
+        ("XMBZ", 3, Decimal("1000.00"), Decimal("0.00"), Decimal("1100.00"), True),
+        ("XMBZ", 12, Decimal("1000.00"), Decimal("0.00"), Decimal("1100.00"), True),
+    ]
+
+
+def test_union_history_is_scd2_in_updated_at_order(warehouse: Path) -> None:
+    """hist_unions: every version in 更新时间 order, even when an older one was delivered later."""
+    rows = query(warehouse, "select union_code, union_name, status, has_party_org, valid_from, valid_to, delivered_on "
+                            "from marts.hist_unions where union_code in ('GH0000000001', 'GH0000000002') "
+                            "order by union_code, valid_from")
+    assert [(r[0], r[1], r[2], r[3], str(r[4]), str(r[5]) if r[5] else None, str(r[6])) for r in rows] == [
+        ("GH0000000001", "U1", "正常", True, "2021-02-01 08:00:00", "2021-09-01 08:00:00", "2021-04-01"),
+        ("GH0000000001", "U1", "撤销", True, "2021-09-01 08:00:00", None, "2021-10-01"),
+        ("GH0000000002", "U2 old", "正常", True, "2021-01-01 08:00:00", "2021-03-01 08:00:00", "2021-07-01"),
+        ("GH0000000002", "U2", "正常", False, "2021-03-01 08:00:00", None, "2021-04-01"),
+    ]
+
+
+def test_coverage_history_by_delivery(warehouse: Path) -> None:
+    rows = query(warehouse, "select uscc, end_on, valid_from, valid_to from marts.hist_coverage "
+                            "where union_code = 'GH0000000003' order by uscc, valid_from")
+    assert [(r[0], str(r[1]) if r[1] else None, str(r[2]), str(r[3]) if r[3] else None) for r in rows] == [
+        ("E3", None, "2021-04-01", "2022-01-10"),
+        ("E3", "2021-12-31", "2022-01-10", None),
+        ("E7", "2022-01-05", "2022-01-10", None),
+    ]

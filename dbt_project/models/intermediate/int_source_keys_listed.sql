@@ -8,7 +8,7 @@
     ('members', 'member', ['member_id']),
     ('members', 'member_card', ['card_event_id']),
     ('training', 'sessions', ['session_id']),
-    ('training', 'attendance', ['session_id', 'id_card', 'name']),
+    ('training', 'attendance', ['session_id', 'id_card_pseudonym', 'name_pseudonym']),
     ('training', 'competitions', ['competition_id']),
     ('rights', 'cases', ['case_no']),
     ('rights', 'bargaining', ['uscc', 'year']),
@@ -26,7 +26,7 @@ select
     {%- endfor %} as row_key,
     _delivery_date as delivery_date,
     _file_name as file_name
-from {{ source(source_name, source_name ~ '__' ~ table) }}
+from {{ known(source(source_name, source_name ~ '__' ~ table)) }}
 union all
 {% endfor %}
 select
@@ -35,7 +35,7 @@ select
     workbooks.station_code || '|' || workbooks.ledger_month as row_key,
     workbooks._delivery_date as delivery_date,
     workbooks._file_name as file_name
-from {{ source('welfare', 'welfare__workbooks') }} as workbooks
+from {{ known(source('welfare', 'welfare__workbooks'), alias='workbooks') }}
 cross join (
     select 'condolence' as table_name
     union all select 'health_checks'

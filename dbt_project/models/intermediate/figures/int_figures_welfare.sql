@@ -21,7 +21,7 @@ union all
 select 'welfare.new_form_condolence', report_year, count(*)
 from condolences where program = '新就业形态慰问' group by report_year
 union all
-select 'welfare.migrant_health_checks', report_year, count(distinct id_card)
+select 'welfare.migrant_health_checks', report_year, count(distinct id_card_pseudonym)
 from health_checks where recipient_category = '农民工' group by report_year
 union all
 select 'welfare.relief_cases', report_year, count(*)

@@ -1,6 +1,6 @@
 -- events.activities: one row per key (activity_id); latest delivery wins.
 with source as (
-    select * from {{ source('events', 'events__activities') }}
+    select * from {{ known(source('events', 'events__activities')) }}
 ),
 
 latest as (

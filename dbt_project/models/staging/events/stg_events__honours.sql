@@ -1,6 +1,6 @@
 -- events.honours: one row per key (honour_id); latest delivery wins.
 with source as (
-    select * from {{ source('events', 'events__honours') }}
+    select * from {{ known(source('events', 'events__honours')) }}
 ),
 
 latest as (
@@ -13,7 +13,8 @@ renamed as (
         year,
         honour,
         level,
-        recipient,
+        recipient_pseudonym,
+        {{ mask_name('recipient') }} as recipient_masked,
         _load_id,
         _file_name,
         _delivery_date,

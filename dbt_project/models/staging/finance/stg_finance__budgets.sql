@@ -1,6 +1,6 @@
 -- finance.budget: one row per key (year, project_code); latest delivery wins.
 with source as (
-    select * from {{ source('finance', 'finance__budget') }}
+    select * from {{ known(source('finance', 'finance__budget')) }}
 ),
 
 latest as (

@@ -1,6 +1,6 @@
 -- finance.vouchers: one row per key (voucher_no, line_no); latest delivery wins.
 with source as (
-    select * from {{ source('finance', 'finance__vouchers') }}
+    select * from {{ known(source('finance', 'finance__vouchers')) }}
 ),
 
 latest as (

@@ -1,6 +1,6 @@
 -- members.member_card: one row per key (card_event_id); latest updated_at wins.
 with source as (
-    select * from {{ source('members', 'members__member_card') }}
+    select * from {{ known(source('members', 'members__member_card')) }}
 ),
 
 latest as (

@@ -1,6 +1,6 @@
 -- members.member: one row per key (member_id); latest updated_at wins. Soft-deleted members (deleted_at set) are left out.
 with source as (
-    select * from {{ source('members', 'members__member') }}
+    select * from {{ known(source('members', 'members__member')) }}
 ),
 
 latest as (
@@ -10,9 +10,12 @@ latest as (
 renamed as (
     select
         member_id,
-        id_card,
-        name,
-        phone,
+        id_card_pseudonym,
+        {{ mask_resident_id('id_card') }} as id_card_masked,
+        name_pseudonym,
+        {{ mask_name('name') }} as name_masked,
+        phone_pseudonym,
+        {{ mask_phone('phone') }} as phone_masked,
         union_code,
         employment_form,
         is_migrant,

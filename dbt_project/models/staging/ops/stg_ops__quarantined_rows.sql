@@ -1,6 +1,6 @@
 -- Rows the validation rejected, one per source row and load.
 with source as (
-    select * from {{ source('ops', 'quarantine') }}
+    select * from {{ known(source('ops', 'quarantine'), column='delivery_date') }}
 ),
 
 renamed as (

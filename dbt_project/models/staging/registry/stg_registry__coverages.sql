@@ -1,6 +1,6 @@
 -- registry.coverage: one row per key (union_code, uscc, start_on); latest delivery wins.
 with source as (
-    select * from {{ source('registry', 'registry__coverage') }}
+    select * from {{ known(source('registry', 'registry__coverage')) }}
 ),
 
 latest as (

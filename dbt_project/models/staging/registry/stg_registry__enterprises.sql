@@ -1,6 +1,6 @@
 -- registry.enterprises: one row per key (uscc); latest updated_at wins.
 with source as (
-    select * from {{ source('registry', 'registry__enterprises') }}
+    select * from {{ known(source('registry', 'registry__enterprises')) }}
 ),
 
 latest as (

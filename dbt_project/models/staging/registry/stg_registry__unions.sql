@@ -1,6 +1,6 @@
 -- registry.unions: one row per key (union_code); latest updated_at wins.
 with source as (
-    select * from {{ source('registry', 'registry__unions') }}
+    select * from {{ known(source('registry', 'registry__unions')) }}
 ),
 
 latest as (

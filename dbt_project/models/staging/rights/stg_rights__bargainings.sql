@@ -1,6 +1,6 @@
 -- rights.bargaining: one row per key (uscc, year); latest delivery wins.
 with source as (
-    select * from {{ source('rights', 'rights__bargaining') }}
+    select * from {{ known(source('rights', 'rights__bargaining')) }}
 ),
 
 latest as (

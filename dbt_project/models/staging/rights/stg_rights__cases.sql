@@ -1,6 +1,6 @@
 -- rights.cases: one row per key (case_no); latest delivery wins.
 with source as (
-    select * from {{ source('rights', 'rights__cases') }}
+    select * from {{ known(source('rights', 'rights__cases')) }}
 ),
 
 latest as (
@@ -13,7 +13,8 @@ renamed as (
         case_type,
         received_on,
         uscc,
-        worker_id_card,
+        worker_id_card_pseudonym,
+        {{ mask_resident_id('worker_id_card') }} as worker_id_card_masked,
         mediation_result,
         closed_on,
         recovered_yuan,

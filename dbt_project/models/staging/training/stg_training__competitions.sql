@@ -1,6 +1,6 @@
 -- training.competitions: one row per key (competition_id); latest delivery wins.
 with source as (
-    select * from {{ source('training', 'training__competitions') }}
+    select * from {{ known(source('training', 'training__competitions')) }}
 ),
 
 latest as (

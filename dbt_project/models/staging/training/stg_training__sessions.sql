@@ -1,6 +1,6 @@
 -- training.sessions: one row per key (session_id); latest delivery wins.
 with source as (
-    select * from {{ source('training', 'training__sessions') }}
+    select * from {{ known(source('training', 'training__sessions')) }}
 ),
 
 latest as (

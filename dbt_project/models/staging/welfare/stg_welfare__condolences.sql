@@ -1,6 +1,6 @@
 -- welfare.condolence: the newest workbook of a station and month replaces every earlier one.
 with source as (
-    select * from {{ source('welfare', 'welfare__condolence') }}
+    select * from {{ known(source('welfare', 'welfare__condolence')) }}
 ),
 
 newest as (
@@ -14,8 +14,10 @@ renamed as (
         visit_date,
         program,
         recipient_category,
-        name,
-        id_card,
+        name_pseudonym,
+        {{ mask_name('name') }} as name_masked,
+        id_card_pseudonym,
+        {{ mask_resident_id('id_card') }} as id_card_masked,
         union_code,
         form,
         amount_yuan,

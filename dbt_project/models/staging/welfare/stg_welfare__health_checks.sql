@@ -1,6 +1,6 @@
 -- welfare.health_checks: the newest workbook of a station and month replaces every earlier one.
 with source as (
-    select * from {{ source('welfare', 'welfare__health_checks') }}
+    select * from {{ known(source('welfare', 'welfare__health_checks')) }}
 ),
 
 newest as (
@@ -12,8 +12,10 @@ renamed as (
         station_code,
         ledger_month,
         check_date,
-        name,
-        id_card,
+        name_pseudonym,
+        {{ mask_name('name') }} as name_masked,
+        id_card_pseudonym,
+        {{ mask_resident_id('id_card') }} as id_card_masked,
         recipient_category,
         provider,
         fee_yuan,

@@ -1,0 +1,137 @@
+"""Personal data: keyed pseudonyms for resident IDs, names and phone numbers.
+
+Raw tables keep the delivered values (the restricted layer). Next to each personal
+column the loader writes ``<column>_pseudonym``: HMAC-SHA256 of the canonical value
+under the warehouse's pseudonymisation key, as 64 hex characters. Every dbt model
+downstream of raw reads the pseudonym (and a masked display value), never the raw
+value; without the key a pseudonym cannot be turned back into an ID or matched to one.
+
+The key comes from ``UNIONWH_PII_KEY`` (or ``pii_key`` in the config file). With none
+configured, an embedded DuckDB warehouse gets a random key created once next to its
+file (``pii.key``, mode 0600) and the run says so; a PostgreSQL warehouse refuses to
+start. The warehouse records a fingerprint of the key it was loaded with, and a run
+with another key stops, because its pseudonyms would not match the stored ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from flows.errors import ConfigError
+from flows.schema import Table
+from flows.settings import Settings
+
+from .ddl import OPS_SCHEMA, personal_columns
+
+KEY_FILE = "pii.key"
+SUFFIX = "_pseudonym"
+_FINGERPRINT_MESSAGE = b"unionwh pseudonymisation key check"
+
+
+def pseudonym_column(name: str) -> str:
+    return name + SUFFIX
+
+
+def pseudonym(key: bytes, value: str) -> str:
+    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def pseudonymise(frame: pl.DataFrame, t: Table, key: bytes) -> pl.DataFrame:
+    """Add ``<column>_pseudonym`` for every personal column of ``t`` (null stays null)."""
+    cols = [c for c in personal_columns(t) if c in frame.columns]
+    if not cols:
+        return frame
+
+    def keyed(values: pl.Series) -> pl.Series:
+        return pl.Series([None if v is None else pseudonym(key, v) for v in values.cast(pl.String).to_list()],
+                         dtype=pl.String)
+
+    return frame.with_columns(pl.col(c).map_batches(keyed, return_dtype=pl.String).alias(pseudonym_column(c))
+                              for c in cols)
+
+
+def fingerprint(key: bytes) -> str:
+    return hmac.new(key, _FINGERPRINT_MESSAGE, hashlib.sha256).hexdigest()[:16]
+
+
+def key_file(settings: Settings) -> Path:
+    return settings.duckdb_path.parent / KEY_FILE
+
+
+def resolve_key(settings: Settings, create: bool = False) -> tuple[bytes, str | None]:
+    """The pseudonymisation key and, when one was just created, a notice saying where.
+
+    Never logs or returns the key in a message.
+    """
+    configured = settings.pii_key.get_secret_value() if settings.pii_key is not None else ""
+    if configured:
+        if len(configured) < 16:
+            raise ConfigError("pii_key (UNIONWH_PII_KEY) must be at least 16 characters")
+        return configured.encode("utf-8"), None
+    if not settings.is_duckdb:
+        raise ConfigError("a PostgreSQL warehouse needs a pseudonymisation key: set UNIONWH_PII_KEY "
+                          "(or pii_key in the config file); it is never stored in the repository")
+    path = key_file(settings)
+    if path.exists():
+        return path.read_text(encoding="ascii").strip().encode("utf-8"), None
+    if not create:
+        raise ConfigError(f"no pseudonymisation key: set UNIONWH_PII_KEY or run `unionwh run` once to create {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
+    return path.read_text(encoding="ascii").strip().encode("utf-8"), (
+        f"created a new pseudonymisation key in {path} (mode 0600): keep it with the warehouse; "
+        "loads under another key would not match")
+
+
+def check_fingerprint(engine: Engine, key: bytes) -> None:
+    """Record the key's fingerprint on the first load; refuse a different key later."""
+    mine = fingerprint(key)
+    with engine.begin() as conn:
+        stored = conn.execute(sa.text(f"SELECT value FROM {OPS_SCHEMA}.settings WHERE name = 'pii_key_fingerprint'"
+                                      )).scalar_one_or_none()
+        if stored is None:
+            conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.settings VALUES ('pii_key_fingerprint', :v)"),
+                         {"v": mine})
+        elif stored != mine:
+            raise ConfigError("the pseudonymisation key differs from the one this warehouse was loaded with "
+                              "(ops.settings pii_key_fingerprint); use that key, or load into a new warehouse")
+
+
+def backfill(engine: Engine, key: bytes) -> int:
+    """Fill the pseudonym columns of rows loaded before they existed (a warehouse upgraded by
+    ``ALTER TABLE ... ADD COLUMN``); returns the number of values filled. Idempotent."""
+    from flows.schema import TABLES
+
+    from .ddl import RAW_SCHEMA
+    from .loader import _insert_frame
+
+    filled = 0
+    scratch = f"{OPS_SCHEMA}.pseudonym_backfill"
+    for t in TABLES:
+        for col in personal_columns(t):
+            target, pcol = f"{RAW_SCHEMA}.{t.raw_table}", pseudonym_column(col)
+            with engine.begin() as conn:
+                values = conn.execute(sa.text(f"SELECT DISTINCT {col} FROM {target} "
+                                              f"WHERE {col} IS NOT NULL AND {pcol} IS NULL")).scalars().all()
+                if not values:
+                    continue
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {scratch}")
+                conn.exec_driver_sql(f"CREATE TABLE {scratch} (v VARCHAR, p VARCHAR)")
+                _insert_frame(conn, scratch, pl.DataFrame({"v": values, "p": [pseudonym(key, v) for v in values]},
+                                                          schema={"v": pl.String, "p": pl.String}))
+                result = conn.exec_driver_sql(
+                    f"UPDATE {target} SET {pcol} = {scratch}.p FROM {scratch} "
+                    f"WHERE {target}.{col} = {scratch}.v AND {target}.{pcol} IS NULL")
+                filled += max(result.rowcount or 0, 0)
+                conn.exec_driver_sql(f"DROP TABLE {scratch}")
+    return filled
