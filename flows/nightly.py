@@ -227,10 +227,18 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch],
 
 @task(name="dbt_build", cache_policy=NO_CACHE)
 def build_marts(settings: Settings, artifacts: Path) -> dict[str, int]:
-    """dbt build (models, snapshots, seeds and their tests) on the run's target."""
+    """dbt build (models, seeds and their tests) on the run's target."""
     result = dbt.build(settings, artifacts)
     get_run_logger().info("dbt build: %s", ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items())))
     return result.counts
+
+
+@task(name="dbt_docs", cache_policy=NO_CACHE)
+def build_docs(settings: Settings, artifacts: Path) -> Path:
+    """The dbt docs site of this run's warehouse, one static HTML file."""
+    page = dbt.docs(settings, artifacts)
+    get_run_logger().info("dbt docs: %s", page)
+    return page
 
 
 @task(name="figures", cache_policy=NO_CACHE)
@@ -313,6 +321,7 @@ def nightly_load(landing: str | None = None, year: int | None = None) -> RunSumm
                           if e.status == "rejected"]
         engine.dispose()
         summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt")
+        summary.report_files.append(build_docs(settings, summary.run_dir / "dbt"))
         summary.figures, report_files = compute_figures(engine, settings.report_year, summary.run_dir)
         summary.report_files += report_files
         summary.status = "failed" if summary.errors else "succeeded"

@@ -127,6 +127,10 @@ def test_run_writes_report_files_and_dbt_artifacts(demo: DemoRun) -> None:
     assert data["year"] == 2021 and len(data["figures"]) == 42
     assert "接待咨询" in (run_dir / "report-2021.md").read_text(encoding="utf-8")
     assert (run_dir / "dbt" / "manifest.json").exists() and (run_dir / "dbt" / "run_results.json").exists()
+    docs_site = run_dir / "dbt" / "static_index.html"
+    assert docs_site in demo.first.report_files
+    html = docs_site.read_text(encoding="utf-8")
+    assert "fct_vouchers" in html and "audit_exceptions" in html  # the models and their docs are in it
 
 
 def test_data_docs_cover_every_batch_without_personal_data(demo: DemoRun) -> None:

@@ -67,3 +67,13 @@ def build(settings: Settings, artifacts: Path) -> DbtResult:
     if not result.success:
         raise RunFailed("dbt build failed: " + "; ".join(result.failures[:5]))
     return result
+
+
+def docs(settings: Settings, artifacts: Path) -> Path:
+    """``dbt docs generate --static`` after a build into the same artifacts folder: the docs
+    site (models, columns, tests, lineage) as one self-contained HTML file."""
+    result = run_dbt(settings, ["docs", "generate", "--static", "--no-compile"], artifacts)
+    page = artifacts / "static_index.html"
+    if not result.success or not page.exists():
+        raise RunFailed("dbt docs generate failed: " + "; ".join(result.failures[:5]))
+    return page

@@ -9,29 +9,21 @@ years as (
 ),
 
 computed as (
-    select figure_id, report_year, value from {{ ref('int_figures_organisation') }}
-    union all
-    select figure_id, report_year, value from {{ ref('int_figures_rights') }}
-    union all
-    select figure_id, report_year, value from {{ ref('int_figures_welfare') }}
-    union all
-    select figure_id, report_year, value from {{ ref('int_figures_funds') }}
-    union all
-    select figure_id, report_year, value from {{ ref('int_figures_training') }}
-    union all
-    select figure_id, report_year, value from {{ ref('int_figures_events') }}
+    select figure_id, report_year, value, source_rows, models_read from {{ ref('int_figures') }}
 )
 
 select
-    catalogue.figure_id,
-    years.report_year,
+    cast(catalogue.figure_id as varchar) as figure_id,
+    cast(years.report_year as integer) as report_year,
     cast(coalesce(computed.value, 0) as decimal(18, 2)) as value,
-    catalogue.unit,
-    catalogue.label_zh,
-    catalogue.label_en,
-    catalogue.definition,
-    catalogue.sort_order,
-    catalogue.figure_id || ':' || cast(years.report_year as varchar(8)) as figure_year_id
+    cast(catalogue.unit as varchar) as unit,
+    cast(catalogue.label_zh as varchar) as label_zh,
+    cast(catalogue.label_en as varchar) as label_en,
+    cast(catalogue.definition as varchar) as definition,
+    cast(coalesce(computed.source_rows, 0) as bigint) as source_rows,
+    cast(computed.models_read as varchar) as models_read,
+    cast(catalogue.sort_order as integer) as sort_order,
+    cast(catalogue.figure_id || ':' || cast(years.report_year as varchar(8)) as varchar) as figure_year_id
 from catalogue
 cross join years
 left join computed

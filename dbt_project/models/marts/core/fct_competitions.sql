@@ -1,0 +1,3 @@
+-- Grain: one skills competition the federation hosted or co-hosted.
+select competition_id, competition_name, level, role, start_date, participants
+from {{ ref('stg_training__competitions') }}

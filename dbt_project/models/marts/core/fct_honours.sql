@@ -1,0 +1,3 @@
+-- Grain: one honour awarded (the recipient appears only masked and pseudonymised).
+select honour_id, year, honour, level, recipient_pseudonym, recipient_masked
+from {{ ref('stg_events__honours') }}
