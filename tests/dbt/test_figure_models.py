@@ -341,6 +341,17 @@ def test_every_mart_key_is_tested(docs: tuple[dict, dict]) -> None:
             assert "relationships" in kinds, key
 
 
+
+def test_marts_analysts_and_the_report_read_have_enforced_contracts(docs: tuple[dict, dict]) -> None:
+    manifest, _ = docs
+    contracted = {n["name"] for n in manifest["nodes"].values()
+                  if n["resource_type"] == "model" and n["config"].get("contract", {}).get("enforced")}
+    core = {n["name"] for n in manifest["nodes"].values()
+            if n["resource_type"] == "model" and n["name"].startswith(("dim_", "fct_"))}
+    assert len(core) == 16
+    assert core | {"fig_annual_figures"} <= contracted
+
+
 def test_every_figure_drills_down_to_its_source_rows(warehouse: Path) -> None:
     """fig_figure_rows lists exactly the rows behind each figure: recomputing every value from
     them gives the mart's value, and source_rows counts them."""

@@ -1,15 +1,19 @@
 -- One row per calendar day from 1949-01-01 (nothing before is accepted) to 2100-12-31.
-with days as (
-    select cast(day_ts as date) as date_day
-    from generate_series(cast('1949-01-01' as timestamp), cast('2100-12-31' as timestamp), interval '1 day')
-        as series (day_ts)
+with final as (
+    with days as (
+        select cast(day_ts as date) as date_day
+        from generate_series(cast('1949-01-01' as timestamp), cast('2100-12-31' as timestamp), interval '1 day')
+            as series (day_ts)
+    )
+
+    select
+        date_day,
+        {{ year_of('date_day') }} as year_no,
+        cast(extract(quarter from date_day) as integer) as quarter_no,
+        {{ month_of('date_day') }} as month_no,
+        cast(extract(day from date_day) as integer) as day_of_month,
+        cast(extract(isodow from date_day) as integer) as iso_weekday
+    from days
 )
 
-select
-    date_day,
-    {{ year_of('date_day') }} as year_no,
-    cast(extract(quarter from date_day) as integer) as quarter_no,
-    {{ month_of('date_day') }} as month_no,
-    cast(extract(day from date_day) as integer) as day_of_month,
-    cast(extract(isodow from date_day) as integer) as iso_weekday
-from days
+{{ contract_select('final') }}
