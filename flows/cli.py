@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     quality = sub.add_parser("quality", help="per source: rows, quarantined, top failing rules of a run")
     _common(quality)
     quality.add_argument("--run", default="latest", help="run id, or latest (default)")
+    wh = sub.add_parser("warehouse", help="warehouse administration")
+    wh.add_argument("action", choices=("init",),
+                    help="init: create the raw/ops schemas and tables and, on PostgreSQL, the roles "
+                         "unionwh_loader, unionwh_analyst, unionwh_auditor with their grants")
+    _common(wh)
     audit = sub.add_parser("audit", help="write the fund-audit workbook of a year (one sheet per check)")
     _common(audit)
     audit.add_argument("--year", type=int, help="report year (default from config)")
@@ -172,7 +177,27 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit}
+def cmd_warehouse(args: argparse.Namespace) -> int:
+    _set_env(args)
+    from flows.settings import load_settings
+    from flows.warehouse import roles
+    from flows.warehouse.engine import init_warehouse, warehouse_engine
+
+    settings = load_settings()
+    engine = warehouse_engine(settings)
+    try:
+        init_warehouse(engine)
+        created = roles.create_roles(engine)
+        roles.apply_grants(engine)
+    finally:
+        engine.dispose()
+    print(f"warehouse ready: {settings.safe_warehouse()}")
+    if roles.is_postgres(engine):
+        print(f"roles: {', '.join(roles.ROLES)} ({'created ' + ', '.join(created) if created else 'already there'})")
+    return 0
+
+
+COMMANDS = {"warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,7 @@ from flows.quality.screen import WHOLE_FILE, gate, read_delivery
 from flows.report.format import Figure, figures_json, figures_markdown
 from flows.settings import QualitySettings, Settings, load_settings
 from flows.sources import common, members
-from flows.warehouse import dbt, pii
+from flows.warehouse import dbt, pii, roles
 from flows.warehouse.ddl import OPS_SCHEMA
 from flows.warehouse.engine import init_warehouse, members_engine, warehouse_engine
 from flows.warehouse.figures import fetch_figures
@@ -322,6 +322,7 @@ def nightly_load(landing: str | None = None, year: int | None = None) -> RunSumm
         engine.dispose()
         summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt")
         summary.report_files.append(build_docs(settings, summary.run_dir / "dbt"))
+        roles.apply_grants(engine)  # PostgreSQL: each role's lane on what the build made
         summary.figures, report_files = compute_figures(engine, settings.report_year, summary.run_dir)
         summary.report_files += report_files
         summary.status = "failed" if summary.errors else "succeeded"
