@@ -67,7 +67,7 @@ def previous_rows(engine: Engine, source: str) -> dict[tuple[str, str], int]:
     return {(r[0], delivery_kind(r[1])): int(r[2]) for r in rows}
 
 
-def _insert_frame(conn: Connection, target: str, frame: pl.DataFrame) -> None:
+def insert_frame(conn: Connection, target: str, frame: pl.DataFrame) -> None:
     if frame.height == 0:
         return
     driver = conn.connection.driver_connection
@@ -141,9 +141,9 @@ def write_batch(
     with engine.begin() as conn:
         if typed is not None and typed.height:
             frame = typed.with_columns(pl.lit(entry.load_id).alias("_load_id"))
-            _insert_frame(conn, f"{RAW_SCHEMA}.{t.raw_table}", frame)
+            insert_frame(conn, f"{RAW_SCHEMA}.{t.raw_table}", frame)
         if rejected is not None and rejected.height:
-            _insert_frame(conn, f"{OPS_SCHEMA}.quarantine", _quarantine_frame(entry, t, rejected, now))
+            insert_frame(conn, f"{OPS_SCHEMA}.quarantine", _quarantine_frame(entry, t, rejected, now))
         if workbook is not None:
             station, month = workbook
             conn.execute(
@@ -156,7 +156,7 @@ def write_batch(
             )
         if watermark is not None:
             _set_watermark(conn, entry, watermark)
-        _insert_frame(conn, f"{OPS_SCHEMA}.load_ledger", _ledger_frame(entry, now))
+        insert_frame(conn, f"{OPS_SCHEMA}.load_ledger", _ledger_frame(entry, now))
 
 
 def _set_watermark(conn: Connection, entry: LedgerEntry, watermark: datetime) -> None:

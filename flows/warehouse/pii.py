@@ -51,8 +51,10 @@ def pseudonymise(frame: pl.DataFrame, t: Table, key: bytes) -> pl.DataFrame:
         return frame
 
     def keyed(values: pl.Series) -> pl.Series:
-        return pl.Series([None if v is None else pseudonym(key, v) for v in values.cast(pl.String).to_list()],
-                         dtype=pl.String)
+        # HMAC once per distinct value (names and IDs repeat), then map every row through it
+        distinct = values.cast(pl.String).drop_nulls().unique().to_list()
+        return values.cast(pl.String).replace_strict(distinct, [pseudonym(key, v) for v in distinct],
+                                                     default=None, return_dtype=pl.String)
 
     return frame.with_columns(pl.col(c).map_batches(keyed, return_dtype=pl.String).alias(pseudonym_column(c))
                               for c in cols)
@@ -113,7 +115,7 @@ def backfill(engine: Engine, key: bytes) -> int:
     from flows.schema import TABLES
 
     from .ddl import RAW_SCHEMA
-    from .loader import _insert_frame
+    from .loader import insert_frame
 
     filled = 0
     scratch = f"{OPS_SCHEMA}.pseudonym_backfill"
@@ -127,7 +129,7 @@ def backfill(engine: Engine, key: bytes) -> int:
                     continue
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {scratch}")
                 conn.exec_driver_sql(f"CREATE TABLE {scratch} (v VARCHAR, p VARCHAR)")
-                _insert_frame(conn, scratch, pl.DataFrame({"v": values, "p": [pseudonym(key, v) for v in values]},
+                insert_frame(conn, scratch, pl.DataFrame({"v": values, "p": [pseudonym(key, v) for v in values]},
                                                           schema={"v": pl.String, "p": pl.String}))
                 result = conn.exec_driver_sql(
                     f"UPDATE {target} SET {pcol} = {scratch}.p FROM {scratch} "

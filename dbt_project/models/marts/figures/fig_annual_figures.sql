@@ -10,22 +10,26 @@ years as (
 
 computed as (
     select figure_id, report_year, value, source_rows, models_read from {{ ref('int_figures') }}
+),
+
+final as (
+    select
+        catalogue.figure_id,
+        years.report_year,
+        coalesce(computed.value, 0) as value,
+        catalogue.unit,
+        catalogue.label_zh,
+        catalogue.label_en,
+        catalogue.definition,
+        coalesce(computed.source_rows, 0) as source_rows,
+        computed.models_read,
+        catalogue.sort_order,
+        catalogue.figure_id || ':' || cast(years.report_year as varchar(8)) as figure_year_id
+    from catalogue
+    cross join years
+    left join computed
+        on computed.figure_id = catalogue.figure_id
+        and computed.report_year = years.report_year
 )
 
-select
-    cast(catalogue.figure_id as varchar) as figure_id,
-    cast(years.report_year as integer) as report_year,
-    cast(coalesce(computed.value, 0) as decimal(18, 2)) as value,
-    cast(catalogue.unit as varchar) as unit,
-    cast(catalogue.label_zh as varchar) as label_zh,
-    cast(catalogue.label_en as varchar) as label_en,
-    cast(catalogue.definition as varchar) as definition,
-    cast(coalesce(computed.source_rows, 0) as bigint) as source_rows,
-    cast(computed.models_read as varchar) as models_read,
-    cast(catalogue.sort_order as integer) as sort_order,
-    cast(catalogue.figure_id || ':' || cast(years.report_year as varchar(8)) as varchar) as figure_year_id
-from catalogue
-cross join years
-left join computed
-    on computed.figure_id = catalogue.figure_id
-    and computed.report_year = years.report_year
+{{ contract_select('final') }}
