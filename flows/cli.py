@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the nightly-load flow: extract, validate, load, dbt build, figures")
     _common(run, landing=True, members=True)
     run.add_argument("--year", type=int, help="report year (default from config: 2021)")
+    run.add_argument("--members-full", action="store_true",
+                     help="re-pull every member row, not only those changed since the watermark (rows "
+                          "already loaded are still not loaded twice)")
+    run.add_argument("--load-only", action="store_true",
+                     help="extract, validate and load only: no dbt build, docs, grants or figures")
 
     figures = sub.add_parser("figures", help="print a year's figures from the warehouse")
     _common(figures)
@@ -95,10 +100,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flows.settings import load_settings
 
     settings = load_settings(report_year=args.year)
-    summary = nightly_load(landing=None, year=settings.report_year)
+    summary = nightly_load(landing=None, year=settings.report_year, members_full=args.members_full,
+                           build=not args.load_only)
     read, loaded, quarantined = summary.rows
-    print(figures_table(settings.report_year, summary.figures))
-    print()
+    if not args.load_only:
+        print(figures_table(settings.report_year, summary.figures))
+        print()
     print(f"run {summary.run_id}: {summary.status}")
     print(f"rows read {read} = loaded {loaded} + quarantined {quarantined}; "
           f"{summary.held_back} rows held back in rejected files; "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,7 +36,8 @@ from flows.warehouse import dbt, pii, roles
 from flows.warehouse.ddl import OPS_SCHEMA
 from flows.warehouse.engine import init_warehouse, members_engine, warehouse_engine
 from flows.warehouse.figures import fetch_figures
-from flows.warehouse.loader import LedgerEntry, already_seen, previous_rows, watermarks, write_batch
+from flows.warehouse.loader import (LedgerEntry, already_seen, previous_rows, seen_versions, watermarks,
+                                    write_batch)
 
 
 @dataclass
@@ -132,31 +133,41 @@ def _welfare_workbook_key(rel_name: str) -> tuple[str, str]:
 
 
 @task(name="extract_members", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def extract_members(settings: Settings, engine: Engine) -> list[Batch]:
-    """Pull member rows changed since the stored watermark."""
+def extract_members(settings: Settings, engine: Engine, full: bool = False) -> list[Batch]:
+    """Pull member rows changed since the stored watermark, less the overlap window
+    (``full``: every row); rows the warehouse already holds are dropped."""
     logger = get_run_logger()
     url = settings.members_database_url
     if url is None:
         logger.warning("members: no database configured and no <landing>/members.sqlite; skipped")
         return []
-    since = watermarks(engine, "members")
+    marks = watermarks(engine, "members")
+    overlap = timedelta(minutes=settings.members_overlap_minutes)
+    since = {t.name: None if full else members.lower_bound(marks.get(t.name), overlap)
+             for t in schema.tables_of("members")}
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     source_engine = members_engine(url)
     try:
         with source_engine.connect() as conn:
-            frames = members.read(conn, today, {t.name: since.get(t.name) for t in schema.tables_of("members")})
+            frames = members.read(conn, today, since)
     except BatchError as err:
         return [Batch("members", WHOLE_FILE, err.file, "-", today, error=err)]
     finally:
         source_engine.dispose()
     out = []
-    for name, frame in frames.items():
+    for name, pulled in frames.items():
+        t = schema.table("members", name)
+        frame, dropped = members.drop_seen(pulled, t, *seen_versions(engine, t, since[name]))
+        logger.info("extract members %s: %d rows pulled%s, %d new", name, pulled.height,
+                    " (full re-pull)" if full else "", frame.height)
+        if dropped:
+            logger.info("extract members %s: %d rows re-read in the overlap window were already loaded",
+                        name, dropped)
         if frame.height == 0:
             continue
+        newest = max((m for m in (marks.get(name), members.max_updated_at(frame)) if m is not None), default=None)
         out.append(Batch("members", name, frame["_file_name"][0], frame["_file_sha256"][0], today, frame=frame,
-                         watermark=members.max_updated_at(frame)))
-    logger.info("extract members: %s", ", ".join(f"{b.table_name} {b.frame.height} rows" for b in out
-                                                  if b.frame is not None) or "no changes")
+                         watermark=newest))
     return out
 
 
@@ -280,10 +291,14 @@ def _record_run(engine: Engine, summary: RunSummary, started: datetime, message:
 
 
 @flow(name="nightly-load", log_prints=True)
-def nightly_load(landing: str | None = None, year: int | None = None) -> RunSummary:
+def nightly_load(landing: str | None = None, year: int | None = None, members_full: bool = False,
+                 build: bool = True) -> RunSummary:
     """Load every new delivery, validate, build the marts and compute the figures.
 
-    landing: landing-zone folder (default from settings); year: report year.
+    landing: landing-zone folder (default from settings); year: report year;
+    members_full: re-pull every member row, not only those after the watermark (rows
+    the warehouse already holds are still not loaded twice); build: False loads only
+    (no dbt build, docs, grants or figures).
     """
     settings = load_settings(landing=landing, report_year=year)
     logger = get_run_logger()
@@ -310,7 +325,7 @@ def nightly_load(landing: str | None = None, year: int | None = None) -> RunSumm
             validated = validate_batches(source, batches, settings.quality, previous_rows(engine, source), docs_dir)
             summary.ledger += load_batches(engine, summary.run_id, source, validated, settings)
             summary.doc_pages += [p for b in validated for p in b.doc_pages]
-        member_batches = extract_members(settings, engine)
+        member_batches = extract_members(settings, engine, full=members_full)
         validated = validate_batches("members", member_batches, settings.quality, previous_rows(engine, "members"),
                                      docs_dir)
         summary.ledger += load_batches(engine, summary.run_id, "members", validated, settings)
@@ -320,11 +335,12 @@ def nightly_load(landing: str | None = None, year: int | None = None) -> RunSumm
         summary.errors = [f"{e.file_name}: [{e.error_rule}] {e.error_message}" for e in summary.ledger
                           if e.status == "rejected"]
         engine.dispose()
-        summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt")
-        summary.report_files.append(build_docs(settings, summary.run_dir / "dbt"))
-        roles.apply_grants(engine)  # PostgreSQL: each role's lane on what the build made
-        summary.figures, report_files = compute_figures(engine, settings.report_year, summary.run_dir)
-        summary.report_files += report_files
+        if build:
+            summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt")
+            summary.report_files.append(build_docs(settings, summary.run_dir / "dbt"))
+            roles.apply_grants(engine)  # PostgreSQL: each role's lane on what the build made
+            summary.figures, report_files = compute_figures(engine, settings.report_year, summary.run_dir)
+            summary.report_files += report_files
         summary.status = "failed" if summary.errors else "succeeded"
         _record_run(engine, summary, started, "; ".join(summary.errors[:10]) or None)
     except Exception as exc:

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     landing: Path = Path("data/landing")
     warehouse: str = "duckdb:///data/warehouse.duckdb"
     members_url: str | None = None
+    members_overlap_minutes: int = Field(10, ge=0, le=7 * 24 * 60)
+    """Each members pull starts this long before the stored watermark (late commits)."""
     report_year: int = 2021
     timezone: str = "Asia/Shanghai"
     output: Path = Path("data/runs")

@@ -65,3 +65,23 @@ def drop_database(server: str, name: str) -> None:
     url = make_url(f"{server}/test")
     with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="test", autocommit=True) as con:
         con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+MARIADB_SERVER = os.environ.get("UNIONWH_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
+
+
+def mariadb_or_skip() -> str:
+    """The MariaDB test server's base URL; fail in CI (CI=true) and skip elsewhere when unreachable."""
+    import pymysql
+    import pytest
+    from sqlalchemy.engine import make_url
+
+    url = make_url(MARIADB_SERVER)
+    try:
+        pymysql.connect(host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
+                        connect_timeout=3).close()
+    except pymysql.err.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"MariaDB at {url.host}:{url.port} is unreachable in CI: {exc}")
+        pytest.skip(f"MariaDB not reachable at {url.host}:{url.port} (start it to run this test)")
+    return MARIADB_SERVER

@@ -2,7 +2,10 @@
 
 Tables ``member`` and ``member_card``, pulled incrementally by ``updated_at``
 (``WHERE updated_at > :since``, all rows when there is no watermark yet),
-ordered by ``updated_at`` then the primary key. SQLite hands dates and
+ordered by ``updated_at`` then the primary key. ``since`` is the stored watermark
+minus a small overlap window, so a row committed late with an older ``updated_at``
+is still picked up; rows re-read in the window that the warehouse already holds
+(same key and ``updated_at``) are dropped by :func:`drop_seen` before loading. SQLite hands dates and
 timestamps back as TEXT, MariaDB/PostgreSQL as date/datetime objects: both
 end up in the same canonical text. ``is_migrant``/``is_veteran`` 0/1 become
 ``true``/``false``.
@@ -11,7 +14,7 @@ end up in the same canonical text. ``is_migrant``/``is_veteran`` 0/1 become
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -92,6 +95,11 @@ def table_frame(t: Table, rows: list[tuple[Any, ...]], pulled_on: date) -> pl.Da
                                   delivery_date=pulled_on, bools=common.DB_BOOLS)
 
 
+def lower_bound(watermark: datetime | None, overlap: timedelta) -> datetime | None:
+    """Where a pull starts: the watermark minus the overlap window (None: everything)."""
+    return None if watermark is None else watermark - overlap
+
+
 def read(
     connection: Connection, pulled_on: date, since: dict[str, datetime | None]
 ) -> dict[str, pl.DataFrame]:
@@ -123,3 +131,23 @@ def max_updated_at(frame: pl.DataFrame) -> datetime | None:
                                                                time_unit="us")
     value = pl.select(pl.coalesce(pl.lit(original), pl.lit(canonical)).max()).item()
     return value
+
+
+def version_key(t: Table) -> pl.Expr:
+    """A row version as text: ``<primary key>|<updated_at>`` (canonical values)."""
+    return pl.concat_str([pl.col(t.key[0]).fill_null(""), pl.col("updated_at").fill_null("")], separator="|")
+
+
+def drop_seen(frame: pl.DataFrame, t: Table, loaded: set[str], quarantined: set[str]) -> tuple[pl.DataFrame, int]:
+    """Rows of a pull the warehouse does not hold yet, and how many were dropped.
+
+    ``loaded``: version keys (:func:`version_key`) of rows already in raw;
+    ``quarantined``: the original values (JSON, as in ``ops.quarantine``) of rows
+    already quarantined. A version is its key and ``updated_at``: the platform
+    bumps ``updated_at`` on every change.
+    """
+    if frame.height == 0 or not (loaded or quarantined):
+        return frame, 0
+    keep = ~(version_key(t).is_in(list(loaded)) | pl.col("_original").is_in(list(quarantined)))
+    kept = frame.filter(keep)
+    return kept, frame.height - kept.height

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -173,3 +173,28 @@ def watermarks(engine: Engine, source: str) -> dict[str, datetime]:
             {"s": source},
         ).all()
     return {r[0]: r[1] for r in rows}
+
+
+def seen_versions(engine: Engine, t: Table, since: datetime | None) -> tuple[set[str], set[str]]:
+    """What the warehouse already holds of a database table, from ``since`` on (None: all of it).
+
+    Returns the version keys (``<key>|<updated_at>``) of its raw rows and the original
+    values of its quarantined rows; the members pull drops re-read rows found here.
+    """
+    key = t.key[0]
+    raw_sql = f"SELECT {key}, updated_at FROM {RAW_SCHEMA}.{t.raw_table}"
+    q_sql = (f"SELECT original_values FROM {OPS_SCHEMA}.quarantine WHERE source = :s AND table_name = :t")
+    raw_params: dict[str, Any] = {}
+    q_params: dict[str, Any] = {"s": t.source, "t": t.name}
+    if since is not None:
+        raw_sql += " WHERE updated_at >= :since"
+        raw_params["since"] = since
+        # A row is pulled on or after its updated_at, so older pulls cannot hold it (a day's
+        # margin for a platform clock in another time zone).
+        q_sql += " AND delivery_date >= :since_day"
+        q_params["since_day"] = since.date() - timedelta(days=1)
+    with engine.connect() as conn:
+        raw = conn.execute(sa.text(raw_sql), raw_params).all()
+        quarantined = conn.execute(sa.text(q_sql), q_params).all()
+    loaded = {f"{'' if k is None else k}|{'' if u is None else u.strftime('%Y-%m-%d %H:%M:%S')}" for k, u in raw}
+    return loaded, {r[0] for r in quarantined}

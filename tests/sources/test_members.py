@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -98,6 +98,20 @@ def test_since_filters_and_hash_is_deterministic(tmp_path: Path) -> None:
     twice = pull(url, {"member": datetime(2021, 3, 1), "member_card": None})
     assert again["member"]["_file_sha256"][0] == twice["member"]["_file_sha256"][0]
     assert again["member"]["member_id"].to_list() == ["1", "3", "2"]
+
+
+def test_overlap_window_and_drop_seen(tmp_path: Path) -> None:
+    mark = datetime(2021, 7, 1, 8, 5)
+    assert members.lower_bound(mark, timedelta(minutes=10)) == datetime(2021, 7, 1, 7, 55)
+    assert members.lower_bound(None, timedelta(minutes=10)) is None
+    frame = pull(make_db(tmp_path / "m.sqlite"), {"member": None, "member_card": None})["member"]
+    t = schema.table("members", "member")
+    assert frame.select(members.version_key(t)).to_series().to_list() == [
+        "1|2021-03-05 09:00:00", "3|2021-03-05 09:00:00", "2|2021-07-01 08:00:00"]
+    kept, dropped = members.drop_seen(frame, t, {"1|2021-03-05 09:00:00", "2|2021-06-30 08:00:00"},
+                                      {frame["_original"][1]})
+    assert (kept["member_id"].to_list(), dropped) == (["2"], 2)
+    assert members.drop_seen(frame, t, set(), set()) == (frame, 0)
 
 
 def test_missing_table_or_column(tmp_path: Path) -> None:
