@@ -60,9 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(quality)
     quality.add_argument("--run", default="latest", help="run id, or latest (default)")
     wh = sub.add_parser("warehouse", help="warehouse administration")
-    wh.add_argument("action", choices=("init",),
-                    help="init: create the raw/ops schemas and tables and, on PostgreSQL, the roles "
-                         "unionwh_loader, unionwh_analyst, unionwh_auditor with their grants")
+    wh.add_argument("action", choices=("init", "upgrade"),
+                    help="init: create (or upgrade) the raw/ops schemas and tables and, on PostgreSQL, the roles "
+                         "unionwh_loader, unionwh_analyst, unionwh_auditor with their grants; upgrade: apply "
+                         "the missing schema migrations only and list the warehouse's schema history")
     _common(wh)
     audit = sub.add_parser("audit", help="write the fund-audit workbook of a year (one sheet per check)")
     _common(audit)
@@ -187,19 +188,25 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_warehouse(args: argparse.Namespace) -> int:
     _set_env(args)
     from flows.settings import load_settings
-    from flows.warehouse import roles
+    from flows.warehouse import migrations, roles
     from flows.warehouse.engine import init_warehouse, warehouse_engine
 
     settings = load_settings()
     engine = warehouse_engine(settings)
+    created: list[str] = []
     try:
-        init_warehouse(engine)
-        created = roles.create_roles(engine)
-        roles.apply_grants(engine)
+        applied = init_warehouse(engine)
+        if args.action == "init":
+            created = roles.create_roles(engine)
+            roles.apply_grants(engine)
+        history = migrations.history(engine)
     finally:
         engine.dispose()
     print(f"warehouse ready: {settings.safe_warehouse()}")
-    if roles.is_postgres(engine):
+    for version, description, applied_at in history:
+        now = " (applied now)" if any(m.version == version for m in applied) else ""
+        print(f"schema version {version}, {applied_at:%Y-%m-%d %H:%M}{now}: {description}")
+    if args.action == "init" and roles.is_postgres(engine):
         print(f"roles: {', '.join(roles.ROLES)} ({'created ' + ', '.join(created) if created else 'already there'})")
     return 0
 

@@ -314,7 +314,8 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
         logger.warning(notice)
     engine = warehouse_engine(settings)
     try:
-        init_warehouse(engine)
+        for m in init_warehouse(engine):
+            logger.info("warehouse schema upgraded to version %d: %s", m.version, m.description)
         pii.check_fingerprint(engine, key)
         filled = pii.backfill(engine, key)
         if filled:

@@ -49,21 +49,17 @@ def pseudonym_columns(t: Table) -> list[tuple[str, str]]:
     return [(f"{name}_pseudonym", "VARCHAR") for name in personal_columns(t)]
 
 
-def raw_columns(t: Table) -> list[tuple[str, str]]:
-    """(name, SQL type) of a raw table: contract columns, lineage, then the pseudonyms of its
-    personal columns (last, so that older warehouses gain them with ADD COLUMN)."""
-    cols = [(c.name, SQL_TYPES[c.kind]) for c in t.all_columns]
-    return cols + list(META_DDL) + pseudonym_columns(t)
-
-
 def upgrade_ddl(t: Table) -> list[str]:
-    """Columns added after a raw table was first created (idempotent)."""
+    """Schema version 2: the pseudonyms of a raw table's personal columns, appended after the
+    lineage columns (idempotent)."""
     return [f"ALTER TABLE {RAW_SCHEMA}.{t.raw_table} ADD COLUMN IF NOT EXISTS {name} {typ}"
             for name, typ in pseudonym_columns(t)]
 
 
 def raw_table_ddl(t: Table) -> str:
-    cols = ",\n  ".join(f"{name} {typ}" for name, typ in raw_columns(t))
+    """A raw table as schema version 1 created it: contract columns and lineage."""
+    cols = ",\n  ".join(f"{name} {typ}" for name, typ in [(c.name, SQL_TYPES[c.kind]) for c in t.all_columns]
+                        + list(META_DDL))
     return f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{t.raw_table} (\n  {cols}\n)"
 
 
@@ -138,8 +134,7 @@ SETTINGS_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.settings (
 
 
 def all_ddl() -> list[str]:
-    stmts = [f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}", f"CREATE SCHEMA IF NOT EXISTS {OPS_SCHEMA}"]
-    stmts += [raw_table_ddl(t) for t in TABLES]
-    stmts += [s for t in TABLES for s in upgrade_ddl(t)]
-    stmts += [WORKBOOKS_DDL, LEDGER_DDL, QUARANTINE_DDL, RUNS_DDL, WATERMARKS_DDL, SETTINGS_DDL]
-    return stmts
+    """Every migration's statements in order (flows/warehouse/migrations.py applies and records them)."""
+    from .migrations import MIGRATIONS
+
+    return [s for m in MIGRATIONS for s in m.statements()]

@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL, Engine
 from flows.errors import ConfigError
 from flows.settings import Settings
 
-from .ddl import all_ddl
+from . import migrations
 
 
 def warehouse_engine(settings: Settings) -> Engine:
@@ -29,8 +29,7 @@ def members_engine(url: URL | None) -> Engine:
     return sa.create_engine(url, poolclass=sa.pool.NullPool)
 
 
-def init_warehouse(engine: Engine) -> None:
-    """Create the raw and ops schemas and tables if they do not exist."""
-    with engine.begin() as conn:
-        for stmt in all_ddl():
-            conn.exec_driver_sql(stmt)
+def init_warehouse(engine: Engine) -> list[migrations.Migration]:
+    """Create or upgrade the raw and ops schemas and tables (versioned migrations); returns the
+    migrations applied."""
+    return migrations.upgrade(engine)
