@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(audit)
     audit.add_argument("--year", type=int, help="report year (default from config)")
     audit.add_argument("--out", metavar="FILE.xlsx", help="output workbook (default <output>/audit-<year>.xlsx)")
+    server = sub.add_parser("prefect-server",
+                            help="run a Prefect server (API and UI) backed by PostgreSQL, for production")
+    server.add_argument("--database-url", metavar="URL",
+                        help="PostgreSQL database of the server (env UNIONWH_PREFECT_DATABASE_URL; default "
+                             "postgresql+asyncpg://postgres@127.0.0.1:5432/prefect); created if missing")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=4200)
     return parser
 
 
@@ -211,7 +218,13 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit}
+def cmd_prefect_server(args: argparse.Namespace) -> int:
+    from flows.orchestration import server
+
+    return server.start(server.database_url(args.database_url), args.host, args.port)
+
+
+COMMANDS = {"prefect-server": cmd_prefect_server, "warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,85 @@
+"""A Prefect server backed by PostgreSQL, for production.
+
+The embedded default needs none of this: a flow run without ``PREFECT_API_URL`` starts a
+temporary server on SQLite. For the shared, always-on server, ``unionwh prefect-server``
+makes sure the database exists (``prefect`` on the warehouse's PostgreSQL server by
+default), then runs ``prefect server start`` with that database, the API and UI on
+``http://<host>:<port>``. Flows then report to it when ``PREFECT_API_URL`` points there.
+The database URL may carry a password: it goes to the server through the environment and
+is only ever printed masked.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from flows.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/prefect"
+
+
+def database_url(value: str | None) -> URL:
+    """The Prefect database URL (asyncpg driver), from ``value`` or ``UNIONWH_PREFECT_DATABASE_URL``."""
+    text = value or os.environ.get("UNIONWH_PREFECT_DATABASE_URL") or DEFAULT_DATABASE_URL
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ConfigError("the Prefect database URL is not a database URL") from None
+    if url.get_backend_name() != "postgresql":
+        raise ConfigError(f"the Prefect server database must be PostgreSQL, not {url.get_backend_name()}")
+    if not url.database:
+        raise ConfigError("the Prefect database URL names no database (…/prefect)")
+    return url.set(drivername="postgresql+asyncpg")
+
+
+def ensure_database(url: URL) -> bool:
+    """Create the database if the server lacks it; returns True when it was created."""
+    import psycopg
+    from psycopg import sql
+
+    params = {"host": url.host or "127.0.0.1", "port": url.port or 5432, "user": url.username,
+              "password": url.password, "dbname": "postgres", "connect_timeout": 5}
+    try:
+        with psycopg.connect(**{k: v for k, v in params.items() if v is not None}, autocommit=True) as con:
+            if con.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,)).fetchone():
+                return False
+            con.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.database)))
+            return True
+    except psycopg.OperationalError as exc:
+        raise ConfigError(f"cannot reach PostgreSQL for the Prefect database at {url.host}:{url.port or 5432}: "
+                          f"{str(exc).strip().splitlines()[0]}") from None
+
+
+def server_environment(url: URL, host: str, port: int, home: Path | None = None) -> dict[str, str]:
+    """The environment of ``prefect server start`` on this database."""
+    env = dict(os.environ)
+    env.update({
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": url.render_as_string(hide_password=False),
+        "PREFECT_SERVER_API_HOST": host,
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_UI_API_URL": f"http://{host}:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    })
+    env.pop("PREFECT_API_URL", None)  # the server is not a client of another server
+    if home is not None:
+        env["PREFECT_HOME"] = str(home)
+    return env
+
+
+def command() -> list[str]:
+    return [sys.executable, "-m", "prefect", "server", "start"]
+
+
+def start(url: URL, host: str, port: int) -> int:
+    """Run the server in the foreground until it is stopped; returns its exit code."""
+    created = ensure_database(url)
+    print(f"Prefect database: {url.render_as_string(hide_password=True)}{' (created)' if created else ''}")
+    print(f"Prefect UI and API: http://{host}:{port}  (flows report here with "
+          f"PREFECT_API_URL=http://{host}:{port}/api)", flush=True)
+    return subprocess.call(command(), env=server_environment(url, host, port))
