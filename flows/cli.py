@@ -229,6 +229,8 @@ COMMANDS = {"prefect-server": cmd_prefect_server, "warehouse": cmd_warehouse, "d
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The federation's runs carry personal data: no usage telemetry from the local Prefect server.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command](args)

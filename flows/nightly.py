@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -70,6 +71,11 @@ class RunSummary:
     figures: list[Figure] = field(default_factory=list)
     report_files: list[Path] = field(default_factory=list)
     doc_pages: list[DocPage] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per phase (extract, validate, load: summed over sources; dbt; figures)."""
+
+    def timed(self, phase: str, started: float) -> None:
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - started
 
     @property
     def rows(self) -> tuple[int, int, int]:
@@ -320,24 +326,30 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
         filled = pii.backfill(engine, key)
         if filled:
             logger.info("pseudonyms filled in for %d rows loaded before pseudonymisation", filled)
-        for source in schema.FILE_SOURCES:
-            batches, skipped = extract_source(settings, source, already_seen(engine, source))
-            summary.skipped_files += skipped
+        for source in (*schema.FILE_SOURCES, "members"):
+            t0 = time.perf_counter()
+            if source == "members":
+                batches = extract_members(settings, engine, full=members_full)
+            else:
+                batches, skipped = extract_source(settings, source, already_seen(engine, source))
+                summary.skipped_files += skipped
+            summary.timed("extract", t0)
+            t0 = time.perf_counter()
             validated = validate_batches(source, batches, settings.quality, previous_rows(engine, source), docs_dir)
+            summary.timed("validate", t0)
+            t0 = time.perf_counter()
             summary.ledger += load_batches(engine, summary.run_id, source, validated, settings)
+            summary.timed("load", t0)
             summary.doc_pages += [p for b in validated for p in b.doc_pages]
-        member_batches = extract_members(settings, engine, full=members_full)
-        validated = validate_batches("members", member_batches, settings.quality, previous_rows(engine, "members"),
-                                     docs_dir)
-        summary.ledger += load_batches(engine, summary.run_id, "members", validated, settings)
-        summary.doc_pages += [p for b in validated for p in b.doc_pages]
         summary.report_files.append(write_index(docs_dir, summary.run_id, summary.doc_pages))
         check_conservation(engine)
         summary.errors = [f"{e.file_name}: [{e.error_rule}] {e.error_message}" for e in summary.ledger
                           if e.status == "rejected"]
         engine.dispose()
         if build:
+            t0 = time.perf_counter()
             summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt")
+            summary.timed("dbt", t0)
             summary.report_files.append(build_docs(settings, summary.run_dir / "dbt"))
             roles.apply_grants(engine)  # PostgreSQL: each role's lane on what the build made
             summary.figures, report_files = compute_figures(engine, settings.report_year, summary.run_dir)
