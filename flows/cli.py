@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--members-full", action="store_true",
                      help="re-pull every member row, not only those changed since the watermark (rows "
                           "already loaded are still not loaded twice)")
+    run.add_argument("--lock-wait", type=int, metavar="SECONDS",
+                     help="how long to wait for another run's warehouse lock (env UNIONWH_LOCK_WAIT_SECONDS; "
+                          "default 3600)")
     run.add_argument("--load-only", action="store_true",
                      help="extract, validate and load only: no dbt build, docs, grants or figures")
 
@@ -86,6 +89,8 @@ def _set_env(args: argparse.Namespace) -> None:
         value = getattr(args, attr, None)
         if value:
             os.environ[env] = value
+    if getattr(args, "lock_wait", None) is not None:
+        os.environ["UNIONWH_LOCK_WAIT_SECONDS"] = str(args.lock_wait)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

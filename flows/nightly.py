@@ -39,6 +39,7 @@ from flows.warehouse.engine import init_warehouse, members_engine, warehouse_eng
 from flows.warehouse.figures import fetch_figures
 from flows.warehouse.loader import (LedgerEntry, already_seen, previous_rows, seen_versions, watermarks,
                                     write_batch)
+from flows.warehouse.lock import warehouse_lock
 
 
 @dataclass
@@ -73,6 +74,11 @@ class RunSummary:
     doc_pages: list[DocPage] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall time per phase (extract, validate, load: summed over sources; dbt; figures)."""
+
+    @property
+    def docs_dir(self) -> Path:
+        assert self.run_dir is not None
+        return self.run_dir / "data_docs"
 
     def timed(self, phase: str, started: float) -> None:
         self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - started
@@ -296,6 +302,50 @@ def _record_run(engine: Engine, summary: RunSummary, started: datetime, message:
                      {"r": summary.run_id, "s": started, "f": datetime.now(), "st": summary.status, "m": message})
 
 
+def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, members_full: bool) -> None:
+    """Extract, validate and load every source (the lock is held)."""
+    logger = get_run_logger()
+    for m in init_warehouse(engine):
+        logger.info("warehouse schema upgraded to version %d: %s", m.version, m.description)
+    pii.check_fingerprint(engine, key)
+    filled = pii.backfill(engine, key)
+    if filled:
+        logger.info("pseudonyms filled in for %d rows loaded before pseudonymisation", filled)
+    docs_dir = summary.docs_dir
+    for source in (*schema.FILE_SOURCES, "members"):
+        t0 = time.perf_counter()
+        if source == "members":
+            batches = extract_members(settings, engine, full=members_full)
+        else:
+            batches, skipped = extract_source(settings, source, already_seen(engine, source))
+            summary.skipped_files += skipped
+        summary.timed("extract", t0)
+        t0 = time.perf_counter()
+        validated = validate_batches(source, batches, settings.quality, previous_rows(engine, source), docs_dir)
+        summary.timed("validate", t0)
+        t0 = time.perf_counter()
+        summary.ledger += load_batches(engine, summary.run_id, source, validated, settings)
+        summary.timed("load", t0)
+        summary.doc_pages += [p for b in validated for p in b.doc_pages]
+    summary.report_files.append(write_index(docs_dir, summary.run_id, summary.doc_pages))
+    check_conservation(engine)
+    summary.errors = [f"{e.file_name}: [{e.error_rule}] {e.error_message}" for e in summary.ledger
+                      if e.status == "rejected"]
+
+
+def _build(settings: Settings, summary: RunSummary, engine: Engine) -> None:
+    """dbt build and docs, grants, figures (the lock is held)."""
+    assert summary.run_dir is not None
+    engine.dispose()  # dbt opens the warehouse itself
+    t0 = time.perf_counter()
+    summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt")
+    summary.timed("dbt", t0)
+    summary.report_files.append(build_docs(settings, summary.run_dir / "dbt"))
+    roles.apply_grants(engine)  # PostgreSQL: each role's lane on what the build made
+    summary.figures, report_files = compute_figures(engine, settings.report_year, summary.run_dir)
+    summary.report_files += report_files
+
+
 @flow(name="nightly-load", log_prints=True)
 def nightly_load(landing: str | None = None, year: int | None = None, members_full: bool = False,
                  build: bool = True) -> RunSummary:
@@ -312,54 +362,25 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
     summary.run_dir = settings.output_dir / summary.run_id
     summary.run_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now()
-    docs_dir = summary.run_dir / "data_docs"
     logger.info("run %s: landing %s, warehouse %s", summary.run_id, settings.landing_dir,
                 settings.safe_warehouse())
     key, notice = pii.resolve_key(settings, create=True)
     if notice:
         logger.warning(notice)
     engine = warehouse_engine(settings)
+    duckdb_file = settings.duckdb_path if settings.is_duckdb else None
     try:
-        for m in init_warehouse(engine):
-            logger.info("warehouse schema upgraded to version %d: %s", m.version, m.description)
-        pii.check_fingerprint(engine, key)
-        filled = pii.backfill(engine, key)
-        if filled:
-            logger.info("pseudonyms filled in for %d rows loaded before pseudonymisation", filled)
-        for source in (*schema.FILE_SOURCES, "members"):
-            t0 = time.perf_counter()
-            if source == "members":
-                batches = extract_members(settings, engine, full=members_full)
-            else:
-                batches, skipped = extract_source(settings, source, already_seen(engine, source))
-                summary.skipped_files += skipped
-            summary.timed("extract", t0)
-            t0 = time.perf_counter()
-            validated = validate_batches(source, batches, settings.quality, previous_rows(engine, source), docs_dir)
-            summary.timed("validate", t0)
-            t0 = time.perf_counter()
-            summary.ledger += load_batches(engine, summary.run_id, source, validated, settings)
-            summary.timed("load", t0)
-            summary.doc_pages += [p for b in validated for p in b.doc_pages]
-        summary.report_files.append(write_index(docs_dir, summary.run_id, summary.doc_pages))
-        check_conservation(engine)
-        summary.errors = [f"{e.file_name}: [{e.error_rule}] {e.error_message}" for e in summary.ledger
-                          if e.status == "rejected"]
-        engine.dispose()
-        if build:
-            t0 = time.perf_counter()
-            summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt")
-            summary.timed("dbt", t0)
-            summary.report_files.append(build_docs(settings, summary.run_dir / "dbt"))
-            roles.apply_grants(engine)  # PostgreSQL: each role's lane on what the build made
-            summary.figures, report_files = compute_figures(engine, settings.report_year, summary.run_dir)
-            summary.report_files += report_files
-        summary.status = "failed" if summary.errors else "succeeded"
-        _record_run(engine, summary, started, "; ".join(summary.errors[:10]) or None)
-    except Exception as exc:
-        summary.status = "failed"
-        _record_run(engine, summary, started, f"{type(exc).__name__}: {exc}"[:2000])
-        raise
+        with warehouse_lock(engine, duckdb_file, summary.run_id, settings.lock_wait_seconds, logger.warning):
+            try:
+                _load(settings, summary, engine, key, members_full)
+                if build:
+                    _build(settings, summary, engine)
+                summary.status = "failed" if summary.errors else "succeeded"
+                _record_run(engine, summary, started, "; ".join(summary.errors[:10]) or None)
+            except Exception as exc:
+                summary.status = "failed"
+                _record_run(engine, summary, started, f"{type(exc).__name__}: {exc}"[:2000])
+                raise
     finally:
         engine.dispose()
     read, loaded, quarantined = summary.rows

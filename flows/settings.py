@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     members_url: str | None = None
     members_overlap_minutes: int = Field(10, ge=0, le=7 * 24 * 60)
     """Each members pull starts this long before the stored watermark (late commits)."""
+    lock_wait_seconds: int = Field(3600, ge=0)
+    """How long a run waits for another run's warehouse lock before giving up."""
     report_year: int = 2021
     timezone: str = "Asia/Shanghai"
     output: Path = Path("data/runs")

@@ -1,0 +1,135 @@
+"""One writer per warehouse: the load lock.
+
+A run takes the lock before it touches the warehouse and keeps it until its figures are
+written (dbt included). A second run waits for it, up to ``lock_wait_seconds``, then
+stops with a message naming the holder. The lock dies with its holder, so a crashed run
+never leaves it behind:
+
+- DuckDB: an exclusive ``flock`` on ``<warehouse file>.lock`` (the file also records
+  the holder's run id, pid and start time, for the message);
+- PostgreSQL: a session advisory lock, held on a connection whose ``application_name``
+  names the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from flows.errors import UnionWHError
+
+PG_KEY = 7_720_332
+POLL_SECONDS = 1.0
+
+
+class WarehouseBusy(UnionWHError):
+    """Another run holds the warehouse's load lock."""
+
+
+def lock_path(duckdb_file: Path) -> Path:
+    return duckdb_file.with_name(duckdb_file.name + ".lock")
+
+
+def _wait(try_once: Callable[[], bool], holder: Callable[[], str], wait_seconds: float,
+          on_wait: Callable[[str], None] | None) -> None:
+    deadline = time.monotonic() + wait_seconds
+    told = False
+    while not try_once():
+        who = holder()
+        if time.monotonic() >= deadline:
+            raise WarehouseBusy(f"the warehouse is being written by {who}; gave up after waiting "
+                                f"{wait_seconds:g} s (lock_wait_seconds / --lock-wait)")
+        if not told and on_wait is not None:
+            on_wait(f"waiting for the warehouse lock held by {who} (up to {wait_seconds:g} s)")
+            told = True
+        time.sleep(POLL_SECONDS)
+
+
+@contextlib.contextmanager
+def duckdb_lock(duckdb_file: Path, run_id: str, wait_seconds: float,
+                on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    path = lock_path(duckdb_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        def try_once() -> bool:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                return False
+
+        def holder() -> str:
+            try:
+                info = json.loads(path.read_text(encoding="utf-8") or "{}")
+            except (OSError, ValueError):
+                info = {}
+            return (f"run {info.get('run_id', '?')} (pid {info.get('pid', '?')}, since {info.get('since', '?')})"
+                    if info else "another process")
+
+        _wait(try_once, holder, wait_seconds, on_wait)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"run_id": run_id, "pid": os.getpid(),
+                                  "since": datetime.now().isoformat(timespec="seconds")}).encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def postgres_lock(engine: Engine, run_id: str, wait_seconds: float,
+                  on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT set_config('application_name', :n, false)"), {"n": f"unionwh run {run_id}"})
+        conn.commit()
+
+        def try_once() -> bool:
+            got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": PG_KEY}).scalar())
+            conn.commit()
+            return got
+
+        def holder() -> str:
+            return _pg_holder(conn)
+
+        _wait(try_once, holder, wait_seconds, on_wait)
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PG_KEY})
+            conn.commit()
+
+
+def _pg_holder(conn: Connection) -> str:
+    row = conn.execute(sa.text(
+        "SELECT a.application_name, a.pid, a.backend_start FROM pg_locks l JOIN pg_stat_activity a "
+        "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.objid = :k AND l.granted LIMIT 1"),
+        {"k": PG_KEY}).first()
+    conn.commit()
+    if row is None:
+        return "another session"
+    return f"{row[0] or 'another session'} (server pid {row[1]}, since {row[2]:%Y-%m-%d %H:%M:%S})"
+
+
+@contextlib.contextmanager
+def warehouse_lock(engine: Engine, duckdb_file: Path | None, run_id: str, wait_seconds: float,
+                   on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """The load lock of the warehouse behind ``engine`` (``duckdb_file`` for DuckDB)."""
+    if duckdb_file is not None:
+        with duckdb_lock(duckdb_file, run_id, wait_seconds, on_wait):
+            yield
+    else:
+        with postgres_lock(engine, run_id, wait_seconds, on_wait):
+            yield
