@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(audit)
     audit.add_argument("--year", type=int, help="report year (default from config)")
     audit.add_argument("--out", metavar="FILE.xlsx", help="output workbook (default <output>/audit-<year>.xlsx)")
+    status = sub.add_parser("status", help="the last runs from the run ledger, and the figures the latest changed")
+    _common(status)
+    status.add_argument("--last", type=int, default=10, help="how many runs (default 10)")
     server = sub.add_parser("prefect-server",
                             help="run a Prefect server (API and UI) backed by PostgreSQL, for production")
     server.add_argument("--database-url", metavar="URL",
@@ -223,13 +226,59 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Exit 0 when the newest run succeeded, 1 when it failed or crashed (for monitoring)."""
+    _set_env(args)
+    from flows.settings import load_settings
+    from flows.warehouse import runlog
+    from flows.warehouse.engine import init_warehouse, warehouse_engine
+
+    settings = load_settings()
+    engine = warehouse_engine(settings)
+    try:
+        init_warehouse(engine)
+        runs = runlog.recent_runs(engine, args.last)
+        changes = runlog.changes_of(engine, runs[0].run_id) if runs else []
+    finally:
+        engine.dispose()
+    print(f"warehouse: {settings.safe_warehouse()}")
+    if not runs:
+        print("no runs yet")
+        return 0
+    print(f"{'run':<26} {'started':<19} {'took':>6} {'status':<9} {'files +/x/=':>12} {'rows read':>10} "
+          f"{'loaded':>9} {'quar.':>6} {'dbt':<14} {'figs':>4}")
+    for r in runs:
+        took = f"{(r.finished_at - r.started_at).total_seconds():.0f}s" if r.finished_at else "-"
+        files = "/".join("-" if v is None else str(v) for v in (r.files_loaded, r.files_rejected, r.files_unchanged))
+        dbt = ",".join(f"{k}={v}" for k, v in sorted(r.dbt_results.items())) or "-"
+        print(f"{r.run_id:<26} {r.started_at:%Y-%m-%d %H:%M:%S} {took:>6} {r.status:<9} {files:>12} "
+              f"{_n(r.rows_read):>10} {_n(r.rows_loaded):>9} {_n(r.rows_quarantined):>6} {dbt[:14]:<14} "
+              f"{_n(r.figures_changed):>4}")
+        if r.status in ("failed", "crashed") and r.message:
+            print(f"  {r.message[:300]}")
+    newest = runs[0]
+    if changes:
+        print(f"\nfigures changed by {newest.run_id} (old -> new):")
+        for c in changes:
+            print(f"  {c.report_year} {c.figure_id}: {_n(c.old)} -> {_n(c.new)}")
+    return 0 if newest.status in ("succeeded", "running") else 1
+
+
+def _n(value: object) -> str:
+    if value is None:
+        return "-"
+    if hasattr(value, "normalize"):
+        return format(value.normalize(), "f")  # type: ignore[attr-defined]
+    return str(value)
+
+
 def cmd_prefect_server(args: argparse.Namespace) -> int:
     from flows.orchestration import server
 
     return server.start(server.database_url(args.database_url), args.host, args.port)
 
 
-COMMANDS = {"prefect-server": cmd_prefect_server, "warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit}
+COMMANDS = {"status": cmd_status, "prefect-server": cmd_prefect_server, "warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,3 +27,11 @@ class BatchError(UnionWHError):
 
 class RunFailed(UnionWHError):
     """The run finished but something in it failed (a batch error, a dbt test)."""
+
+
+class TransientError(UnionWHError):
+    """A failure worth retrying (a file still being written); tasks retry these with backoff."""
+
+
+class FileInFlux(TransientError):
+    """A delivered file changed while it was being read."""

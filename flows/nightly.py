@@ -21,11 +21,14 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
 from sqlalchemy.engine import Engine
 
 from flows import schema
-from flows.errors import BatchError, RunFailed
+from flows.errors import BatchError, FileInFlux, RunFailed, TransientError
+from flows.orchestration import notify
 from flows.quality.docs import DocPage, page_name, render_page, write_index
 from flows.quality.gates import delivery_kind
 from flows.quality.runner import validate
@@ -33,13 +36,13 @@ from flows.quality.screen import WHOLE_FILE, gate, read_delivery
 from flows.report.format import Figure, figures_json, figures_markdown
 from flows.settings import QualitySettings, Settings, load_settings
 from flows.sources import common, members
-from flows.warehouse import dbt, pii, roles
+from flows.warehouse import dbt, pii, roles, runlog
 from flows.warehouse.ddl import OPS_SCHEMA
 from flows.warehouse.engine import init_warehouse, members_engine, warehouse_engine
 from flows.warehouse.figures import fetch_figures
-from flows.warehouse.loader import (LedgerEntry, already_seen, previous_rows, seen_versions, watermarks,
-                                    write_batch)
-from flows.warehouse.lock import warehouse_lock
+from flows.warehouse.loader import (LedgerEntry, already_seen, ledger_of_run, previous_rows, seen_versions,
+                                    watermarks, write_batch, written)
+from flows.warehouse.lock import WarehouseBusy, warehouse_lock
 
 
 @dataclass
@@ -73,6 +76,8 @@ class RunSummary:
     report_files: list[Path] = field(default_factory=list)
     doc_pages: list[DocPage] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    figure_changes: list[runlog.FigureChange] | None = None
+    """Figures (any year) that differ from the previous run's (None: no build this run)."""
     """Wall time per phase (extract, validate, load: summed over sources; dbt; figures)."""
 
     @property
@@ -103,7 +108,37 @@ def _tables_of_file(source: str, delivery: common.Delivery) -> list[str]:
 
 
 # ------------------------------------------------------------------------ tasks
-@task(name="extract", task_run_name="extract_{source}", cache_policy=NO_CACHE)
+TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError)
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """Worth retrying: a file still being written, a database that dropped or refused the
+    connection. Never a data or configuration error (those fail the same way every time)."""
+    if isinstance(exc, TransientError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, TRANSIENT_DB_ERRORS):
+        return not isinstance(exc, sa.exc.ProgrammingError)
+    return False
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry only transient failures."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception as err:  # the result itself could not be read
+        exc = err
+    transient = is_transient(exc if isinstance(exc, BaseException) else None)
+    if not transient:
+        get_run_logger().info("%s failed with a non-transient error: not retried", task.name)
+    return transient
+
+
+RETRY = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=5), retry_jitter_factor=0.5,
+             retry_condition_fn=retry_transient)
+"""Transient failures: up to 3 retries after about 5, 10 and 20 s (jittered)."""
+
+
+@task(name="extract", task_run_name="extract_{source}", cache_policy=NO_CACHE, **RETRY)
 def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, str]]) -> tuple[list[Batch], int]:
     """Read and normalise every delivered file of ``source`` not loaded before."""
     logger = get_run_logger()
@@ -111,6 +146,7 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
     skipped = 0
     this_run: set[str] = set()
     for delivery in common.discover(settings.landing_dir, source):
+        before = common.file_state(delivery.path)
         sha = common.sha256_file(delivery.path)
         tables = _tables_of_file(source, delivery)
         if (all((t, sha, "loaded") in seen for t in tables) or (WHOLE_FILE, sha, "rejected") in seen
@@ -123,7 +159,13 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
         try:
             frames = read_delivery(delivery)
         except BatchError as err:
-            batches.append(Batch(table_name=WHOLE_FILE, error=err, **base))
+            frames, error = {}, err
+        else:
+            error = None
+        if common.file_state(delivery.path) != before:
+            raise FileInFlux(f"{delivery.rel_name} changed while it was being read (still being written?)")
+        if error is not None:
+            batches.append(Batch(table_name=WHOLE_FILE, error=error, **base))
             continue
         for name, frame in frames.items():
             if (name, sha, "loaded") in seen:
@@ -144,7 +186,7 @@ def _welfare_workbook_key(rel_name: str) -> tuple[str, str]:
     return station, month
 
 
-@task(name="extract_members", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(name="extract_members", cache_policy=NO_CACHE, **RETRY)
 def extract_members(settings: Settings, engine: Engine, full: bool = False) -> list[Batch]:
     """Pull member rows changed since the stored watermark, less the overlap window
     (``full``: every row); rows the warehouse already holds are dropped."""
@@ -214,15 +256,21 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
     return batches
 
 
-@task(name="load", task_run_name="load_{source}", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(name="load", task_run_name="load_{source}", cache_policy=NO_CACHE, **RETRY)
 def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch], settings: Settings
                  ) -> list[LedgerEntry]:
     """Write each batch and its ledger entry in one transaction; personal columns get their
-    keyed pseudonyms (the key is read here, never passed as a task parameter)."""
+    keyed pseudonyms (the key is read here, never passed as a task parameter). Keyed by
+    (table, file hash): a batch already written (by an earlier run, or by this task before a
+    retry) is not written again."""
     logger = get_run_logger()
     key, _ = pii.resolve_key(settings)
     entries = []
+    done = written(engine, source, run_id)
     for b in batches:
+        if (b.table_name, b.sha256) in done:
+            logger.info("load %s %s: already written, skipped", b.file_name, b.table_name)
+            continue
         if b.error is not None or b.frame is None:
             err = b.error or BatchError(b.file_name, "batch.unreadable", "no rows were read")
             rows_read = b.frame.height if b.frame is not None else 0
@@ -250,9 +298,22 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch],
 
 @task(name="dbt_build", cache_policy=NO_CACHE)
 def build_marts(settings: Settings, artifacts: Path) -> dict[str, int]:
-    """dbt build (models, seeds and their tests) on the run's target."""
-    result = dbt.build(settings, artifacts)
-    get_run_logger().info("dbt build: %s", ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items())))
+    """dbt build (models, seeds and their tests) on the run's target. Each node's result is
+    logged as dbt reports it; the whole result table becomes the run's ``dbt-results``
+    artifact; manifest.json and run_results.json stay in the run's folder."""
+    logger = get_run_logger()
+    try:
+        result = dbt.build(settings, artifacts, on_line=lambda line: logger.info("dbt: %s", line))
+    finally:
+        nodes = dbt.node_results(artifacts)
+        if nodes:
+            create_table_artifact(
+                key="dbt-results",
+                table=[{"node": n.unique_id, "status": n.status, "seconds": n.seconds,
+                        "rows": "" if n.rows_affected is None else n.rows_affected, "message": n.message}
+                       for n in nodes],
+                description=f"dbt build: {len(nodes)} nodes; artifacts in {artifacts}")
+    logger.info("dbt build: %s", ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items())))
     return result.counts
 
 
@@ -295,18 +356,21 @@ def check_conservation(engine: Engine) -> None:
         raise RunFailed("row conservation broken for " + ", ".join(f"{f} ({t})" for f, t in bad[:5]))
 
 
-def _record_run(engine: Engine, summary: RunSummary, started: datetime, message: str | None) -> None:
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.runs WHERE run_id = :r"), {"r": summary.run_id})
-        conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.runs VALUES (:r, :s, :f, :st, :m)"),
-                     {"r": summary.run_id, "s": started, "f": datetime.now(), "st": summary.status, "m": message})
+def _finish(engine: Engine, summary: RunSummary, message: str | None) -> None:
+    runlog.finish(engine, summary.run_id, summary.status, message, summary.ledger, summary.skipped_files,
+                  summary.dbt_counts, None if summary.figure_changes is None else len(summary.figure_changes),
+                  summary.seconds)
+
+
+def _notify(settings: Settings, summary: RunSummary, errors: list[str]) -> None:
+    title, body = notify.message(summary.run_id, summary.status, errors, settings.safe_warehouse())
+    if notify.send(settings.notify_url, title, body):
+        get_run_logger().info("failure notification sent")
 
 
 def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, members_full: bool) -> None:
     """Extract, validate and load every source (the lock is held)."""
     logger = get_run_logger()
-    for m in init_warehouse(engine):
-        logger.info("warehouse schema upgraded to version %d: %s", m.version, m.description)
     pii.check_fingerprint(engine, key)
     filled = pii.backfill(engine, key)
     if filled:
@@ -324,9 +388,10 @@ def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, m
         validated = validate_batches(source, batches, settings.quality, previous_rows(engine, source), docs_dir)
         summary.timed("validate", t0)
         t0 = time.perf_counter()
-        summary.ledger += load_batches(engine, summary.run_id, source, validated, settings)
+        load_batches(engine, summary.run_id, source, validated, settings)
         summary.timed("load", t0)
         summary.doc_pages += [p for b in validated for p in b.doc_pages]
+    summary.ledger = ledger_of_run(engine, summary.run_id)  # what was written, retries included
     summary.report_files.append(write_index(docs_dir, summary.run_id, summary.doc_pages))
     check_conservation(engine)
     summary.errors = [f"{e.file_name}: [{e.error_rule}] {e.error_message}" for e in summary.ledger
@@ -344,6 +409,12 @@ def _build(settings: Settings, summary: RunSummary, engine: Engine) -> None:
     roles.apply_grants(engine)  # PostgreSQL: each role's lane on what the build made
     summary.figures, report_files = compute_figures(engine, settings.report_year, summary.run_dir)
     summary.report_files += report_files
+    summary.figure_changes = runlog.record_figures(engine, summary.run_id)
+    logger = get_run_logger()
+    for c in summary.figure_changes[:50]:
+        logger.info("figure %s %d: %s -> %s", c.figure_id, c.report_year, c.old, c.new)
+    if len(summary.figure_changes) > 50:
+        logger.info("... %d figure changes in all (ops.figure_changes)", len(summary.figure_changes))
 
 
 @flow(name="nightly-load", log_prints=True)
@@ -371,16 +442,30 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
     duckdb_file = settings.duckdb_path if settings.is_duckdb else None
     try:
         with warehouse_lock(engine, duckdb_file, summary.run_id, settings.lock_wait_seconds, logger.warning):
+            for m in init_warehouse(engine):
+                logger.info("warehouse schema upgraded to version %d: %s", m.version, m.description)
+            for crashed in runlog.start(engine, summary.run_id, started):
+                logger.warning("run %s never finished (killed?): marked crashed in ops.runs", crashed)
             try:
                 _load(settings, summary, engine, key, members_full)
                 if build:
                     _build(settings, summary, engine)
                 summary.status = "failed" if summary.errors else "succeeded"
-                _record_run(engine, summary, started, "; ".join(summary.errors[:10]) or None)
+                _finish(engine, summary, "; ".join(summary.errors[:10]) or None)
             except Exception as exc:
                 summary.status = "failed"
-                _record_run(engine, summary, started, f"{type(exc).__name__}: {exc}"[:2000])
+                try:
+                    _finish(engine, summary, f"{type(exc).__name__}: {exc}"[:2000])
+                except Exception as record_exc:  # the warehouse itself may be what failed
+                    logger.error("could not record the failed run in ops.runs: %s", type(record_exc).__name__)
+                _notify(settings, summary, [f"{type(exc).__name__}: {exc}", *summary.errors])
                 raise
+            if summary.status != "succeeded":
+                _notify(settings, summary, summary.errors)
+    except WarehouseBusy as exc:
+        summary.status = "refused"
+        _notify(settings, summary, [str(exc)])
+        raise
     finally:
         engine.dispose()
     read, loaded, quarantined = summary.rows

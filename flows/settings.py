@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     output: Path = Path("data/runs")
     """Per-run outputs: figures, report, dbt artifacts."""
     quality: QualitySettings = QualitySettings()
+    notify_url: SecretStr | None = None
+    """Apprise URL(s) told when a run fails (env UNIONWH_NOTIFY_URL). Never logged."""
     pii_key: SecretStr | None = None
     """Pseudonymisation key (env UNIONWH_PII_KEY); see flows/warehouse/pii.py. Never logged."""
 

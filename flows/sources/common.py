@@ -170,6 +170,12 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_state(path: Path) -> tuple[int, int]:
+    """(size, mtime in ns): a file still being written changes it."""
+    st = Path(path).stat()
+    return st.st_size, st.st_mtime_ns
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with Path(path).open("rb") as fh:

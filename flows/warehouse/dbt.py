@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,11 +31,18 @@ class DbtResult:
     failures: list[str] = field(default_factory=list)
 
 
-def run_dbt(settings: Settings, command: list[str], artifacts: Path) -> DbtResult:
+PROGRESS = re.compile(r"\d+ of \d+ (OK|PASS|FAIL|ERROR|WARN|SKIP)\b")
+"""dbt's per-node result lines ("12 of 250 OK created sql table model marts.dim_zone ... [OK in 0.05s]")."""
+
+
+def run_dbt(settings: Settings, command: list[str], artifacts: Path,
+            on_line: Callable[[str], None] | None = None) -> DbtResult:
     """``dbt <command>`` (e.g. ``["build"]``) with the run's target, in a child process.
 
     A child process, not dbtRunner in ours: dbt-duckdb keeps the DuckDB file open with its
     own configuration for the life of the process, which would lock the warehouse out.
+    Its output goes to ``dbt-output.log``; each per-node result line is also handed to
+    ``on_line`` as it comes (the flow logs it, so every model shows in Prefect as it builds).
     """
     target, env = settings.dbt_target()
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -47,7 +56,14 @@ def run_dbt(settings: Settings, command: list[str], artifacts: Path) -> DbtResul
     ]
     child_env = {**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
     with (artifacts / "dbt-output.log").open("w", encoding="utf-8") as out:
-        proc = subprocess.run(args, env=child_env, stdout=out, stderr=subprocess.STDOUT, check=False)
+        proc = subprocess.Popen(args, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, encoding="utf-8", errors="replace")
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            if on_line is not None and PROGRESS.search(line):
+                on_line(line.rstrip())
+        proc.wait()
     counts: dict[str, int] = {}
     failures: list[str] = []
     results_file = artifacts / "run_results.json"
@@ -62,8 +78,31 @@ def run_dbt(settings: Settings, command: list[str], artifacts: Path) -> DbtResul
                      failures=failures)
 
 
-def build(settings: Settings, artifacts: Path) -> DbtResult:
-    result = run_dbt(settings, ["build"], artifacts)
+@dataclass(frozen=True)
+class NodeResult:
+    unique_id: str
+    status: str
+    seconds: float
+    rows_affected: int | None
+    message: str
+
+
+def node_results(artifacts: Path) -> list[NodeResult]:
+    """Every node of the last dbt command, from its run_results.json (empty if there is none)."""
+    path = artifacts / "run_results.json"
+    if not path.exists():
+        return []
+    out = []
+    for r in json.loads(path.read_text(encoding="utf-8")).get("results", []):
+        rows = (r.get("adapter_response") or {}).get("rows_affected")
+        out.append(NodeResult(r["unique_id"], r["status"], round(float(r.get("execution_time") or 0), 3),
+                              rows if isinstance(rows, int) and rows >= 0 else None,
+                              (r.get("message") or "").strip()[:200]))
+    return out
+
+
+def build(settings: Settings, artifacts: Path, on_line: Callable[[str], None] | None = None) -> DbtResult:
+    result = run_dbt(settings, ["build"], artifacts, on_line)
     if not result.success:
         raise RunFailed("dbt build failed: " + "; ".join(result.failures[:5]))
     return result

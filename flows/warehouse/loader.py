@@ -44,6 +44,18 @@ class LedgerEntry:
         return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
+def ledger_of_run(engine: Engine, run_id: str) -> list[LedgerEntry]:
+    """The ledger entries a run wrote, in the order it wrote them."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT run_id, source, table_name, file_name, file_sha256, delivery_date, rows_read, "
+                    "rows_loaded, rows_quarantined, status, error_rule, error_message "
+                    f"FROM {OPS_SCHEMA}.load_ledger WHERE run_id = :r ORDER BY loaded_at, file_name, table_name"),
+            {"r": run_id},
+        ).all()
+    return [LedgerEntry(*r) for r in rows]
+
+
 def already_seen(engine: Engine, source: str) -> set[tuple[str, str, str]]:
     """(table, sha256, status) of every ledger entry of ``source``."""
     with engine.connect() as conn:
@@ -52,6 +64,18 @@ def already_seen(engine: Engine, source: str) -> set[tuple[str, str, str]]:
             {"s": source},
         ).all()
     return {(r[0], r[1], r[2]) for r in rows}
+
+
+def written(engine: Engine, source: str, run_id: str) -> set[tuple[str, str]]:
+    """(table, sha256) of ``source`` batches a retried load must not write again: those loaded
+    by any run, and those this run already recorded as rejected."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(f"SELECT table_name, file_sha256 FROM {OPS_SCHEMA}.load_ledger WHERE source = :s "
+                    "AND (status = 'loaded' OR run_id = :r)"),
+            {"s": source, "r": run_id},
+        ).all()
+    return {(r[0], r[1]) for r in rows}
 
 
 def previous_rows(engine: Engine, source: str) -> dict[tuple[str, str], int]:

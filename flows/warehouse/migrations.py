@@ -56,9 +56,17 @@ def _v2() -> list[str]:
     return [s for t in TABLES for s in upgrade_ddl(t)] + [SETTINGS_DDL]
 
 
+def _v3() -> list[str]:
+    from . import runlog
+
+    return runlog.ddl()
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw tables of the contract with lineage; ops load_ledger, quarantine, runs, watermarks", _v1),
     Migration(2, "pseudonym columns for personal data in raw; ops.settings (key fingerprint)", _v2),
+    Migration(3, "run ledger: counts and dbt results on ops.runs; ops.run_sources, figure_values, figure_changes",
+              _v3),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -55,9 +55,11 @@ def pg() -> Iterator[Engine]:
 
 
 def test_fresh_warehouse_gets_every_version_once(duck: Engine) -> None:
-    assert [m.version for m in migrations.upgrade(duck)] == [1, 2]
+    every = [m.version for m in migrations.MIGRATIONS]
+    assert every == list(range(1, migrations.LATEST + 1))
+    assert [m.version for m in migrations.upgrade(duck)] == every
     assert migrations.upgrade(duck) == []
-    assert versions(duck) == [1, 2]
+    assert versions(duck) == every
     for t in TABLES:
         cols = columns(duck, "raw", t.raw_table)
         assert cols[: len(t.all_columns)] == [c.name for c in t.all_columns]
@@ -69,12 +71,12 @@ def _upgrades_in_place(engine: Engine) -> None:
     assert "recipient_pseudonym" not in columns(engine, "raw", "events__honours")
     with engine.begin() as conn:
         conn.exec_driver_sql(HONOUR)
-    assert [m.version for m in migrations.upgrade(engine)] == [2]
+    assert [m.version for m in migrations.upgrade(engine)] == list(range(2, migrations.LATEST + 1))
     assert columns(engine, "raw", "events__honours")[-1] == "recipient_pseudonym"
     with engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT honour_id, recipient, recipient_pseudonym FROM raw.events__honours").all()
     assert [tuple(r) for r in rows] == [("H1", "张三", None)]  # the nightly run's backfill fills it (test_pii)
-    assert versions(engine) == [1, 2]
+    assert versions(engine) == list(range(1, migrations.LATEST + 1))
 
 
 def test_version_1_warehouse_upgrades_in_place_duckdb(duck: Engine) -> None:
@@ -95,7 +97,7 @@ def test_warehouse_from_before_versioning_is_adopted(duck: Engine) -> None:
         conn.exec_driver_sql(HONOUR)
     with duck.connect() as conn:
         assert migrations.current_version(conn) == 0
-    assert [m.version for m in migrations.upgrade(duck)] == [1, 2]
+    assert [m.version for m in migrations.upgrade(duck)] == list(range(1, migrations.LATEST + 1))
     with duck.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM raw.events__honours").scalar() == 1
 
@@ -112,6 +114,7 @@ def test_cli_upgrade_lists_the_history(tmp_path: Path, capsys: pytest.CaptureFix
     with Env(UNIONWH_WAREHOUSE=f"duckdb:///{tmp_path / 'c.duckdb'}"):
         assert main(["warehouse", "upgrade"]) == 0
         out = capsys.readouterr().out
-        assert "schema version 1," in out and "schema version 2," in out and out.count("(applied now)") == 2
+        assert "schema version 1," in out and "schema version 3," in out
+        assert out.count("(applied now)") == migrations.LATEST
         assert main(["warehouse", "upgrade"]) == 0
         assert "(applied now)" not in capsys.readouterr().out

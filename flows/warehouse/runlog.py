@@ -1,0 +1,182 @@
+"""The run ledger in ``ops``: what each run did, and which figures it changed.
+
+- ``ops.runs``: one row per run (started as ``running``, finished as ``succeeded``,
+  ``failed``; a run found still ``running`` by a later run that holds the lock was killed
+  and is marked ``crashed``), with its file and row counts, dbt results and the number of
+  figures it changed;
+- ``ops.run_sources``: per run and source, files loaded/rejected and rows read/loaded/quarantined;
+- ``ops.figure_values``: the figures (every year) as each run left them;
+- ``ops.figure_changes``: per run, each figure and year whose value differs from the
+  previous run's snapshot (old → new; old is null for a figure-year that is new).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .ddl import OPS_SCHEMA
+from .loader import LedgerEntry
+
+RUN_COLUMNS_DDL = [
+    f"ALTER TABLE {OPS_SCHEMA}.runs ADD COLUMN IF NOT EXISTS {name} {typ}"
+    for name, typ in (("files_loaded", "BIGINT"), ("files_rejected", "BIGINT"), ("files_unchanged", "BIGINT"),
+                      ("rows_read", "BIGINT"), ("rows_loaded", "BIGINT"), ("rows_quarantined", "BIGINT"),
+                      ("dbt_results", "VARCHAR"), ("figures_changed", "BIGINT"), ("phase_seconds", "VARCHAR"))
+]
+
+RUN_SOURCES_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.run_sources (
+  run_id VARCHAR NOT NULL,
+  source VARCHAR NOT NULL,
+  files_loaded BIGINT NOT NULL,
+  files_rejected BIGINT NOT NULL,
+  rows_read BIGINT NOT NULL,
+  rows_loaded BIGINT NOT NULL,
+  rows_quarantined BIGINT NOT NULL
+)"""
+
+FIGURE_VALUES_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.figure_values (
+  run_id VARCHAR NOT NULL,
+  recorded_at TIMESTAMP NOT NULL,
+  figure_id VARCHAR NOT NULL,
+  report_year INTEGER NOT NULL,
+  value DECIMAL(24, 6) NOT NULL
+)"""
+
+FIGURE_CHANGES_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.figure_changes (
+  run_id VARCHAR NOT NULL,
+  previous_run_id VARCHAR,
+  figure_id VARCHAR NOT NULL,
+  report_year INTEGER NOT NULL,
+  old_value DECIMAL(24, 6),
+  new_value DECIMAL(24, 6)
+)"""
+
+
+def ddl() -> list[str]:
+    """Schema version 3."""
+    return [*RUN_COLUMNS_DDL, RUN_SOURCES_DDL, FIGURE_VALUES_DDL, FIGURE_CHANGES_DDL]
+
+
+@dataclass(frozen=True)
+class FigureChange:
+    figure_id: str
+    report_year: int
+    old: Decimal | None
+    new: Decimal | None
+
+
+def start(engine: Engine, run_id: str, started: datetime) -> list[str]:
+    """Record a run as running; mark runs left ``running`` as crashed (the caller holds the
+    lock, so no other run is alive). Returns the crashed run ids."""
+    with engine.begin() as conn:
+        crashed = [r[0] for r in conn.execute(sa.text(
+            f"SELECT run_id FROM {OPS_SCHEMA}.runs WHERE status = 'running' AND run_id <> :r"), {"r": run_id})]
+        if crashed:
+            conn.execute(sa.text(f"UPDATE {OPS_SCHEMA}.runs SET status = 'crashed', message = "
+                                 "'the run stopped without finishing (process killed or machine down); "
+                                 "found by run ' || :r WHERE status = 'running' AND run_id <> :r"), {"r": run_id})
+        conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.runs (run_id, started_at, status) VALUES (:r, :s, 'running')"),
+                     {"r": run_id, "s": started})
+    return crashed
+
+
+def finish(engine: Engine, run_id: str, status: str, message: str | None, ledger: Sequence[LedgerEntry],
+           files_unchanged: int, dbt_results: dict[str, int], figures_changed: int | None,
+           phase_seconds: dict[str, float]) -> None:
+    loaded = [e for e in ledger if e.status == "loaded"]
+    by_source: dict[str, list[LedgerEntry]] = {}
+    for e in ledger:
+        by_source.setdefault(e.source, []).append(e)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            f"UPDATE {OPS_SCHEMA}.runs SET finished_at = :f, status = :st, message = :m, files_loaded = :fl, "
+            "files_rejected = :fr, files_unchanged = :fu, rows_read = :rr, rows_loaded = :rl, rows_quarantined = :rq, "
+            "dbt_results = :dbt, figures_changed = :fc, phase_seconds = :ph WHERE run_id = :r"),
+            {"r": run_id, "f": datetime.now(), "st": status, "m": message,
+             "fl": len({(e.source, e.file_name) for e in loaded}),
+             "fr": len({(e.source, e.file_name) for e in ledger if e.status == "rejected"}),
+             "fu": files_unchanged, "rr": sum(e.rows_read for e in loaded),
+             "rl": sum(e.rows_loaded for e in loaded), "rq": sum(e.rows_quarantined for e in loaded),
+             "dbt": json.dumps(dbt_results, sort_keys=True) if dbt_results else None,
+             "fc": figures_changed, "ph": json.dumps({k: round(v, 2) for k, v in phase_seconds.items()})})
+        conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.run_sources WHERE run_id = :r"), {"r": run_id})
+        for source, entries in sorted(by_source.items()):
+            ok = [e for e in entries if e.status == "loaded"]
+            conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.run_sources VALUES (:r, :s, :fl, :fr, :rr, :rl, :rq)"), {
+                "r": run_id, "s": source, "fl": len({e.file_name for e in ok}),
+                "fr": len({e.file_name for e in entries if e.status == "rejected"}),
+                "rr": sum(e.rows_read for e in ok), "rl": sum(e.rows_loaded for e in ok),
+                "rq": sum(e.rows_quarantined for e in ok)})
+
+
+def diff(old: dict[tuple[str, int], Decimal], new: dict[tuple[str, int], Decimal]) -> list[FigureChange]:
+    """Figure-years whose value differs between two snapshots (pure)."""
+    keys = sorted(set(old) | set(new), key=lambda k: (k[1], k[0]))
+    return [FigureChange(k[0], k[1], old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)]
+
+
+def _snapshot(conn: Connection, run_id: str) -> dict[tuple[str, int], Decimal]:
+    rows = conn.execute(sa.text(f"SELECT figure_id, report_year, value FROM {OPS_SCHEMA}.figure_values "
+                                "WHERE run_id = :r"), {"r": run_id}).all()
+    return {(r[0], int(r[1])): Decimal(r[2]).normalize() for r in rows}
+
+
+def record_figures(engine: Engine, run_id: str, relation: str = "marts.fig_annual_figures") -> list[FigureChange]:
+    """Snapshot the figures this run left, and record how they differ from the previous snapshot."""
+    now = datetime.now()
+    with engine.begin() as conn:
+        previous = conn.execute(sa.text(
+            f"SELECT run_id FROM {OPS_SCHEMA}.figure_values WHERE run_id <> :r "
+            "GROUP BY run_id ORDER BY max(recorded_at) DESC LIMIT 1"), {"r": run_id}).scalar()
+        conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.figure_values WHERE run_id = :r"), {"r": run_id})
+        conn.execute(sa.text(
+            f"INSERT INTO {OPS_SCHEMA}.figure_values SELECT :r, :t, figure_id, report_year, value FROM {relation}"),
+            {"r": run_id, "t": now})
+        changes = diff(_snapshot(conn, previous) if previous else {}, _snapshot(conn, run_id))
+        conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.figure_changes WHERE run_id = :r"), {"r": run_id})
+        for c in changes:
+            conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.figure_changes VALUES (:r, :p, :f, :y, :o, :n)"),
+                         {"r": run_id, "p": previous, "f": c.figure_id, "y": c.report_year, "o": c.old, "n": c.new})
+    return changes
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    message: str | None
+    files_loaded: int | None
+    files_rejected: int | None
+    files_unchanged: int | None
+    rows_read: int | None
+    rows_loaded: int | None
+    rows_quarantined: int | None
+    dbt_results: dict[str, Any]
+    figures_changed: int | None
+
+
+def recent_runs(engine: Engine, last: int) -> list[RunRow]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT run_id, started_at, finished_at, status, message, files_loaded, files_rejected, files_unchanged, "
+            f"rows_read, rows_loaded, rows_quarantined, dbt_results, figures_changed FROM {OPS_SCHEMA}.runs "
+            "ORDER BY started_at DESC, run_id DESC LIMIT :n"), {"n": last}).all()
+    return [RunRow(*r[:11], json.loads(r[11]) if r[11] else {}, r[12]) for r in rows]
+
+
+def changes_of(engine: Engine, run_id: str) -> list[FigureChange]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            f"SELECT figure_id, report_year, old_value, new_value FROM {OPS_SCHEMA}.figure_changes WHERE run_id = :r "
+            "ORDER BY report_year, figure_id"), {"r": run_id}).all()
+    return [FigureChange(r[0], int(r[1]), r[2], r[3]) for r in rows]
