@@ -49,8 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lock-wait", type=int, metavar="SECONDS",
                      help="how long to wait for another run's warehouse lock (env UNIONWH_LOCK_WAIT_SECONDS; "
                           "default 3600)")
+    run.add_argument("--full-refresh", action="store_true",
+                     help="clear the file sources' raw rows, ledger and quarantine, reload the whole landing zone, "
+                          "rebuild every model, and check the result equals the incremental warehouse (exit 1 if not)")
     run.add_argument("--load-only", action="store_true",
                      help="extract, validate and load only: no dbt build, docs, grants or figures")
+
+    back = sub.add_parser("backfill", help="replay the deliveries dated FROM..TO in order, one run per delivery date")
+    _common(back, landing=True, members=True)
+    back.add_argument("--from", dest="date_from", required=True, type=_iso_date, metavar="YYYY-MM-DD")
+    back.add_argument("--to", dest="date_to", required=True, type=_iso_date, metavar="YYYY-MM-DD")
+    back.add_argument("--year", type=int, help="report year (default from config)")
+    back.add_argument("--lock-wait", type=int, metavar="SECONDS", help="as for run")
+    back.add_argument("--load-only", action="store_true", help="no dbt build at the end")
 
     figures = sub.add_parser("figures", help="print a year's figures from the warehouse")
     _common(figures)
@@ -117,11 +128,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = load_settings(report_year=args.year)
     summary = nightly_load(landing=None, year=settings.report_year, members_full=args.members_full,
-                           build=not args.load_only)
+                           build=not args.load_only, full_refresh=args.full_refresh)
     read, loaded, quarantined = summary.rows
     if not args.load_only:
         print(figures_table(settings.report_year, summary.figures))
         print()
+    if summary.refresh_equal is not None:
+        if summary.refresh_equal:
+            print("full refresh: equals the incremental warehouse (raw tables, ledger, quarantine"
+                  f"{', figures' if summary.figure_changes is not None else ''})")
+        else:
+            for line in summary.refresh_differences or []:
+                print(f"full refresh differs: {line}")
+            for c in summary.figure_changes or []:
+                print(f"full refresh differs: figure {c.figure_id} {c.report_year}: {c.old} -> {c.new}")
     print(f"run {summary.run_id}: {summary.status}")
     print(f"rows read {read} = loaded {loaded} + quarantined {quarantined}; "
           f"{summary.held_back} rows held back in rejected files; "
@@ -132,7 +152,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     for path in summary.report_files:
         print(f"report: {path}")
     print(f"dbt artifacts: {summary.run_dir / 'dbt' if summary.run_dir else '-'}")
-    return 0 if summary.status == "succeeded" else 1
+    return 0 if summary.status == "succeeded" and summary.refresh_equal is not False else 1
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    _set_env(args)
+    from flows.backfill import backfill
+    from flows.report.format import figures_table
+    from flows.settings import load_settings
+
+    year = load_settings(report_year=args.year).report_year
+    runs = backfill(args.date_from, args.date_to, landing=None, year=year, build=not args.load_only)
+    for r in runs:
+        read, loaded, quarantined = r.rows
+        print(f"run {r.run_id}: {r.status}; rows read {read} = loaded {loaded} + quarantined {quarantined}; "
+              f"{len(r.errors)} rejected")
+        for err in r.errors:
+            print(f"  rejected: {err}")
+    if runs and runs[-1].figures:
+        print()
+        print(figures_table(year, runs[-1].figures))
+    return 0 if all(r.status == "succeeded" for r in runs) else 1
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
@@ -278,7 +318,7 @@ def cmd_prefect_server(args: argparse.Namespace) -> int:
     return server.start(server.database_url(args.database_url), args.host, args.port)
 
 
-COMMANDS = {"status": cmd_status, "prefect-server": cmd_prefect_server, "warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit}
+COMMANDS = {"backfill": cmd_backfill, "status": cmd_status, "prefect-server": cmd_prefect_server, "warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,7 +36,7 @@ from flows.quality.screen import WHOLE_FILE, gate, read_delivery
 from flows.report.format import Figure, figures_json, figures_markdown
 from flows.settings import QualitySettings, Settings, load_settings
 from flows.sources import common, members
-from flows.warehouse import dbt, pii, roles, runlog
+from flows.warehouse import dbt, pii, refresh, roles, runlog
 from flows.warehouse.ddl import OPS_SCHEMA
 from flows.warehouse.engine import init_warehouse, members_engine, warehouse_engine
 from flows.warehouse.figures import fetch_figures
@@ -76,9 +76,18 @@ class RunSummary:
     report_files: list[Path] = field(default_factory=list)
     doc_pages: list[DocPage] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    refresh_differences: list[str] | None = None
+    """Full refresh only: relations whose rebuilt rows differ from the incremental ones."""
     figure_changes: list[runlog.FigureChange] | None = None
     """Figures (any year) that differ from the previous run's (None: no build this run)."""
     """Wall time per phase (extract, validate, load: summed over sources; dbt; figures)."""
+
+    @property
+    def refresh_equal(self) -> bool | None:
+        """Full refresh only: the rebuild equals the incremental warehouse (rows and figures)."""
+        if self.refresh_differences is None:
+            return None
+        return not self.refresh_differences and not self.figure_changes
 
     @property
     def docs_dir(self) -> Path:
@@ -105,6 +114,22 @@ def _tables_of_file(source: str, delivery: common.Delivery) -> list[str]:
     if source == "welfare":
         return list(schema.WELFARE_SHEETS.values())
     return [Path(delivery.rel_name).stem]
+
+
+def in_window(day: date | None, window: tuple[date | None, date | None]) -> bool:
+    """A delivery folder's date within [from, to] (an open window takes every file, also
+    the misplaced ones without a date, which are then rejected with their reason)."""
+    lo, hi = window
+    if lo is None and hi is None:
+        return True
+    return day is not None and (lo is None or day >= lo) and (hi is None or day <= hi)
+
+
+def delivery_dates(landing: Path, window: tuple[date | None, date | None]) -> list[date]:
+    """The distinct delivery-folder dates of every file source within ``window``, in order."""
+    days = {d.delivery_date for s in schema.FILE_SOURCES for d in common.discover(landing, s)
+            if d.delivery_date is not None and in_window(d.delivery_date, window)}
+    return sorted(days)
 
 
 # ------------------------------------------------------------------------ tasks
@@ -139,13 +164,17 @@ RETRY = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=5
 
 
 @task(name="extract", task_run_name="extract_{source}", cache_policy=NO_CACHE, **RETRY)
-def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, str]]) -> tuple[list[Batch], int]:
-    """Read and normalise every delivered file of ``source`` not loaded before."""
+def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, str]],
+                   window: tuple[date | None, date | None] = (None, None)) -> tuple[list[Batch], int]:
+    """Read and normalise every delivered file of ``source`` not loaded before (only those in
+    delivery folders dated within ``window``, when it is given)."""
     logger = get_run_logger()
     batches: list[Batch] = []
     skipped = 0
     this_run: set[str] = set()
     for delivery in common.discover(settings.landing_dir, source):
+        if not in_window(delivery.delivery_date, window):
+            continue
         before = common.file_state(delivery.path)
         sha = common.sha256_file(delivery.path)
         tables = _tables_of_file(source, delivery)
@@ -297,13 +326,14 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch],
 
 
 @task(name="dbt_build", cache_policy=NO_CACHE)
-def build_marts(settings: Settings, artifacts: Path) -> dict[str, int]:
+def build_marts(settings: Settings, artifacts: Path, full_refresh: bool = False) -> dict[str, int]:
     """dbt build (models, seeds and their tests) on the run's target. Each node's result is
     logged as dbt reports it; the whole result table becomes the run's ``dbt-results``
     artifact; manifest.json and run_results.json stay in the run's folder."""
     logger = get_run_logger()
     try:
-        result = dbt.build(settings, artifacts, on_line=lambda line: logger.info("dbt: %s", line))
+        result = dbt.build(settings, artifacts, on_line=lambda line: logger.info("dbt: %s", line),
+                           full_refresh=full_refresh)
     finally:
         nodes = dbt.node_results(artifacts)
         if nodes:
@@ -362,13 +392,25 @@ def _finish(engine: Engine, summary: RunSummary, message: str | None) -> None:
                   summary.seconds)
 
 
+def _report_refresh(summary: RunSummary) -> None:
+    logger = get_run_logger()
+    for line in summary.refresh_differences or []:
+        logger.warning("full refresh differs from the incremental warehouse: %s", line)
+    if summary.figure_changes:
+        logger.warning("full refresh changed %d figure values (ops.figure_changes)", len(summary.figure_changes))
+    if summary.refresh_equal:
+        logger.info("full refresh equals the incremental warehouse: raw tables, ledger, quarantine%s",
+                    " and figures" if summary.figure_changes is not None else "")
+
+
 def _notify(settings: Settings, summary: RunSummary, errors: list[str]) -> None:
     title, body = notify.message(summary.run_id, summary.status, errors, settings.safe_warehouse())
     if notify.send(settings.notify_url, title, body):
         get_run_logger().info("failure notification sent")
 
 
-def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, members_full: bool) -> None:
+def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, members_full: bool,
+          window: tuple[date | None, date | None]) -> None:
     """Extract, validate and load every source (the lock is held)."""
     logger = get_run_logger()
     pii.check_fingerprint(engine, key)
@@ -381,7 +423,7 @@ def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, m
         if source == "members":
             batches = extract_members(settings, engine, full=members_full)
         else:
-            batches, skipped = extract_source(settings, source, already_seen(engine, source))
+            batches, skipped = extract_source(settings, source, already_seen(engine, source), window)
             summary.skipped_files += skipped
         summary.timed("extract", t0)
         t0 = time.perf_counter()
@@ -398,12 +440,12 @@ def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, m
                       if e.status == "rejected"]
 
 
-def _build(settings: Settings, summary: RunSummary, engine: Engine) -> None:
+def _build(settings: Settings, summary: RunSummary, engine: Engine, full_refresh: bool = False) -> None:
     """dbt build and docs, grants, figures (the lock is held)."""
     assert summary.run_dir is not None
     engine.dispose()  # dbt opens the warehouse itself
     t0 = time.perf_counter()
-    summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt")
+    summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt", full_refresh)
     summary.timed("dbt", t0)
     summary.report_files.append(build_docs(settings, summary.run_dir / "dbt"))
     roles.apply_grants(engine)  # PostgreSQL: each role's lane on what the build made
@@ -419,13 +461,17 @@ def _build(settings: Settings, summary: RunSummary, engine: Engine) -> None:
 
 @flow(name="nightly-load", log_prints=True)
 def nightly_load(landing: str | None = None, year: int | None = None, members_full: bool = False,
-                 build: bool = True) -> RunSummary:
+                 build: bool = True, deliveries_from: date | None = None, deliveries_to: date | None = None,
+                 full_refresh: bool = False) -> RunSummary:
     """Load every new delivery, validate, build the marts and compute the figures.
 
     landing: landing-zone folder (default from settings); year: report year;
     members_full: re-pull every member row, not only those after the watermark (rows
     the warehouse already holds are still not loaded twice); build: False loads only
-    (no dbt build, docs, grants or figures).
+    (no dbt build, docs, grants or figures); deliveries_from / deliveries_to: only
+    delivery folders dated within these days (a backfill's step); full_refresh: clear the
+    file sources' raw rows, ledger and quarantine, reload them from the landing zone,
+    rebuild every dbt model, and compare the result with what was there before.
     """
     settings = load_settings(landing=landing, report_year=year)
     logger = get_run_logger()
@@ -447,9 +493,19 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
             for crashed in runlog.start(engine, summary.run_id, started):
                 logger.warning("run %s never finished (killed?): marked crashed in ops.runs", crashed)
             try:
-                _load(settings, summary, engine, key, members_full)
+                before = None
+                if full_refresh:
+                    before = refresh.fingerprints(engine)
+                    cleared = refresh.clear_file_sources(engine)
+                    logger.info("full refresh: %d raw rows of the file sources cleared; reloading the landing zone",
+                                cleared)
+                _load(settings, summary, engine, key, members_full, (deliveries_from, deliveries_to))
+                if before is not None:
+                    summary.refresh_differences = refresh.differences(before, refresh.fingerprints(engine))
                 if build:
-                    _build(settings, summary, engine)
+                    _build(settings, summary, engine, full_refresh)
+                if before is not None:
+                    _report_refresh(summary)
                 summary.status = "failed" if summary.errors else "succeeded"
                 _finish(engine, summary, "; ".join(summary.errors[:10]) or None)
             except Exception as exc:

@@ -101,8 +101,9 @@ def node_results(artifacts: Path) -> list[NodeResult]:
     return out
 
 
-def build(settings: Settings, artifacts: Path, on_line: Callable[[str], None] | None = None) -> DbtResult:
-    result = run_dbt(settings, ["build"], artifacts, on_line)
+def build(settings: Settings, artifacts: Path, on_line: Callable[[str], None] | None = None,
+          full_refresh: bool = False) -> DbtResult:
+    result = run_dbt(settings, ["build", *(["--full-refresh"] if full_refresh else [])], artifacts, on_line)
     if not result.success:
         raise RunFailed("dbt build failed: " + "; ".join(result.failures[:5]))
     return result
