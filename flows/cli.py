@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="the last runs from the run ledger, and the figures the latest changed")
     _common(status)
     status.add_argument("--last", type=int, default=10, help="how many runs (default 10)")
+    serve = sub.add_parser("serve", help="register the Prefect deployments (nightly at 02:00, backfill, annual "
+                                         "report) with PREFECT_API_URL and run their flow runs until stopped")
+    serve.add_argument("--limit", type=int, help="at most this many flow runs at once (default: no limit)")
     server = sub.add_parser("prefect-server",
                             help="run a Prefect server (API and UI) backed by PostgreSQL, for production")
     server.add_argument("--database-url", metavar="URL",
@@ -312,13 +315,24 @@ def _n(value: object) -> str:
     return str(value)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.orchestration.deployments import serve
+    from flows.settings import load_settings
+
+    if not os.environ.get("PREFECT_API_URL"):
+        print("unionwh serve: PREFECT_API_URL is not set, so the deployments go to a temporary server that "
+              "ends with this process; see `unionwh prefect-server`", file=sys.stderr)
+    serve(load_settings(), limit=args.limit)
+    return 0
+
+
 def cmd_prefect_server(args: argparse.Namespace) -> int:
     from flows.orchestration import server
 
     return server.start(server.database_url(args.database_url), args.host, args.port)
 
 
-COMMANDS = {"backfill": cmd_backfill, "status": cmd_status, "prefect-server": cmd_prefect_server, "warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit}
+COMMANDS = {"serve": cmd_serve, "backfill": cmd_backfill, "status": cmd_status, "prefect-server": cmd_prefect_server, "warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

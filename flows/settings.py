@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     """How long a run waits for another run's warehouse lock before giving up."""
     report_year: int = 2021
     timezone: str = "Asia/Shanghai"
+    nightly_cron: str = "0 2 * * *"
+    """When ``unionwh serve`` schedules the nightly load (cron, in ``timezone``)."""
     output: Path = Path("data/runs")
     """Per-run outputs: figures, report, dbt artifacts."""
     quality: QualitySettings = QualitySettings()
@@ -102,6 +104,17 @@ class Settings(BaseSettings):
         if value:
             _parse_url(value, MEMBERS_DRIVERS, "members URL")
         return value or None
+
+    @field_validator("nightly_cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        from prefect.schedules import validate_cron_string
+
+        try:
+            validate_cron_string(value)
+        except ValueError as exc:
+            raise ValueError(f"not a cron expression: {value!r}") from exc
+        return value
 
     @field_validator("timezone")
     @classmethod
