@@ -26,9 +26,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 from sqlalchemy.engine import Engine
 
-from flows import schema
+from flows import faults, schema
 from flows.errors import BatchError, FileInFlux, RunFailed, TransientError
 from flows.orchestration import notify
+from flows.orchestration.progress import Progress
 from flows.quality.docs import DocPage, page_name, render_page, write_index
 from flows.quality.gates import delivery_kind
 from flows.quality.runner import validate
@@ -172,9 +173,10 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
     batches: list[Batch] = []
     skipped = 0
     this_run: set[str] = set()
-    for delivery in common.discover(settings.landing_dir, source):
-        if not in_window(delivery.delivery_date, window):
-            continue
+    deliveries = [d for d in common.discover(settings.landing_dir, source) if in_window(d.delivery_date, window)]
+    progress = Progress(f"extract {source}", len(deliveries), "files", logger.info)
+    for delivery in deliveries:
+        progress.step()
         before = common.file_state(delivery.path)
         sha = common.sha256_file(delivery.path)
         tables = _tables_of_file(source, delivery)
@@ -193,6 +195,8 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
             error = None
         if common.file_state(delivery.path) != before:
             raise FileInFlux(f"{delivery.rel_name} changed while it was being read (still being written?)")
+        faults.checkpoint(f"extract.{source}")
+        progress.rows += sum(f.height for f in frames.values())
         if error is not None:
             batches.append(Batch(table_name=WHOLE_FILE, error=error, **base))
             continue
@@ -237,6 +241,7 @@ def extract_members(settings: Settings, engine: Engine, full: bool = False) -> l
         return [Batch("members", WHOLE_FILE, err.file, "-", today, error=err)]
     finally:
         source_engine.dispose()
+    faults.checkpoint("extract.members")
     out = []
     for name, pulled in frames.items():
         t = schema.table("members", name)
@@ -261,9 +266,11 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
     write each validation's Data Docs page."""
     logger = get_run_logger()
     docs_dir.mkdir(parents=True, exist_ok=True)
+    progress = Progress(f"validate {source}", sum(b.frame is not None for b in batches), "batches", logger.info)
     for b in batches:
         if b.frame is None:
             continue
+        progress.step(b.frame.height)
         try:
             result = validate(b.frame, schema.table(b.source, b.table_name), b.file_name)
         except BatchError as err:
@@ -274,6 +281,7 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
             path.write_text(render_page(ge_result), encoding="utf-8")
             b.doc_pages.append(DocPage(b.source, b.table_name, b.file_name, b.frame.height,
                                        result.quarantined.height, path))
+        faults.checkpoint(f"validate.{source}")
         b.error = gate(result, b.file_name, gates, previous.get((b.table_name, delivery_kind(b.file_name))))
         if b.error is not None:
             continue
@@ -296,7 +304,9 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch],
     key, _ = pii.resolve_key(settings)
     entries = []
     done = written(engine, source, run_id)
+    progress = Progress(f"load {source}", len(batches), "batches", logger.info)
     for b in batches:
+        progress.step(b.frame.height if b.frame is not None else 0)
         if (b.table_name, b.sha256) in done:
             logger.info("load %s %s: already written, skipped", b.file_name, b.table_name)
             continue
@@ -387,6 +397,7 @@ def check_conservation(engine: Engine) -> None:
 
 
 def _finish(engine: Engine, summary: RunSummary, message: str | None) -> None:
+    faults.checkpoint("run.finishing")
     runlog.finish(engine, summary.run_id, summary.status, message, summary.ledger, summary.skipped_files,
                   summary.dbt_counts, None if summary.figure_changes is None else len(summary.figure_changes),
                   summary.seconds)
@@ -431,6 +442,7 @@ def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, m
         summary.timed("validate", t0)
         t0 = time.perf_counter()
         load_batches(engine, summary.run_id, source, validated, settings)
+        faults.checkpoint("load.source_done")
         summary.timed("load", t0)
         summary.doc_pages += [p for b in validated for p in b.doc_pages]
     summary.ledger = ledger_of_run(engine, summary.run_id)  # what was written, retries included
@@ -446,11 +458,13 @@ def _build(settings: Settings, summary: RunSummary, engine: Engine, full_refresh
     engine.dispose()  # dbt opens the warehouse itself
     t0 = time.perf_counter()
     summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt", full_refresh)
+    faults.checkpoint("dbt.done")
     summary.timed("dbt", t0)
     summary.report_files.append(build_docs(settings, summary.run_dir / "dbt"))
     roles.apply_grants(engine)  # PostgreSQL: each role's lane on what the build made
     summary.figures, report_files = compute_figures(engine, settings.report_year, summary.run_dir)
     summary.report_files += report_files
+    faults.checkpoint("figures.computed")
     summary.figure_changes = runlog.record_figures(engine, summary.run_id)
     logger = get_run_logger()
     for c in summary.figure_changes[:50]:
@@ -518,6 +532,7 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
                 raise
             if summary.status != "succeeded":
                 _notify(settings, summary, summary.errors)
+            engine.dispose()  # closed before the lock goes: the next run may open the file at once
     except WarehouseBusy as exc:
         summary.status = "refused"
         _notify(settings, summary, [str(exc)])

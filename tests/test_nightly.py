@@ -64,7 +64,8 @@ class DemoRun:
             with eng.connect() as conn:
                 names = conn.execute(sa.text(
                     "select table_schema || '.' || table_name from information_schema.tables "
-                    "where table_schema in ('raw', 'ops') and table_name <> 'runs'")).scalars().all()
+                    "where table_schema in ('raw', 'ops') and table_name not in "
+                    "('runs', 'run_sources', 'figure_values', 'figure_changes')")).scalars().all()
                 return {n: int(conn.execute(sa.text(f"select count(*) from {n}")).scalar_one()) for n in names}
         finally:
             eng.dispose()

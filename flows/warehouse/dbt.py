@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flows import faults
 from flows.errors import RunFailed
 from flows.settings import Settings
 
@@ -57,12 +59,14 @@ def run_dbt(settings: Settings, command: list[str], artifacts: Path,
     child_env = {**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
     with (artifacts / "dbt-output.log").open("w", encoding="utf-8") as out:
         proc = subprocess.Popen(args, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, encoding="utf-8", errors="replace")
+                                text=True, encoding="utf-8", errors="replace", preexec_fn=_die_with_parent)
         assert proc.stdout is not None
         for line in proc.stdout:
             out.write(line)
-            if on_line is not None and PROGRESS.search(line):
-                on_line(line.rstrip())
+            if PROGRESS.search(line):
+                if on_line is not None:
+                    on_line(line.rstrip())
+                faults.checkpoint("dbt.node")
         proc.wait()
     counts: dict[str, int] = {}
     failures: list[str] = []
@@ -76,6 +80,16 @@ def run_dbt(settings: Settings, command: list[str], artifacts: Path,
         failures.append(f"dbt exited {proc.returncode}; see {artifacts / 'dbt-output.log'}")
     return DbtResult(success=proc.returncode == 0, command=command, artifacts=artifacts, counts=counts,
                      failures=failures)
+
+
+def _die_with_parent() -> None:
+    """In the dbt child, before exec: on Linux, ask for SIGKILL when the parent dies, so a
+    killed run never leaves a dbt process writing to (or locking) the warehouse."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 @dataclass(frozen=True)

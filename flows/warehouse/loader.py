@@ -18,6 +18,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from flows import faults
 from flows.schema import Table
 
 from .ddl import OPS_SCHEMA, RAW_SCHEMA, personal_columns
@@ -181,6 +182,8 @@ def write_batch(
         if watermark is not None:
             _set_watermark(conn, entry, watermark)
         insert_frame(conn, f"{OPS_SCHEMA}.load_ledger", _ledger_frame(entry, now))
+        faults.checkpoint("load.in_transaction")
+    faults.checkpoint("load.committed")
 
 
 def _set_watermark(conn: Connection, entry: LedgerEntry, watermark: datetime) -> None:

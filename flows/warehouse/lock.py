@@ -123,12 +123,27 @@ def _pg_holder(conn: Connection) -> str:
     return f"{row[0] or 'another session'} (server pid {row[1]}, since {row[2]:%Y-%m-%d %H:%M:%S})"
 
 
+def _duckdb_free(engine: Engine, seconds: float) -> None:
+    """Wait until DuckDB itself lets us open the file: the run that just released the lock
+    may still be closing it (DuckDB allows one process at a time)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with engine.connect():
+                return
+        except sa.exc.DBAPIError as exc:
+            if "lock" not in str(exc.orig).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(POLL_SECONDS / 2)
+
+
 @contextlib.contextmanager
 def warehouse_lock(engine: Engine, duckdb_file: Path | None, run_id: str, wait_seconds: float,
                    on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """The load lock of the warehouse behind ``engine`` (``duckdb_file`` for DuckDB)."""
     if duckdb_file is not None:
         with duckdb_lock(duckdb_file, run_id, wait_seconds, on_wait):
+            _duckdb_free(engine, max(wait_seconds, 60))
             yield
     else:
         with postgres_lock(engine, run_id, wait_seconds, on_wait):

@@ -27,24 +27,26 @@ _QUARANTINE_COLUMNS = ("source, table_name, file_name, file_sha256, delivery_dat
                        "reasons, original_values")
 
 
-def _relations() -> dict[str, tuple[str, str]]:
-    """name -> (SELECT list, FROM/WHERE) of every relation a full refresh rebuilds; run ids and
-    load times are left out (they differ by construction)."""
-    file_sources = ", ".join(f"'{s}'" for s in FILE_SOURCES)
+def _relations(sources: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """name -> (SELECT list, FROM/WHERE) of every relation of ``sources`` a full refresh
+    rebuilds; run ids and load times are left out (they differ by construction)."""
+    file_sources = ", ".join(f"'{s}'" for s in sources)
     rel = {f"{RAW_SCHEMA}.{t.raw_table}": ("*", f"{RAW_SCHEMA}.{t.raw_table}")
-           for t in TABLES if t.source in FILE_SOURCES}
-    rel[f"{RAW_SCHEMA}.welfare__workbooks"] = ("*", f"{RAW_SCHEMA}.welfare__workbooks")
+           for t in TABLES if t.source in sources}
+    if "welfare" in sources:
+        rel[f"{RAW_SCHEMA}.welfare__workbooks"] = ("*", f"{RAW_SCHEMA}.welfare__workbooks")
     rel[f"{OPS_SCHEMA}.load_ledger"] = (_LEDGER_COLUMNS, f"{OPS_SCHEMA}.load_ledger WHERE source IN ({file_sources})")
     rel[f"{OPS_SCHEMA}.quarantine"] = (_QUARANTINE_COLUMNS,
                                        f"{OPS_SCHEMA}.quarantine WHERE source IN ({file_sources})")
     return rel
 
 
-def fingerprints(engine: Engine) -> dict[str, tuple[int, str]]:
-    """(rows, md5 of the sorted row texts) of every relation a full refresh rebuilds."""
+def fingerprints(engine: Engine, sources: tuple[str, ...] = FILE_SOURCES) -> dict[str, tuple[int, str]]:
+    """(rows, md5 of the sorted row texts) of every relation of ``sources`` (default: the file
+    sources, what a full refresh rebuilds): raw tables, ledger and quarantine entries."""
     out: dict[str, tuple[int, str]] = {}
     with engine.connect() as conn:
-        for name, (cols, source) in _relations().items():
+        for name, (cols, source) in _relations(sources).items():
             texts = sorted(str(tuple(r)) for r in conn.execute(sa.text(f"SELECT {cols} FROM {source}")))
             digest = hashlib.md5("\n".join(texts).encode("utf-8"), usedforsecurity=False).hexdigest()
             out[name] = (len(texts), digest)
