@@ -349,6 +349,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # DuckDB refusing a second process is an expected state, not a bug
+        if "could not set lock on file" not in str(exc).lower():
+            raise
+        if args.debug:
+            traceback.print_exc()
+        print("unionwh: error: the DuckDB warehouse is open in another process (a run in progress?); DuckDB "
+              "allows one process at a time: try again when it has finished", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -170,3 +170,21 @@ def test_two_concurrent_runs_leave_the_warehouse_intact(tiny: dict[str, str], tm
     outs = [p.communicate(timeout=600)[0] for p in (first, second)]
     assert [first.returncode, second.returncode] == [0, 0], outs
     assert runs(tmp_path) == [("succeeded", 1), ("succeeded", 1)]  # both in the run log, one member row
+
+
+def test_a_read_command_on_a_busy_duckdb_file_says_so(tmp_path: Path) -> None:
+    wh = tmp_path / "busy.duckdb"
+    code = ("import sys, time, duckdb\ncon = duckdb.connect(sys.argv[1])\nprint('open', flush=True)\n"
+            "time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(wh)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        env = dict(os.environ, UNIONWH_WAREHOUSE=f"duckdb:///{wh}", UNIONWH_HOME=str(tmp_path))
+        done = subprocess.run([sys.executable, "-m", "flows.cli", "status"], env=env, capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 2, done.stderr
+    assert "unionwh: error: the DuckDB warehouse is open in another process" in done.stderr
+    assert "Traceback" not in done.stderr
