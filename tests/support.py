@@ -85,3 +85,95 @@ def mariadb_or_skip() -> str:
             pytest.fail(f"MariaDB at {url.host}:{url.port} is unreachable in CI: {exc}")
         pytest.skip(f"MariaDB not reachable at {url.host}:{url.port} (start it to run this test)")
     return MARIADB_SERVER
+
+
+MEMBERS_DDL = (
+    "create table member (member_id integer primary key, id_card text, name text, phone text, union_code text,"
+    " employment_form text, is_migrant integer, is_veteran integer, joined_on text, updated_at text,"
+    " deleted_at text);"
+    "create table member_card (card_event_id integer primary key, member_id integer, card_no text, action text,"
+    " action_on text, updated_at text);"
+)
+"""The member platform's two tables, as a SQLite script (the contract's columns)."""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def api(base: str, path: str, body: dict | None = None) -> object:
+    """GET (no body) or POST JSON to a Prefect API; the decoded answer."""
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(f"{base}{path}", data=json.dumps(body or {}).encode(),
+                                 method="POST" if body is not None else "GET",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def wait_for(check, what: str, seconds: float, procs: list) -> object:  # type: ignore[no-untyped-def]
+    """Poll ``check()`` every second until it is truthy; fail if one of ``procs`` exits or time runs out."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except OSError:
+            pass
+        for p in procs:
+            assert p.poll() is None, f"{p.args} exited while waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(1)
+
+
+def stop(proc) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM a child's process group (it was started with start_new_session), SIGKILL after 30 s."""
+    import signal
+    import subprocess
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without any PREFECT_* or UNIONWH_* variable, for child processes."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "UNIONWH_"))}
+
+
+def local_prefect_server(home: Path):  # type: ignore[no-untyped-def]
+    """A real ``prefect server start`` (SQLite under ``home``, no UI) as a context manager
+    yielding ``(api_url, process)``."""
+    import contextlib
+    import subprocess
+    import sys
+
+    @contextlib.contextmanager
+    def running():  # type: ignore[no-untyped-def]
+        port = free_port()
+        env = dict(clean_env(), PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        home.mkdir(parents=True, exist_ok=True)
+        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                   "--port", str(port), "--no-ui"], env=env,
+                                  stdout=(home / "server.log").open("w"), stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        base = f"http://127.0.0.1:{port}/api"
+        try:
+            wait_for(lambda: api(base, "/health") is True, "the Prefect server", 120, [server])
+            yield base, server
+        finally:
+            stop(server)
+
+    return running()

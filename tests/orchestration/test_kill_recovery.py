@@ -10,7 +10,6 @@ share one local Prefect server.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import sqlite3
@@ -27,7 +26,7 @@ from flows.demo.synth import generate
 from flows.schema import SOURCES
 from flows.warehouse import refresh
 
-from tests.orchestration.test_serve import api, free_port, stop, wait_for
+from tests.support import clean_env, local_prefect_server
 
 pytestmark = pytest.mark.e2e
 
@@ -60,23 +59,12 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    home = tmp_path_factory.mktemp("prefect")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "UNIONWH_"))}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-                               str(port), "--no-ui"], env=env, stdout=(home / "server.log").open("w"),
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}/api"
-    try:
-        wait_for(lambda: api(base, "/health") is True, "the Prefect server", 120, [server])
+    with local_prefect_server(tmp_path_factory.mktemp("prefect")) as (base, _):
         yield base
-    finally:
-        stop(server)
 
 
 def run(landing: Path, api_url: str, work: Path, fault: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "UNIONWH_"))}
+    env = clean_env()
     env.update(PREFECT_API_URL=api_url, PREFECT_HOME=str(work / "prefect"), UNIONWH_HOME=str(work),
                UNIONWH_LANDING=str(landing), UNIONWH_WAREHOUSE=f"duckdb:///{work / 'wh.duckdb'}",
                UNIONWH_OUTPUT=str(work / "runs"), UNIONWH_PII_KEY=KEY, UNIONWH_REPORT_YEAR="2021")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +17,9 @@ import sqlalchemy as sa
 from flows.errors import ConfigError
 from flows.orchestration import server
 
-from tests.support import drop_database, postgres_or_skip
+from tests.support import drop_database, free_port, postgres_or_skip, stop
 
 pytestmark = pytest.mark.postgres
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, str]:
@@ -87,11 +79,6 @@ def test_server_on_postgres_serves_api_ui_and_stores_runs(tmp_path: Path) -> Non
         assert [s[0] for s in states] == ["COMPLETED"]
         assert "(created)" in (tmp_path / "server.log").read_text()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
         log.close()
         drop_database(pg, name)

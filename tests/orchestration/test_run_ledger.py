@@ -20,7 +20,7 @@ from flows.nightly import nightly_load
 from flows.orchestration import notify
 from flows.warehouse import runlog
 
-from tests.support import Env
+from tests.support import MEMBERS_DDL, Env
 
 HEADER = "荣誉编号,年度,荣誉,级别,获奖对象\n"
 
@@ -103,12 +103,7 @@ def test_run_ledger_status_crashes_and_notifications(tmp_path: Path, prefect_har
     first.mkdir(parents=True)
     (first / "honours.csv").write_text(HEADER + "H1,2021,五一劳动奖状,区级,甲公司\nH2,2021,五一劳动奖状,区级,乙公司\n",
                                        encoding="utf-8")
-    sqlite3.connect(landing / "members.sqlite").executescript(
-        "create table member (member_id integer primary key, id_card text, name text, phone text, union_code text,"
-        " employment_form text, is_migrant integer, is_veteran integer, joined_on text, updated_at text,"
-        " deleted_at text);"
-        "create table member_card (card_event_id integer primary key, member_id integer, card_no text, action text,"
-        " action_on text, updated_at text);")
+    sqlite3.connect(landing / "members.sqlite").executescript(MEMBERS_DDL)
     wh = tmp_path / "wh.duckdb"
     env = Env(UNIONWH_HOME=str(tmp_path), UNIONWH_LANDING=str(landing), UNIONWH_WAREHOUSE=f"duckdb:///{wh}",
               UNIONWH_OUTPUT=str(tmp_path / "runs"), UNIONWH_MEMBERS_URL="", UNIONWH_PII_KEY="ledger-test-key-0123456789",

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from flows.checksums import resident_id_check_char
 from flows.warehouse.lock import WarehouseBusy, duckdb_lock, lock_path, postgres_lock
 
-from tests.support import create_database, drop_database, postgres_or_skip
+from tests.support import MEMBERS_DDL, create_database, drop_database, postgres_or_skip
 
 
 def test_duckdb_lock_refuses_waits_and_names_the_holder(tmp_path: Path) -> None:
@@ -95,11 +95,7 @@ def tiny(tmp_path: Path) -> Iterator[dict[str, str]]:
     ID = "11010119900307123" + resident_id_check_char("11010119900307123")  # noqa: N806
     con = sqlite3.connect(landing / "members.sqlite")
     con.executescript(
-        "create table member (member_id integer primary key, id_card text, name text, phone text, union_code text,"
-        " employment_form text, is_migrant integer, is_veteran integer, joined_on text, updated_at text,"
-        " deleted_at text);"
-        "create table member_card (card_event_id integer primary key, member_id integer, card_no text, action text,"
-        " action_on text, updated_at text);"
+        MEMBERS_DDL +
         f"insert into member values (1, '{ID}', '李四', '13800138000', 'GH0000000001', 'standard',"
         " 0, 0, '2021-01-02', '2021-03-05 09:00:00', null);"
         "insert into member_card values (1, 1, 'K1', 'new', '2021-03-01', '2021-03-01 09:00:00');")
