@@ -3,7 +3,8 @@
 with activity_rows as (
     select
         {{ figure_row('figures.figure_id', year_of('activity_date'), 'stg_events__activities', 'activity_id',
-                      amount="case when figures.measure = 'sum' then participants end", measure='figures.measure') }}
+                      amount="case when figures.measure = 'sum' then participants end", measure='figures.measure',
+                      event_on='activity_date') }}
     from {{ ref('stg_events__activities') }} as activities
     inner join (values
         ('events.culture_activities', '文体', 'rows'),

@@ -6,6 +6,7 @@ with lines as (
         voucher_no || '/' || cast(line_no as varchar(10)) as source_ref,
         project_code,
         payee_code,
+        posted_on,
         report_year,
         net_yuan,
         sum(net_yuan) over (partition by project_code, report_year, payee_code) as payee_net_yuan
@@ -16,7 +17,8 @@ with lines as (
 select
     {{ figure_row('figures.figure_id', 'lines.report_year', 'int_finance_postings', 'lines.source_ref',
                   count_key="case when figures.measure = 'distinct' then lines.payee_code end",
-                  amount="case when figures.measure = 'sum' then lines.net_yuan end", measure='figures.measure') }}
+                  amount="case when figures.measure = 'sum' then lines.net_yuan end", measure='figures.measure',
+                  event_on='lines.posted_on') }}
 from lines
 inner join (values
     ('funds.project_subsidy_yuan', 'XMBZ', 'sum'),

@@ -11,6 +11,7 @@ unions_by_year as (
         unions.union_code,
         unions.union_form,
         unions.has_party_org,
+        unions.founded_on,
         {{ year_of('unions.founded_on') }} as founded_year,
         (
             {{ year_of('unions.founded_on') }} <= years.report_year
@@ -25,7 +26,9 @@ unions_by_year as (
 union_rows as (
     select
         {{ figure_row('figures.figure_id', 'unions_by_year.report_year', 'stg_registry__unions',
-                      'unions_by_year.union_code') }}
+                      'unions_by_year.union_code',
+                      event_on="case when figures.figure_id = 'org.new_independent_unions'
+                                then unions_by_year.founded_on end") }}
     from unions_by_year
     inner join (values
         ('org.new_independent_unions'),

@@ -4,7 +4,7 @@ with case_rows as (
     select
         {{ figure_row('figures.figure_id', year_of('cases.received_on'), 'stg_rights__cases', 'cases.case_no',
                       amount="case when figures.measure = 'sum' then cases.recovered_yuan end",
-                      measure='figures.measure') }}
+                      measure='figures.measure', event_on='cases.received_on') }}
     from {{ ref('stg_rights__cases') }} as cases
     inner join (values
         ('rights.consultations', '咨询', false, 'rows'),
@@ -22,7 +22,8 @@ bargaining_rows as (
                       "case when figures.by_entry then " ~ year_of('bargaining.entered_on')
                       ~ " else cast(bargaining.year as integer) end",
                       'stg_rights__bargainings', "bargaining.uscc || ':' || cast(bargaining.year as varchar(4))",
-                      count_key='bargaining.uscc', measure="'distinct'") }}
+                      count_key='bargaining.uscc', measure="'distinct'",
+                      event_on='case when figures.by_entry then bargaining.entered_on end') }}
     from {{ ref('stg_rights__bargainings') }} as bargaining
     inner join (values
         ('bargain.evaluated_enterprises', 'evaluated', false),

@@ -7,6 +7,7 @@ with sessions as (
 attendance as (
     select
         sessions.report_year,
+        sessions.start_date,
         sessions.mode,
         attendances.session_id || '|' || coalesce(attendances.id_card_pseudonym, '') || '|'
             || attendances.name_pseudonym as attendance_ref,
@@ -21,13 +22,16 @@ attendance as (
 competition_rows as (
     select
         {{ figure_row('figures.figure_id', year_of('start_date'), 'stg_training__competitions', 'competition_id',
-                      amount="case when figures.measure = 'sum' then participants end", measure='figures.measure') }}
+                      amount="case when figures.measure = 'sum' then participants end", measure='figures.measure',
+                      event_on='start_date') }}
     from {{ ref('stg_training__competitions') }}
     cross join (values ('comp.competitions', 'rows'), ('comp.participants', 'sum')) as figures (figure_id, measure)
 ),
 
 session_rows as (
-    select {{ figure_row("'training.offline_sessions'", 'report_year', 'stg_training__sessions', 'session_id') }}
+    select
+        {{ figure_row("'training.offline_sessions'", 'report_year', 'stg_training__sessions', 'session_id',
+                      event_on='start_date') }}
     from sessions
     where mode = 'offline'
 ),
@@ -36,7 +40,8 @@ online_view_rows as (
     -- each live attendance and each replay view is a view
     select
         {{ figure_row("'training.online_views'", 'report_year', 'stg_training__attendances', 'attendance_ref',
-                      amount='(case when attended then 1 else 0 end) + replay_views', measure="'sum'") }}
+                      amount='(case when attended then 1 else 0 end) + replay_views', measure="'sum'",
+                      event_on='start_date') }}
     from attendance
     where mode = 'online'
 ),
@@ -44,7 +49,7 @@ online_view_rows as (
 registration_rows as (
     select
         {{ figure_row("'training.offline_registrations'", 'report_year', 'stg_training__attendances',
-                      'attendance_ref') }}
+                      'attendance_ref', event_on='start_date') }}
     from attendance
     where mode = 'offline' and registered
 )

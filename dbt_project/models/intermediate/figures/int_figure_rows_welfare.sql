@@ -4,7 +4,8 @@
 with condolence_rows as (
     select
         {{ figure_row('figures.figure_id', year_of('visit_date'), 'stg_welfare__condolences', ledger_ref,
-                      amount="case when figures.measure = 'sum' then amount_yuan end", measure='figures.measure') }}
+                      amount="case when figures.measure = 'sum' then amount_yuan end", measure='figures.measure',
+                      event_on='visit_date') }}
     from {{ ref('stg_welfare__condolences') }} as condolences
     inner join (values
         ('welfare.festival_condolence', '两节慰问', 'rows'),
@@ -20,20 +21,22 @@ with condolence_rows as (
 health_check_rows as (
     select
         {{ figure_row("'welfare.migrant_health_checks'", year_of('check_date'), 'stg_welfare__health_checks',
-                      ledger_ref, count_key='id_card_pseudonym', measure="'distinct'") }}
+                      ledger_ref, count_key='id_card_pseudonym', measure="'distinct'", event_on='check_date') }}
     from {{ ref('stg_welfare__health_checks') }}
     where recipient_category = '农民工'
 ),
 
 relief_rows as (
-    select {{ figure_row("'welfare.relief_cases'", year_of('relief_date'), 'stg_welfare__reliefs', ledger_ref) }}
+    select
+        {{ figure_row("'welfare.relief_cases'", year_of('relief_date'), 'stg_welfare__reliefs', ledger_ref,
+                      event_on='relief_date') }}
     from {{ ref('stg_welfare__reliefs') }}
 ),
 
 card_rows as (
     select
         {{ figure_row("'members.cards_issued_or_renewed'", year_of('action_on'), 'stg_members__member_cards',
-                      'cast(card_event_id as varchar(20))') }}
+                      'cast(card_event_id as varchar(20))', event_on='action_on') }}
     from {{ ref('stg_members__member_cards') }}
 )
 
