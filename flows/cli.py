@@ -83,6 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
     _common(audit)
     audit.add_argument("--year", type=int, help="report year (default from config)")
     audit.add_argument("--out", metavar="FILE.xlsx", help="output workbook (default <output>/audit-<year>.xlsx)")
+    report = sub.add_parser("report", help="write the annual summary in Chinese (Markdown, HTML, Word) from the "
+                                           "warehouse; publish it; diff it against the warehouse now")
+    _common(report)
+    report.add_argument("--year", type=int, help="report year (default from config)")
+    report.add_argument("--out", metavar="DIR", help="output folder (default <output>/summary-<year>)")
+    report.add_argument("--template", metavar="FILE", help="report template (default config/report/summary.zh.md)")
+    actions = report.add_subparsers(dest="action", required=False)
+    for name, text in (("publish", "freeze the year's summary, figures, source rows and source-file hashes "
+                                   "with a SHA-256 manifest into <published>/<year>/ (never rewritten)"),
+                       ("diff", "check the published copy against its manifest and list each figure that "
+                                "would change now, with the source rows behind the change (exit 1 if any)")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("--year", type=int, default=argparse.SUPPRESS, help="report year (default from config)")
+        action.add_argument("--warehouse", metavar="URL", default=argparse.SUPPRESS, help="warehouse URL")
+        if name == "publish":
+            action.add_argument("--template", metavar="FILE", default=argparse.SUPPRESS, help="report template")
     status = sub.add_parser("status", help="the last runs from the run ledger, and the figures the latest changed")
     _common(status)
     status.add_argument("--last", type=int, default=10, help="how many runs (default 10)")
@@ -243,6 +259,41 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    _set_env(args)
+    from pathlib import Path
+
+    from flows.report import publish
+    from flows.report.summary import write_report
+    from flows.report.trace import collect
+    from flows.settings import load_settings
+    from flows.warehouse.engine import warehouse_engine
+
+    settings = load_settings(report_year=args.year, report_template=args.template)
+    year = settings.report_year
+    template = settings.template_path.read_text(encoding="utf-8")
+    engine = warehouse_engine(settings)
+    try:
+        if args.action == "publish":
+            folder = publish.publish(engine, year, template, settings.output_dir, settings.published_dir,
+                                     {"warehouse": settings.safe_warehouse()})
+            print(f"published {year}: {folder}")
+            for line in (folder / publish.MANIFEST).read_text(encoding="utf-8").splitlines():
+                print(f"  {line}")
+            return 0
+        if args.action == "diff":
+            d = publish.diff(engine, year, settings.published_dir)
+            print(publish.format_diff(d))
+            return 2 if d.problems else (1 if d.changes else 0)
+        data = collect(engine, year, settings.output_dir)
+    finally:
+        engine.dispose()
+    out = Path(args.out) if args.out else settings.output_dir / f"summary-{year}"
+    for path in write_report(data, template, out):
+        print(f"report: {path}")
+    return 0
+
+
 def cmd_warehouse(args: argparse.Namespace) -> int:
     _set_env(args)
     from flows.settings import load_settings
@@ -332,7 +383,7 @@ def cmd_prefect_server(args: argparse.Namespace) -> int:
     return server.start(server.database_url(args.database_url), args.host, args.port)
 
 
-COMMANDS = {"serve": cmd_serve, "backfill": cmd_backfill, "status": cmd_status, "prefect-server": cmd_prefect_server, "warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit}
+COMMANDS = {"serve": cmd_serve, "backfill": cmd_backfill, "status": cmd_status, "prefect-server": cmd_prefect_server, "warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

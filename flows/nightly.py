@@ -378,6 +378,18 @@ def compute_figures(engine: Engine, year: int, run_dir: Path) -> tuple[list[Figu
     return figures, [json_path, md_path]
 
 
+@task(name="annual-summary", cache_policy=NO_CACHE)
+def write_summary(settings: Settings, engine: Engine, run_id: str, run_dir: Path) -> list[Path]:
+    """The year's summary in Chinese (Markdown, HTML, Word) with this run's dbt results."""
+    from flows.report.summary import write_report
+    from flows.report.trace import collect
+
+    data = collect(engine, settings.report_year, settings.output_dir, (run_id, run_dir / "dbt"))
+    files = write_report(data, settings.template_path.read_text(encoding="utf-8"), run_dir)
+    get_run_logger().info("annual summary %d written: %s", settings.report_year, ", ".join(p.name for p in files))
+    return files
+
+
 # ------------------------------------------------------------------------- flow
 def new_run_id() -> str:
     return datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
@@ -464,6 +476,7 @@ def _build(settings: Settings, summary: RunSummary, engine: Engine, full_refresh
     roles.apply_grants(engine)  # PostgreSQL: each role's lane on what the build made
     summary.figures, report_files = compute_figures(engine, settings.report_year, summary.run_dir)
     summary.report_files += report_files
+    summary.report_files += write_summary(settings, engine, summary.run_id, summary.run_dir)
     faults.checkpoint("figures.computed")
     summary.figure_changes = runlog.record_figures(engine, summary.run_id)
     logger = get_run_logger()

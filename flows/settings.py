@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     """When ``unionwh serve`` schedules the nightly load (cron, in ``timezone``)."""
     output: Path = Path("data/runs")
     """Per-run outputs: figures, report, dbt artifacts."""
+    published: Path = Path("data/published")
+    """Published annual summaries, one read-only folder per year (``unionwh report publish``)."""
+    report_template: Path | None = None
+    """The summary's text with figure placeholders; default ``config/report/summary.zh.md`` of the
+    project root, else the one shipped with unionwh."""
     quality: QualitySettings = QualitySettings()
     notify_url: SecretStr | None = None
     """Apprise URL(s) told when a run fails (env UNIONWH_NOTIFY_URL). Never logged."""
@@ -143,6 +148,20 @@ class Settings(BaseSettings):
     @property
     def output_dir(self) -> Path:
         return self.resolve(self.output)
+
+    @property
+    def published_dir(self) -> Path:
+        return self.resolve(self.published)
+
+    @property
+    def template_path(self) -> Path:
+        if self.report_template is not None:
+            path = self.resolve(self.report_template)
+            if not path.is_file():
+                raise ConfigError(f"report template not found: {path}")
+            return path
+        local = project_root() / "config" / "report" / "summary.zh.md"
+        return local if local.is_file() else Path(__file__).resolve().parents[1] / "config" / "report" / "summary.zh.md"
 
     @property
     def warehouse_url(self) -> URL:

@@ -177,3 +177,20 @@ def local_prefect_server(home: Path):  # type: ignore[no-untyped-def]
             stop(server)
 
     return running()
+
+
+CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromedriver")
+ARTIFACTS = Path(os.environ.get("UNIONWH_TEST_ARTIFACTS") or ROOT / "test-artifacts")
+
+
+def chromium_or_skip() -> tuple[str, str]:
+    """Debian's chromium and chromedriver; fail in CI (CI=true) and skip elsewhere when missing."""
+    import pytest
+
+    missing = [p for p in CHROMIUM if not Path(p).exists()]
+    if missing:
+        message = f"{', '.join(missing)} missing (Debian: apt-get install chromium chromium-driver)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser test in CI: {message}")
+        pytest.skip(message)
+    return CHROMIUM

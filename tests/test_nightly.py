@@ -26,7 +26,7 @@ from flows.nightly import RunSummary, nightly_load
 from flows.settings import load_settings
 from flows.warehouse.engine import warehouse_engine
 
-from tests.support import Env, create_database, drop_database, postgres_or_skip
+from tests.support import ARTIFACTS, ROOT, Env, chromium_or_skip, create_database, drop_database, postgres_or_skip
 
 pytestmark = pytest.mark.e2e
 
@@ -90,6 +90,107 @@ def test_every_figure_lands_in_its_seed_range(demo: DemoRun, figure_catalogue: l
                if not Decimal(str(f["seed_range"][0])) <= got[f["id"]] <= Decimal(str(f["seed_range"][1]))}
     assert outside == {}
     assert demo.first.status == "succeeded"
+
+
+SEED = ROOT / "tests" / "report" / "seed-2021-annual-summary.zh.txt"
+NUMBERING = re.compile(r"^\s*(?:\d+、|（\d+）|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）)\s*")
+
+
+def seed_sentences_with_figures(figure_catalogue: list[dict]) -> list[str]:
+    """The seed's sentences (split at 。 and ；) that carry a figure: a digit, or a phrase of the
+    catalogue written without one (十余场, 两期, 近百万元). Headings' own numbering is not a figure."""
+    wordy = [f["seed"] for f in figure_catalogue if not re.search(r"\d", f["seed"])]
+    out = []
+    for line in SEED.read_text(encoding="utf-8").splitlines():
+        for sentence in re.split(r"[。；]", NUMBERING.sub("", line)):
+            if re.search(r"\d", sentence) or any(w in sentence for w in wordy):
+                # figures.yaml reads the seed's self-contradictory 近70余万元 as 余 (README)
+                out.append(sentence.strip().replace("近70余万元", "70余万元"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def summary(demo: DemoRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`unionwh report` on the 2021 demo, before any correction."""
+    out = tmp_path_factory.mktemp("summary")
+    with Env(**demo.env):
+        assert main(["report", "--year", "2021", "--out", str(out)]) == 0
+    return out
+
+
+def test_summary_markdown_carries_every_seed_sentence_with_its_figure_text(
+        summary: Path, figure_catalogue: list[dict]) -> None:
+    text = (summary / "summary-2021.md").read_text(encoding="utf-8")
+    sentences = seed_sentences_with_figures(figure_catalogue)
+    assert len(sentences) >= 25
+    assert [s for s in sentences if s not in text] == []
+    assert "349.88万余元" in text and "近百万元" in text and "十余场" in text  # the phrasing, not digits
+    assert "维权金额{" not in text and "{year}" not in text
+
+
+def test_summary_docx_and_json_trace_every_figure(summary: Path, demo: DemoRun) -> None:
+    from docx import Document
+
+    doc = Document(str(summary / "summary-2021.docx"))
+    body = "\n".join(p.text for p in doc.paragraphs)
+    assert "总工会全年累计接待咨询1131件" in body
+    assert doc.paragraphs[0].text == "天津港保税区总工会2021年工作总结"
+    bold = {r.text for p in doc.paragraphs for r in p.runs if r.bold}
+    assert {"1131", "349.88万余", "近百万", "两"} <= bold
+    assert len(doc.tables[0].rows) == 43  # header + 42 figures
+    data = json.loads((summary / "figures-2021.json").read_text(encoding="utf-8"))
+    by_id = {f["id"]: f for f in data["figures"]}
+    assert by_id["rights.consultations"]["source_rows"] == by_id["rights.consultations"]["value"]
+    assert by_id["rights.consultations"]["expectation_suites"] == ["rights.cases"]
+    assert by_id["rights.consultations"]["dbt_tests"]["passed"] == by_id["rights.consultations"]["dbt_tests"]["total"] > 5
+    assert by_id["funds.project_subsidy_yuan"]["audit"].startswith("XMBZ")
+    assert data["run_id"] == demo.first.run_id
+
+
+def test_summary_html_in_headless_chromium(summary: Path, figure_catalogue: list[dict]) -> None:
+    """The HTML file opened offline in Debian's chromium: every figure is a link to an appendix
+    entry that exists, the charts are drawn, and a screenshot is kept in test-artifacts/."""
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+
+    browser, driver_path = chromium_or_skip()
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,1600", "--lang=zh-CN"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver_path))
+    try:
+        driver.get((summary / "summary-2021.html").as_uri())
+        assert driver.title == "天津港保税区总工会2021年工作总结"
+        links = driver.find_elements(By.CSS_SELECTOR, "article a.figure")
+        assert sorted({a.get_attribute("data-figure") for a in links}) == sorted(f["id"] for f in figure_catalogue)
+        for a in links:
+            target = driver.find_element(By.ID, a.get_attribute("href").split("#", 1)[1])
+            assert a.get_attribute("data-figure") in target.text
+        text = driver.find_element(By.ID, "summary").text
+        assert "维权金额349.88万余元" in text and "接待咨询1131件" in text
+        for chart in ("chart-zones", "chart-welfare", "chart-budget"):
+            bars = driver.find_elements(By.CSS_SELECTOR, f"#{chart} rect.bar")
+            assert bars and all(b.size["width"] > 0 for b in bars), chart
+        months = driver.find_elements(By.CSS_SELECTOR, "#chart-months svg.chart")
+        assert len(months) >= 15
+        assert driver.execute_script(
+            "return [...document.querySelectorAll('#chart-months rect.bar')]"
+            ".filter(r => r.getBoundingClientRect().height > 0).length") > 100
+        consult = next(a for a in links if a.get_attribute("data-figure") == "rights.consultations")
+        driver.execute_script("arguments[0].scrollIntoView()", consult)
+        consult.click()
+        assert driver.execute_script("return location.hash") == "#fig-rights-consultations"
+        entry = driver.find_element(By.ID, "fig-rights-consultations")
+        assert entry.find_element(By.CSS_SELECTOR, ".source-rows").text == "1,131"
+        assert "rights.cases" in entry.text and "stg_rights__cases" in entry.text
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        driver.execute_script("window.scrollTo(0, 0)")
+        shot = ARTIFACTS / "summary-2021.png"
+        assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 20_000
+    finally:
+        driver.quit()
 
 
 @pytest.mark.postgres
@@ -260,25 +361,13 @@ def test_a_later_correction_changes_exactly_its_figures(demo: DemoRun) -> None:
     eng = demo.engine()
     try:
         with eng.connect() as conn:
-            case = conn.execute(sa.text(
-                "select case_no, received_on, uscc from staging.stg_rights__cases "
-                "where case_type = '劳动争议' and mediation_result = '调解中' "
-                "and extract(year from received_on) = 2021 order by case_no limit 1")).one()
-            worker = conn.execute(sa.text(  # only the restricted raw layer has the ID itself
-                "select worker_id_card from raw.rights__cases where case_no = :c limit 1"), {"c": case[0]}).scalar()
             bad = conn.execute(sa.text(
                 "select row_key, file_name, row_number from ops.quarantine "
                 "where rules = 'received_on.date_format' and table_name = 'cases'")).one()
     finally:
         eng.dispose()
-    folder = demo.home / "landing" / "rights" / "2022-02-20"
-    folder.mkdir(parents=True)
-    with (folder / "cases.csv").open("w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["案件编号", "类型", "受理日期", "统一社会信用代码", "职工身份证号", "调解结果", "结案日期", "维权金额(元)"])
-        w.writerow([case[0], "劳动争议", case[1].strftime("%Y/%-m/%-d"), case[2] or "", worker or "", "成功",
-                    "2022年2月1日", "1,000.50"])
-        w.writerow([bad[0], "咨询", "2021-02-28", "", "", "", "", ""])
+    redeliver_dispute_as_resolved(demo, "2022-02-20", "1,000.50", closed="2022年2月1日",
+                                  extra=[[bad[0], "咨询", "2021-02-28", "", "", "", "", ""]])
     run = demo.run()
     assert run.status == "succeeded"
     after = demo.figures()
@@ -359,3 +448,90 @@ def test_any_contract_landing_zone_runs_with_explicit_urls(
     assert figures["members.cards_issued_or_renewed"] == 2
     assert figures["rights.consultations"] == 0
     assert "quarantined 2" in out
+
+
+def redeliver_dispute_as_resolved(demo: DemoRun, delivered: str, amount: str, closed: str = "2022年3月1日",
+                                  extra: list[list[str]] | None = None) -> str:
+    """Deliver (on ``delivered``) the first 2021 dispute still 调解中 again, now 成功 with ``amount``
+    (and the ``extra`` rows); returns its case number."""
+    eng = demo.engine()
+    try:
+        with eng.connect() as conn:
+            case = conn.execute(sa.text(
+                "select case_no, received_on, uscc from staging.stg_rights__cases "
+                "where case_type = '劳动争议' and mediation_result = '调解中' "
+                "and extract(year from received_on) = 2021 order by case_no limit 1")).one()
+            worker = conn.execute(sa.text(  # only the restricted raw layer has the ID itself
+                "select worker_id_card from raw.rights__cases where case_no = :c limit 1"), {"c": case[0]}).scalar()
+    finally:
+        eng.dispose()
+    folder = demo.home / "landing" / "rights" / delivered
+    folder.mkdir(parents=True)
+    with (folder / "cases.csv").open("w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["案件编号", "类型", "受理日期", "统一社会信用代码", "职工身份证号", "调解结果", "结案日期", "维权金额(元)"])
+        w.writerow([case[0], "劳动争议", case[1].strftime("%Y/%-m/%-d"), case[2] or "", worker or "", "成功",
+                    closed, amount])
+        w.writerows(extra or [])
+    return str(case[0])
+
+
+def test_publish_then_correct_then_diff(demo: DemoRun, capsys: pytest.CaptureFixture[str]) -> None:
+    """Published: frozen with a manifest, never rewritten. A later correction: the published
+    files keep their hashes, and the diff names exactly the corrected figures and the row."""
+    from flows.report import publish
+
+    env = {**demo.env, "UNIONWH_PUBLISHED": str(demo.home / "published")}
+    with Env(**env):
+        assert main(["report", "publish", "--year", "2021"]) == 0
+    folder = demo.home / "published" / "2021"
+    hashes = {p.name: publish.sha256(p) for p in folder.iterdir()}
+    assert {"summary-2021.md", "summary-2021.html", "summary-2021.docx", "figures-2021.json",
+            "figure-rows-2021.csv", "sources-2021.json", "publication.json", "MANIFEST.sha256"} == set(hashes)
+    manifest = (folder / "MANIFEST.sha256").read_text(encoding="utf-8")
+    assert all(f"{hashes[n]}  {n}" in manifest for n in hashes if n != "MANIFEST.sha256")
+    sources = json.loads((folder / "sources-2021.json").read_text(encoding="utf-8"))
+    assert len(sources) > 20 and {s["source"] for s in sources} >= {"registry", "rights", "welfare", "finance"}
+    for s in (s for s in sources if s["source"] != "members"):  # each file's hash, as it lies in the landing zone
+        assert publish.sha256(demo.home / "landing" / s["file"]) == s["sha256"], s["file"]
+    eng = demo.engine()
+    try:
+        with eng.connect() as conn:
+            rows = conn.execute(sa.text("select count(*) from marts.fig_figure_rows where report_year = 2021")).scalar()
+    finally:
+        eng.dispose()
+    assert (folder / "figure-rows-2021.csv").read_text(encoding="utf-8").count("\n") - 1 == rows
+    for name in hashes:  # a published copy carries pseudonyms, never an ID number or a phone
+        if not name.endswith(".docx"):
+            text = (folder / name).read_text(encoding="utf-8")
+            assert not re.search(ID_SHAPED, text) and not re.search(PHONE_SHAPED, text), name
+    capsys.readouterr()
+    with Env(**env):
+        assert main(["report", "publish", "--year", "2021"]) == 2  # never written twice
+        assert main(["report", "diff", "--year", "2021"]) == 0
+    assert "no figure would change" in capsys.readouterr().out
+
+    case_no = redeliver_dispute_as_resolved(demo, "2022-03-10", "2,345.67")
+    assert demo.run().status == "succeeded"
+    with Env(**env):
+        assert main(["report", "diff", "--year", "2021"]) == 1
+    out = capsys.readouterr().out
+    assert "intact" in out and f"+ stg_rights__cases {case_no}" in out
+    eng = demo.engine()
+    try:
+        d = publish.diff(eng, 2021, demo.home / "published")
+    finally:
+        eng.dispose()
+    assert {c.figure_id for c in d.changes} == {"rights.disputes_resolved", "rights.amount_recovered_yuan"}
+    for c in d.changes:
+        assert [r[2] for r in c.added] == [case_no] and c.removed == [] and c.changed == []
+        assert c.now - c.published == (1 if c.figure_id == "rights.disputes_resolved" else Decimal("2345.67"))
+    assert {p.name: publish.sha256(p) for p in folder.iterdir()} == hashes  # the published copy is unchanged
+    assert publish.verify(folder) == []
+
+    md = folder / "summary-2021.md"
+    md.chmod(0o644)
+    md.write_text(md.read_text(encoding="utf-8") + "\n（改）\n", encoding="utf-8")  # an edit after publication
+    with Env(**env):
+        assert main(["report", "diff", "--year", "2021"]) == 2
+    assert "summary-2021.md: altered" in capsys.readouterr().out

@@ -1,0 +1,250 @@
+"""Everything the annual summary shows, read from the warehouse and the newest build's dbt
+artifacts: each figure with its trace (definition, models, source rows, dbt tests,
+expectations, quarantine, fund audit), the chart series and the years to compare."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from flows import schema
+from flows.errors import UnionWHError
+from flows.report.audit import Audit, fetch_audit
+from flows.warehouse.dbt import DBT_PROJECT_DIR
+
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+FIGURE_MODELS_DIR = DBT_PROJECT_DIR / "models" / "intermediate" / "figures"
+CHAIN = ("int_figure_rows", "int_figures", "fig_annual_figures")
+
+MONEY_PROJECTS: dict[str, str | None] = {
+    # money figures and the finance project whose postings pay them (figures.yaml definitions,
+    # and the audit's welfare-ledger reconciliation); None: no fund of ours pays it out
+    "funds.project_subsidy_yuan": "XMBZ",
+    "funds.cadre_allowance_yuan": "LZJT",
+    "welfare.pandemic_supply_value_yuan": "YQWZ",
+    "rights.amount_recovered_yuan": None,
+}
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # pass | fail | error | warn | skipped | unknown
+
+
+@dataclass
+class Suite:
+    name: str
+    expectations: int
+    rows_loaded: int
+    rows_quarantined: int
+    files_rejected: int
+
+
+@dataclass
+class FigureTrace:
+    id: str
+    value: Decimal
+    unit: str
+    zh: str
+    en: str
+    definition: str
+    source_rows: int
+    models: list[str]
+    tests: list[Check] = field(default_factory=list)
+    suites: list[Suite] = field(default_factory=list)
+    quarantined: int = 0
+    quarantined_open: int = 0
+    audit: str | None = None
+    audit_clean: bool | None = None
+
+    @property
+    def tests_passed(self) -> int:
+        return sum(1 for t in self.tests if t.status == "pass")
+
+
+@dataclass
+class ReportData:
+    year: int
+    figures: list[FigureTrace]
+    by_month: dict[str, list[Decimal]]
+    by_zone: dict[str, dict[str, int]]
+    audit: Audit
+    history: dict[str, dict[int, Decimal]]
+    run_id: str | None
+    artifacts: Path | None
+
+    @property
+    def values(self) -> dict[str, Decimal]:
+        return {f.id: f.value for f in self.figures}
+
+    @property
+    def years(self) -> list[int]:
+        return sorted({y for by_year in self.history.values() for y in by_year})
+
+
+def _q(conn: sa.Connection, sql: str, **params: Any) -> list[Any]:
+    return list(conn.execute(sa.text(sql), params))
+
+
+def figure_domain_models() -> dict[str, str]:
+    """figure id -> the int_figure_rows_<domain> model that lists its rows (by its SQL text)."""
+    out = {}
+    for path in sorted(FIGURE_MODELS_DIR.glob("int_figure_rows_*.sql")):
+        for fid in re.findall(r"'([a-z_]+\.[a-z_]+)'", path.read_text(encoding="utf-8")):
+            out.setdefault(fid, path.stem)
+    return out
+
+
+def latest_artifacts(engine: Engine, output_dir: Path) -> tuple[str | None, Path | None]:
+    """The newest succeeded run whose dbt artifacts are still on disk."""
+    with engine.connect() as conn:
+        runs = [r[0] for r in _q(conn, "SELECT run_id FROM ops.runs WHERE status = 'succeeded' "
+                                       "ORDER BY started_at DESC")]
+    for run_id in runs:
+        folder = output_dir / run_id / "dbt"
+        if (folder / "run_results.json").exists() and (folder / "manifest.json").exists():
+            return run_id, folder
+    return (runs[0] if runs else None), None
+
+
+def _dbt_tests(artifacts: Path | None) -> tuple[dict[str, list[Check]], dict[str, list[str]]]:
+    """model name -> its tests with their status; staging model -> its raw tables."""
+    if artifacts is None:
+        return {}, {}
+    manifest = json.loads((artifacts / "manifest.json").read_text(encoding="utf-8"))
+    results = json.loads((artifacts / "run_results.json").read_text(encoding="utf-8"))
+    status = {r["unique_id"]: r["status"] for r in results.get("results", [])}
+    tests: dict[str, list[Check]] = defaultdict(list)
+    sources: dict[str, list[str]] = defaultdict(list)
+    for uid, node in manifest["nodes"].items():
+        deps = node.get("depends_on", {}).get("nodes", [])
+        if node["resource_type"] == "test":
+            for dep in deps:
+                if dep.startswith("model."):
+                    tests[dep.split(".")[-1]].append(Check(node["name"], status.get(uid, "unknown")))
+        elif node["resource_type"] == "model":
+            sources[node["name"]] = [d.split(".")[-1] for d in deps if d.startswith("source.")]
+    return tests, sources
+
+
+def _raw_sources(models: list[str], sources: dict[str, list[str]]) -> list[str]:
+    """The raw tables under the staging models (from the manifest, else the model's SQL)."""
+    out: list[str] = []
+    for model in models:
+        found = sources.get(model)
+        if found is None:
+            path = next(DBT_PROJECT_DIR.glob(f"models/**/{model}.sql"), None)
+            text = path.read_text(encoding="utf-8") if path else ""
+            found = re.findall(r"source\(\s*'raw'\s*,\s*'([a-z_]+)'\s*\)", text)
+        out += [s for s in found if s not in out]
+    return out
+
+
+def _suite_size(source: str, table: str) -> int:
+    path = EXPECTATIONS_DIR / f"{source}.{table}.json"
+    if not path.exists():
+        return 0
+    return len(json.loads(path.read_text(encoding="utf-8")).get("expectations", []))
+
+
+def _audit_status(fid: str, audit: Audit) -> tuple[str | None, bool | None]:
+    if fid not in MONEY_PROJECTS:
+        return None, None
+    code = MONEY_PROJECTS[fid]
+    if code is None:
+        return "不涉及本会经费（为职工追回的款项）/ not a disbursement of union funds", None
+    exceptions = [e for e in audit.exceptions if e["project_code"] == code]
+    recon = [r for r in audit.reconciliation if r["project_code"] == code]
+    budget = [r for r in audit.budget if r["project_code"] == code]
+    parts = [f"{code}: {len(exceptions)} 项审计异常 / exceptions"
+             + (" (" + ", ".join(sorted({e['rule'] for e in exceptions})) + ")" if exceptions else "")]
+    gap = any(r["is_gap"] for r in recon)
+    if recon:
+        parts.append("台账对账" + ("有差异 / reconciliation gap" if gap else "一致 / reconciled"))
+    over = any(r["is_over_budget"] for r in budget)
+    if budget:
+        last = max(budget, key=lambda r: r["report_month"])
+        b = last["budget_yuan"]
+        parts.append(f"预算 {b:,.2f} 元, 实际 {last['actual_to_date_yuan']:,.2f} 元" if b is not None
+                     else f"无预算, 实际 {last['actual_to_date_yuan']:,.2f} 元 / no budget")
+        if over:
+            parts.append("超预算 / over budget")
+    return "; ".join(parts), not exceptions and not gap and not over
+
+
+def collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] | None = None) -> ReportData:
+    """Read the report's data for ``year``, with the dbt results of ``run`` (run id, artifacts
+    folder; default: the newest succeeded run's). Raises UnionWHError if the marts are missing."""
+    try:
+        return _collect(engine, year, output_dir, run)
+    except DBAPIError as exc:
+        raise UnionWHError(f"cannot read the figures marts (has `unionwh run` built them?): "
+                           f"{type(exc.orig).__name__}") from None
+
+
+def _collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] | None) -> ReportData:
+    run_id, artifacts = run if run is not None else latest_artifacts(engine, output_dir)
+    tests, sources = _dbt_tests(artifacts)
+    domains = figure_domain_models()
+    audit = fetch_audit(engine, year)
+    with engine.connect() as conn:
+        rows = _q(conn, "SELECT figure_id, value, unit, label_zh, label_en, definition, source_rows, models_read "
+                        "FROM marts.fig_annual_figures WHERE report_year = :y ORDER BY sort_order", y=year)
+        if not rows:
+            raise UnionWHError(f"no figures for {year} in the warehouse")
+        ledger = {(r[0], r[1]): r[2:] for r in _q(
+            conn, "SELECT source, table_name, sum(rows_loaded), sum(rows_quarantined), "
+                  "sum(CASE WHEN status = 'rejected' THEN 1 ELSE 0 END) FROM ops.load_ledger GROUP BY 1, 2")}
+        quarantine = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in _q(
+            conn, "SELECT source_system, table_name, count(*), "
+                  "sum(CASE WHEN is_resolved THEN 0 ELSE 1 END) FROM marts.audit_quarantine GROUP BY 1, 2")}
+        monthly = _q(conn, "SELECT figure_id, CAST(extract(month FROM event_on) AS INTEGER), max(measure), "
+                           "count(*), count(DISTINCT count_key), sum(amount) FROM marts.fig_figure_rows "
+                           "WHERE report_year = :y AND event_on IS NOT NULL GROUP BY 1, 2", y=year)
+        zones = _q(conn, "SELECT r.figure_id, coalesce(e.zone, '?'), count(DISTINCT r.count_key) "
+                         "FROM marts.fig_figure_rows r JOIN marts.dim_enterprise e ON e.uscc = r.count_key "
+                         "WHERE r.report_year = :y AND r.measure = 'distinct' GROUP BY 1, 2", y=year)
+        history_rows = _q(conn, "SELECT figure_id, report_year, value FROM marts.fig_annual_figures "
+                                "WHERE report_year IN (SELECT report_year FROM marts.fig_annual_figures "
+                                "GROUP BY report_year HAVING sum(source_rows) > 0)")
+    by_table = {t.raw_table: t for t in schema.TABLES}
+    figures = []
+    for fid, value, unit, zh, en, definition, source_rows, models_read in rows:
+        staging = [m.strip() for m in (models_read or "").split(",") if m.strip()]
+        chain = staging + ([domains[fid]] if fid in domains else []) + list(CHAIN)
+        trace = FigureTrace(fid, Decimal(str(value)), unit, zh, en, definition, int(source_rows), chain)
+        trace.tests = [t for m in chain for t in tests.get(m, [])]
+        for raw in _raw_sources(staging, sources):
+            t = by_table.get(raw)
+            if t is None:
+                continue
+            loaded, quarantined, rejected = ledger.get((t.source, t.name), (0, 0, 0))
+            trace.suites.append(Suite(f"{t.source}.{t.name}", _suite_size(t.source, t.name),
+                                      int(loaded or 0), int(quarantined or 0), int(rejected or 0)))
+            q_all, q_open = quarantine.get((t.source, t.name), (0, 0))
+            trace.quarantined += q_all
+            trace.quarantined_open += q_open
+        trace.audit, trace.audit_clean = _audit_status(fid, audit)
+        figures.append(trace)
+    by_month: dict[str, list[Decimal]] = {}
+    for fid, month, measure, n, distinct, amount in monthly:
+        series = by_month.setdefault(fid, [Decimal(0)] * 12)
+        series[int(month) - 1] = Decimal(str(amount or 0)) if measure == "sum" else Decimal(
+            distinct if measure == "distinct" else n)
+    by_zone: dict[str, dict[str, int]] = defaultdict(dict)
+    for fid, zone, n in zones:
+        by_zone[fid][zone] = int(n)
+    history: dict[str, dict[int, Decimal]] = defaultdict(dict)
+    for fid, y, value in history_rows:
+        history[fid][int(y)] = Decimal(str(value))
+    return ReportData(year, figures, by_month, dict(by_zone), audit, dict(history), run_id, artifacts)
