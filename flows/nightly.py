@@ -32,7 +32,7 @@ from flows.orchestration import notify
 from flows.orchestration.progress import Progress
 from flows.quality.docs import DocPage, page_name, render_page, write_index
 from flows.quality.gates import delivery_kind
-from flows.quality.runner import validate
+from flows.quality.runner import validate_files
 from flows.quality.screen import WHOLE_FILE, gate, read_delivery
 from flows.report.format import Figure, figures_json, figures_markdown
 from flows.settings import QualitySettings, Settings, load_settings
@@ -266,30 +266,40 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
     write each validation's Data Docs page."""
     logger = get_run_logger()
     docs_dir.mkdir(parents=True, exist_ok=True)
-    progress = Progress(f"validate {source}", sum(b.frame is not None for b in batches), "batches", logger.info)
+    by_table: dict[str, list[Batch]] = {}
     for b in batches:
-        if b.frame is None:
-            continue
-        progress.step(b.frame.height)
+        if b.frame is not None:
+            by_table.setdefault(b.table_name, []).append(b)
+    progress = Progress(f"validate {source}", len(by_table), "tables", logger.info)
+    for name, group in by_table.items():  # one validation per table: GE's cost per validation is fixed
+        assert all(b.frame is not None for b in group)
+        progress.step(sum(b.frame.height for b in group if b.frame is not None))
+        label = group[0].file_name if len(group) == 1 else f"{len(group)} files"
         try:
-            result = validate(b.frame, schema.table(b.source, b.table_name), b.file_name)
+            results, ge_results = validate_files([b.frame for b in group if b.frame is not None],
+                                                 schema.table(source, name), label)
         except BatchError as err:
-            b.error = err
+            for b in group:
+                b.error = BatchError(b.file_name, err.rule, err.message)
             continue
-        for i, ge_result in enumerate(result.ge_results):
-            path = docs_dir / page_name(b.source, b.table_name, b.file_name, i)
-            path.write_text(render_page(ge_result), encoding="utf-8")
-            b.doc_pages.append(DocPage(b.source, b.table_name, b.file_name, b.frame.height,
-                                       result.quarantined.height, path))
+        pages = []
+        for i, ge_result in enumerate(ge_results):
+            pages.append(docs_dir / page_name(source, name, label, i))
+            pages[-1].write_text(render_page(ge_result), encoding="utf-8")
         faults.checkpoint(f"validate.{source}")
-        b.error = gate(result, b.file_name, gates, previous.get((b.table_name, delivery_kind(b.file_name))))
-        if b.error is not None:
-            continue
-        b.passed, b.quarantined = result.passed, result.quarantined
-        if result.failures_by_rule:
-            top = ", ".join(f"{r}={n}" for r, n in sorted(result.failures_by_rule.items(), key=lambda x: -x[1])[:3])
-            logger.info("validate %s %s: %d rows, %d quarantined (%s)", b.file_name, b.table_name,
-                        b.frame.height, result.quarantined.height, top)
+        for b, result in zip(group, results, strict=True):
+            assert b.frame is not None
+            b.doc_pages += [DocPage(b.source, b.table_name, b.file_name, b.frame.height, result.quarantined.height,
+                                    page) for page in pages]
+            b.error = gate(result, b.file_name, gates, previous.get((b.table_name, delivery_kind(b.file_name))))
+            if b.error is not None:
+                continue
+            b.passed, b.quarantined = result.passed, result.quarantined
+            if result.failures_by_rule:
+                top = ", ".join(f"{r}={n}" for r, n in sorted(result.failures_by_rule.items(),
+                                                               key=lambda x: -x[1])[:3])
+                logger.info("validate %s %s: %d rows, %d quarantined (%s)", b.file_name, b.table_name,
+                            b.frame.height, result.quarantined.height, top)
     return batches
 
 

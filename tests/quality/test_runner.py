@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from flows.checksums import resident_id_check_char, uscc_check_char
-from flows.quality.runner import validate
+from flows.quality.runner import validate, validate_files
 from flows.quality.suites import SUITE_DIR, build_suite, load_suite_dict
 from flows.schema import META_COLUMNS, TABLES, table
 
@@ -184,3 +184,22 @@ def test_key_uniqueness_holds_across_chunks() -> None:
     assert len(result.ge_results) >= 5
     assert rules_by_row(result) == {2: {"key.unique_in_delivery"}, 41: {"key.unique_in_delivery"}}
     assert result.passed.height == 38
+
+
+def test_several_files_validated_at_once_equal_each_file_alone() -> None:
+    """The nightly run validates all files of a table in one go: a key may recur across
+    deliveries (latest wins) but not within one, and each file gets exactly its own rows."""
+    first, t = canonical("rights", "cases", [case(case_no="C1"), case(case_no="C2"), case(case_no="C2"),
+                                             case(case_no="C3", uscc="bad")])
+    second, _ = canonical("rights", "cases", [case(case_no="C1"), case(case_no="C2")], delivery="2021-09-30")
+    second = second.with_columns(pl.lit("g.csv").alias("_file_name"))
+    together, ge_results = validate_files([first, second], t, "2 files")
+    alone = [validate(first, t, "f.csv"), validate(second, t, "g.csv")]
+    assert len(ge_results) == 1
+    for got, want in zip(together, alone, strict=True):
+        assert rules_by_row(got) == rules_by_row(want)
+        assert got.passed.sort("_row_number").equals(want.passed.sort("_row_number"))
+        assert got.failures_by_rule == want.failures_by_rule
+    assert rules_by_row(together[0]) == {3: {"key.unique_in_delivery"}, 4: {"key.unique_in_delivery"},
+                                         5: {"uscc.uscc"}}
+    assert rules_by_row(together[1]) == {} and together[1].passed.height == 2
