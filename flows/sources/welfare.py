@@ -1,22 +1,22 @@
 """welfare — service-station ledgers: ``<station-code>_<YYYYMM>.xlsx`` with sheets 慰问, 体检, 救助.
 
 A workbook gives three tables (schema.WELFARE_SHEETS); ``station_code`` and
-``ledger_month`` come from the file name. Read with openpyxl (read-only,
-cached formula values), which gives date cells as dates and numbers as
-numbers: date columns also accept Excel serial day numbers, numeric cells in
-text columns become integer text without ``.0``. ``_row_number`` is the sheet
-row (the header is row 1).
+``ledger_month`` come from the file name. Read with calamine (Rust; cached formula
+values), about ten times faster than openpyxl; its cells are turned into the values
+openpyxl gives (``openpyxl_value``): date cells as datetimes, whole numbers as ints.
+Date columns also accept Excel serial day numbers, numeric cells in text columns become
+integer text without ``.0``. ``_row_number`` is the sheet row (the header is row 1).
 """
 
 from __future__ import annotations
 
 import io
-import warnings
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import polars as pl
+from python_calamine import CalamineWorkbook
 
 from flows import schema
 from flows.errors import BatchError
@@ -26,12 +26,28 @@ from flows.sources import common
 SOURCE = "welfare"
 
 
-def _read_sheet_rows(ws: Any, file: str, sheet: str) -> list[tuple[Any, ...]]:
+def openpyxl_value(value: Any) -> Any:
+    """A calamine cell as openpyxl reads it: a date cell is a datetime, a whole number an int,
+    an empty cell None."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if type(value) is date:
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, str) and value == "":
+        return None
+    return value
+
+
+def _read_sheet_rows(wb: CalamineWorkbook, file: str, sheet: str) -> list[tuple[Any, ...]]:
     try:
-        return [tuple(r) for r in ws.iter_rows(values_only=True)]
+        rows = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
     except Exception as exc:  # a damaged sheet part: zlib, XML or zip errors
         raise BatchError(file, "batch.unreadable",
                          f"sheet {sheet} cannot be read ({type(exc).__name__}: {exc})") from None
+    out = [tuple(openpyxl_value(v) for v in r) for r in rows]
+    while out and all(v is None for v in out[-1]):  # calamine pads to the used range
+        out.pop()
+    return out
 
 
 def _is_blank(cells: tuple[Any, ...]) -> bool:
@@ -94,28 +110,24 @@ def read(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
     data = common.read_bytes(delivery)
     sha = common.sha256_bytes(data)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception as exc:
         raise BatchError(file, "batch.unreadable",
                          f"not a readable xlsx workbook ({type(exc).__name__}: {exc})") from None
     try:
         by_name: dict[str, list[str]] = {}
-        for name in wb.sheetnames:
+        for name in wb.sheet_names:
             by_name.setdefault(common.normalise_str(name), []).append(name)
         missing = [s for s in schema.WELFARE_SHEETS if s not in by_name]
         doubled = [s for s in schema.WELFARE_SHEETS if len(by_name.get(s, [])) > 1]
-        found = ", ".join(wb.sheetnames) or "(none)"
+        found = ", ".join(wb.sheet_names) or "(none)"
         if missing:
             raise BatchError(file, "batch.sheets", f"missing sheet(s) {', '.join(missing)}; found: {found}")
         if doubled:
             raise BatchError(file, "batch.sheets", f"sheet(s) present more than once: {', '.join(doubled)}")
         out: dict[str, pl.DataFrame] = {}
         for sheet, table_name in schema.WELFARE_SHEETS.items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                rows = _read_sheet_rows(wb[by_name[sheet][0]], file, sheet)
+            rows = _read_sheet_rows(wb, file, by_name[sheet][0])
             out[table_name] = sheet_frame(
                 rows, schema.table(SOURCE, table_name), sheet=sheet, file=file, sha256=sha,
                 delivery=delivery, station_code=station_code, ledger_month=ledger_month,
