@@ -193,6 +193,21 @@ def test_summary_html_in_headless_chromium(summary: Path, figure_catalogue: list
         driver.quit()
 
 
+def test_bare_benchmark_baseline_builds_the_same_models(demo: DemoRun, tmp_path: Path) -> None:
+    """The performance baseline (flows.bench.baseline) runs the build's compiled SQL on the same
+    files: all 42 figures, equal to the pipeline's except where a quarantined row would count."""
+    from flows.bench.baseline import run
+
+    got = run(demo.home / "landing", tmp_path / "warehouse.duckdb", demo.first.run_dir / "dbt" / "manifest.json")
+    pipeline = {f.id: Decimal(str(f.value)) for f in demo.first.figures}
+    baseline = {k: Decimal(v) for k, v in got["figures"].items()}
+    assert set(baseline) == set(pipeline)
+    assert [s["stage"] for s in got["stages"]] == ["read", "load", "transform"]
+    same = {k for k in pipeline if pipeline[k] == baseline[k]}
+    assert {"rights.disputes_mediated", "rights.amount_recovered_yuan", "funds.project_subsidy_yuan",
+            "welfare.festival_condolence", "training.online_views"} <= same and len(same) >= 25
+
+
 @pytest.mark.postgres
 def test_postgres_warehouse_gives_the_same_42_figures(demo: DemoRun) -> None:
     """The same landing zone into a fresh PostgreSQL database: every figure equals DuckDB's."""
