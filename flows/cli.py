@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--year", type=int, default=2021)
     demo.add_argument("--landing", metavar="DIR")
     demo.add_argument("--seed", type=int, default=None, help="random seed (default: the year)")
+    demo.add_argument("--scale", type=int, default=1, metavar="N",
+                      help="N copies of the zone side by side, with their own identifiers (for benchmarks; "
+                           "default 1: the zone, whose figures land in their seed ranges)")
 
     run = sub.add_parser("run", help="run the nightly-load flow: extract, validate, load, dbt build, figures")
     _common(run, landing=True, members=True)
@@ -132,7 +135,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = load_settings(landing=args.landing)
     landing = settings.landing_dir
-    manifest = generate(landing, year=args.year, seed=args.seed if args.seed is not None else args.year)
+    if args.scale < 1:
+        raise UnionWHError("--scale must be at least 1")
+    manifest = generate(landing, year=args.year, seed=args.seed if args.seed is not None else args.year,
+                        scale=args.scale)
     files = getattr(manifest, "files", [])
     print(f"demo landing zone for {args.year} written to {landing} ({len(files)} files)")
     print(f"members database: {landing / 'members.sqlite'}")

@@ -1,8 +1,9 @@
 """The pipeline against a bare DuckDB baseline, on the same files, timed on the same machine.
 
-    python -m flows.bench.pipeline [--landing DIR] [--json]
+    python -m flows.bench.pipeline [--scale N] [--landing DIR] [--json]
 
-Writes the 2021 demo landing zone (unless ``--landing`` names one), then runs, each as its
+Writes the 2021 demo landing zone, N times the zone's size (``unionwh demo --scale N``),
+unless ``--landing`` names one; then runs, each as its
 own child process so that its wall time and peak RSS are its own:
 
 1. ``pipeline``: ``unionwh run`` on a fresh DuckDB warehouse, as a user runs it: Prefect's
@@ -102,6 +103,7 @@ def _row(label: str, r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--landing", type=Path, help="an existing landing zone (default: write the 2021 demo)")
+    parser.add_argument("--scale", type=int, default=1, help="demo size: N copies of the zone (default 1)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     exe = Path(sys.executable).parent
@@ -115,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from flows.demo.synth import generate
 
-            generate(landing, year=2021, seed=2021)
+            t0 = time.perf_counter()
+            generate(landing, year=2021, seed=2021, scale=args.scale)
+            print(f"demo landing zone x{args.scale} written in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         env = {**os.environ, "UNIONWH_HOME": str(work), "UNIONWH_LANDING": str(landing),
                "UNIONWH_WAREHOUSE": f"duckdb:///{work / 'a' / 'warehouse.duckdb'}",
                "UNIONWH_OUTPUT": str(work / "runs"), "UNIONWH_PII_KEY": BENCH_KEY,
@@ -147,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                          "phases": dl["phases"], "delivered_rows": delta_rows}
     differs = sorted(k for k, v in ledger["figures"].items() if got["figures"].get(k) != v)
     result = {
+        "scale": args.scale,
         "runs": runs,
         "ratio_pipeline_to_baseline": runs["pipeline"]["seconds"] / runs["baseline"]["seconds"],
         "delta_share_of_full": runs["delta"]["seconds"] / runs["pipeline"]["seconds"],

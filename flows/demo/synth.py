@@ -20,6 +20,7 @@ import random
 import re
 import shutil
 import sqlite3
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -53,9 +54,11 @@ class Manifest:
 
 
 class _Gen:
-    def __init__(self, landing: Path, year: int, seed: int) -> None:
+    def __init__(self, landing: Path, year: int, seed: int, replica: int = 0) -> None:
         self.landing = landing
         self.y = year
+        self.replica = replica
+        """0: the zone itself; k > 0: the k-th copy of a scaled demo, whose identifiers differ."""
         self.rng = random.Random(seed)
         self.fake = Faker("zh_CN")
         self.fake.seed_instance(seed)
@@ -64,6 +67,24 @@ class _Gen:
         self._uscc_seen: set[str] = set()
 
     # ------------------------------------------------------------- primitives
+    def station(self, code: str) -> str:
+        """A welfare station of this replica (its code is in the workbook's file name)."""
+        return code if self.replica == 0 else f"{code}-{self.replica}"
+
+    def tag(self, ident: str) -> str:
+        """An identifier of this replica (unchanged in the zone itself)."""
+        return ident if self.replica == 0 else f"{ident}R{self.replica}"
+
+    @property
+    def union_base(self) -> int:
+        """Union codes are GH + 10 digits: each replica has its own million."""
+        return 1201000000 + self.replica * 1_000_000
+
+    @property
+    def id_base(self) -> int:
+        """Member and card-event ids: each replica has its own million."""
+        return self.replica * 1_000_000
+
     def folder(self, d: date) -> date:
         """The first delivery on or after ``d``."""
         for f in self.deliveries:
@@ -169,7 +190,7 @@ def _registry(g: _Gen) -> dict[str, Any]:
         g.csv_file("registry", d, "enterprises.csv", header, rows, "gb18030")
 
     # --- unions
-    ucode = iter(f"GH{1201000000 + i:010d}" for i in range(100000))
+    ucode = iter(f"GH{g.union_base + i:010d}" for i in range(100000))
     ent = iter(enterprises)
     unions: list[dict[str, Any]] = []
 
@@ -209,7 +230,7 @@ def _registry(g: _Gen) -> dict[str, Any]:
             u_rows.append((g.deliveries[3], [u["code"], "新设后撤销工会", u["form"], u["uscc"], g.fmt(f, i), "否", "撤销",
                                              g.fmt(u["revoked"], i), _ts(u["revoked"], i)]))
     # quarantine: malformed union code; 独立建会 without its enterprise
-    u_rows.append((date(y, 3, 1), ["GH12345", "编码错误工会", "独立建会", g.uscc(), f"{y}-03-01", "是", "正常", "",
+    u_rows.append((date(y, 3, 1), [g.tag("GH12345"), "编码错误工会", "独立建会", g.uscc(), f"{y}-03-01", "是", "正常", "",
                                    _ts(date(y, 3, 1), 5)]))
     u_rows.append((date(y, 3, 2), [next(ucode), "缺少信用代码工会", "独立建会", "", f"{y}-03-02", "是", "正常", "",
                                    _ts(date(y, 3, 2), 6)]))
@@ -265,23 +286,23 @@ def _members(g: _Gen, union_codes: list[str]) -> None:
     for i in range(1, 40001):
         joined = date(y - 1 - i % 6, 1 + i % 12, 1 + i % 28)
         deleted = f"{y}-08-01 10:00:00" if i % 200 == 0 else None
-        members.append((i, g.rid(), g.name(), f"13{g.rng.randrange(10**9):09d}" if i % 9 else "",
+        members.append((g.id_base + i, g.rid(), g.name(), f"13{g.rng.randrange(10**9):09d}" if i % 9 else "",
                         union_codes[i % len(union_codes)], forms[i % len(forms)], int(i % 4 == 0), int(i % 50 == 0),
                         joined.isoformat(), f"{y}-0{1 + i % 9}-15 09:00:00", deleted))
-    members.append((40001, "120116199002301234", "生日错误", "", union_codes[0], "standard", 0, 0, f"{y}-01-01",
+    members.append((g.id_base + 40001, "120116199002301234", "生日错误", "", union_codes[0], "standard", 0, 0, f"{y}-01-01",
                     f"{y}-01-02 09:00:00", None))
     g.m.quarantine.append(("members.member", "id_card.resident_id"))
     con.executemany("INSERT INTO member VALUES (?,?,?,?,?,?,?,?,?,?,?)", members)
     cards = []
     for i in range(1, 36001):
         d = date(y, 1, 1) + timedelta(days=i % 365)
-        cards.append((i, 1 + i % 40000, f"K{y}{i:06d}", "new" if i % 3 else "renew", d.isoformat(),
+        cards.append((g.id_base + i, g.id_base + 1 + i % 40000, g.tag(f"K{y}{i:06d}"), "new" if i % 3 else "renew", d.isoformat(),
                       f"{d.isoformat()} 12:00:00"))
     for i in range(36001, 39001):
         d = date(y - 1, 1, 1) + timedelta(days=i % 365)
-        cards.append((i, 1 + i % 40000, f"K{y - 1}{i:06d}", "new", d.isoformat(), f"{d.isoformat()} 12:00:00"))
-    cards += [(39001, 5, "K-LOST-1", "lost", f"{y}-05-01", f"{y}-05-01 12:00:00"),
-              (39002, 6, "K-LOST-2", "new", f"{y}-02-30", f"{y}-05-01 12:00:00")]
+        cards.append((g.id_base + i, g.id_base + 1 + i % 40000, g.tag(f"K{y - 1}{i:06d}"), "new", d.isoformat(), f"{d.isoformat()} 12:00:00"))
+    cards += [(g.id_base + 39001, g.id_base + 5, g.tag("K-LOST-1"), "lost", f"{y}-05-01", f"{y}-05-01 12:00:00"),
+              (g.id_base + 39002, g.id_base + 6, g.tag("K-LOST-2"), "new", f"{y}-02-30", f"{y}-05-01 12:00:00")]
     g.m.quarantine += [("members.member_card", "action.allowed_values"),
                        ("members.member_card", "action_on.date_format")]
     con.executemany("INSERT INTO member_card VALUES (?,?,?,?,?,?)", cards)
@@ -344,7 +365,7 @@ def _welfare(g: _Gen) -> dict[str, Any]:
         if i in (10, 11):  # the planted duplicate relief: one person twice within 30 days
             rid, d = dup_id, date(y, 5, 3) if i == 10 else date(y, 5, 20)
         amount = Decimal(1000 + 500 * (i % 5))
-        no = f"JZ{y}{i + 1:04d}"
+        no = g.tag(f"JZ{y}{i + 1:04d}")
         book(d, STATIONS[i % 4]).relief.append([d, g.name(), rid, ("大病救助", "意外救助", "困难救助")[i % 3], amount, no])
         approvals.append((d, no, amount))
         totals["JZ"] += amount
@@ -361,7 +382,7 @@ def _welfare(g: _Gen) -> dict[str, Any]:
     book(date(y, 6, 13), "KG01").condolence.append([f"{y}-02-30", "新就业形态慰问", "快递员", "日期错误", "", "", "物资",
                                                     Decimal(100)])
     book(date(y, 12, 14), "LG01").relief.append([date(y + 1, 2, 1), "日期超前", g.rid(), "大病救助", Decimal(1000),
-                                                 f"JZ{y}9999"])
+                                                 g.tag(f"JZ{y}9999")])
     g.m.quarantine += [("welfare.health_checks", "id_card.resident_id"),
                        ("welfare.condolence", "program.allowed_values"),
                        ("welfare.condolence", "amount_yuan.amount"),
@@ -371,18 +392,18 @@ def _welfare(g: _Gen) -> dict[str, Any]:
     header_c = ["日期", "慰问项目", "对象类别", "姓名", "身份证号", "所属工会编码", "形式"]
     for (station, yy, mm), led in sorted(books.items()):
         d = g.folder(date(yy, mm, 28)) if yy == y else g.deliveries[0]
-        _workbook(g, g.path("welfare", d, f"{station}_{yy}{mm:02d}.xlsx"), station, led, header_c)
+        _workbook(g, g.path("welfare", d, f"{g.station(station)}_{yy}{mm:02d}.xlsx"), station, led, header_c)
     # the resubmitted workbook: a first version with 1000 extra festival rows, corrected a quarter later
     first = _Ledger([*books[("HG01", y, 3)].condolence], [*books[("HG01", y, 3)].checks],
                     [*books[("HG01", y, 3)].relief])
     for i in range(1000):
         d = date(y, 3, 1 + i % 28)
         first.condolence.append([d, "两节慰问", "不返乡职工", g.name(), "", "", "现金", Decimal(500)])
-    wrong = g.path("welfare", g.deliveries[0], f"HG01_{y}03.xlsx")
+    wrong = g.path("welfare", g.deliveries[0], f"{g.station('HG01')}_{y}03.xlsx")
     _workbook(g, wrong, "HG01", first, header_c)
     right = g.m.files.index(wrong)
     g.m.files.pop(right)
-    corrected = g.path("welfare", g.deliveries[1], f"HG01_{y}03.xlsx")
+    corrected = g.path("welfare", g.deliveries[1], f"{g.station('HG01')}_{y}03.xlsx")
     _workbook(g, corrected, "HG01", books[("HG01", y, 3)], header_c)
     return {"totals": totals, "approvals": approvals}
 
@@ -435,15 +456,15 @@ def _fixed_zip_times(data: bytes) -> bytes:
 def _training(g: _Gen) -> None:
     y = g.y
     sessions, attendance, competitions = [], [], []
-    online = [(f"S{y}{i:02d}", date(y, 1 + i, 10)) for i in range(10)]
-    offline = [(f"S{y}F1", date(y, 5, 12)), (f"S{y}F2", date(y, 9, 18))]
+    online = [(g.tag(f"S{y}{i:02d}"), date(y, 1 + i, 10)) for i in range(10)]
+    offline = [(g.tag(f"S{y}F1"), date(y, 5, 12)), (g.tag(f"S{y}F2"), date(y, 9, 18))]
     for sid, d in online:
         sessions.append((d, {"session_id": sid, "title": f"线上工会业务直播课{sid[-2:]}", "mode": "online",
                              "start_date": d.isoformat(), "end_date": d.isoformat()}))
     for sid, d in offline:
         sessions.append((d, {"session_id": sid, "title": "工会干部线下培训班", "mode": "offline",
                              "start_date": d.isoformat(), "end_date": (d + timedelta(days=2)).isoformat()}))
-    sessions.append((date(y - 1, 10, 1), {"session_id": f"S{y - 1}F1", "title": "上年培训班", "mode": "offline",
+    sessions.append((date(y - 1, 10, 1), {"session_id": g.tag(f"S{y - 1}F1"), "title": "上年培训班", "mode": "offline",
                                           "start_date": f"{y - 1}-10-01", "end_date": f"{y - 1}-10-02"}))
     replays = g.ints(5680, 1200)
     seen: set[str] = set()
@@ -457,24 +478,24 @@ def _training(g: _Gen) -> None:
     for i in range(1200):
         sid, d = online[i % 10]
         attendance.append((d, {"session_id": sid, "id_card": g.rid() if i % 4 else None, "name": unique_name(),
-                               "union_code": f"GH{1201000000 + i % 600:010d}", "registered": True,
+                               "union_code": f"GH{g.union_base + i % 600:010d}", "registered": True,
                                "attended": i < 800, "replay_views": replays[i]}))
     for i in range(372):
         sid, d = offline[i % 2]
         attendance.append((d + timedelta(days=2), {"session_id": sid, "id_card": g.rid(), "name": g.name(),
-                                                   "union_code": f"GH{1201000000 + i % 600:010d}",
+                                                   "union_code": f"GH{g.union_base + i % 600:010d}",
                                                    "registered": i < 352, "attended": i < 300, "replay_views": 0}))
     parts = g.ints(20480, 14)
     for i in range(14):
         d = date(y, 3 + i % 9, 5 + i)
-        competitions.append((d, {"competition_id": f"C{y}{i:02d}", "name": f"技能大赛{i + 1}",
+        competitions.append((d, {"competition_id": g.tag(f"C{y}{i:02d}"), "name": f"技能大赛{i + 1}",
                                  "level": ("city", "new_area", "zone")[i % 3], "role": ("host", "co_host")[i % 2],
                                  "start_date": d.isoformat(), "participants": parts[i]}))
     for i in range(2):
-        competitions.append((date(y - 1, 10, 1), {"competition_id": f"C{y - 1}{i:02d}", "name": "上年比赛",
+        competitions.append((date(y - 1, 10, 1), {"competition_id": g.tag(f"C{y - 1}{i:02d}"), "name": "上年比赛",
                                                   "level": "zone", "role": "host", "start_date": f"{y - 1}-10-0{i + 1}",
                                                   "participants": 500}))
-    competitions.append((date(y, 8, 1), {"competition_id": f"C{y}99", "name": "人数为负", "level": "zone",
+    competitions.append((date(y, 8, 1), {"competition_id": g.tag(f"C{y}99"), "name": "人数为负", "level": "zone",
                                          "role": "host", "start_date": f"{y}-08-01", "participants": -5}))
     g.m.quarantine.append(("training.competitions", "participants.integer"))
     for name, rows in (("sessions.jsonl", sessions), ("attendance.jsonl", attendance),
@@ -494,7 +515,7 @@ def _rights(g: _Gen, enterprises: list[str]) -> None:
              folder: date | None = None, no: str | None = None) -> str:
         nonlocal n
         n += 1
-        no = no or f"WQ{d.year}{n:05d}"
+        no = no or g.tag(f"WQ{d.year}{n:05d}")
         uscc = enterprises[n % len(enterprises)] if n % 3 else ""
         rid = g.rid() if n % 2 else ""
         rows.append((folder or max(d, closed or d), [no, kind, g.fmt(d, n), uscc, rid, result,
@@ -520,9 +541,9 @@ def _rights(g: _Gen, enterprises: list[str]) -> None:
         case(d, "劳动争议", result, d + timedelta(days=30) if result != "调解中" else None, Decimal(0) if i % 2 else None)
     # quarantine: bad USCC, a date after its folder, an impossible date
     bad = enterprises[5][:17] + ("0" if enterprises[5][17] != "0" else "1")
-    rows.append((date(y, 3, 1), [f"WQ{y}90001", "咨询", f"{y}-03-01", bad, "", "", "", ""]))
-    rows.append((date(y, 3, 1), [f"WQ{y}90002", "咨询", f"{y}-05-01", "", "", "", "", ""]))
-    rows.append((date(y, 3, 1), [f"WQ{y}90003", "咨询", f"{y}-02-30", "", "", "", "", ""]))
+    rows.append((date(y, 3, 1), [g.tag(f"WQ{y}90001"), "咨询", f"{y}-03-01", bad, "", "", "", ""]))
+    rows.append((date(y, 3, 1), [g.tag(f"WQ{y}90002"), "咨询", f"{y}-05-01", "", "", "", "", ""]))
+    rows.append((date(y, 3, 1), [g.tag(f"WQ{y}90003"), "咨询", f"{y}-02-30", "", "", "", "", ""]))
     g.m.quarantine += [("rights.cases", "uscc.uscc"), ("rights.cases", "received_on.after_delivery"),
                        ("rights.cases", "received_on.date_format")]
     header = ["案件编号", "类型", "受理日期", "统一社会信用代码", "职工身份证号", "调解结果", "结案日期", "维权金额(元)"]
@@ -555,10 +576,10 @@ def _finance(g: _Gen, payees: list[str], revoked_union: dict[str, Any], welfare:
         nonlocal n
         n += 1
         if approval == "A":
-            approval = f"SP{y}{n:05d}"
+            approval = g.tag(f"SP{y}{n:05d}")
         names = {"XMBZ": "项目化补助", "LZJT": "干部履职津贴", "YQWZ": "疫情慰问物资", "LJWW": "两节慰问",
                  "XJYW": "新就业形态慰问", "TJ": "体检费", "JZ": "会员救助"}
-        lines.append((d, [f"JZ{d.year}{n:05d}", 1, g.fmt(d, n), "5011", "工会业务支出", summary or names[project],
+        lines.append((d, [g.tag(f"JZ{d.year}{n:05d}"), 1, g.fmt(d, n), "5011", "工会业务支出", summary or names[project],
                           g.money(debit, n), g.money(credit, n), project, payee, approval]))
 
     xmbz = g.split(Decimal("121600.00"), 28)
@@ -597,9 +618,9 @@ def _finance(g: _Gen, payees: list[str], revoked_union: dict[str, Any], welfare:
     for i in range(5):
         line(date(y - 1, 11, 1 + i), "XMBZ", Decimal("2000.00"), Decimal(0), payees[i])
     # quarantine: a negative debit, a malformed payee
-    lines.append((date(y, 4, 1), [f"JZ{y}99991", 1, f"{y}-04-01", "5011", "x", "负数借方", "-500.00", "0",
+    lines.append((date(y, 4, 1), [g.tag(f"JZ{y}99991"), 1, f"{y}-04-01", "5011", "x", "负数借方", "-500.00", "0",
                                   "XMBZ", payees[1], "SP1"]))
-    lines.append((date(y, 4, 2), [f"JZ{y}99992", 1, f"{y}-04-02", "5011", "x", "收款方错误", "500.00", "0",
+    lines.append((date(y, 4, 2), [g.tag(f"JZ{y}99992"), 1, f"{y}-04-02", "5011", "x", "收款方错误", "500.00", "0",
                                   "XMBZ", "XYZ123", "SP2"]))
     g.m.quarantine += [("finance.vouchers", "debit_yuan.amount"), ("finance.vouchers", "payee_code.payee_code")]
     header = ["凭证号", "行号", "记账日期", "科目编码", "科目名称", "摘要", "借方金额", "贷方金额", "项目编码", "收款方编码",
@@ -632,7 +653,7 @@ def _events(g: _Gen) -> None:
     def act(d: date, cat: str, people: int, mode: str = "举办") -> None:
         nonlocal n
         n += 1
-        acts.append((d, [f"HD{d.year}{n:04d}", f"{cat}活动{n}", cat, g.fmt(d, n), mode, people]))
+        acts.append((d, [g.tag(f"HD{d.year}{n:04d}"), f"{cat}活动{n}", cat, g.fmt(d, n), mode, people]))
 
     for i in range(63):
         act(g.day_in(y), ("文体", "宣传")[i % 2], 50 + i, ("举办", "参与")[i % 2])
@@ -642,7 +663,7 @@ def _events(g: _Gen) -> None:
         act(g.day_in(y), "安全", people)
     for people in g.ints(436, 4):
         act(g.day_in(y, 1, 6), "疫情防控", people, "参与")
-    acts.append((date(y, 3, 1), [f"HD{y}9001", "类别错误", "体育", f"{y}-03-01", "举办", 100]))
+    acts.append((date(y, 3, 1), [g.tag(f"HD{y}9001"), "类别错误", "体育", f"{y}-03-01", "举办", 100]))
     g.m.quarantine.append(("events.activities", "category.allowed_values"))
     for d, rs in sorted(g.by_folder(acts).items()):
         g.csv_file("events", d, "activities.csv", ["活动编号", "名称", "类别", "日期", "参与方式", "参与人次"], rs, "utf-8")
@@ -657,11 +678,11 @@ def _events(g: _Gen) -> None:
     for honour, level, count in counts:
         for _ in range(count):
             k += 1
-            rows.append([f"RY{y}{k:04d}", y, honour, level, g.name() if "个人" in honour or "者" in honour
+            rows.append([g.tag(f"RY{y}{k:04d}"), y, honour, level, g.name() if "个人" in honour or "者" in honour
                          or "奖章" in honour else f"{g.fake.company_prefix()}公司"])
     for i in range(6):
-        rows.append([f"RY{y - 1}{i:04d}", y - 1, "五一劳动奖章", "区级", g.name()])
-    rows.append([f"RY{y}9999", y, "优秀志愿者", "国家级", g.name()])
+        rows.append([g.tag(f"RY{y - 1}{i:04d}"), y - 1, "五一劳动奖章", "区级", g.name()])
+    rows.append([g.tag(f"RY{y}9999"), y, "优秀志愿者", "国家级", g.name()])
     g.m.quarantine.append(("events.honours", "level.allowed_values"))
     g.csv_file("events", g.deliveries[3], "honours.csv", ["荣誉编号", "年度", "荣誉", "级别", "获奖对象"], rows, "utf-8")
 
@@ -687,9 +708,49 @@ TARGETS = {
 """What the demo aims at for the report year (every value inside its seed_range)."""
 
 
-def generate(landing: Path, year: int = 2021, seed: int = 2021) -> Manifest:
-    """Write the demo landing zone for ``year`` into ``landing`` (its source folders are replaced)."""
-    g = _Gen(Path(landing), year, seed)
+def generate(landing: Path, year: int = 2021, seed: int = 2021, scale: int = 1) -> Manifest:
+    """Write the demo landing zone for ``year`` into ``landing`` (its source folders are replaced).
+
+    ``scale`` N > 1 writes N copies of the zone side by side in the same files, each from its own
+    seed and with its own identifiers (union codes, member ids, case, voucher, session… numbers,
+    welfare stations), so rows, distinct keys, quarantined rows and planted audit problems are
+    N times the zone's; budgets are summed per project. The figures then no longer land in
+    their seed ranges: a scaled demo is for benchmarks.
+    """
+    if scale < 1:
+        raise ValueError("scale must be at least 1")
+    landing = Path(landing)
+    if scale == 1:
+        return _generate_one(landing, year, seed, 0)
+    landing.mkdir(parents=True, exist_ok=True)
+    for source in ("registry", "welfare", "training", "rights", "finance", "events"):
+        shutil.rmtree(landing / source, ignore_errors=True)
+    (landing / "members.sqlite").unlink(missing_ok=True)
+    budgets: dict[Path, dict[tuple[str, str], list[Any]]] = {}
+    first: Manifest | None = None
+    with tempfile.TemporaryDirectory(dir=landing.parent, prefix=".demo-replica-") as tmp:
+        for r in range(scale):
+            part = Path(tmp) / f"r{r}"
+            m = _generate_one(part, year, seed + r, r)
+            first = first or m
+            _merge_replica(part, landing, budgets)
+            if r:
+                first.quarantine += m.quarantine
+                first.planted += m.planted
+            shutil.rmtree(part)
+    for path, rows in budgets.items():  # one budget per project: the copies' budgets summed
+        _write_csv(path, ["年度", "项目编码", "项目名称", "预算金额"],
+                   [[y, code, name, f"{amount:.2f}"] for (y, code), (name, amount) in sorted(rows.items())],
+                   "gb18030", append=False)
+    assert first is not None
+    first.landing = landing
+    first.files = sorted(p for p in landing.rglob("*") if p.is_file())
+    first.targets = {}
+    return first
+
+
+def _generate_one(landing: Path, year: int, seed: int, replica: int) -> Manifest:
+    g = _Gen(landing, year, seed, replica)
     g.landing.mkdir(parents=True, exist_ok=True)
     for source in ("registry", "welfare", "training", "rights", "finance", "events"):
         shutil.rmtree(g.landing / source, ignore_errors=True)
@@ -702,3 +763,55 @@ def generate(landing: Path, year: int = 2021, seed: int = 2021) -> Manifest:
     _events(g)
     g.m.targets = dict(TARGETS)
     return g.m
+
+
+def _write_csv(path: Path, header: list[str] | None, rows: list[list[Any]], encoding: str, append: bool) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    if header is not None:
+        w.writerow(header)
+    w.writerows(rows)
+    data = buf.getvalue().encode("utf-8" if append and encoding == "utf-8-sig" else encoding)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab" if append else "wb") as fh:
+        fh.write(data)
+
+
+def _merge_replica(part: Path, landing: Path, budgets: dict[Path, dict[tuple[str, str], list[Any]]]) -> None:
+    """Add one copy's files to the landing zone: CSV and JSONL rows appended under one header,
+    workbooks (their station codes differ) copied, member rows inserted."""
+    from flows.schema import ENCODINGS
+
+    for src in sorted(p for p in part.rglob("*") if p.is_file()):
+        rel = src.relative_to(part)
+        dst = landing / rel
+        if src.name == "members.sqlite":
+            if not dst.exists():
+                shutil.copyfile(src, dst)
+                continue
+            con = sqlite3.connect(dst)
+            con.execute("ATTACH DATABASE ? AS part", (str(src),))
+            con.execute("INSERT INTO member SELECT * FROM part.member")
+            con.execute("INSERT INTO member_card SELECT * FROM part.member_card")
+            con.commit()
+            con.close()
+        elif src.suffix == ".csv":
+            encoding = ENCODINGS[rel.parts[0]]
+            rows = list(csv.reader(io.StringIO(src.read_bytes().decode(encoding), newline="")))
+            if src.name == "budget.csv":
+                sums = budgets.setdefault(dst, {})
+                for y, code, name, amount in rows[1:]:
+                    entry = sums.setdefault((y, code), [name, Decimal(0)])
+                    entry[1] += Decimal(amount)
+                continue
+            _write_csv(dst, None if dst.exists() else rows[0], rows[1:], encoding, append=dst.exists())
+        elif src.suffix == ".jsonl":
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            with dst.open("ab") as fh:
+                data = src.read_bytes()
+                fh.write(data if data.endswith(b"\n") else data + b"\n")
+        else:
+            if dst.exists():
+                raise AssertionError(f"two copies of the demo both wrote {rel}")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)

@@ -75,3 +75,36 @@ def test_targets_are_inside_the_seed_ranges(demo, figure_catalogue: list[dict]) 
                                "reconciliation_gap"}
     assert len(demo.quarantine) >= 15
     assert (ROOT / "config" / "figures.yaml").exists()
+
+
+def test_a_scaled_demo_is_n_copies_with_their_own_identifiers(tmp_path: Path, demo) -> None:
+    """--scale 2: every file holds both copies' rows under one header, with no key shared by the
+    copies; workbooks per station copy; members twice; budgets summed per project."""
+    one = demo.landing
+    two = tmp_path / "landing"
+    manifest = generate(two, year=2021, seed=2021, scale=2)
+    assert len(manifest.quarantine) == 2 * len(demo.quarantine)
+
+    def rows(root: Path, rel: str, encoding: str) -> list[list[str]]:
+        return list(csv.reader(io.StringIO((root / rel).read_bytes().decode(encoding), newline="")))
+
+    for rel, encoding, key in (("rights/2021-07-01/cases.csv", "utf-8-sig", 0),
+                               ("finance/2021-07-01/vouchers.csv", "gb18030", 0),
+                               ("registry/2021-04-01/unions.csv", "gb18030", 0)):
+        a, b = rows(one, rel, encoding), rows(two, rel, encoding)
+        assert b[0] == a[0] and len(b) - 1 > 2 * (len(a) - 1) * 0.9, rel  # copy 1's own random rows differ a little
+        keys = [r[key] for r in b[1:]]
+        assert len(set(keys)) == len(keys), rel
+    assert (two / "rights/2021-07-01/cases.csv").read_bytes()[:3] == b"\xef\xbb\xbf"  # one BOM, at the start
+    assert (two / "rights/2021-07-01/cases.csv").read_bytes().count(b"\xef\xbb\xbf") == 1
+    books = sorted(p.name for p in (two / "welfare").rglob("*.xlsx"))
+    assert len(books) == 2 * len(list((one / "welfare").rglob("*.xlsx")))
+    assert "HG01_202103.xlsx" in books and "HG01-1_202103.xlsx" in books
+    con = sqlite3.connect(two / "members.sqlite")
+    assert con.execute("select count(*), count(distinct member_id) from member").fetchone() == (80002, 80002)
+    assert con.execute("select count(distinct card_no) from member_card").fetchone()[0] == 78004
+    con.close()
+    budget_one = {r[1]: r[3] for r in rows(one, "finance/2021-04-01/budget.csv", "gb18030")[1:]}
+    budget_two = {r[1]: r[3] for r in rows(two, "finance/2021-04-01/budget.csv", "gb18030")[1:]}
+    assert budget_two["XMBZ"] == "240000.00" == f"{2 * float(budget_one['XMBZ']):.2f}"
+    assert (two / "finance/2021-04-01/budget.csv").read_bytes() == (two / "finance/2021-10-01/budget.csv").read_bytes()
