@@ -315,29 +315,30 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch],
     entries = []
     done = written(engine, source, run_id)
     progress = Progress(f"load {source}", len(batches), "batches", logger.info)
-    for b in batches:
-        progress.step(b.frame.height if b.frame is not None else 0)
-        if (b.table_name, b.sha256) in done:
-            logger.info("load %s %s: already written, skipped", b.file_name, b.table_name)
-            continue
-        if b.error is not None or b.frame is None:
-            err = b.error or BatchError(b.file_name, "batch.unreadable", "no rows were read")
-            rows_read = b.frame.height if b.frame is not None else 0
+    with engine.connect() as conn:  # one connection, one transaction per batch
+        for b in batches:
+            progress.step(b.frame.height if b.frame is not None else 0)
+            if (b.table_name, b.sha256) in done:
+                logger.info("load %s %s: already written, skipped", b.file_name, b.table_name)
+                continue
+            if b.error is not None or b.frame is None:
+                err = b.error or BatchError(b.file_name, "batch.unreadable", "no rows were read")
+                rows_read = b.frame.height if b.frame is not None else 0
+                entry = LedgerEntry(run_id, b.source, b.table_name, b.file_name, b.sha256, b.delivery_date,
+                                    rows_read, 0, 0, "rejected", err.rule, err.message)
+                write_batch(conn, entry, schema.table(b.source, b.table_name) if b.table_name != WHOLE_FILE
+                            else schema.tables_of(b.source)[0], None, None)
+                logger.error("rejected %s: [%s] %s", b.file_name, err.rule, err.message)
+                entries.append(entry)
+                continue
+            t = schema.table(b.source, b.table_name)
+            passed = b.passed if b.passed is not None else b.frame.clear()
+            quarantined = b.quarantined if b.quarantined is not None else b.frame.clear()
             entry = LedgerEntry(run_id, b.source, b.table_name, b.file_name, b.sha256, b.delivery_date,
-                                rows_read, 0, 0, "rejected", err.rule, err.message)
-            write_batch(engine, entry, schema.table(b.source, b.table_name) if b.table_name != WHOLE_FILE
-                        else schema.tables_of(b.source)[0], None, None)
-            logger.error("rejected %s: [%s] %s", b.file_name, err.rule, err.message)
+                                b.frame.height, passed.height, quarantined.height, "loaded")
+            write_batch(conn, entry, t, pii.pseudonymise(common.to_typed(passed, t), t, key),
+                        pii.pseudonymise(quarantined, t, key), workbook=b.workbook, watermark=b.watermark)
             entries.append(entry)
-            continue
-        t = schema.table(b.source, b.table_name)
-        passed = b.passed if b.passed is not None else b.frame.clear()
-        quarantined = b.quarantined if b.quarantined is not None else b.frame.clear()
-        entry = LedgerEntry(run_id, b.source, b.table_name, b.file_name, b.sha256, b.delivery_date,
-                            b.frame.height, passed.height, quarantined.height, "loaded")
-        write_batch(engine, entry, t, pii.pseudonymise(common.to_typed(passed, t), t, key),
-                    pii.pseudonymise(quarantined, t, key), workbook=b.workbook, watermark=b.watermark)
-        entries.append(entry)
     loaded = sum(e.rows_loaded for e in entries)
     quarantined_rows = sum(e.rows_quarantined for e in entries)
     logger.info("load %s: %d batches, %d rows loaded, %d quarantined", source, len(entries), loaded,

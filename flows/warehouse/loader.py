@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -152,7 +154,7 @@ def _ledger_frame(entry: LedgerEntry, now: datetime) -> pl.DataFrame:
 
 
 def write_batch(
-    engine: Engine,
+    engine: Engine | Connection,
     entry: LedgerEntry,
     t: Table,
     typed: pl.DataFrame | None,
@@ -161,9 +163,11 @@ def write_batch(
     watermark: datetime | None = None,
 ) -> None:
     """Write one (file, table): raw rows, quarantine rows, the ledger entry and, for
-    database sources, the new watermark, atomically."""
+    database sources, the new watermark, atomically. Given a Connection, the transaction is on
+    it: a run keeps one connection per source (with DuckDB, opening the file per batch and
+    checkpointing it at every close cost ~25 ms a batch)."""
     now = datetime.now().replace(microsecond=0)
-    with engine.begin() as conn:
+    with _transaction(engine) as conn:
         if typed is not None and typed.height:
             frame = typed.with_columns(pl.lit(entry.load_id).alias("_load_id"))
             insert_frame(conn, f"{RAW_SCHEMA}.{t.raw_table}", frame)
@@ -184,6 +188,16 @@ def write_batch(
         insert_frame(conn, f"{OPS_SCHEMA}.load_ledger", _ledger_frame(entry, now))
         faults.checkpoint("load.in_transaction")
     faults.checkpoint("load.committed")
+
+
+@contextmanager
+def _transaction(bind: Engine | Connection) -> Iterator[Connection]:
+    if isinstance(bind, Connection):
+        with bind.begin():
+            yield bind
+    else:
+        with bind.begin() as conn:
+            yield conn
 
 
 def _set_watermark(conn: Connection, entry: LedgerEntry, watermark: datetime) -> None:
