@@ -34,7 +34,7 @@ from flows.quality.docs import DocPage, page_name, render_page, write_index
 from flows.quality.gates import delivery_kind
 from flows.quality.runner import validate_files
 from flows.quality.screen import WHOLE_FILE, gate, read_delivery
-from flows.report.format import Figure, figures_json, figures_markdown
+from flows.report.format import Figure, figures_markdown
 from flows.settings import QualitySettings, Settings, load_settings
 from flows.sources import common, members
 from flows.warehouse import dbt, pii, refresh, roles, runlog
@@ -378,15 +378,14 @@ def build_docs(settings: Settings, artifacts: Path) -> Path:
 
 @task(name="figures", cache_policy=NO_CACHE)
 def compute_figures(engine: Engine, year: int, run_dir: Path) -> tuple[list[Figure], list[Path]]:
-    """Read the year's figures from the mart and write them with the run's report."""
+    """Read the year's figures from the mart and write their table (``figures-<year>.json``, the
+    figures with their trace, is the annual summary's: written once, by ``write_summary``)."""
     figures = fetch_figures(engine, year)
-    json_path = run_dir / f"figures-{year}.json"
-    json_path.write_text(figures_json(year, figures) + "\n", encoding="utf-8")
     md_path = run_dir / f"report-{year}.md"
     md_path.write_text(figures_markdown(year, figures, f"{year}年工作总结数据 / annual summary figures"),
                        encoding="utf-8")
     get_run_logger().info("figures %d: %d computed", year, len(figures))
-    return figures, [json_path, md_path]
+    return figures, [md_path]
 
 
 @task(name="annual-summary", cache_policy=NO_CACHE)
