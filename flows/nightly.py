@@ -166,16 +166,25 @@ RETRY = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=5
 
 @task(name="extract", task_run_name="extract_{source}", cache_policy=NO_CACHE, **RETRY)
 def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, str]],
-                   window: tuple[date | None, date | None] = (None, None)) -> tuple[list[Batch], int]:
-    """Read and normalise every delivered file of ``source`` not loaded before (only those in
-    delivery folders dated within ``window``, when it is given)."""
+                   deliveries: list[common.Delivery], this_run: set[str] | None = None,
+                   max_rows: int | None = None) -> tuple[list[Batch], int, int, set[str]]:
+    """Read and normalise the delivered files of ``source`` not loaded before, in order, until
+    ``max_rows`` rows are read (None: all of them).
+
+    Returns the batches, how many files were skipped as unchanged, how many of ``deliveries``
+    were dealt with (read or skipped) and the hashes seen so far in this run (``this_run``
+    plus those read here): a byte-identical file later in the same run changes nothing either.
+    """
     logger = get_run_logger()
     batches: list[Batch] = []
     skipped = 0
-    this_run: set[str] = set()
-    deliveries = [d for d in common.discover(settings.landing_dir, source) if in_window(d.delivery_date, window)]
+    this_run = set(this_run or ())
     progress = Progress(f"extract {source}", len(deliveries), "files", logger.info)
+    done = 0
     for delivery in deliveries:
+        if max_rows is not None and progress.rows >= max_rows:
+            break
+        done += 1
         progress.step()
         before = common.file_state(delivery.path)
         sha = common.sha256_file(delivery.path)
@@ -184,7 +193,7 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
                 or sha in this_run):
             skipped += 1
             continue
-        this_run.add(sha)  # a byte-identical file later in this same run changes nothing either
+        this_run.add(sha)
         base = dict(source=source, file_name=delivery.rel_name, sha256=sha,
                     delivery_date=getattr(delivery, "delivery_date", None))
         try:
@@ -209,8 +218,9 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
             elif source == "welfare":
                 workbook = _welfare_workbook_key(delivery.rel_name)
             batches.append(Batch(table_name=name, frame=frame, workbook=workbook, **base))
-    logger.info("extract %s: %d new table batches, %d files unchanged", source, len(batches), skipped)
-    return batches, skipped
+    logger.info("extract %s: %d new table batches (%d rows), %d files unchanged", source, len(batches),
+                progress.rows, skipped)
+    return batches, skipped, done, this_run
 
 
 def _welfare_workbook_key(rel_name: str) -> tuple[str, str]:
@@ -219,44 +229,46 @@ def _welfare_workbook_key(rel_name: str) -> tuple[str, str]:
     return station, month
 
 
-@task(name="extract_members", cache_policy=NO_CACHE, **RETRY)
-def extract_members(settings: Settings, engine: Engine, full: bool = False) -> list[Batch]:
-    """Pull member rows changed since the stored watermark, less the overlap window
-    (``full``: every row); rows the warehouse already holds are dropped."""
+@task(name="extract_members", task_run_name="extract_members_{table}", cache_policy=NO_CACHE, **RETRY)
+def extract_members(settings: Settings, engine: Engine, table: str, full: bool = False,
+                    after: tuple[Any, Any] | None = None, max_rows: int | None = None
+                    ) -> tuple[list[Batch], tuple[Any, Any] | None]:
+    """Pull a page of ``table``'s member rows changed since the stored watermark, less the
+    overlap window (``full``: every row): at most ``max_rows`` rows past the cursor ``after``.
+    Rows the warehouse already holds are dropped. Returns the batch (none when every row was
+    held) and the cursor of the next page (None: this was the last)."""
     logger = get_run_logger()
     url = settings.members_database_url
     if url is None:
         logger.warning("members: no database configured and no <landing>/members.sqlite; skipped")
-        return []
-    marks = watermarks(engine, "members")
-    overlap = timedelta(minutes=settings.members_overlap_minutes)
-    since = {t.name: None if full else members.lower_bound(marks.get(t.name), overlap)
-             for t in schema.tables_of("members")}
+        return [], None
+    t = schema.table("members", table)
+    mark = watermarks(engine, "members").get(table)
+    since = None if full else members.lower_bound(mark, timedelta(minutes=settings.members_overlap_minutes))
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     source_engine = members_engine(url)
     try:
         with source_engine.connect() as conn:
-            frames = members.read(conn, today, since)
+            pulled, cursor = members.read_page(conn, t, today, since, after, max_rows)
     except BatchError as err:
-        return [Batch("members", WHOLE_FILE, err.file, "-", today, error=err)]
+        return [Batch("members", WHOLE_FILE, err.file, "-", today, error=err)], None
     finally:
         source_engine.dispose()
     faults.checkpoint("extract.members")
-    out = []
-    for name, pulled in frames.items():
-        t = schema.table("members", name)
-        frame, dropped = members.drop_seen(pulled, t, *seen_versions(engine, t, since[name]))
-        logger.info("extract members %s: %d rows pulled%s, %d new", name, pulled.height,
-                    " (full re-pull)" if full else "", frame.height)
-        if dropped:
-            logger.info("extract members %s: %d rows re-read in the overlap window were already loaded",
-                        name, dropped)
-        if frame.height == 0:
-            continue
-        newest = max((m for m in (marks.get(name), members.max_updated_at(frame)) if m is not None), default=None)
-        out.append(Batch("members", name, frame["_file_name"][0], frame["_file_sha256"][0], today, frame=frame,
-                         watermark=newest))
-    return out
+    lo, hi = members.updated_range(pulled)
+    frame, dropped = members.drop_seen(pulled, t, *seen_versions(engine, t, max((d for d in (since, lo)
+                                                                                if d is not None), default=None),
+                                                                   hi))
+    logger.info("extract members %s: %d rows pulled%s, %d new", table, pulled.height,
+                " (full re-pull)" if full else "", frame.height)
+    if dropped:
+        logger.info("extract members %s: %d rows re-read in the overlap window were already loaded",
+                    table, dropped)
+    if frame.height == 0:
+        return [], cursor
+    newest = max((m for m in (mark, members.max_updated_at(frame)) if m is not None), default=None)
+    return [Batch("members", table, frame["_file_name"][0], frame["_file_sha256"][0], today, frame=frame,
+                  watermark=newest)], cursor
 
 
 @task(name="validate", task_run_name="validate_{source}", cache_policy=NO_CACHE)
@@ -274,7 +286,7 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
     for name, group in by_table.items():  # one validation per table: GE's cost per validation is fixed
         assert all(b.frame is not None for b in group)
         progress.step(sum(b.frame.height for b in group if b.frame is not None))
-        label = group[0].file_name if len(group) == 1 else f"{len(group)} files"
+        label = group[0].file_name if len(group) == 1 else f"{group[0].file_name} and {len(group) - 1} more files"
         try:
             results, ge_results = validate_files([b.frame for b in group if b.frame is not None],
                                                  schema.table(source, name), label)
@@ -284,7 +296,8 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
             continue
         pages = []
         for i, ge_result in enumerate(ge_results):
-            pages.append(docs_dir / page_name(source, name, label, i))
+            # the first file's hash: slices of a source (and pages of a members pull) share labels
+            pages.append(docs_dir / page_name(source, name, f"{label}.{group[0].sha256[:12]}", i))
             pages[-1].write_text(render_page(ge_result), encoding="utf-8")
         faults.checkpoint(f"validate.{source}")
         for b, result in zip(group, results, strict=True):
@@ -451,27 +464,51 @@ def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, m
     if filled:
         logger.info("pseudonyms filled in for %d rows loaded before pseudonymisation", filled)
     docs_dir = summary.docs_dir
-    for source in (*schema.FILE_SOURCES, "members"):
-        t0 = time.perf_counter()
-        if source == "members":
-            batches = extract_members(settings, engine, full=members_full)
-        else:
-            batches, skipped = extract_source(settings, source, already_seen(engine, source), window)
+    max_rows = settings.stream_rows
+    for source in schema.FILE_SOURCES:  # in slices of about max_rows rows: memory stays bounded
+        deliveries = [d for d in common.discover(settings.landing_dir, source) if in_window(d.delivery_date, window)]
+        seen, previous = already_seen(engine, source), previous_rows(engine, source)
+        this_run: set[str] = set()
+        while deliveries:
+            t0 = time.perf_counter()
+            batches, skipped, done, this_run = extract_source(settings, source, seen, deliveries, this_run,
+                                                              max_rows)
+            deliveries = deliveries[done:]
             summary.skipped_files += skipped
-        summary.timed("extract", t0)
-        t0 = time.perf_counter()
-        validated = validate_batches(source, batches, settings.quality, previous_rows(engine, source), docs_dir)
-        summary.timed("validate", t0)
-        t0 = time.perf_counter()
-        load_batches(engine, summary.run_id, source, validated, settings)
-        faults.checkpoint("load.source_done")
-        summary.timed("load", t0)
-        summary.doc_pages += [p for b in validated for p in b.doc_pages]
+            summary.timed("extract", t0)
+            _validate_and_load(settings, summary, engine, source, batches, previous)
+    if settings.members_database_url is None:
+        logger.warning("members: no database configured and no <landing>/members.sqlite; skipped")
+    previous = previous_rows(engine, "members")
+    for t in schema.tables_of("members") if settings.members_database_url is not None else ():
+        cursor: tuple[Any, Any] | None = None
+        while True:
+            t0 = time.perf_counter()
+            batches, cursor = extract_members(settings, engine, t.name, full=members_full, after=cursor,
+                                              max_rows=max_rows)
+            summary.timed("extract", t0)
+            _validate_and_load(settings, summary, engine, "members", batches, previous)
+            if cursor is None:
+                break
     summary.ledger = ledger_of_run(engine, summary.run_id)  # what was written, retries included
     summary.report_files.append(write_index(docs_dir, summary.run_id, summary.doc_pages))
     check_conservation(engine)
     summary.errors = [f"{e.file_name}: [{e.error_rule}] {e.error_message}" for e in summary.ledger
                       if e.status == "rejected"]
+
+
+def _validate_and_load(settings: Settings, summary: RunSummary, engine: Engine, source: str,
+                       batches: list[Batch], previous: dict[tuple[str, str], int]) -> None:
+    t0 = time.perf_counter()
+    validated = validate_batches(source, batches, settings.quality, previous, summary.docs_dir)
+    summary.timed("validate", t0)
+    t0 = time.perf_counter()
+    load_batches(engine, summary.run_id, source, validated, settings)
+    faults.checkpoint("load.source_done")
+    summary.timed("load", t0)
+    for b in validated:
+        summary.doc_pages += b.doc_pages
+        b.frame = b.passed = b.quarantined = None  # written: the rows need not stay in memory
 
 
 def _build(settings: Settings, summary: RunSummary, engine: Engine, full_refresh: bool = False) -> None:

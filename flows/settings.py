@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     report_template: Path | None = None
     """The summary's text with figure placeholders; default ``config/report/summary.zh.md`` of the
     project root, else the one shipped with unionwh."""
+    stream_rows: int = Field(200_000, ge=1_000)
+    """A source goes through extract, validate and load in slices of about this many rows (whole
+    files; a members page is exactly this many): peak memory depends on it, not on the source's size."""
+    duckdb_memory_limit: str = Field("2GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")
+    """DuckDB's memory limit, for the load and for dbt (it spills to disk beyond it); DuckDB's own
+    default is 80% of the machine's memory."""
     quality: QualitySettings = QualitySettings()
     notify_url: SecretStr | None = None
     """Apprise URL(s) told when a run fails (env UNIONWH_NOTIFY_URL). Never logged."""
@@ -203,7 +209,8 @@ class Settings(BaseSettings):
         """The dbt target name and the environment that profiles.yml reads."""
         url = self.warehouse_url
         if self.is_duckdb:
-            return "duckdb", {"UNIONWH_DBT_DUCKDB_PATH": str(self.duckdb_path)}
+            return "duckdb", {"UNIONWH_DBT_DUCKDB_PATH": str(self.duckdb_path),
+                              "UNIONWH_DBT_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit}
         return "postgres", {
             "UNIONWH_DBT_PG_HOST": url.host or "127.0.0.1",
             "UNIONWH_DBT_PG_PORT": str(url.port or 5432),

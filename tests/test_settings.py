@@ -23,7 +23,9 @@ def test_defaults_resolve_under_the_project_root(tmp_path: Path) -> None:
     s = load_settings()
     assert s.landing_dir == tmp_path / "data" / "landing"
     assert s.duckdb_path == tmp_path / "data" / "warehouse.duckdb"
-    assert s.dbt_target() == ("duckdb", {"UNIONWH_DBT_DUCKDB_PATH": str(tmp_path / "data" / "warehouse.duckdb")})
+    assert s.dbt_target() == ("duckdb", {"UNIONWH_DBT_DUCKDB_PATH": str(tmp_path / "data" / "warehouse.duckdb"),
+                                         "UNIONWH_DBT_DUCKDB_MEMORY_LIMIT": "2GB"})
+    assert s.stream_rows == 200_000
     assert s.timezone == "Asia/Shanghai" and s.report_year == 2021
     assert s.members_database_url is None
 
@@ -69,3 +71,9 @@ def test_bad_settings_are_one_clear_error_without_secrets(field: str, value: obj
         load_settings(**{field: value})
     assert needle in str(err.value)
     assert "hunter2" not in str(err.value)
+
+
+def test_duckdb_memory_limit_is_checked() -> None:
+    assert load_settings(duckdb_memory_limit="512MB").duckdb_memory_limit == "512MB"
+    with pytest.raises(ConfigError, match="duckdb_memory_limit"):
+        load_settings(duckdb_memory_limit="2GB; DROP TABLE x")

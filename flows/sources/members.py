@@ -69,13 +69,25 @@ def _since_param(conn: Connection, since: datetime) -> Any:
     return since
 
 
-def _pull(conn: Connection, t: Table, since: datetime | None) -> list[tuple[Any, ...]]:
+def _pull(conn: Connection, t: Table, since: datetime | None, after: tuple[Any, Any] | None = None,
+          limit: int | None = None) -> list[tuple[Any, ...]]:
+    """Rows changed after ``since``, in (``updated_at``, key) order; ``after``: only rows past
+    this (``updated_at``, key) pair, as the database gave them (a page's last row);
+    ``limit``: at most this many."""
     names = [c.name for c in t.columns]
     tbl = sa.table(t.name, *[sa.column(n) for n in names])
     query = sa.select(*[tbl.c[n] for n in names])
+    updated, key = tbl.c["updated_at"], tbl.c[t.key[0]]
     if since is not None:
-        query = query.where(tbl.c["updated_at"] > sa.bindparam("since", _since_param(conn, since)))
-    query = query.order_by(tbl.c["updated_at"], tbl.c[t.key[0]])
+        query = query.where(updated > sa.bindparam("since", _since_param(conn, since)))
+    if after is not None:
+        last_updated, last_key = after
+        query = query.where(sa.or_(updated > sa.bindparam("after_u", last_updated),
+                                   sa.and_(updated == sa.bindparam("after_u2", last_updated),
+                                           key > sa.bindparam("after_k", last_key))))
+    query = query.order_by(updated, key)
+    if limit is not None:
+        query = query.limit(limit)
     return [tuple(r) for r in conn.execute(query).all()]
 
 
@@ -106,14 +118,29 @@ def read(
     """Canonical frames of ``member`` and ``member_card`` rows changed after ``since[table]``."""
     out: dict[str, pl.DataFrame] = {}
     for t in schema.tables_of(SOURCE):
-        _check_columns(connection, t)
-        try:
-            rows = _pull(connection, t, since.get(t.name))
-        except sa.exc.DBAPIError as exc:
-            raise BatchError(f"{SOURCE}/{t.name}", "batch.unreadable",
-                             f"cannot read table {t.name}: {type(exc.orig).__name__}: {exc.orig}") from None
-        out[t.name] = table_frame(t, rows, pulled_on)
+        out[t.name], _ = read_page(connection, t, pulled_on, since.get(t.name))
     return out
+
+
+def read_page(connection: Connection, t: Table, pulled_on: date, since: datetime | None,
+              after: tuple[Any, Any] | None = None, limit: int | None = None
+              ) -> tuple[pl.DataFrame, tuple[Any, Any] | None]:
+    """One page of table ``t``'s rows changed after ``since``: at most ``limit`` rows past the
+    cursor ``after``, as a canonical frame, and the cursor of the page's last row (None when
+    the page is short, i.e. nothing is left). Pages follow (``updated_at``, key) order, so
+    a run that stops between pages has loaded a prefix of that order and its watermark holds."""
+    _check_columns(connection, t)
+    try:
+        rows = _pull(connection, t, since, after, limit)
+    except sa.exc.DBAPIError as exc:
+        raise BatchError(f"{SOURCE}/{t.name}", "batch.unreadable",
+                         f"cannot read table {t.name}: {type(exc.orig).__name__}: {exc.orig}") from None
+    names = [c.name for c in t.columns]
+    cursor = None
+    if limit is not None and len(rows) == limit:
+        last = rows[-1]
+        cursor = (last[names.index("updated_at")], last[names.index(t.key[0])])
+    return table_frame(t, rows, pulled_on), cursor
 
 
 def max_updated_at(frame: pl.DataFrame) -> datetime | None:
@@ -131,6 +158,15 @@ def max_updated_at(frame: pl.DataFrame) -> datetime | None:
                                                                time_unit="us")
     value = pl.select(pl.coalesce(pl.lit(original), pl.lit(canonical)).max()).item()
     return value
+
+
+def updated_range(frame: pl.DataFrame) -> tuple[datetime | None, datetime | None]:
+    """The oldest and newest canonical ``updated_at`` of a pulled frame (to the second; None
+    when it has none): the span of raw rows a page can collide with."""
+    if frame.height == 0:
+        return None, None
+    stamps = frame.get_column("updated_at").str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us")
+    return stamps.min(), stamps.max()  # type: ignore[return-value]
 
 
 def version_key(t: Table) -> pl.Expr:

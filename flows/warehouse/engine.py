@@ -19,7 +19,8 @@ def warehouse_engine(settings: Settings) -> Engine:
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
         # duckdb-engine warns about its own reflection caveats; they do not apply to us.
         warnings.filterwarnings("ignore", module="duckdb_engine")
-        return sa.create_engine(url, poolclass=sa.pool.NullPool)
+        return sa.create_engine(url, poolclass=sa.pool.NullPool,
+                                connect_args={"config": {"memory_limit": settings.duckdb_memory_limit}})
     return sa.create_engine(url, pool_pre_ping=True)
 
 

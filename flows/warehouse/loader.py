@@ -216,8 +216,10 @@ def watermarks(engine: Engine, source: str) -> dict[str, datetime]:
     return {r[0]: r[1] for r in rows}
 
 
-def seen_versions(engine: Engine, t: Table, since: datetime | None) -> tuple[set[str], set[str]]:
-    """What the warehouse already holds of a database table, from ``since`` on (None: all of it).
+def seen_versions(engine: Engine, t: Table, since: datetime | None, until: datetime | None = None
+                  ) -> tuple[set[str], set[str]]:
+    """What the warehouse already holds of a database table, from ``since`` on (None: all of it)
+    and, for its raw rows, up to ``until`` (a pulled page's newest ``updated_at``).
 
     Returns the version keys (``<key>|<updated_at>``) of its raw rows and the original
     values of its quarantined rows; the members pull drops re-read rows found here.
@@ -234,6 +236,9 @@ def seen_versions(engine: Engine, t: Table, since: datetime | None) -> tuple[set
         # margin for a platform clock in another time zone).
         q_sql += " AND delivery_date >= :since_day"
         q_params["since_day"] = since.date() - timedelta(days=1)
+    if until is not None:
+        raw_sql += (" AND" if since is not None else " WHERE") + " updated_at <= :until"
+        raw_params["until"] = until
     with engine.connect() as conn:
         raw = conn.execute(sa.text(raw_sql), raw_params).all()
         quarantined = conn.execute(sa.text(q_sql), q_params).all()

@@ -145,3 +145,31 @@ def test_date_and_datetime_objects_from_server_databases() -> None:
     assert members.max_updated_at(f) == datetime(2021, 3, 5, 8, 9, 10, 500)
     assert members.db_text(True) == "true"
     assert members.db_text(False) == "false"
+
+
+def test_pages_follow_updated_at_then_key_and_add_up_to_the_full_pull(tmp_path: Path) -> None:
+    url = make_db(tmp_path / "m.sqlite")
+    t = schema.table("members", "member")
+    engine = sa.create_engine(url)
+    keys: list[str] = []
+    cursors = []
+    try:
+        with engine.connect() as conn:
+            cursor = None
+            while True:
+                page, cursor = members.read_page(conn, t, date(2021, 10, 1), None, cursor, limit=1)
+                keys += page["member_id"].to_list()
+                cursors.append(cursor)
+                if cursor is None:
+                    break
+            # Two rows share updated_at 09:00:00: the key breaks the tie, so neither is lost.
+            assert keys == ["1", "3", "2"]
+            assert cursors[:2] == [("2021-03-05 09:00:00", 1), ("2021-03-05 09:00:00", 3)]
+            # A page of exactly the rows left still reports a cursor; the next page is empty.
+            assert cursors[2] == ("2021-07-01 08:00:00.250000", 2) and cursors[3] is None
+            rest, none = members.read_page(conn, t, date(2021, 10, 1), datetime(2021, 3, 6), None, limit=10)
+            assert rest["member_id"].to_list() == ["2"] and none is None
+    finally:
+        engine.dispose()
+    assert members.updated_range(pull(url, {"member": None})["member"]) == (
+        datetime(2021, 3, 5, 9), datetime(2021, 7, 1, 8))
