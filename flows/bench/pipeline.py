@@ -29,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -39,19 +40,53 @@ from flows.bench.load import BENCH_KEY
 TARGETS = {"ratio": 3.0, "delta_share": 0.10, "peak_mb": 4096.0, "demo_seconds": 30.0}
 
 
+def tree_rss_mb(root: int) -> float:
+    """The resident memory of ``root`` and all its descendants now, from /proc (MB)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [root]
+    page = os.sysconf("SC_PAGE_SIZE")
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 2**20
+
+
 def measured(cmd: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
-    """Run ``cmd``; its wall time, exit code, output and the peak RSS of its process tree
-    (``wait4``: the child and the descendants it waited for)."""
+    """Run ``cmd``; its wall time, exit code, output and memory: ``peak_mb``, the largest sum of
+    resident memory over its whole process tree (the run, Prefect's server, dbt), sampled every
+    0.2 s; ``peak_process_mb``, the largest single process (``wait4``'s ``ru_maxrss``)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
+        peak = [0.0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.2):
+                peak[0] = max(peak[0], tree_rss_mb(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
+        done.set()
+        sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         return {"seconds": seconds, "returncode": proc.returncode, "stdout": out.read().decode(),
-                "stderr": err.read().decode(), "peak_mb": usage.ru_maxrss / 1024}
+                "stderr": err.read().decode(), "peak_mb": max(peak[0], usage.ru_maxrss / 1024),
+                "peak_process_mb": usage.ru_maxrss / 1024}
 
 
 def run_ledger(warehouse: Path) -> dict[str, Any]:
@@ -93,6 +128,19 @@ def write_delta(landing: Path, want: int) -> int:
     return written
 
 
+def _commit() -> str:
+    """The checked-out commit (``+dirty`` when the work tree has changes), or ``unknown``."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha + ("+dirty" if dirty else "")
+
+
 def _row(label: str, r: dict[str, Any]) -> str:
     ph = r.get("phases", {})
     cols = " ".join(f"{ph.get(k, 0):>8.1f}" for k in ("extract", "validate", "load", "dbt"))
@@ -105,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--landing", type=Path, help="an existing landing zone (default: write the 2021 demo)")
     parser.add_argument("--scale", type=int, default=1, help="demo size: N copies of the zone (default 1)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--record", type=Path, metavar="FILE",
+                        help="also append the result, with the commit, as a line of JSON to FILE "
+                             "(flows/bench/results.jsonl feeds RESULTS.md and the size-vs-time plot)")
     args = parser.parse_args(argv)
     exe = Path(sys.executable).parent
     with tempfile.TemporaryDirectory(prefix="unionwh-bench-pipeline-") as tmp:
@@ -131,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         if full["returncode"] != 0:
             raise SystemExit(f"pipeline run failed:\n{full['stderr'][-3000:]}")
         ledger = run_ledger(work / "a" / "warehouse.duckdb")
-        runs["pipeline"] = {"seconds": full["seconds"], "peak_mb": full["peak_mb"], "rows": ledger["rows_read"],
+        runs["pipeline"] = {"seconds": full["seconds"], "peak_mb": full["peak_mb"],
+                            "peak_process_mb": full["peak_process_mb"], "rows": ledger["rows_read"],
                             "phases": ledger["phases"]}
         manifest = next((work / "runs").glob(f"{ledger['run_id']}/dbt/manifest.json"))
         (work / "b").mkdir()
@@ -141,13 +193,15 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"baseline failed:\n{base['stderr'][-3000:]}")
         got = json.loads(base["stdout"])
         runs["baseline"] = {"seconds": base["seconds"], "peak_mb": base["peak_mb"],
+                            "peak_process_mb": base["peak_process_mb"],
                             "rows": got["stages"][0]["rows"],
                             "phases": {"extract": got["stages"][0]["seconds"], "load": got["stages"][1]["seconds"],
                                        "dbt": got["stages"][2]["seconds"]}}
         delta_rows = write_delta(landing, max(1, ledger["rows_read"] // 100))  # 1% of the rows
         delta = measured([str(exe / "unionwh"), "run", "--year", "2021"], env, work)
         dl = run_ledger(work / "a" / "warehouse.duckdb")
-        runs["delta"] = {"seconds": delta["seconds"], "peak_mb": delta["peak_mb"], "rows": dl["rows_read"],
+        runs["delta"] = {"seconds": delta["seconds"], "peak_mb": delta["peak_mb"],
+                         "peak_process_mb": delta["peak_process_mb"], "rows": dl["rows_read"],
                          "phases": dl["phases"], "delivered_rows": delta_rows}
     differs = sorted(k for k, v in ledger["figures"].items() if got["figures"].get(k) != v)
     result = {
@@ -155,10 +209,13 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "ratio_pipeline_to_baseline": runs["pipeline"]["seconds"] / runs["baseline"]["seconds"],
         "delta_share_of_full": runs["delta"]["seconds"] / runs["pipeline"]["seconds"],
-        "peak_mb": max(r["peak_mb"] for r in runs.values()),
+        "peak_mb": max(runs[k]["peak_mb"] for k in ("pipeline", "delta")),  # the pipeline's, not the baseline's
         "figures_differing_from_baseline": differs,
         "targets": TARGETS,
     }
+    if args.record:
+        with args.record.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"commit": _commit(), "measured_on": date.today().isoformat(), **result}) + "\n")
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
