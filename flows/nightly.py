@@ -10,8 +10,11 @@ from settings (environment or config file).
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import socket
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -23,11 +26,13 @@ import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 from sqlalchemy.engine import Engine
 
 from flows import faults, schema
-from flows.errors import BatchError, FileInFlux, RunFailed, TransientError
+from flows.errors import BatchError, ConfigError, FileInFlux, RunFailed, TransientError
 from flows.orchestration import notify
 from flows.orchestration.progress import Progress
 from flows.quality.docs import DocPage, page_name, render_page, write_index
@@ -76,12 +81,14 @@ class RunSummary:
     figures: list[Figure] = field(default_factory=list)
     report_files: list[Path] = field(default_factory=list)
     doc_pages: list[DocPage] = field(default_factory=list)
+    workers: set[str] = field(default_factory=set)
+    """The processes (host:pid) that extracted and validated the file sources."""
     seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per phase (extract, validate, load: summed over sources and slices; dbt; figures)."""
     refresh_differences: list[str] | None = None
     """Full refresh only: relations whose rebuilt rows differ from the incremental ones."""
     figure_changes: list[runlog.FigureChange] | None = None
     """Figures (any year) that differ from the previous run's (None: no build this run)."""
-    """Wall time per phase (extract, validate, load: summed over sources; dbt; figures)."""
 
     @property
     def refresh_equal(self) -> bool | None:
@@ -96,7 +103,10 @@ class RunSummary:
         return self.run_dir / "data_docs"
 
     def timed(self, phase: str, started: float) -> None:
-        self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - started
+        self.add_time(phase, time.perf_counter() - started)
+
+    def add_time(self, phase: str, seconds: float) -> None:
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
 
     @property
     def rows(self) -> tuple[int, int, int]:
@@ -316,6 +326,22 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
     return batches
 
 
+@task(name="prepare", task_run_name="prepare_{source}", cache_policy=NO_CACHE)
+def prepare_slice(settings: Settings, source: str, seen: set[tuple[str, str, str]],
+                  deliveries: list[common.Delivery], this_run: set[str], previous: dict[tuple[str, str], int],
+                  docs_dir: Path) -> tuple[list[Batch], int, int, set[str], dict[str, float], str]:
+    """Extract and validate one slice of a file source (see :func:`extract_source`), wherever
+    the task runner puts it (a thread, or a Dask worker): returns the validated batches, what
+    extract returns besides, the seconds each step took and the process that did it (host:pid)."""
+    t0 = time.perf_counter()
+    batches, skipped, done, this_run = extract_source(settings, source, seen, deliveries, this_run,
+                                                      settings.stream_rows)
+    t1 = time.perf_counter()
+    validated = validate_batches(source, batches, settings.quality, previous, docs_dir)
+    return (validated, skipped, done, this_run, {"extract": t1 - t0, "validate": time.perf_counter() - t1},
+            f"{socket.gethostname()}:{os.getpid()}")
+
+
 @task(name="load", task_run_name="load_{source}", cache_policy=NO_CACHE, **RETRY)
 def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch], settings: Settings
                  ) -> list[LedgerEntry]:
@@ -465,18 +491,7 @@ def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, m
         logger.info("pseudonyms filled in for %d rows loaded before pseudonymisation", filled)
     docs_dir = summary.docs_dir
     max_rows = settings.stream_rows
-    for source in schema.FILE_SOURCES:  # in slices of about max_rows rows: memory stays bounded
-        deliveries = [d for d in common.discover(settings.landing_dir, source) if in_window(d.delivery_date, window)]
-        seen, previous = already_seen(engine, source), previous_rows(engine, source)
-        this_run: set[str] = set()
-        while deliveries:
-            t0 = time.perf_counter()
-            batches, skipped, done, this_run = extract_source(settings, source, seen, deliveries, this_run,
-                                                              max_rows)
-            deliveries = deliveries[done:]
-            summary.skipped_files += skipped
-            summary.timed("extract", t0)
-            _validate_and_load(settings, summary, engine, source, batches, previous)
+    _load_file_sources(settings, summary, engine, window)
     if settings.members_database_url is None:
         logger.warning("members: no database configured and no <landing>/members.sqlite; skipped")
     previous = previous_rows(engine, "members")
@@ -497,11 +512,77 @@ def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, m
                       if e.status == "rejected"]
 
 
+def task_runner(settings: Settings) -> TaskRunner[Any]:
+    """Where the file sources' extract and validation run: threads of this process (default),
+    or a Dask cluster through prefect-dask (``task_runner: dask``; ``dask_address`` names a
+    running scheduler, else a temporary local cluster of ``parallel_slices`` worker processes)."""
+    if settings.task_runner == "dask":
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            raise ConfigError("task_runner dask needs prefect-dask: pip install 'unionwh[dask]'") from None
+        if settings.dask_address:
+            return DaskTaskRunner(address=settings.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": settings.parallel_slices, "threads_per_worker": 1,
+                                              "processes": True, "dashboard_address": None})
+    return ThreadPoolTaskRunner(max_workers=settings.parallel_slices)
+
+
+@dataclass
+class _SourceWork:
+    deliveries: list[common.Delivery]
+    seen: set[tuple[str, str, str]]
+    previous: dict[tuple[str, str], int]
+    this_run: set[str] = field(default_factory=set)
+    in_flight: bool = False
+
+
+def _load_file_sources(settings: Settings, summary: RunSummary, engine: Engine,
+                       window: tuple[date | None, date | None]) -> None:
+    """Every file source, slice by slice: up to ``parallel_slices`` slices are extracted and
+    validated on the task runner while this process loads the one before them. Slices load in
+    the order they were submitted, which depends only on the data, never on timing; a source's
+    next slice is submitted as soon as the previous one is back (it starts where that one stopped)."""
+    work = {}
+    for source in schema.FILE_SOURCES:
+        deliveries = [d for d in common.discover(settings.landing_dir, source) if in_window(d.delivery_date, window)]
+        if deliveries:
+            work[source] = _SourceWork(deliveries, already_seen(engine, source), previous_rows(engine, source))
+    in_flight: deque[tuple[str, PrefectFuture[Any]]] = deque()
+    with task_runner(settings) as runner:
+        def submit() -> None:
+            for source, w in work.items():
+                if len(in_flight) >= settings.parallel_slices:
+                    return
+                if w.deliveries and not w.in_flight:
+                    w.in_flight = True
+                    in_flight.append((source, runner.submit(prepare_slice, parameters=dict(
+                        settings=settings, source=source, seen=w.seen, deliveries=w.deliveries,
+                        this_run=w.this_run, previous=w.previous, docs_dir=summary.docs_dir))))
+
+        submit()
+        while in_flight:
+            source, future = in_flight.popleft()
+            validated, skipped, done, this_run, seconds, worker = future.result(raise_on_failure=True)
+            summary.workers.add(worker)
+            w = work[source]
+            w.deliveries, w.this_run, w.in_flight = w.deliveries[done:], this_run, False
+            summary.skipped_files += skipped
+            for phase, took in seconds.items():
+                summary.add_time(phase, took)
+            submit()  # the next slices are read while this one loads
+            _write(settings, summary, engine, source, validated)
+
+
 def _validate_and_load(settings: Settings, summary: RunSummary, engine: Engine, source: str,
                        batches: list[Batch], previous: dict[tuple[str, str], int]) -> None:
     t0 = time.perf_counter()
     validated = validate_batches(source, batches, settings.quality, previous, summary.docs_dir)
     summary.timed("validate", t0)
+    _write(settings, summary, engine, source, validated)
+
+
+def _write(settings: Settings, summary: RunSummary, engine: Engine, source: str, validated: list[Batch]) -> None:
     t0 = time.perf_counter()
     load_batches(engine, summary.run_id, source, validated, settings)
     faults.checkpoint("load.source_done")

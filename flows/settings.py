@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     stream_rows: int = Field(200_000, ge=1_000)
     """A source goes through extract, validate and load in slices of about this many rows (whole
     files; a members page is exactly this many): peak memory depends on it, not on the source's size."""
+    parallel_slices: int = Field(1, ge=1, le=64)
+    """How many slices are extracted and validated at once while the run loads the one before them."""
+    task_runner: Literal["threads", "dask"] = "threads"
+    """Where extract and validation run: threads of the run's process, or a Dask cluster (prefect-dask)."""
+    dask_address: str | None = None
+    """A running Dask scheduler (``tcp://host:8786``) for ``task_runner: dask``; unset: a temporary
+    local cluster of ``parallel_slices`` worker processes. The workers must see the landing zone."""
     duckdb_memory_limit: str = Field("2GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")
     """DuckDB's memory limit, for the load and for dbt (it spills to disk beyond it); DuckDB's own
     default is 80% of the machine's memory."""

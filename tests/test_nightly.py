@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import secrets
+import socket
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -250,6 +252,28 @@ def test_small_slices_give_the_same_warehouse_and_figures(demo: DemoRun) -> None
     assert all(e.rows_read <= 4000 for e in pages)
     welfare_validations = {d.path for d in sliced.doc_pages if d.source == "welfare"}
     assert len(welfare_validations) > 10
+
+
+def test_extract_and_validation_on_a_dask_cluster_give_the_same_warehouse(demo: DemoRun) -> None:
+    """task_runner dask (prefect-dask, a temporary local cluster of two worker processes): the
+    file sources' slices are extracted and validated in the workers, and the warehouse and all
+    42 figures equal the default run's."""
+    env = {**demo.env, "UNIONWH_WAREHOUSE": f"duckdb:///{demo.home / 'dask.duckdb'}",
+           "UNIONWH_OUTPUT": str(demo.home / "dask-runs"), "UNIONWH_TASK_RUNNER": "dask",
+           "UNIONWH_PARALLEL_SLICES": "2", "UNIONWH_STREAM_ROWS": "20000"}
+    with Env(**env):
+        on_dask = nightly_load(year=2021)
+    assert on_dask.status == demo.first.status
+    assert {f.id: Decimal(str(f.value)) for f in on_dask.figures} == {
+        f.id: Decimal(str(f.value)) for f in demo.first.figures}
+    whole = demo.row_counts()
+    got = DemoRun(demo.home, env, on_dask, demo.manifest).row_counts()
+    assert {k: v for k, v in got.items() if k != "ops.load_ledger"} == {
+        k: v for k, v in whole.items() if k != "ops.load_ledger"}
+    assert on_dask.rows == demo.first.rows
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    assert demo.first.workers == {here}  # the default: threads of the run's own process
+    assert on_dask.workers and here not in on_dask.workers
 
 
 def test_a_byte_identical_redelivery_is_skipped(demo: DemoRun) -> None:
