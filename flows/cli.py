@@ -147,6 +147,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _set_env(args)
+    from flows.quality.runner import warm_up
+
+    warm_up()  # Great Expectations loads while Prefect starts its server
     from flows.nightly import nightly_load
     from flows.report.format import figures_table
     from flows.settings import load_settings
@@ -182,6 +185,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     _set_env(args)
+    from flows.quality.runner import warm_up
+
+    warm_up()
     from flows.backfill import backfill
     from flows.report.format import figures_table
     from flows.settings import load_settings

@@ -37,7 +37,7 @@ from flows.orchestration import notify
 from flows.orchestration.progress import Progress
 from flows.quality.docs import DocPage, page_name, render_page, write_index
 from flows.quality.gates import delivery_kind
-from flows.quality.runner import validate_files
+from flows.quality.runner import validate_files, warm_up
 from flows.quality.screen import WHOLE_FILE, gate, read_delivery
 from flows.report.format import Figure, figures_markdown
 from flows.settings import QualitySettings, Settings, load_settings
@@ -628,6 +628,7 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
     file sources' raw rows, ledger and quarantine, reload them from the landing zone,
     rebuild every dbt model, and compare the result with what was there before.
     """
+    warm_up()  # (cheap when the CLI did it already)
     settings = load_settings(landing=landing, report_year=year)
     logger = get_run_logger()
     summary = RunSummary(run_id=new_run_id())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,6 @@ import polars as pl
 from flows.errors import BatchError
 from flows.schema import Table
 
-from . import expectations as _registered  # noqa: F401  (registers the custom expectations)
 from .docs import scrub
 from .suites import load_suite_dict
 
@@ -43,10 +43,26 @@ class ValidationResult:
     """GE's validation results per chunk, with the unexpected values removed (for Data Docs)."""
 
 
-@functools.lru_cache(maxsize=1)
+_CONTEXT_LOCK = threading.Lock()
+
+
+def warm_up() -> None:
+    """Import Great Expectations and make its context in a background thread (about 2.5 s),
+    so that it overlaps what a run does first (Prefect's server starting, the first reads)."""
+    threading.Thread(target=_batch_definition, name="ge-warm-up", daemon=True).start()
+
+
 def _batch_definition() -> Any:
+    with _CONTEXT_LOCK:
+        return _make_batch_definition()
+
+
+@functools.lru_cache(maxsize=1)
+def _make_batch_definition() -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    from . import expectations as _registered  # noqa: F401  (registers the custom expectations)
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -57,6 +73,8 @@ def _batch_definition() -> Any:
 @functools.lru_cache(maxsize=None)
 def _suite(source: str, name: str) -> Any:
     import great_expectations as gx
+
+    from . import expectations as _registered  # noqa: F401  (registers the custom expectations)
 
     from flows.schema import table
 
