@@ -240,12 +240,13 @@ def _welfare_workbook_key(rel_name: str) -> tuple[str, str]:
 
 
 @task(name="extract_members", task_run_name="extract_members_{table}", cache_policy=NO_CACHE, **RETRY)
-def extract_members(settings: Settings, engine: Engine, table: str, full: bool = False,
+def extract_members(settings: Settings, engine: Engine, run_id: str, table: str, full: bool = False,
                     after: tuple[Any, Any] | None = None, max_rows: int | None = None
                     ) -> tuple[list[Batch], tuple[Any, Any] | None]:
     """Pull a page of ``table``'s member rows changed since the stored watermark, less the
     overlap window (``full``: every row): at most ``max_rows`` rows past the cursor ``after``.
-    Rows the warehouse already holds are dropped. Returns the batch (none when every row was
+    Rows the warehouse already holds from earlier runs are dropped (this run's earlier pages
+    cannot hold a row of this one). Returns the batch (none when every row was
     held) and the cursor of the next page (None: this was the last)."""
     logger = get_run_logger()
     url = settings.members_database_url
@@ -266,9 +267,8 @@ def extract_members(settings: Settings, engine: Engine, table: str, full: bool =
         source_engine.dispose()
     faults.checkpoint("extract.members")
     lo, hi = members.updated_range(pulled)
-    frame, dropped = members.drop_seen(pulled, t, *seen_versions(engine, t, max((d for d in (since, lo)
-                                                                                if d is not None), default=None),
-                                                                   hi))
+    held = seen_versions(engine, t, max((d for d in (since, lo) if d is not None), default=None), hi, run_id)
+    frame, dropped = members.drop_seen(pulled, t, *held)
     logger.info("extract members %s: %d rows pulled%s, %d new", table, pulled.height,
                 " (full re-pull)" if full else "", frame.height)
     if dropped:
@@ -499,8 +499,8 @@ def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, m
         cursor: tuple[Any, Any] | None = None
         while True:
             t0 = time.perf_counter()
-            batches, cursor = extract_members(settings, engine, t.name, full=members_full, after=cursor,
-                                              max_rows=max_rows)
+            batches, cursor = extract_members(settings, engine, summary.run_id, t.name, full=members_full,
+                                              after=cursor, max_rows=max_rows)
             summary.timed("extract", t0)
             _validate_and_load(settings, summary, engine, "members", batches, previous)
             if cursor is None:

@@ -280,7 +280,10 @@ def _members(g: _Gen, union_codes: list[str]) -> None:
         " employment_form TEXT, is_migrant INTEGER, is_veteran INTEGER, joined_on TEXT, updated_at TEXT,"
         " deleted_at TEXT);"
         "CREATE TABLE member_card (card_event_id INTEGER PRIMARY KEY, member_id INTEGER, card_no TEXT,"
-        " action TEXT, action_on TEXT, updated_at TEXT);")
+        " action TEXT, action_on TEXT, updated_at TEXT);"
+        # what the pull pages by (a platform that is pulled incrementally keeps such an index)
+        "CREATE INDEX member_updated ON member (updated_at, member_id);"
+        "CREATE INDEX member_card_updated ON member_card (updated_at, card_event_id);")
     forms = ("standard",) * 6 + ("courier", "food_delivery", "truck_driver", "ride_hailing", "other")
     members = []
     for i in range(1, 40001):

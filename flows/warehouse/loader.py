@@ -216,10 +216,11 @@ def watermarks(engine: Engine, source: str) -> dict[str, datetime]:
     return {r[0]: r[1] for r in rows}
 
 
-def seen_versions(engine: Engine, t: Table, since: datetime | None, until: datetime | None = None
-                  ) -> tuple[set[str], set[str]]:
+def seen_versions(engine: Engine, t: Table, since: datetime | None, until: datetime | None = None,
+                  not_run: str | None = None) -> tuple[set[str], set[str]]:
     """What the warehouse already holds of a database table, from ``since`` on (None: all of it)
-    and, for its raw rows, up to ``until`` (a pulled page's newest ``updated_at``).
+    and, for its raw rows, up to ``until`` (a pulled page's newest ``updated_at``); ``not_run``:
+    leaving out what that run loaded (a pull's pages never overlap: a key is in one page).
 
     Returns the version keys (``<key>|<updated_at>``) of its raw rows and the original
     values of its quarantined rows; the members pull drops re-read rows found here.
@@ -237,8 +238,14 @@ def seen_versions(engine: Engine, t: Table, since: datetime | None, until: datet
         q_sql += " AND delivery_date >= :since_day"
         q_params["since_day"] = since.date() - timedelta(days=1)
     if until is not None:
-        raw_sql += (" AND" if since is not None else " WHERE") + " updated_at <= :until"
+        raw_sql += (" AND" if " WHERE " in raw_sql else " WHERE") + " updated_at <= :until"
         raw_params["until"] = until
+    if not_run is not None:
+        this_run = f"(SELECT load_id FROM {OPS_SCHEMA}.load_ledger WHERE run_id = :run)"
+        raw_sql += (" AND" if " WHERE " in raw_sql else " WHERE") + f" _load_id NOT IN {this_run}"
+        raw_params["run"] = not_run
+        q_sql += f" AND load_id NOT IN {this_run}"
+        q_params["run"] = not_run
     with engine.connect() as conn:
         raw = conn.execute(sa.text(raw_sql), raw_params).all()
         quarantined = conn.execute(sa.text(q_sql), q_params).all()
