@@ -225,27 +225,26 @@ def seen_versions(engine: Engine, t: Table, since: datetime | None, until: datet
     Returns the version keys (``<key>|<updated_at>``) of its raw rows and the original
     values of its quarantined rows; the members pull drops re-read rows found here.
     """
-    key = t.key[0]
-    raw_sql = f"SELECT {key}, updated_at FROM {RAW_SCHEMA}.{t.raw_table}"
-    q_sql = (f"SELECT original_values FROM {OPS_SCHEMA}.quarantine WHERE source = :s AND table_name = :t")
+    raw_where, q_where = ["TRUE"], ["source = :s", "table_name = :t"]
     raw_params: dict[str, Any] = {}
     q_params: dict[str, Any] = {"s": t.source, "t": t.name}
     if since is not None:
-        raw_sql += " WHERE updated_at >= :since"
+        raw_where.append("updated_at >= :since")
         raw_params["since"] = since
         # A row is pulled on or after its updated_at, so older pulls cannot hold it (a day's
         # margin for a platform clock in another time zone).
-        q_sql += " AND delivery_date >= :since_day"
+        q_where.append("delivery_date >= :since_day")
         q_params["since_day"] = since.date() - timedelta(days=1)
     if until is not None:
-        raw_sql += (" AND" if " WHERE " in raw_sql else " WHERE") + " updated_at <= :until"
+        raw_where.append("updated_at <= :until")
         raw_params["until"] = until
     if not_run is not None:
         this_run = f"(SELECT load_id FROM {OPS_SCHEMA}.load_ledger WHERE run_id = :run)"
-        raw_sql += (" AND" if " WHERE " in raw_sql else " WHERE") + f" _load_id NOT IN {this_run}"
-        raw_params["run"] = not_run
-        q_sql += f" AND load_id NOT IN {this_run}"
-        q_params["run"] = not_run
+        raw_where.append(f"_load_id NOT IN {this_run}")
+        q_where.append(f"load_id NOT IN {this_run}")
+        raw_params["run"] = q_params["run"] = not_run
+    raw_sql = f"SELECT {t.key[0]}, updated_at FROM {RAW_SCHEMA}.{t.raw_table} WHERE {' AND '.join(raw_where)}"
+    q_sql = f"SELECT original_values FROM {OPS_SCHEMA}.quarantine WHERE {' AND '.join(q_where)}"
     with engine.connect() as conn:
         raw = conn.execute(sa.text(raw_sql), raw_params).all()
         quarantined = conn.execute(sa.text(q_sql), q_params).all()
