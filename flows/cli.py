@@ -147,14 +147,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _set_env(args)
+    from flows.orchestration.server import start_temporary_server_early
     from flows.quality.runner import warm_up
 
-    warm_up()  # Great Expectations loads while Prefect starts its server
+    server = start_temporary_server_early()
+    warm_up()  # Great Expectations loads while Prefect's server starts
     from flows.nightly import nightly_load
     from flows.report.format import figures_table
     from flows.settings import load_settings
 
     settings = load_settings(report_year=args.year)
+    if server is not None:
+        server.join()
     summary = nightly_load(landing=None, year=settings.report_year, members_full=args.members_full,
                            build=not args.load_only, full_refresh=args.full_refresh)
     read, loaded, quarantined = summary.rows
@@ -185,14 +189,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     _set_env(args)
+    from flows.orchestration.server import start_temporary_server_early
     from flows.quality.runner import warm_up
 
+    server = start_temporary_server_early()
     warm_up()
     from flows.backfill import backfill
     from flows.report.format import figures_table
     from flows.settings import load_settings
 
     year = load_settings(report_year=args.year).report_year
+    if server is not None:
+        server.join()
     runs = backfill(args.date_from, args.date_to, landing=None, year=year, build=not args.load_only)
     for r in runs:
         read, loaded, quarantined = r.rows

@@ -9,10 +9,12 @@ from settings (environment or config file).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import socket
+import subprocess
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -42,7 +44,7 @@ from flows.quality.screen import WHOLE_FILE, gate, read_delivery
 from flows.report.format import Figure, figures_markdown
 from flows.settings import QualitySettings, Settings, load_settings
 from flows.sources import common, members
-from flows.warehouse import dbt, pii, refresh, roles, runlog
+from flows.warehouse import builds, dbt, pii, refresh, roles, runlog
 from flows.warehouse.ddl import OPS_SCHEMA
 from flows.warehouse.engine import init_warehouse, members_engine, warehouse_engine
 from flows.warehouse.figures import fetch_figures
@@ -386,14 +388,16 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch],
 
 
 @task(name="dbt_build", cache_policy=NO_CACHE)
-def build_marts(settings: Settings, artifacts: Path, full_refresh: bool = False) -> dict[str, int]:
-    """dbt build (models, seeds and their tests) on the run's target. Each node's result is
-    logged as dbt reports it; the whole result table becomes the run's ``dbt-results``
-    artifact; manifest.json and run_results.json stay in the run's folder."""
+def build_marts(settings: Settings, artifacts: Path, full_refresh: bool = False,
+                select: tuple[str, ...] = ()) -> dict[str, int]:
+    """dbt build (models, seeds and their tests) on the run's target: everything, or the
+    ``select`` selectors. Each node's result is logged as dbt reports it; the whole result
+    table becomes the run's ``dbt-results`` artifact; manifest.json and run_results.json
+    stay in the run's folder."""
     logger = get_run_logger()
     try:
         result = dbt.build(settings, artifacts, on_line=lambda line: logger.info("dbt: %s", line),
-                           full_refresh=full_refresh)
+                           full_refresh=full_refresh, select=select)
     finally:
         nodes = dbt.node_results(artifacts)
         if nodes:
@@ -599,12 +603,27 @@ def _write(settings: Settings, summary: RunSummary, engine: Engine, source: str,
         b.frame = b.passed = b.quarantined = None  # written: the rows need not stay in memory
 
 
-def _build(settings: Settings, summary: RunSummary, engine: Engine, full_refresh: bool = False) -> None:
+def _build(settings: Settings, summary: RunSummary, engine: Engine, full_refresh: bool = False,
+           parsing: subprocess.Popen[bytes] | None = None) -> None:
     """dbt build and docs, grants, figures (the lock is held)."""
     assert summary.run_dir is not None
+    project = builds.project_hash(dbt.DBT_PROJECT_DIR, settings.dbt_target()[0])
+    chosen = builds.plan(engine, project, everything=full_refresh or settings.dbt_build == "all")
     engine.dispose()  # dbt opens the warehouse itself
+    logger = get_run_logger()
+    if chosen.everything:
+        logger.info("dbt build: every model (%s)", chosen.reason)
+    else:
+        logger.info("dbt build: the models downstream of %s (%s)", " ".join(chosen.selectors), chosen.reason)
+    dbt.finish_parse(parsing)
     t0 = time.perf_counter()
-    summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt", full_refresh)
+    try:
+        summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt", full_refresh, chosen.selectors)
+    except Exception:
+        with contextlib.suppress(Exception):  # (the warehouse itself may be what failed)
+            builds.record(engine, summary.run_id, project, chosen, succeeded=False)
+        raise
+    builds.record(engine, summary.run_id, project, chosen, succeeded=True)
     faults.checkpoint("dbt.done")
     summary.timed("dbt", t0)
     summary.report_files.append(build_docs(settings, summary.run_dir / "dbt"))
@@ -614,7 +633,6 @@ def _build(settings: Settings, summary: RunSummary, engine: Engine, full_refresh
     summary.report_files += write_summary(settings, engine, summary.run_id, summary.run_dir)
     faults.checkpoint("figures.computed")
     summary.figure_changes = runlog.record_figures(engine, summary.run_id)
-    logger = get_run_logger()
     for c in summary.figure_changes[:50]:
         logger.info("figure %s %d: %s -> %s", c.figure_id, c.report_year, c.old, c.new)
     if len(summary.figure_changes) > 50:
@@ -649,6 +667,7 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
         logger.warning(notice)
     engine = warehouse_engine(settings)
     duckdb_file = settings.duckdb_path if settings.is_duckdb else None
+    parsing = dbt.start_parse(settings, summary.run_dir / "dbt") if build else None
     try:
         with warehouse_lock(engine, duckdb_file, summary.run_id, settings.lock_wait_seconds, logger.warning):
             for m in init_warehouse(engine):
@@ -666,7 +685,7 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
                 if before is not None:
                     summary.refresh_differences = refresh.differences(before, refresh.fingerprints(engine))
                 if build:
-                    _build(settings, summary, engine, full_refresh)
+                    _build(settings, summary, engine, full_refresh, parsing)
                 if before is not None:
                     _report_refresh(summary)
                 summary.status = "failed" if summary.errors else "succeeded"
@@ -687,6 +706,7 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
         _notify(settings, summary, [str(exc)])
         raise
     finally:
+        dbt.finish_parse(parsing, wait=False)  # (done already when the run built)
         engine.dispose()
     read, loaded, quarantined = summary.rows
     logger.info("run %s %s: %d rows read, %d loaded, %d quarantined, %d files unchanged, %d rejected",

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field("2GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")
     """DuckDB's memory limit, for the load and for dbt (it spills to disk beyond it); DuckDB's own
     default is 80% of the machine's memory."""
+    dbt_build: Literal["changed", "all"] = "changed"
+    """``changed``: a run rebuilds only the dbt models downstream of raw tables that gained rows
+    since the last successful build (and of ``ops``); ``all``: every model, every run."""
     quality: QualitySettings = QualitySettings()
     notify_url: SecretStr | None = None
     """Apprise URL(s) told when a run fails (env UNIONWH_NOTIFY_URL). Never logged."""

@@ -26,6 +26,8 @@ from flows.errors import ConfigError
 from flows.demo.synth import Manifest, generate
 from flows.nightly import RunSummary, nightly_load
 from flows.settings import load_settings
+from flows.warehouse import dbt
+from flows.warehouse.dbt import node_results
 from flows.warehouse.engine import warehouse_engine
 
 from tests.support import ARTIFACTS, ROOT, Env, chromium_or_skip, create_database, drop_database, postgres_or_skip
@@ -67,7 +69,7 @@ class DemoRun:
                 names = conn.execute(sa.text(
                     "select table_schema || '.' || table_name from information_schema.tables "
                     "where table_schema in ('raw', 'ops') and table_name not in "
-                    "('runs', 'run_sources', 'figure_values', 'figure_changes')")).scalars().all()
+                    "('runs', 'run_sources', 'figure_values', 'figure_changes', 'dbt_builds')")).scalars().all()
                 return {n: int(conn.execute(sa.text(f"select count(*) from {n}")).scalar_one()) for n in names}
         finally:
             eng.dispose()
@@ -454,6 +456,47 @@ def test_a_later_correction_changes_exactly_its_figures(demo: DemoRun) -> None:
         eng.dispose()
     assert [tuple(r) for r in resolved] == [(bad[1], bad[2], "rights/2022-02-20/cases.csv")]
     assert open_rows == demo.first.rows[2] - 1
+    assert_built_only_downstream_of_new_rows(demo, run)
+
+
+def assert_built_only_downstream_of_new_rows(demo: DemoRun, run: RunSummary) -> None:
+    """The run's dbt build selected the models downstream of rights.cases (and ops), not the
+    others; and every mart table equals what a build of every model makes of the same
+    warehouse (a copy of it, built in full by dbt)."""
+    assert run.run_dir is not None
+    built = {n.unique_id for n in node_results(run.run_dir / "dbt") if n.unique_id.startswith("model.")}
+    assert {"model.unionwh.fct_rights_cases", "model.unionwh.fig_annual_figures",
+            "model.unionwh.audit_quarantine"} <= built
+    assert not built & {"model.unionwh.dim_member", "model.unionwh.fct_welfare_visits",
+                        "model.unionwh.fct_member_cards", "model.unionwh.dim_enterprise"}
+    eng = demo.engine()
+    try:
+        with eng.connect() as conn:
+            last = conn.execute(sa.text(
+                "select selection, status from ops.dbt_builds order by built_at desc limit 1")).one()
+    finally:
+        eng.dispose()
+    assert last[1] == "succeeded" and last[0].split() == ["source:ops+", "source:rights.rights__cases+"]
+    copy = demo.home / "full-build.duckdb"
+    copy.write_bytes((demo.home / "warehouse.duckdb").read_bytes())
+    with Env(**{**demo.env, "UNIONWH_WAREHOUSE": f"duckdb:///{copy}"}):
+        full = dbt.build(load_settings(), demo.home / "full-build-dbt")
+    assert full.success and full.counts.get("success", 0) > len(built)
+
+    def marts(path: Path) -> dict[str, list[tuple]]:
+        eng = sa.create_engine(f"duckdb:///{path}")
+        try:
+            with eng.connect() as conn:
+                names = conn.execute(sa.text("select table_name from information_schema.tables "
+                                             "where table_schema = 'marts' and table_type = 'BASE TABLE'")).scalars().all()
+                return {n: sorted(map(tuple, conn.execute(sa.text(f"select * from marts.{n}")).all()), key=repr)
+                        for n in names}
+        finally:
+            eng.dispose()
+
+    selective, complete = marts(demo.home / "warehouse.duckdb"), marts(copy)
+    assert selective.keys() == complete.keys() and len(selective) > 20
+    assert [n for n in complete if selective[n] != complete[n]] == []
 
 
 def test_figures_as_known_on_an_earlier_date_lack_exactly_the_later_corrections(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import sys
 from pathlib import Path
 
@@ -83,3 +84,25 @@ def start(url: URL, host: str, port: int) -> int:
     print(f"Prefect UI and API: http://{host}:{port}  (flows report here with "
           f"PREFECT_API_URL=http://{host}:{port}/api)", flush=True)
     return subprocess.call(command(), env=server_environment(url, host, port))
+
+
+def start_temporary_server_early() -> threading.Thread | None:
+    """Without ``PREFECT_API_URL``, a flow run starts Prefect's temporary server first and
+    waits for it (about 3 s). Starting it here, in a thread, boots that server process on
+    the other core while this process imports the flow and Great Expectations. The flow run
+    later finds it running (the server is one per process); join the thread before the flow
+    starts, so the flow never sees a server that is not answering yet. ``None`` when a
+    server is configured or temporary servers are disabled."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return None
+
+    def start() -> None:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        SubprocessASGIServer().start()
+
+    thread = threading.Thread(target=start, name="prefect-server-start", daemon=True)
+    thread.start()
+    return thread

@@ -62,11 +62,19 @@ def _v3() -> list[str]:
     return runlog.ddl()
 
 
+def _v4() -> list[str]:
+    from . import builds
+
+    return builds.ddl()
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw tables of the contract with lineage; ops load_ledger, quarantine, runs, watermarks", _v1),
     Migration(2, "pseudonym columns for personal data in raw; ops.settings (key fingerprint)", _v2),
     Migration(3, "run ledger: counts and dbt results on ops.runs; ops.run_sources, figure_values, figure_changes",
               _v3),
+    Migration(4, "ops.dbt_builds: what each dbt build selected, so a run rebuilds only what its new rows change",
+              _v4),
 )
 LATEST = MIGRATIONS[-1].version
 

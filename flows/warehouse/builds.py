@@ -1,0 +1,120 @@
+"""Which dbt models a run rebuilds: only those the new rows can change.
+
+Every model is a function of its upstream raw tables, the dbt project's code and the dbt
+version. The raw layer is append-only, so a raw table changes only by gaining rows, and
+every such load has a row in ``ops.load_ledger`` (``loaded_at``, ``rows_loaded``). A run
+therefore builds, with ``dbt build --select``, the models (and their tests) downstream of
+
+- each raw table that gained rows since the last successful build, and
+- ``ops`` (the quarantine and the ledger change on every run),
+
+and leaves every other table as the last successful build made it: the same inputs, the
+same code, so the same rows. A full ``dbt build`` happens when there was no successful
+build yet, when the project's files or the dbt version differ from that build's (the
+``project_hash``), on ``--full-refresh``, and with the setting ``dbt_build: all``.
+
+``ops.dbt_builds`` records each build (append-only): its run, when, the project hash, the
+ledger's ``loaded_at`` it covers (``loaded_through``), the selection (empty: everything)
+and whether it succeeded. A failed build does not move ``loaded_through`` forward: the next
+run selects everything changed since the last success again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .ddl import OPS_SCHEMA, RAW_SCHEMA
+
+BUILDS_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.dbt_builds (
+  run_id VARCHAR NOT NULL,
+  built_at TIMESTAMP NOT NULL,
+  project_hash VARCHAR NOT NULL,
+  loaded_through TIMESTAMP,
+  selection VARCHAR NOT NULL,
+  status VARCHAR NOT NULL
+)"""
+
+OPS_SELECTOR = "source:ops+"
+_PROJECT_PARTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests", "snapshots")
+
+
+def ddl() -> list[str]:
+    """Schema version 4."""
+    return [BUILDS_DDL]
+
+
+def project_hash(project_dir: Path, target: str) -> str:
+    """sha256 over the project's files that shape a build (paths and bytes) and the
+    versions of dbt-core and the target's adapter."""
+    h = hashlib.sha256()
+    h.update(f"dbt-core {version('dbt-core')}; dbt-{target} {version('dbt-' + target)}\n".encode())
+    for part in _PROJECT_PARTS:
+        root = project_dir / part
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root] if root.exists() else []
+        for path in files:
+            h.update(path.relative_to(project_dir).as_posix().encode() + b"\0")
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to build: ``selectors`` empty means everything."""
+
+    selectors: tuple[str, ...]
+    loaded_through: datetime | None
+    reason: str
+
+    @property
+    def everything(self) -> bool:
+        return not self.selectors
+
+
+def _last_success(conn: Connection) -> tuple[str, datetime | None] | None:
+    row = conn.execute(sa.text(
+        f"SELECT project_hash, loaded_through FROM {OPS_SCHEMA}.dbt_builds WHERE status = 'succeeded' "
+        "ORDER BY built_at DESC LIMIT 1")).first()
+    return None if row is None else (row[0], row[1])
+
+
+def _source_selector(source: str, table: str) -> str:
+    return f"source:{source}.{source}__{table}+"
+
+
+def plan(engine: Engine, project: str, everything: bool = False) -> Plan:
+    """The build this run needs (the run's loads are done; the warehouse lock is held)."""
+    with engine.connect() as conn:
+        through = conn.execute(sa.text(f"SELECT max(loaded_at) FROM {OPS_SCHEMA}.load_ledger")).scalar()
+        if everything:
+            return Plan((), through, "a full build was asked for")
+        last = _last_success(conn)
+        if last is None:
+            return Plan((), through, "no earlier successful build")
+        last_hash, last_through = last
+        if last_hash != project:
+            return Plan((), through, "the dbt project (or dbt) changed since the last build")
+        changed = conn.execute(sa.text(
+            f"SELECT DISTINCT source, table_name FROM {OPS_SCHEMA}.load_ledger WHERE rows_loaded > 0"
+            + (" AND loaded_at > :t" if last_through is not None else "") + " ORDER BY 1, 2"),
+            {"t": last_through} if last_through is not None else {}).all()
+        raw = {r[0] for r in conn.execute(sa.text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": RAW_SCHEMA})}
+    selectors = [_source_selector(source, table) for source, table in changed]
+    if any(source == "welfare" for source, _ in changed) and "welfare__workbooks" in raw:
+        selectors.append(_source_selector("welfare", "workbooks"))  # written with every workbook's sheets
+    reason = ("rows arrived in " + ", ".join(f"{s}.{t}" for s, t in changed)) if changed else "no new rows"
+    return Plan((OPS_SELECTOR, *sorted(set(selectors))), through, reason)
+
+
+def record(engine: Engine, run_id: str, project: str, chosen: Plan, succeeded: bool) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.dbt_builds VALUES (:r, :b, :h, :t, :s, :st)"),
+                     {"r": run_id, "b": datetime.now(), "h": project, "t": chosen.loaded_through,
+                      "s": " ".join(chosen.selectors), "st": "succeeded" if succeeded else "failed"})
