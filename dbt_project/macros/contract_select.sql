@@ -3,7 +3,7 @@
 {% macro contract_select(relation) -%}
 select
 {%- for name, col in model.columns.items() %}
-    cast({{ name }} as {{ col.data_type }}) as {{ name }}{{ "," if not loop.last }}
+    {{ dbt.cast(name, col.data_type) }} as {{ name }}{{ "," if not loop.last }}
 {%- endfor %}
 from {{ relation }}
 {%- endmacro %}

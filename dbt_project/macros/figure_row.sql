@@ -9,7 +9,7 @@
     {{ report_year }} as report_year,
     '{{ source_model }}' as source_model,
     {{ source_ref }} as source_ref,
-    cast({{ count_key }} as varchar) as count_key,
+    {{ dbt.cast(count_key, 'varchar') }} as count_key,
     cast({{ amount }} as decimal(18, 2)) as amount,
     {{ measure }} as measure,
     cast({{ event_on }} as date) as event_on

@@ -5,7 +5,7 @@
 {% macro history_versions(relation, key, attributes, order_col) %}
     {%- set state -%}
         {%- for a in attributes -%}
-            coalesce(cast({{ a }} as varchar), '~'){% if not loop.last %} || '|' || {% endif %}
+            coalesce({{ dbt.cast(a, 'varchar') }}, '~'){% if not loop.last %} || '|' || {% endif %}
         {%- endfor -%}
     {%- endset %}
     with versions as (

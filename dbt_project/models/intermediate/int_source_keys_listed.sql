@@ -22,7 +22,7 @@ select
     '{{ source_name }}' as source_system,
     '{{ table }}' as table_name,
     {% for col in key -%}
-    coalesce(cast({{ col }} as varchar), ''){% if not loop.last %} || '|' || {% endif %}
+    coalesce({{ dbt.cast(col, 'varchar') }}, ''){% if not loop.last %} || '|' || {% endif %}
     {%- endfor %} as row_key,
     _delivery_date as delivery_date,
     _file_name as file_name

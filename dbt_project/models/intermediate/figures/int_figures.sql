@@ -10,6 +10,6 @@ select
         else count(*)
     end as value,
     count(*) as source_rows,
-    string_agg(distinct source_model, ', ' order by source_model) as models_read
+    {{ string_agg_distinct('source_model', "', '") }} as models_read
 from {{ ref('int_figure_rows') }}
 group by figure_id, report_year

@@ -2,8 +2,7 @@
 with final as (
     with days as (
         select cast(day_ts as date) as date_day
-        from generate_series(cast('1949-01-01' as timestamp), cast('2100-12-31' as timestamp), interval '1 day')
-            as series (day_ts)
+        from {{ calendar_days('1949-01-01', '2100-12-31') }}
     )
 
     select
@@ -12,7 +11,7 @@ with final as (
         cast(extract(quarter from date_day) as integer) as quarter_no,
         {{ month_of('date_day') }} as month_no,
         cast(extract(day from date_day) as integer) as day_of_month,
-        cast(extract(isodow from date_day) as integer) as iso_weekday
+        {{ iso_weekday('date_day') }} as iso_weekday
     from days
 )
 

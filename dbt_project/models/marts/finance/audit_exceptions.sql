@@ -27,7 +27,7 @@ budget_overrun as (
         yearly.actual_yuan - coalesce(budget.budget_yuan, 0) as amount_yuan,
         '项目' || yearly.project_code || '全年支出超出预算' as reason_zh,
         'net postings on ' || yearly.project_code || ' exceed the year''s budget' as reason_en,
-        cast(null as varchar) as source_file,
+        {{ dbt.cast('null', 'varchar') }} as source_file,
         cast(null as integer) as source_row
     from yearly
     left join {{ ref('stg_finance__budgets') }} as budget
@@ -137,7 +137,7 @@ reconciliation_gap as (
         difference_yuan as amount_yuan,
         '福利台账合计与项目' || project_code || '记账金额不符' as reason_zh,
         'welfare ledger total differs from the net postings on ' || project_code as reason_en,
-        cast(null as varchar) as source_file,
+        {{ dbt.cast('null', 'varchar') }} as source_file,
         cast(null as integer) as source_row
     from {{ ref('audit_reconciliation') }}
     where is_gap
