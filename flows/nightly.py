@@ -391,13 +391,13 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch],
 def build_marts(settings: Settings, artifacts: Path, full_refresh: bool = False,
                 select: tuple[str, ...] = ()) -> dict[str, int]:
     """dbt build (models, seeds and their tests) on the run's target: everything, or the
-    ``select`` selectors. Each node's result is logged as dbt reports it; the whole result
-    table becomes the run's ``dbt-results`` artifact; manifest.json and run_results.json
-    stay in the run's folder."""
+    ``select`` selectors; then, in the same dbt process, the docs site. Each node's result is
+    logged as dbt reports it; the whole result table becomes the run's ``dbt-results``
+    artifact; manifest.json and run_results.json stay in the run's folder."""
     logger = get_run_logger()
     try:
         result = dbt.build(settings, artifacts, on_line=lambda line: logger.info("dbt: %s", line),
-                           full_refresh=full_refresh, select=select)
+                           full_refresh=full_refresh, select=select, with_docs=True)
     finally:
         nodes = dbt.node_results(artifacts)
         if nodes:
@@ -409,14 +409,6 @@ def build_marts(settings: Settings, artifacts: Path, full_refresh: bool = False,
                 description=f"dbt build: {len(nodes)} nodes; artifacts in {artifacts}")
     logger.info("dbt build: %s", ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items())))
     return result.counts
-
-
-@task(name="dbt_docs", cache_policy=NO_CACHE)
-def build_docs(settings: Settings, artifacts: Path) -> Path:
-    """The dbt docs site of this run's warehouse, one static HTML file."""
-    page = dbt.docs(settings, artifacts)
-    get_run_logger().info("dbt docs: %s", page)
-    return page
 
 
 @task(name="figures", cache_policy=NO_CACHE)
@@ -626,7 +618,8 @@ def _build(settings: Settings, summary: RunSummary, engine: Engine, full_refresh
     builds.record(engine, summary.run_id, project, chosen, succeeded=True)
     faults.checkpoint("dbt.done")
     summary.timed("dbt", t0)
-    summary.report_files.append(build_docs(settings, summary.run_dir / "dbt"))
+    summary.report_files.append(dbt.docs_page(summary.run_dir / "dbt"))
+    logger.info("dbt docs: %s", summary.report_files[-1])
     roles.apply_grants(engine)  # PostgreSQL: each role's lane on what the build made
     summary.figures, report_files = compute_figures(engine, settings.report_year, summary.run_dir)
     summary.report_files += report_files

@@ -38,8 +38,10 @@ PROGRESS = re.compile(r"\d+ of \d+ (OK|PASS|FAIL|ERROR|WARN|SKIP)\b")
 
 
 def run_dbt(settings: Settings, command: list[str], artifacts: Path,
-            on_line: Callable[[str], None] | None = None) -> DbtResult:
-    """``dbt <command>`` (e.g. ``["build"]``) with the run's target, in a child process.
+            on_line: Callable[[str], None] | None = None, then: Sequence[list[str]] = ()) -> DbtResult:
+    """``dbt <command>`` (e.g. ``["build"]``) with the run's target, in a child process;
+    ``then``: more commands for the same process once this one succeeded (dbt starts once;
+    see flows/warehouse/dbt_child.py). The result is the first command's.
 
     A child process, not dbtRunner in ours: dbt-duckdb keeps the DuckDB file open with its
     own configuration for the life of the process, which would lock the warehouse out.
@@ -47,6 +49,11 @@ def run_dbt(settings: Settings, command: list[str], artifacts: Path,
     ``on_line`` as it comes (the flow logs it, so every model shows in Prefect as it builds).
     """
     args, child_env = _command(settings, command, artifacts)
+    if then:
+        common = args[1 + len(command):]
+        args = [sys.executable, "-m", "flows.warehouse.dbt_child", str(artifacts), *command, *common]
+        for more in then:
+            args += ["--and", *more, *common]
     with (artifacts / "dbt-output.log").open("w", encoding="utf-8") as out:
         proc = subprocess.Popen(args, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, encoding="utf-8", errors="replace", preexec_fn=_die_with_parent)
@@ -66,10 +73,10 @@ def run_dbt(settings: Settings, command: list[str], artifacts: Path,
             counts[r["status"]] = counts.get(r["status"], 0) + 1
             if r["status"] in ("error", "fail", "runtime error"):
                 failures.append(f"{r['unique_id']}: {r['status']} {(r.get('message') or '').strip()[:300]}")
-    if proc.returncode != 0 and not failures:
+    success = proc.returncode == 0 or (bool(then) and proc.returncode == 3)  # 3: a later command failed
+    if not success and not failures:
         failures.append(f"dbt exited {proc.returncode}; see {artifacts / 'dbt-output.log'}")
-    return DbtResult(success=proc.returncode == 0, command=command, artifacts=artifacts, counts=counts,
-                     failures=failures)
+    return DbtResult(success=success, command=command, artifacts=artifacts, counts=counts, failures=failures)
 
 
 def _command(settings: Settings, command: list[str], artifacts: Path) -> tuple[list[str], dict[str, str]]:
@@ -145,21 +152,33 @@ def node_results(artifacts: Path) -> list[NodeResult]:
     return out
 
 
+DOCS = ["docs", "generate", "--static", "--no-compile"]
+"""After a build into the same artifacts folder: the docs site (models, columns, tests,
+lineage) as one self-contained HTML file, ``static_index.html``."""
+
+
 def build(settings: Settings, artifacts: Path, on_line: Callable[[str], None] | None = None,
-          full_refresh: bool = False, select: Sequence[str] = ()) -> DbtResult:
-    """``dbt build`` of everything, or of the ``select`` selectors (see flows/warehouse/builds.py)."""
+          full_refresh: bool = False, select: Sequence[str] = (), with_docs: bool = False) -> DbtResult:
+    """``dbt build`` of everything, or of the ``select`` selectors (see flows/warehouse/builds.py);
+    ``with_docs``: then the docs site, in the same dbt process (see :func:`docs_page`)."""
     command = ["build", *(["--full-refresh"] if full_refresh else []), *(["--select", *select] if select else [])]
-    result = run_dbt(settings, command, artifacts, on_line)
+    result = run_dbt(settings, command, artifacts, on_line, then=[DOCS] if with_docs else [])
     if not result.success:
         raise RunFailed("dbt build failed: " + "; ".join(result.failures[:5]))
     return result
 
 
-def docs(settings: Settings, artifacts: Path) -> Path:
-    """``dbt docs generate --static`` after a build into the same artifacts folder: the docs
-    site (models, columns, tests, lineage) as one self-contained HTML file."""
-    result = run_dbt(settings, ["docs", "generate", "--static", "--no-compile"], artifacts)
+def docs_page(artifacts: Path) -> Path:
+    """The docs site a build ``with_docs`` wrote (RunFailed when it could not)."""
     page = artifacts / "static_index.html"
-    if not result.success or not page.exists():
-        raise RunFailed("dbt docs generate failed: " + "; ".join(result.failures[:5]))
+    if not page.exists():
+        raise RunFailed(f"dbt docs generate failed; see {artifacts / 'dbt-output.log'}")
     return page
+
+
+def docs(settings: Settings, artifacts: Path) -> Path:
+    """``dbt docs generate --static`` after a build into the same artifacts folder."""
+    result = run_dbt(settings, DOCS, artifacts)
+    if not result.success:
+        raise RunFailed("dbt docs generate failed: " + "; ".join(result.failures[:5]))
+    return docs_page(artifacts)
