@@ -48,7 +48,8 @@ from flows.warehouse import builds, dbt, pii, refresh, roles, runlog
 from flows.warehouse.ddl import OPS_SCHEMA
 from flows.warehouse.engine import init_warehouse, members_engine, warehouse_engine
 from flows.warehouse.figures import fetch_figures
-from flows.warehouse.loader import (LedgerEntry, already_seen, ledger_of_run, previous_rows, seen_versions,
+from flows.warehouse.loader import (LedgerEntry, already_seen, ledger_of_run, previous_rows,
+                                    rows_without_completed_load, seen_versions,
                                     watermarks, write_batch, written)
 from flows.warehouse.lock import WarehouseBusy, warehouse_lock
 
@@ -442,7 +443,8 @@ def new_run_id() -> str:
 
 def check_conservation(engine: Engine) -> None:
     """Every loaded batch: rows read = rows loaded + rows quarantined. A rejected batch loads
-    nothing: its rows are all held back (counted in rows_read, none loaded or quarantined)."""
+    nothing: its rows are all held back (counted in rows_read, none loaded or quarantined).
+    And every raw and quarantine row's load id has a completed ledger entry (all or nothing)."""
     with engine.connect() as conn:
         bad = conn.execute(sa.text(
             f"SELECT file_name, table_name FROM {OPS_SCHEMA}.load_ledger "
@@ -451,6 +453,10 @@ def check_conservation(engine: Engine) -> None:
         )).all()
     if bad:
         raise RunFailed("row conservation broken for " + ", ".join(f"{f} ({t})" for f, t in bad[:5]))
+    orphans = rows_without_completed_load(engine)
+    if orphans:
+        raise RunFailed("rows whose load has no completed ledger entry: "
+                        + ", ".join(f"{relation} {n}" for relation, n in orphans.items()))
 
 
 def _finish(engine: Engine, summary: RunSummary, message: str | None) -> None:

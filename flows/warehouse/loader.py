@@ -250,3 +250,25 @@ def seen_versions(engine: Engine, t: Table, since: datetime | None, until: datet
         quarantined = conn.execute(sa.text(q_sql), q_params).all()
     loaded = {f"{'' if k is None else k}|{'' if u is None else u.strftime('%Y-%m-%d %H:%M:%S')}" for k, u in raw}
     return loaded, {r[0] for r in quarantined}
+
+
+def rows_without_completed_load(engine: Engine) -> dict[str, int]:
+    """Per raw table, and ``ops.quarantine``: how many rows carry a load id that has no
+    ledger entry of a completed load (``status = 'loaded'``). The ledger entry is written in
+    the rows' own transaction, so every count is 0 unless the warehouse was written around
+    the loader; a run checks it at its end. Returns only the tables with such rows."""
+    from flows.schema import TABLES
+
+    completed = f"(SELECT load_id FROM {OPS_SCHEMA}.load_ledger WHERE status = 'loaded')"
+    checks = {f"{RAW_SCHEMA}.{t.raw_table}": "_load_id" for t in TABLES}
+    checks[f"{RAW_SCHEMA}.welfare__workbooks"] = "_load_id"
+    checks[f"{OPS_SCHEMA}.quarantine"] = "load_id"
+    found: dict[str, int] = {}
+    with engine.connect() as conn:
+        for relation, column in checks.items():
+            n = conn.execute(sa.text(f"SELECT count(*) FROM {relation} WHERE {column} IS NULL "
+                                     f"OR {column} NOT IN {completed}")).scalar_one()
+            if n:
+                found[relation] = int(n)
+    return found
+

@@ -78,3 +78,19 @@ def test_watermark_moves_with_its_batch(engine) -> None:
     write_batch(engine, e, table("members", "member"), None, None, watermark=datetime(2021, 12, 1, 8))
     write_batch(engine, e, table("members", "member"), None, None, watermark=datetime(2022, 1, 1, 8))
     assert watermarks(engine, "members") == {"member": datetime(2022, 1, 1, 8)}
+
+
+def test_rows_whose_load_has_no_completed_ledger_entry_are_found(engine) -> None:
+    """All or nothing: rows written by the loader carry a load id with a completed ledger
+    entry; a row written around it (here by hand) is counted, per table."""
+    from flows.warehouse.loader import rows_without_completed_load
+
+    write_batch(engine, entry(4, 3, 1), T, typed_rows(3), rejected_rows())
+    assert rows_without_completed_load(engine) == {}
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "insert into raw.events__honours (honour_id, year, honour, level, recipient, _source, _file_name, "
+            "_file_sha256, _delivery_date, _row_number, _load_id) values ('HZ', 2021, '优秀志愿者', '区级', '某某', "
+            "'events', 'events/2022-01-01/honours.csv', 'b', '2022-01-01', 2, 'no-such-load')"))
+        conn.execute(sa.text("update ops.load_ledger set status = 'rejected'"))  # (not what the loader does)
+    assert rows_without_completed_load(engine) == {"raw.events__honours": 4, "ops.quarantine": 1}
