@@ -22,7 +22,35 @@ Kinds and their canonical text form (what readers produce and suites validate):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+"""What a schema, table or column name interpolated into SQL may be: lower-case ASCII
+letters, digits and underscores, not starting with a digit, at most 63 characters (the
+PostgreSQL limit). Names never come from file headers (a header only selects which
+contract column a value goes to; unknown headers are ignored); this guards the names that
+reach SQL text from the contract, from settings and from code."""
+
+
+def identifier(name: str) -> str:
+    """``name`` if it is a safe SQL identifier (:data:`IDENTIFIER`), else a ConfigError."""
+    if not isinstance(name, str) or not IDENTIFIER.match(name):
+        from flows.errors import ConfigError
+
+        raise ConfigError(f"not a safe SQL identifier: {name!r} (allowed: lower-case letters, digits, "
+                          "underscores; not starting with a digit; at most 63 characters)")
+    return name
+
+
+def relation(name: str) -> str:
+    """``schema.table`` with both parts checked by :func:`identifier`."""
+    parts = name.split(".") if isinstance(name, str) else []
+    if len(parts) != 2:
+        from flows.errors import ConfigError
+
+        raise ConfigError(f"not a safe SQL identifier: {name!r} (expected schema.table)")
+    return ".".join(identifier(p) for p in parts)
 
 META_COLUMNS: tuple[str, ...] = (
     "_load_id",
@@ -47,6 +75,9 @@ class Column:
     min_value: float | None = None
     description: str = ""
 
+    def __post_init__(self) -> None:
+        identifier(self.name)
+
 
 @dataclass(frozen=True)
 class Table:
@@ -58,6 +89,11 @@ class Table:
     wins: str
     extra_columns: tuple[Column, ...] = field(default_factory=tuple)
     """Columns derived from the file name (welfare station and month)."""
+
+    def __post_init__(self) -> None:
+        identifier(self.source), identifier(self.name), identifier(self.raw_table)
+        for k in self.key:
+            identifier(k)
 
     @property
     def raw_table(self) -> str:

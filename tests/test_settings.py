@@ -77,3 +77,21 @@ def test_duckdb_memory_limit_is_checked() -> None:
     assert load_settings(duckdb_memory_limit="512MB").duckdb_memory_limit == "512MB"
     with pytest.raises(ConfigError, match="duckdb_memory_limit"):
         load_settings(duckdb_memory_limit="2GB; DROP TABLE x")
+
+
+@pytest.mark.parametrize("name", ["marts.fig_annual_figures; DROP TABLE raw.rights__cases", "marts.\"x\"",
+                                  "Marts.fig", "marts.fig--", "marts", "a.b.c", "marts.1fig", "", "marts.x y"])
+def test_relations_reaching_sql_must_be_plain_identifiers(name: str) -> None:
+    from flows.schema import relation
+
+    with pytest.raises(ConfigError, match="not a safe SQL identifier"):
+        relation(name)
+
+
+def test_the_contract_names_are_identifiers_and_a_hostile_one_is_refused() -> None:
+    from flows.schema import TABLES, Column, identifier
+
+    assert all(identifier(c.name) for t in TABLES for c in t.all_columns)
+    assert identifier("marts_asof_20210630") == "marts_asof_20210630"
+    with pytest.raises(ConfigError, match="not a safe SQL identifier"):
+        Column('name"); DROP TABLE raw.members__member; --', "姓名", "text")

@@ -8,11 +8,13 @@ from sqlalchemy.exc import DBAPIError
 
 from flows.errors import UnionWHError
 from flows.report.format import Figure
+from flows.schema import relation as checked_relation
 
 FIGURES_RELATION = "marts.fig_annual_figures"
 
 
 def fetch_figures(engine: Engine, year: int, relation: str = FIGURES_RELATION) -> list[Figure]:
+    relation = checked_relation(relation)
     query = sa.text(
         f"SELECT figure_id, value, unit, label_zh, label_en FROM {relation} "
         "WHERE report_year = :y ORDER BY sort_order"

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from flows import faults
-from flows.schema import Table
+from flows.schema import Table, identifier, relation
 
 from .ddl import OPS_SCHEMA, RAW_SCHEMA, personal_columns
 
@@ -95,19 +95,21 @@ def previous_rows(engine: Engine, source: str) -> dict[tuple[str, str], int]:
 
 
 def insert_frame(conn: Connection, target: str, frame: pl.DataFrame) -> None:
+    """Append ``frame`` to the table ``target`` (``schema.table``); names are checked as SQL
+    identifiers before they reach the statement."""
     if frame.height == 0:
         return
+    target = relation(target)
+    cols = ", ".join(identifier(c) for c in frame.columns)
     driver = conn.connection.driver_connection
     if conn.dialect.name == "duckdb":
         driver.register("_unionwh_batch", frame.to_arrow())
         try:
-            cols = ", ".join(frame.columns)
             conn.exec_driver_sql(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM _unionwh_batch")
         finally:
             driver.unregister("_unionwh_batch")
         return
     # PostgreSQL: COPY, never row-by-row INSERTs.
-    cols = ", ".join(frame.columns)
     with driver.cursor() as cur, cur.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
         for row in frame.iter_rows():
             copy.write_row(row)

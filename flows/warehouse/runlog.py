@@ -22,6 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from flows.schema import relation as checked_relation
+
 from .ddl import OPS_SCHEMA
 from .loader import LedgerEntry
 
@@ -131,6 +133,7 @@ def _snapshot(conn: Connection, run_id: str) -> dict[tuple[str, int], Decimal]:
 
 def record_figures(engine: Engine, run_id: str, relation: str = "marts.fig_annual_figures") -> list[FigureChange]:
     """Snapshot the figures this run left, and record how they differ from the previous snapshot."""
+    relation = checked_relation(relation)
     now = datetime.now()
     with engine.begin() as conn:
         previous = conn.execute(sa.text(

@@ -159,3 +159,16 @@ def test_delivery_of_another_source_is_a_bug(tmp_path: Path) -> None:
     d = common.Delivery("events", date(2021, 1, 1), tmp_path / "x.csv", "events/2021-01-01/honours.csv")
     with pytest.raises(ValueError):
         registry.read(d)
+
+
+def test_a_hostile_header_never_becomes_a_column_name(tmp_path: Path) -> None:
+    """File headers only choose which contract column a value goes to: an extra header written
+    as SQL stays data (in ``_original``), never a column, table or statement."""
+    hostile = 'x"); DROP TABLE raw.registry__enterprises; --'
+    body = (ENTERPRISE_HEADER + f',"{hostile.replace(chr(34), chr(34) * 2)}"\r\n'
+            "91310000MA1K4ABC1X,甲公司,海港,C,12,,2021-03-05,2021-06-01 08:00:00,1\r\n")
+    f = registry.read(deliver(tmp_path, "enterprises.csv", gb(body)))["enterprises"]
+    t = schema.table("registry", "enterprises")
+    assert f.columns == [c.name for c in t.all_columns] + list(common.META_OUT)
+    assert all(schema.identifier(c) for c in f.columns if not c.startswith("_"))
+    assert json.loads(f["_original"][0])[hostile] == "1"
