@@ -8,6 +8,7 @@ import os
 import sys
 import traceback
 from datetime import date
+from typing import Any
 
 from flows.errors import UnionWHError
 
@@ -77,10 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(quality)
     quality.add_argument("--run", default="latest", help="run id, or latest (default)")
     wh = sub.add_parser("warehouse", help="warehouse administration")
-    wh.add_argument("action", choices=("init", "upgrade"),
+    wh.add_argument("action", choices=("init", "upgrade", "rotate-key"),
                     help="init: create (or upgrade) the raw/ops schemas and tables and, on PostgreSQL, the roles "
                          "unionwh_loader, unionwh_analyst, unionwh_auditor with their grants; upgrade: apply "
-                         "the missing schema migrations only and list the warehouse's schema history")
+                         "the missing schema migrations only and list the warehouse's schema history; "
+                         "rotate-key: re-key every pseudonym under the key in UNIONWH_NEW_PII_KEY (the current "
+                         "key from UNIONWH_PII_KEY or pii.key); the next run rebuilds every model")
     _common(wh)
     audit = sub.add_parser("audit", help="write the fund-audit workbook of a year (one sheet per check)")
     _common(audit)
@@ -314,6 +317,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_key(settings: Any) -> int:
+    from flows.errors import ConfigError
+    from flows.warehouse import pii
+    from flows.warehouse.engine import init_warehouse, warehouse_engine
+    from flows.warehouse.lock import warehouse_lock
+
+    new = os.environ.get("UNIONWH_NEW_PII_KEY", "")
+    if not new:
+        raise ConfigError("set UNIONWH_NEW_PII_KEY to the new pseudonymisation key (never on the command line)")
+    old, _ = pii.resolve_key(settings)
+    engine = warehouse_engine(settings)
+    try:
+        with warehouse_lock(engine, settings.duckdb_path if settings.is_duckdb else None, "rotate-key",
+                            settings.lock_wait_seconds):
+            init_warehouse(engine)
+            values = pii.rotate(engine, old, new.encode("utf-8"))
+            engine.dispose()
+    finally:
+        engine.dispose()
+    print(f"pseudonyms re-keyed: {values} distinct values; warehouse {settings.safe_warehouse()}")
+    if settings.pii_key is None and settings.is_duckdb:
+        print(f"new key written to {pii.replace_key_file(settings, new.encode('utf-8'))}")
+    else:
+        print("now set UNIONWH_PII_KEY to the new key (the old one no longer matches this warehouse)")
+    print("the next `unionwh run` rebuilds every dbt model, so the marts carry the new pseudonyms")
+    return 0
+
+
 def cmd_warehouse(args: argparse.Namespace) -> int:
     _set_env(args)
     from flows.settings import load_settings
@@ -321,6 +352,8 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
     from flows.warehouse.engine import init_warehouse, warehouse_engine
 
     settings = load_settings()
+    if args.action == "rotate-key":
+        return _rotate_key(settings)
     engine = warehouse_engine(settings)
     created: list[str] = []
     try:

@@ -601,11 +601,11 @@ def _write(settings: Settings, summary: RunSummary, engine: Engine, source: str,
         b.frame = b.passed = b.quarantined = None  # written: the rows need not stay in memory
 
 
-def _build(settings: Settings, summary: RunSummary, engine: Engine, full_refresh: bool = False,
+def _build(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, full_refresh: bool = False,
            parsing: subprocess.Popen[bytes] | None = None) -> None:
     """dbt build and docs, grants, figures (the lock is held)."""
     assert summary.run_dir is not None
-    project = builds.project_hash(dbt.DBT_PROJECT_DIR, settings.dbt_target()[0])
+    project = builds.project_hash(dbt.DBT_PROJECT_DIR, settings.dbt_target()[0], pii.fingerprint(key))
     chosen = builds.plan(engine, project, everything=full_refresh or settings.dbt_build == "all")
     engine.dispose()  # dbt opens the warehouse itself
     logger = get_run_logger()
@@ -684,7 +684,7 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
                 if before is not None:
                     summary.refresh_differences = refresh.differences(before, refresh.fingerprints(engine))
                 if build:
-                    _build(settings, summary, engine, full_refresh, parsing)
+                    _build(settings, summary, engine, key, full_refresh, parsing)
                 if before is not None:
                     _report_refresh(summary)
                 summary.status = "failed" if summary.errors else "succeeded"

@@ -10,8 +10,9 @@ therefore builds, with ``dbt build --select``, the models (and their tests) down
 
 and leaves every other table as the last successful build made it: the same inputs, the
 same code, so the same rows. A full ``dbt build`` happens when there was no successful
-build yet, when the project's files or the dbt version differ from that build's (the
-``project_hash``), on ``--full-refresh``, and with the setting ``dbt_build: all``.
+build yet, when the project's files, the dbt version or the pseudonymisation key differ
+from that build's (the ``project_hash``), on ``--full-refresh``, and with the setting
+``dbt_build: all``.
 
 ``ops.dbt_builds`` records each build (append-only): its run, when, the project hash, the
 ledger's ``loaded_at`` it covers (``loaded_through``), the selection (empty: everything)
@@ -50,11 +51,13 @@ def ddl() -> list[str]:
     return [BUILDS_DDL]
 
 
-def project_hash(project_dir: Path, target: str) -> str:
-    """sha256 over the project's files that shape a build (paths and bytes) and the
-    versions of dbt-core and the target's adapter."""
+def project_hash(project_dir: Path, target: str, key_fingerprint: str = "") -> str:
+    """sha256 over the project's files that shape a build (paths and bytes), the versions
+    of dbt-core and the target's adapter, and the pseudonymisation key's fingerprint (the
+    marts carry pseudonyms: after ``unionwh warehouse rotate-key`` every model is rebuilt)."""
     h = hashlib.sha256()
-    h.update(f"dbt-core {version('dbt-core')}; dbt-{target} {version('dbt-' + target)}\n".encode())
+    h.update(f"dbt-core {version('dbt-core')}; dbt-{target} {version('dbt-' + target)}; "
+             f"key {key_fingerprint}\n".encode())
     for part in _PROJECT_PARTS:
         root = project_dir / part
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root] if root.exists() else []

@@ -139,3 +139,55 @@ def backfill(engine: Engine, key: bytes) -> int:
                 filled += max(result.rowcount or 0, 0)
                 conn.exec_driver_sql(f"DROP TABLE {scratch}")
     return filled
+
+
+def rotate(engine: Engine, old: bytes, new: bytes) -> int:
+    """Re-key the warehouse: every pseudonym column of raw recomputed under ``new`` and the
+    stored fingerprint replaced, in one transaction (a crash leaves the old key in force, whole).
+    ``old`` must be the key the warehouse was loaded with. Returns the values re-keyed. The
+    marts still hold the old pseudonyms until the next build, which rebuilds every model (the
+    key's fingerprint is part of what a build depends on, see flows/warehouse/builds.py)."""
+    from flows.schema import TABLES
+
+    from .ddl import RAW_SCHEMA
+    from .loader import insert_frame
+
+    if len(new) < 16:
+        raise ConfigError("the new pseudonymisation key must be at least 16 characters")
+    if new == old:
+        raise ConfigError("the new pseudonymisation key is the current one")
+    check_fingerprint(engine, old)
+    rekeyed = 0
+    scratch = f"{OPS_SCHEMA}.pseudonym_rekey"
+    with engine.begin() as conn:
+        for t in TABLES:
+            for col in personal_columns(t):
+                target, pcol = f"{RAW_SCHEMA}.{t.raw_table}", pseudonym_column(col)
+                values = conn.execute(sa.text(f"SELECT DISTINCT {col} FROM {target} WHERE {col} IS NOT NULL")
+                                      ).scalars().all()
+                if not values:
+                    continue
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {scratch}")
+                conn.exec_driver_sql(f"CREATE TABLE {scratch} (v VARCHAR, p VARCHAR)")
+                insert_frame(conn, scratch, pl.DataFrame({"v": values, "p": [pseudonym(new, v) for v in values]},
+                                                          schema={"v": pl.String, "p": pl.String}))
+                conn.exec_driver_sql(f"UPDATE {target} SET {pcol} = {scratch}.p FROM {scratch} "
+                                     f"WHERE {target}.{col} = {scratch}.v")
+                conn.exec_driver_sql(f"DROP TABLE {scratch}")
+                rekeyed += len(values)
+        conn.execute(sa.text(f"UPDATE {OPS_SCHEMA}.settings SET value = :v WHERE name = 'pii_key_fingerprint'"),
+                     {"v": fingerprint(new)})
+    return rekeyed
+
+
+def replace_key_file(settings: Settings, new: bytes) -> Path:
+    """After :func:`rotate` on an embedded warehouse that keeps its key in ``pii.key``: the new
+    key replaces it (written beside it, then renamed over it; mode 0600)."""
+    path = key_file(settings)
+    tmp = path.with_suffix(".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(new.decode("utf-8") + "\n")
+    os.replace(tmp, path)
+    return path
+
