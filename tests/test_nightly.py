@@ -52,6 +52,14 @@ class DemoRun:
         with Env(**self.env):
             return nightly_load()
 
+    def query(self, sql: str) -> list[sa.Row]:
+        eng = self.engine()
+        try:
+            with eng.connect() as conn:
+                return list(conn.execute(sa.text(sql)).all())
+        finally:
+            eng.dispose()
+
     def figures(self) -> dict[str, Decimal]:
         eng = self.engine()
         try:
@@ -469,13 +477,7 @@ def assert_built_only_downstream_of_new_rows(demo: DemoRun, run: RunSummary) -> 
             "model.unionwh.audit_quarantine"} <= built
     assert not built & {"model.unionwh.dim_member", "model.unionwh.fct_welfare_visits",
                         "model.unionwh.fct_member_cards", "model.unionwh.dim_enterprise"}
-    eng = demo.engine()
-    try:
-        with eng.connect() as conn:
-            last = conn.execute(sa.text(
-                "select selection, status from ops.dbt_builds order by built_at desc limit 1")).one()
-    finally:
-        eng.dispose()
+    [last] = demo.query("select selection, status from ops.dbt_builds order by built_at desc limit 1")
     assert last[1] == "succeeded" and last[0].split() == ["source:ops+", "source:rights.rights__cases+"]
     copy = demo.home / "full-build.duckdb"
     copy.write_bytes((demo.home / "warehouse.duckdb").read_bytes())
@@ -660,27 +662,16 @@ def test_rotating_the_key_rekeys_every_pseudonym_and_the_next_run_rebuilds_the_m
     out = capsys.readouterr().out
     assert "re-keyed" in out and new not in out and old not in out
     assert (demo.home / "pii.key").read_text(encoding="ascii").strip() == new
-    eng = demo.engine()
-    try:
-        with eng.connect() as conn:
-            raw = conn.execute(sa.text("select member_id, id_card, id_card_pseudonym from raw.members__member "
-                                       "where id_card is not null limit 50")).all()
-            fingerprint = conn.execute(sa.text(
-                "select value from ops.settings where name = 'pii_key_fingerprint'")).scalar_one()
-    finally:
-        eng.dispose()
+    raw = demo.query("select member_id, id_card, id_card_pseudonym from raw.members__member "
+                     "where id_card is not null limit 50")
+    [(fingerprint,)] = demo.query("select value from ops.settings where name = 'pii_key_fingerprint'")
     assert raw and all(p == pii.pseudonym(new.encode(), i) for _, i, p in raw)
     assert fingerprint == pii.fingerprint(new.encode())
     run = demo.run()
     assert run.status == "succeeded" and run.run_dir is not None
     built = {n.unique_id for n in node_results(run.run_dir / "dbt")}
     assert {"model.unionwh.dim_member", "model.unionwh.fct_welfare_visits"} <= built
-    eng = demo.engine()
-    try:
-        with eng.connect() as conn:
-            marts = dict(conn.execute(sa.text("select member_id, id_card_pseudonym from marts.dim_member")).all())
-    finally:
-        eng.dispose()
+    marts = {r[0]: r[1] for r in demo.query("select member_id, id_card_pseudonym from marts.dim_member")}
     assert all(marts[m] == p for m, _, p in raw if m in marts)
     assert demo.figures() == before
     with Env(**demo.env, UNIONWH_PII_KEY=old), pytest.raises(ConfigError, match="differs"):

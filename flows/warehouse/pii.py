@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from flows.errors import ConfigError
 from flows.schema import Table
@@ -111,70 +111,56 @@ def check_fingerprint(engine: Engine, key: bytes) -> None:
                               "(ops.settings pii_key_fingerprint); use that key, or load into a new warehouse")
 
 
-def backfill(engine: Engine, key: bytes) -> int:
-    """Fill the pseudonym columns of rows loaded before they existed (a warehouse upgraded by
-    ``ALTER TABLE ... ADD COLUMN``); returns the number of values filled. Idempotent."""
+def _set_pseudonyms(conn: Connection, key: bytes, only_missing: bool) -> tuple[int, int]:
+    """Compute the pseudonym columns of raw under ``key`` (``only_missing``: where they are
+    null), on ``conn``'s transaction; returns (distinct values keyed, rows updated)."""
     from flows.schema import TABLES
 
     from .ddl import RAW_SCHEMA
     from .loader import insert_frame
 
-    filled = 0
-    scratch = f"{OPS_SCHEMA}.pseudonym_backfill"
+    values_keyed = rows = 0
+    scratch = f"{OPS_SCHEMA}.pseudonym_scratch"
     for t in TABLES:
         for col in personal_columns(t):
             target, pcol = f"{RAW_SCHEMA}.{t.raw_table}", pseudonym_column(col)
-            with engine.begin() as conn:
-                values = conn.execute(sa.text(f"SELECT DISTINCT {col} FROM {target} "
-                                              f"WHERE {col} IS NOT NULL AND {pcol} IS NULL")).scalars().all()
-                if not values:
-                    continue
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {scratch}")
-                conn.exec_driver_sql(f"CREATE TABLE {scratch} (v VARCHAR, p VARCHAR)")
-                insert_frame(conn, scratch, pl.DataFrame({"v": values, "p": [pseudonym(key, v) for v in values]},
-                                                          schema={"v": pl.String, "p": pl.String}))
-                result = conn.exec_driver_sql(
-                    f"UPDATE {target} SET {pcol} = {scratch}.p FROM {scratch} "
-                    f"WHERE {target}.{col} = {scratch}.v AND {target}.{pcol} IS NULL")
-                filled += max(result.rowcount or 0, 0)
-                conn.exec_driver_sql(f"DROP TABLE {scratch}")
-    return filled
+            missing = f" AND {pcol} IS NULL" if only_missing else ""
+            values = conn.execute(sa.text(f"SELECT DISTINCT {col} FROM {target} WHERE {col} IS NOT NULL{missing}"
+                                          )).scalars().all()
+            if not values:
+                continue
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {scratch}")
+            conn.exec_driver_sql(f"CREATE TABLE {scratch} (v VARCHAR, p VARCHAR)")
+            insert_frame(conn, scratch, pl.DataFrame({"v": values, "p": [pseudonym(key, v) for v in values]},
+                                                      schema={"v": pl.String, "p": pl.String}))
+            result = conn.exec_driver_sql(f"UPDATE {target} SET {pcol} = {scratch}.p FROM {scratch} "
+                                          f"WHERE {target}.{col} = {scratch}.v{missing.replace(pcol, f'{target}.{pcol}')}")
+            rows += max(result.rowcount or 0, 0)  # (read before the next statement on the cursor)
+            conn.exec_driver_sql(f"DROP TABLE {scratch}")
+            values_keyed += len(values)
+    return values_keyed, rows
+
+
+def backfill(engine: Engine, key: bytes) -> int:
+    """Fill the pseudonym columns of rows loaded before they existed (a warehouse upgraded by
+    ``ALTER TABLE ... ADD COLUMN``); returns the number of values filled. Idempotent."""
+    with engine.begin() as conn:
+        return _set_pseudonyms(conn, key, only_missing=True)[1]
 
 
 def rotate(engine: Engine, old: bytes, new: bytes) -> int:
     """Re-key the warehouse: every pseudonym column of raw recomputed under ``new`` and the
     stored fingerprint replaced, in one transaction (a crash leaves the old key in force, whole).
-    ``old`` must be the key the warehouse was loaded with. Returns the values re-keyed. The
-    marts still hold the old pseudonyms until the next build, which rebuilds every model (the
-    key's fingerprint is part of what a build depends on, see flows/warehouse/builds.py)."""
-    from flows.schema import TABLES
-
-    from .ddl import RAW_SCHEMA
-    from .loader import insert_frame
-
+    ``old`` must be the key the warehouse was loaded with. Returns the distinct values re-keyed.
+    The marts still hold the old pseudonyms until the next build, which rebuilds every model
+    (the key's fingerprint is part of what a build depends on, see flows/warehouse/builds.py)."""
     if len(new) < 16:
         raise ConfigError("the new pseudonymisation key must be at least 16 characters")
     if new == old:
         raise ConfigError("the new pseudonymisation key is the current one")
     check_fingerprint(engine, old)
-    rekeyed = 0
-    scratch = f"{OPS_SCHEMA}.pseudonym_rekey"
     with engine.begin() as conn:
-        for t in TABLES:
-            for col in personal_columns(t):
-                target, pcol = f"{RAW_SCHEMA}.{t.raw_table}", pseudonym_column(col)
-                values = conn.execute(sa.text(f"SELECT DISTINCT {col} FROM {target} WHERE {col} IS NOT NULL")
-                                      ).scalars().all()
-                if not values:
-                    continue
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {scratch}")
-                conn.exec_driver_sql(f"CREATE TABLE {scratch} (v VARCHAR, p VARCHAR)")
-                insert_frame(conn, scratch, pl.DataFrame({"v": values, "p": [pseudonym(new, v) for v in values]},
-                                                          schema={"v": pl.String, "p": pl.String}))
-                conn.exec_driver_sql(f"UPDATE {target} SET {pcol} = {scratch}.p FROM {scratch} "
-                                     f"WHERE {target}.{col} = {scratch}.v")
-                conn.exec_driver_sql(f"DROP TABLE {scratch}")
-                rekeyed += len(values)
+        rekeyed, _ = _set_pseudonyms(conn, new, only_missing=False)
         conn.execute(sa.text(f"UPDATE {OPS_SCHEMA}.settings SET value = :v WHERE name = 'pii_key_fingerprint'"),
                      {"v": fingerprint(new)})
     return rekeyed
