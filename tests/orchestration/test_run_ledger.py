@@ -75,6 +75,9 @@ def dbt_in_prefect(flow_run_id: object) -> tuple[list[dict], list[str]]:
                                                 LogFilter, LogFilterFlowRunId, TaskRunFilter)
     from prefect.client.schemas.sorting import ArtifactSort, LogSort
 
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # logs reach the API in batches: send the run's last ones before reading
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["dbt-results"])),
