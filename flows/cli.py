@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -148,20 +149,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    _set_env(args)
+def _start_flow_process() -> Callable[[], None]:
+    """Before a command imports its flow: Prefect's temporary server starts (in a thread) and
+    Great Expectations loads (in another), overlapping the imports. Call the returned
+    function before the flow runs: it waits until the server answers."""
     from flows.orchestration.server import start_temporary_server_early
     from flows.quality.runner import warm_up
 
     server = start_temporary_server_early()
-    warm_up()  # Great Expectations loads while Prefect's server starts
+    warm_up()
+    return server.join if server is not None else lambda: None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _set_env(args)
+    ready = _start_flow_process()
     from flows.nightly import nightly_load
     from flows.report.format import figures_table
     from flows.settings import load_settings
 
     settings = load_settings(report_year=args.year)
-    if server is not None:
-        server.join()
+    ready()
     summary = nightly_load(landing=None, year=settings.report_year, members_full=args.members_full,
                            build=not args.load_only, full_refresh=args.full_refresh)
     read, loaded, quarantined = summary.rows
@@ -192,18 +200,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     _set_env(args)
-    from flows.orchestration.server import start_temporary_server_early
-    from flows.quality.runner import warm_up
-
-    server = start_temporary_server_early()
-    warm_up()
+    ready = _start_flow_process()
     from flows.backfill import backfill
     from flows.report.format import figures_table
     from flows.settings import load_settings
 
     year = load_settings(report_year=args.year).report_year
-    if server is not None:
-        server.join()
+    ready()
     runs = backfill(args.date_from, args.date_to, landing=None, year=year, build=not args.load_only)
     for r in runs:
         read, loaded, quarantined = r.rows

@@ -91,9 +91,8 @@ class Table:
     """Columns derived from the file name (welfare station and month)."""
 
     def __post_init__(self) -> None:
-        identifier(self.source), identifier(self.name), identifier(self.raw_table)
-        for k in self.key:
-            identifier(k)
+        for name in (self.source, self.name, self.raw_table, *self.key):
+            identifier(name)
 
     @property
     def raw_table(self) -> str:

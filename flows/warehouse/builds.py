@@ -31,7 +31,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .ddl import OPS_SCHEMA, RAW_SCHEMA
+from .ddl import OPS_SCHEMA
 
 BUILDS_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.dbt_builds (
   run_id VARCHAR NOT NULL,
@@ -88,6 +88,8 @@ def _last_success(conn: Connection) -> tuple[str, datetime | None] | None:
 
 
 def _source_selector(source: str, table: str) -> str:
+    """dbt's selector of a raw table and everything downstream (sources are named after the raw
+    tables: ``source('<system>', '<system>__<table>')``, see ``Table.raw_table``)."""
     return f"source:{source}.{source}__{table}+"
 
 
@@ -107,10 +109,8 @@ def plan(engine: Engine, project: str, everything: bool = False) -> Plan:
             f"SELECT DISTINCT source, table_name FROM {OPS_SCHEMA}.load_ledger WHERE rows_loaded > 0"
             + (" AND loaded_at > :t" if last_through is not None else "") + " ORDER BY 1, 2"),
             {"t": last_through} if last_through is not None else {}).all()
-        raw = {r[0] for r in conn.execute(sa.text(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": RAW_SCHEMA})}
     selectors = [_source_selector(source, table) for source, table in changed]
-    if any(source == "welfare" for source, _ in changed) and "welfare__workbooks" in raw:
+    if any(source == "welfare" for source, _ in changed):
         selectors.append(_source_selector("welfare", "workbooks"))  # written with every workbook's sheets
     reason = ("rows arrived in " + ", ".join(f"{s}.{t}" for s, t in changed)) if changed else "no new rows"
     return Plan((OPS_SELECTOR, *sorted(set(selectors))), through, reason)

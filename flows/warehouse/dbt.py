@@ -48,12 +48,12 @@ def run_dbt(settings: Settings, command: list[str], artifacts: Path,
     Its output goes to ``dbt-output.log``; each per-node result line is also handed to
     ``on_line`` as it comes (the flow logs it, so every model shows in Prefect as it builds).
     """
-    args, child_env = _command(settings, command, artifacts)
+    flags, child_env = _flags(settings, artifacts)
+    args = [str(Path(sys.executable).with_name("dbt")), *command, *flags]
     if then:
-        common = args[1 + len(command):]
-        args = [sys.executable, "-m", "flows.warehouse.dbt_child", str(artifacts), *command, *common]
+        args = [sys.executable, "-m", "flows.warehouse.dbt_child", str(artifacts), *command, *flags]
         for more in then:
-            args += ["--and", *more, *common]
+            args += ["--and", *more, *flags]
     with (artifacts / "dbt-output.log").open("w", encoding="utf-8") as out:
         proc = subprocess.Popen(args, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, encoding="utf-8", errors="replace", preexec_fn=_die_with_parent)
@@ -79,18 +79,18 @@ def run_dbt(settings: Settings, command: list[str], artifacts: Path,
     return DbtResult(success=success, command=command, artifacts=artifacts, counts=counts, failures=failures)
 
 
-def _command(settings: Settings, command: list[str], artifacts: Path) -> tuple[list[str], dict[str, str]]:
+def _flags(settings: Settings, artifacts: Path) -> tuple[list[str], dict[str, str]]:
+    """The flags every dbt command of a run takes, and the child's environment."""
     target, env = settings.dbt_target()
     artifacts.mkdir(parents=True, exist_ok=True)
-    args = [
-        str(Path(sys.executable).with_name("dbt")), *command,
+    flags = [
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target", target,
         "--target-path", str(artifacts),
         "--log-path", str(artifacts),
     ]
-    return args, {**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
+    return flags, {**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
 
 
 def start_parse(settings: Settings, artifacts: Path) -> subprocess.Popen[bytes]:
@@ -98,9 +98,9 @@ def start_parse(settings: Settings, artifacts: Path) -> subprocess.Popen[bytes]:
     overlaps it, and the build that follows in the same folder finds ``partial_parse.msgpack``
     and skips parsing (about 2.5 s of the demo run). Parsing opens no warehouse connection,
     so it never meets the load's lock. Hand the process to :func:`finish_parse`."""
-    args, env = _command(settings, ["parse"], artifacts)
+    flags, env = _flags(settings, artifacts)
     with (artifacts / "dbt-parse.log").open("wb") as out:
-        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
+        return subprocess.Popen([str(Path(sys.executable).with_name("dbt")), "parse", *flags], env=env, stdout=out, stderr=subprocess.STDOUT,
                                 preexec_fn=_die_with_parent)
 
 
