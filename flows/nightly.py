@@ -215,6 +215,7 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
             frames, error = {}, err
         else:
             error = None
+        faults.checkpoint(f"read.{source}")
         if common.file_state(delivery.path) != before:
             raise FileInFlux(f"{delivery.rel_name} changed while it was being read (still being written?)")
         faults.checkpoint(f"extract.{source}")

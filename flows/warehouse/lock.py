@@ -8,7 +8,8 @@ never leaves it behind:
 - DuckDB: an exclusive ``flock`` on ``<warehouse file>.lock`` (the file also records
   the holder's run id, pid and start time, for the message);
 - PostgreSQL: a session advisory lock, held on a connection whose ``application_name``
-  names the run.
+  names the run. If that session drops while the run goes on, the lock is gone: every new
+  connection of the run checks first, and the run stops with :class:`LockLost`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -33,6 +35,10 @@ POLL_SECONDS = 1.0
 
 class WarehouseBusy(UnionWHError):
     """Another run holds the warehouse's load lock."""
+
+
+class LockLost(UnionWHError):
+    """The run's hold on the warehouse lock ended before the run did (PostgreSQL: its session dropped)."""
 
 
 def lock_path(duckdb_file: Path) -> Path:
@@ -105,11 +111,43 @@ def postgres_lock(engine: Engine, run_id: str, wait_seconds: float,
             return _pg_holder(conn)
 
         _wait(try_once, holder, wait_seconds, on_wait)
+        guard = _guard(conn)
+        sa.event.listen(engine, "engine_connect", guard)
         try:
             yield
         finally:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PG_KEY})
-            conn.commit()
+            sa.event.remove(engine, "engine_connect", guard)
+            with contextlib.suppress(sa.exc.DBAPIError):  # (a dropped session released it already)
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PG_KEY})
+                conn.commit()
+
+
+def _guard(lock_conn: Connection) -> Callable[[Connection], None]:
+    """A check run on every new connection the run's engine makes while it holds the lock:
+    the advisory lock lives in the lock's session, so if that session's connection dropped
+    (a server restart, a network cut, an administrator's ``pg_terminate_backend``), the lock
+    is gone and another run may be writing. The run then stops before writing anything
+    more, with :class:`LockLost`; everything it committed so far is whole (one transaction
+    per file with its ledger entry), and the next run goes on from there."""
+    raw = lock_conn.connection.dbapi_connection
+    mutex = threading.Lock()
+
+    def check(_: Connection) -> None:
+        with mutex:
+            try:
+                with raw.cursor() as cur:  # (the raw connection: this session is in autocommit-free idle)
+                    cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s "
+                                "AND pid = pg_backend_pid() AND granted", (PG_KEY,))
+                    held = cur.fetchone()[0] > 0
+                raw.rollback()
+            except Exception as exc:  # the lock's session is gone: that is the whole point
+                raise LockLost("lost the warehouse lock: its PostgreSQL session dropped "
+                               f"({type(exc).__name__}); stopped before writing more: run again") from None
+            if not held:
+                raise LockLost("lost the warehouse lock (its session no longer holds it); stopped before "
+                               "writing more: run again")
+
+    return check
 
 
 def _pg_holder(conn: Connection) -> str:

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from flows.checksums import resident_id_check_char
-from flows.warehouse.lock import WarehouseBusy, duckdb_lock, lock_path, postgres_lock
+from flows.warehouse.lock import LockLost, WarehouseBusy, duckdb_lock, lock_path, postgres_lock
 
 from tests.support import MEMBERS_DDL, create_database, drop_database, postgres_or_skip
 
@@ -81,6 +81,36 @@ def test_postgres_advisory_lock() -> None:
                 pass
         with postgres_lock(b, "run-B", 0):
             pass
+    finally:
+        a.dispose()
+        b.dispose()
+        drop_database(server, name)
+
+
+@pytest.mark.postgres
+def test_a_run_whose_lock_session_drops_stops_before_writing_more() -> None:
+    """The advisory lock lives in one session: when the server drops it, another run could take
+    the lock, so the holder's next connection refuses to go on (LockLost), and leaving the
+    lock's block does not fail on the dead session."""
+    server = postgres_or_skip()
+    name = f"unionwh_lock_{secrets.token_hex(4)}"
+    create_database(server, name)
+    a, b = sa.create_engine(f"{server}/{name}", pool_pre_ping=True), sa.create_engine(f"{server}/{name}")
+    try:
+        with postgres_lock(a, "run-A", 0):
+            with a.connect() as conn:  # held: connections work
+                assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+            with b.connect() as admin:
+                dropped = admin.execute(sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+            assert dropped >= 1
+            with pytest.raises(LockLost, match="lost the warehouse lock"), a.connect():
+                pass
+            with postgres_lock(b, "run-B", 0):  # and indeed another run can take it now
+                pass
+        with a.connect() as conn:  # the block is over: the engine works again
+            assert conn.execute(sa.text("SELECT 1")).scalar() == 1
     finally:
         a.dispose()
         b.dispose()
