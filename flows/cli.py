@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="register the Prefect deployments (nightly at 02:00, backfill, annual "
                                          "report) with PREFECT_API_URL and run their flow runs until stopped")
     serve.add_argument("--limit", type=int, help="at most this many flow runs at once (default: no limit)")
+    live = sub.add_parser("liveness", help="install (or update) on PREFECT_API_URL the Prefect automation that marks "
+                                           "a unionwh flow run Crashed when its heartbeats stop (its process died)")
+    live.add_argument("--crashed-after", type=int, metavar="SECONDS",
+                      help="silence after which a flow run is marked Crashed (env UNIONWH_CRASHED_AFTER_SECONDS; "
+                           "default 90)")
     server = sub.add_parser("prefect-server",
                             help="run a Prefect server (API and UI) backed by PostgreSQL, for production")
     server.add_argument("--database-url", metavar="URL",
@@ -165,13 +170,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     _set_env(args)
     ready = _start_flow_process()
     from flows.nightly import nightly_load
+    from flows.orchestration.liveness import heartbeats
     from flows.report.format import figures_table
     from flows.settings import load_settings
 
     settings = load_settings(report_year=args.year)
     ready()
-    summary = nightly_load(landing=None, year=settings.report_year, members_full=args.members_full,
-                           build=not args.load_only, full_refresh=args.full_refresh)
+    with heartbeats(settings):
+        summary = nightly_load(landing=None, year=settings.report_year, members_full=args.members_full,
+                               build=not args.load_only, full_refresh=args.full_refresh)
     read, loaded, quarantined = summary.rows
     if not args.load_only:
         print(figures_table(settings.report_year, summary.figures))
@@ -202,12 +209,15 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     _set_env(args)
     ready = _start_flow_process()
     from flows.backfill import backfill
+    from flows.orchestration.liveness import heartbeats
     from flows.report.format import figures_table
     from flows.settings import load_settings
 
-    year = load_settings(report_year=args.year).report_year
+    settings = load_settings(report_year=args.year)
+    year = settings.report_year
     ready()
-    runs = backfill(args.date_from, args.date_to, landing=None, year=year, build=not args.load_only)
+    with heartbeats(settings):
+        runs = backfill(args.date_from, args.date_to, landing=None, year=year, build=not args.load_only)
     for r in runs:
         read, loaded, quarantined = r.rows
         print(f"run {r.run_id}: {r.status}; rows read {read} = loaded {loaded} + quarantined {quarantined}; "
@@ -433,13 +443,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_liveness(args: argparse.Namespace) -> int:
+    from flows.errors import ConfigError
+    from flows.orchestration import liveness
+    from flows.settings import load_settings
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise ConfigError("set PREFECT_API_URL to the Prefect server that should watch the flow runs "
+                          "(http://host:4200/api)")
+    settings = load_settings(crashed_after_seconds=args.crashed_after)
+    try:
+        done = liveness.install(settings.crashed_after_seconds)
+    except Exception as exc:
+        if args.debug:
+            raise
+        raise UnionWHError(f"could not install the automation on {os.environ['PREFECT_API_URL']}: "
+                           f"{type(exc).__name__}: {exc}") from None
+    print(f"automation {liveness.AUTOMATION_NAME!r} {done}: a flow run of {', '.join(liveness.FLOW_NAMES)} "
+          f"silent for {settings.crashed_after_seconds} s is marked Crashed; unionwh runs send a heartbeat every "
+          f"{settings.heartbeat_seconds} s")
+    return 0
+
+
 def cmd_prefect_server(args: argparse.Namespace) -> int:
     from flows.orchestration import server
 
     return server.start(server.database_url(args.database_url), args.host, args.port)
 
 
-COMMANDS = {"serve": cmd_serve, "backfill": cmd_backfill, "status": cmd_status, "prefect-server": cmd_prefect_server, "warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit, "report": cmd_report}
+COMMANDS = {"serve": cmd_serve, "liveness": cmd_liveness, "backfill": cmd_backfill, "status": cmd_status, "prefect-server": cmd_prefect_server, "warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     dbt_build: Literal["changed", "all"] = "changed"
     """``changed``: a run rebuilds only the dbt models downstream of raw tables that gained rows
     since the last successful build (and of ``ops``); ``all``: every model, every run."""
+    heartbeat_seconds: int = Field(30, ge=30, le=3600)
+    """How often a running flow tells the Prefect server it is alive (Prefect's
+    ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``, whose minimum is 30 s)."""
+    crashed_after_seconds: int = Field(90, ge=31, le=24 * 3600)
+    """A unionwh flow run that sends no heartbeat (and changes no state) for this long is marked
+    Crashed by the Prefect automation that ``unionwh serve`` / ``prefect-server`` / ``liveness``
+    install (flows/orchestration/liveness.py). Keep it about three heartbeats."""
     quality: QualitySettings = QualitySettings()
     notify_url: SecretStr | None = None
     """Apprise URL(s) told when a run fails (env UNIONWH_NOTIFY_URL). Never logged."""
@@ -145,6 +152,13 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _check_liveness(self) -> Settings:
+        if self.crashed_after_seconds <= self.heartbeat_seconds:
+            raise ValueError(f"crashed_after_seconds ({self.crashed_after_seconds}) must be longer than "
+                             f"heartbeat_seconds ({self.heartbeat_seconds}); about three heartbeats is right")
+        return self
 
     @field_validator("report_year")
     @classmethod
@@ -237,5 +251,6 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**given)
     except ValidationError as exc:
         # Name the setting and the problem, never the value: a URL may hold a password.
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
+                             for e in exc.errors())
         raise ConfigError(f"bad configuration: {problems}") from None

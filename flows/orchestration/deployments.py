@@ -43,7 +43,16 @@ def deployments(settings: Settings) -> list[Any]:
 
 def serve(settings: Settings, limit: int | None = None) -> None:
     """Register the deployments with the Prefect API (``PREFECT_API_URL``) and run their
-    flow runs until stopped."""
+    flow runs until stopped. With a real server (``PREFECT_API_URL`` set), first install the
+    liveness automation (flows/orchestration/liveness.py); the flow runs send a heartbeat
+    every ``heartbeat_seconds``."""
+    import os
+
     from prefect import serve as prefect_serve
 
-    prefect_serve(*deployments(settings), limit=limit)
+    from flows.orchestration import liveness
+
+    if os.environ.get("PREFECT_API_URL"):
+        liveness.install_or_warn(settings)
+    # the Runner passes PREFECT_FLOWS_HEARTBEAT_FREQUENCY to the processes of its flow runs
+    prefect_serve(*deployments(settings), limit=limit, heartbeat_seconds=settings.heartbeat_seconds)

@@ -78,12 +78,49 @@ def command() -> list[str]:
 
 
 def start(url: URL, host: str, port: int) -> int:
-    """Run the server in the foreground until it is stopped; returns its exit code."""
+    """Run the server in the foreground until it is stopped; returns its exit code. Once it
+    answers, the liveness automation is installed on it (flows/orchestration/liveness.py)."""
     created = ensure_database(url)
     print(f"Prefect database: {url.render_as_string(hide_password=True)}{' (created)' if created else ''}")
     print(f"Prefect UI and API: http://{host}:{port}  (flows report here with "
           f"PREFECT_API_URL=http://{host}:{port}/api)", flush=True)
-    return subprocess.call(command(), env=server_environment(url, host, port))
+    with subprocess.Popen(command(), env=server_environment(url, host, port)) as proc:
+        try:
+            _install_liveness(proc, host, port)
+            return proc.wait()
+        except BaseException:
+            proc.kill()
+            raise
+
+
+def _install_liveness(proc: subprocess.Popen[bytes], host: str, port: int, seconds: float = 300) -> None:
+    import time
+    import urllib.request
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.orchestration import liveness
+    from flows.settings import load_settings
+
+    api = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}/api"
+    deadline = time.monotonic() + seconds
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{api}/health", timeout=5) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            pass
+        time.sleep(1)
+    else:
+        return  # the server ended (or never answered): nothing to install on
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"unionwh: warning: liveness automation not installed: {exc}", file=sys.stderr, flush=True)
+        return
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        liveness.install_or_warn(settings, sys.stdout)
 
 
 def start_temporary_server_early() -> threading.Thread | None:
