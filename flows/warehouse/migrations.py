@@ -44,6 +44,8 @@ class Migration:
     version: int
     description: str
     statements: Callable[[], list[str]]
+    postgresql: Callable[[], list[str]] | None = None
+    """Statements run after ``statements`` on PostgreSQL only (DuckDB has no triggers)."""
 
 
 def _v1() -> list[str]:
@@ -68,6 +70,16 @@ def _v4() -> list[str]:
     return builds.ddl()
 
 
+def _v5() -> list[str]:
+    return []  # DuckDB: nothing to create (no triggers); the code only appends, tests prove it
+
+
+def _v5_postgresql() -> list[str]:
+    from . import appendonly
+
+    return appendonly.postgresql_ddl()
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw tables of the contract with lineage; ops load_ledger, quarantine, runs, watermarks", _v1),
     Migration(2, "pseudonym columns for personal data in raw; ops.settings (key fingerprint)", _v2),
@@ -75,6 +87,9 @@ MIGRATIONS: tuple[Migration, ...] = (
               _v3),
     Migration(4, "ops.dbt_builds: what each dbt build selected, so a run rebuilds only what its new rows change",
               _v4),
+    Migration(5, "append-only raw and ledger tables: PostgreSQL triggers refuse UPDATE, DELETE and TRUNCATE "
+                 "unless the transaction names a documented rewrite (full-refresh, rotate-key, pseudonym-backfill)",
+              _v5, _v5_postgresql),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -122,6 +137,9 @@ def upgrade(engine: Engine, to: int | None = None) -> list[Migration]:
                 continue
             for stmt in m.statements():
                 conn.exec_driver_sql(stmt)
+            if m.postgresql is not None and conn.dialect.name == "postgresql":
+                for stmt in m.postgresql():
+                    conn.exec_driver_sql(stmt)
             conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.schema_migrations VALUES (:v, :d, :t)"),
                          {"v": m.version, "d": m.description, "t": datetime.now().replace(microsecond=0)})
         applied.append(m)

@@ -113,12 +113,15 @@ def check_fingerprint(engine: Engine, key: bytes) -> None:
 
 def _set_pseudonyms(conn: Connection, key: bytes, only_missing: bool) -> tuple[int, int]:
     """Compute the pseudonym columns of raw under ``key`` (``only_missing``: where they are
-    null), on ``conn``'s transaction; returns (distinct values keyed, rows updated)."""
+    null), on ``conn``'s transaction; returns (distinct values keyed, rows updated). The only
+    UPDATEs of raw, named as such for the append-only triggers (flows/warehouse/appendonly.py)."""
     from flows.schema import TABLES
 
+    from .appendonly import allow_rewrite
     from .ddl import RAW_SCHEMA
     from .loader import insert_frame
 
+    allow_rewrite(conn, "pseudonym-backfill" if only_missing else "rotate-key")
     values_keyed = rows = 0
     scratch = f"{OPS_SCHEMA}.pseudonym_scratch"
     for t in TABLES:

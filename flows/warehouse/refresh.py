@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from flows.schema import FILE_SOURCES, TABLES
 
+from .appendonly import allow_rewrite
 from .ddl import OPS_SCHEMA, RAW_SCHEMA
 
 _LEDGER_COLUMNS = ("source, table_name, file_name, file_sha256, delivery_date, rows_read, rows_loaded, "
@@ -69,6 +70,7 @@ def clear_file_sources(engine: Engine) -> int:
     file_sources = ", ".join(f"'{s}'" for s in FILE_SOURCES)
     deleted = 0
     with engine.begin() as conn:
+        allow_rewrite(conn, "full-refresh")  # the one DELETE of raw and the ledger (flows/warehouse/appendonly.py)
         for t in TABLES:
             if t.source in FILE_SOURCES:
                 deleted += conn.execute(sa.text(f"DELETE FROM {RAW_SCHEMA}.{t.raw_table}")).rowcount or 0

@@ -109,8 +109,10 @@ def finish(engine: Engine, run_id: str, status: str, message: str | None, ledger
              "rl": sum(e.rows_loaded for e in loaded), "rq": sum(e.rows_quarantined for e in loaded),
              "dbt": json.dumps(dbt_results, sort_keys=True) if dbt_results else None,
              "fc": figures_changed, "ph": json.dumps({k: round(v, 2) for k, v in phase_seconds.items()})})
-        conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.run_sources WHERE run_id = :r"), {"r": run_id})
-        for source, entries in sorted(by_source.items()):
+        # Appended once: a run is finished once (ops.run_sources is append-only, see appendonly.py).
+        done = conn.execute(sa.text(f"SELECT count(*) FROM {OPS_SCHEMA}.run_sources WHERE run_id = :r"),
+                            {"r": run_id}).scalar_one()
+        for source, entries in sorted(by_source.items()) if not done else ():
             ok = [e for e in entries if e.status == "loaded"]
             conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.run_sources VALUES (:r, :s, :fl, :fr, :rr, :rl, :rq)"), {
                 "r": run_id, "s": source, "fl": len({e.file_name for e in ok}),
@@ -132,19 +134,25 @@ def _snapshot(conn: Connection, run_id: str) -> dict[tuple[str, int], Decimal]:
 
 
 def record_figures(engine: Engine, run_id: str, relation: str = "marts.fig_annual_figures") -> list[FigureChange]:
-    """Snapshot the figures this run left, and record how they differ from the previous snapshot."""
+    """Snapshot the figures this run left, and record how they differ from the previous snapshot.
+
+    Appended once per run (ops.figure_values and ops.figure_changes are append-only, see
+    appendonly.py): a run that recorded its figures already gets back the changes it recorded."""
     relation = checked_relation(relation)
     now = datetime.now()
+    with engine.connect() as conn:
+        recorded = conn.execute(sa.text(f"SELECT count(*) FROM {OPS_SCHEMA}.figure_values WHERE run_id = :r"),
+                                {"r": run_id}).scalar_one()
+    if recorded:
+        return changes_of(engine, run_id)
     with engine.begin() as conn:
         previous = conn.execute(sa.text(
             f"SELECT run_id FROM {OPS_SCHEMA}.figure_values WHERE run_id <> :r "
             "GROUP BY run_id ORDER BY max(recorded_at) DESC LIMIT 1"), {"r": run_id}).scalar()
-        conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.figure_values WHERE run_id = :r"), {"r": run_id})
         conn.execute(sa.text(
             f"INSERT INTO {OPS_SCHEMA}.figure_values SELECT :r, :t, figure_id, report_year, value FROM {relation}"),
             {"r": run_id, "t": now})
         changes = diff(_snapshot(conn, previous) if previous else {}, _snapshot(conn, run_id))
-        conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.figure_changes WHERE run_id = :r"), {"r": run_id})
         for c in changes:
             conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.figure_changes VALUES (:r, :p, :f, :y, :o, :n)"),
                          {"r": run_id, "p": previous, "f": c.figure_id, "y": c.report_year, "o": c.old, "n": c.new})
