@@ -138,6 +138,9 @@ def _conditional(t: Table) -> list[dict[str, Any]]:
 
 
 FILE_COLUMN = "_file_name"
+KEY_SCOPE_COLUMN = "_key_scope"
+"""For a compound key: the row's file, or null when every part of its key is blank
+(flows/quality/runner.py adds it to the frame Great Expectations validates)."""
 
 
 def _key_uniqueness(t: Table) -> list[dict[str, Any]]:
@@ -149,10 +152,15 @@ def _key_uniqueness(t: Table) -> list[dict[str, Any]]:
     en, zh = f"key ({headers}) appears more than once in this delivery", f"同一交付文件中主键（{headers}）重复"
     # per file: the run validates all files of a table at once, and a key rightly recurs in later deliveries
     # (a blank single key breaks its own `required` rule, not this one; in a compound key a blank
-    # part is a value, as the contract's optional 身份证号 in the attendance key)
-    ignore = {"ignore_row_if": "any_value_is_missing"} if len(t.key) == 1 else {}
+    # part is a value, as the contract's optional 身份证号 in the attendance key, but a row whose
+    # every key part is blank (an unparseable line, say) has no key: its file is in KEY_SCOPE_COLUMN
+    # only when some part is there, so such rows are all missing and ignored, and two garbled lines
+    # never "share a key")
+    if len(t.key) == 1:
+        return [_exp("expect_compound_columns_to_be_unique", "key.unique_in_delivery", en, zh,
+                     column_list=[FILE_COLUMN, *t.key], ignore_row_if="any_value_is_missing")]
     return [_exp("expect_compound_columns_to_be_unique", "key.unique_in_delivery", en, zh,
-                 column_list=[FILE_COLUMN, *t.key], **ignore)]
+                 column_list=[KEY_SCOPE_COLUMN, *t.key], ignore_row_if="all_values_are_missing")]
 
 
 def build_suite(t: Table) -> dict[str, Any]:

@@ -80,12 +80,21 @@ def _pull(conn: Connection, t: Table, since: datetime | None, after: tuple[Any, 
     updated, key = tbl.c["updated_at"], tbl.c[t.key[0]]
     if since is not None:
         query = query.where(updated > sa.bindparam("since", _since_param(conn, since)))
+    # A row without updated_at (only a full pull reads one: `updated > since` drops it) sorts
+    # first, as SQLite and MySQL/MariaDB sort NULL; PostgreSQL is told so. A page ending on such
+    # a row must go on with the rest of them and then every dated row (`updated > NULL` is
+    # never true: comparing with it would end the pull there and lose the rows after it).
+    nulls_first = since is None and conn.dialect.name == "postgresql"
     if after is not None:
         last_updated, last_key = after
-        query = query.where(sa.or_(updated > sa.bindparam("after_u", last_updated),
-                                   sa.and_(updated == sa.bindparam("after_u2", last_updated),
-                                           key > sa.bindparam("after_k", last_key))))
-    query = query.order_by(updated, key)
+        if last_updated is None:
+            query = query.where(sa.or_(sa.and_(updated.is_(None), key > sa.bindparam("after_k", last_key)),
+                                       updated.is_not(None)))
+        else:
+            query = query.where(sa.or_(updated > sa.bindparam("after_u", last_updated),
+                                       sa.and_(updated == sa.bindparam("after_u2", last_updated),
+                                               key > sa.bindparam("after_k", last_key))))
+    query = query.order_by(sa.nulls_first(updated) if nulls_first else updated, key)
     if limit is not None:
         query = query.limit(limit)
     return [tuple(r) for r in conn.execute(query).all()]

@@ -52,6 +52,11 @@ def read_jsonl(delivery: common.Delivery, table: Table) -> pl.DataFrame:
         except json.JSONDecodeError as exc:
             rows.add_unparseable(number, f"invalid JSON: {exc.msg} (column {exc.colno})", line)
             continue
+        except (ValueError, RecursionError) as exc:
+            # valid JSON syntax that Python still refuses: an integer over the int-conversion
+            # digit limit (ValueError), nesting deeper than the recursion limit (RecursionError)
+            rows.add_unparseable(number, f"invalid JSON: {type(exc).__name__}: {exc}", line)
+            continue
         if not isinstance(value, dict):
             rows.add_unparseable(number, f"JSON value is not an object but {type(value).__name__}", line)
             continue

@@ -174,6 +174,18 @@ def test_duplicate_keys_in_one_delivery_are_all_quarantined() -> None:
     assert got == {2: {"key.unique_in_delivery"}, 4: {"key.unique_in_delivery"}}
 
 
+def test_rows_without_any_part_of_a_compound_key_do_not_share_a_key() -> None:
+    """Garbled rows (every key part blank) have no key: they break their own rules, and never
+    count as duplicates of each other (which would push a file over the duplicate gate)."""
+    row = {"session_id": "S1", "id_card": None, "name": "张三", "union_code": "GH0000000001",
+           "registered": "true", "attended": "false", "replay_views": "0"}
+    blank = row | {"session_id": None, "name": None}  # (the key: session, ID number, name)
+    frame, t = canonical("training", "attendance", [row, blank, blank | {"replay_views": "2"}, blank])
+    got = rules_by_row(validate(frame, t, "f"))
+    assert set(got) == {3, 4, 5}
+    assert all("key.unique_in_delivery" not in rules and rules for rules in got.values()), got
+
+
 def test_key_uniqueness_holds_across_chunks() -> None:
     """A file larger than one validation chunk: a key repeated far apart is still caught, and
     every row is in exactly one chunk."""
