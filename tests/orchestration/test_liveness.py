@@ -12,7 +12,7 @@ instead of the default 90) to keep the test near two minutes.
   Running and waits for the lock (synchronous work in the flow's thread, no state change)
   for longer than the bound, then completes: it is never marked Crashed, because its
   heartbeats go on (Prefect sends them from a thread of their own);
-- run A (the demo's landing zone, cut down as in test_kill_recovery) starts; once its flow
+- run A (the demo's landing zone, cut down (faultkit.small_landing)) starts; once its flow
   run is Running, has sent a heartbeat and holds its warehouse lock, its process group is
   SIGKILLed: the test takes that lock at once (wait 0), and the automation marks the flow
   run CRASHED about 45 s after its last heartbeat (measured and printed).
@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -37,10 +35,10 @@ import pytest
 import sqlalchemy as sa
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.demo.synth import generate
 from flows.orchestration import liveness
 from flows.warehouse.lock import lock_path, warehouse_lock
 
+from tests.orchestration.faultkit import small_landing
 from tests.support import api, clean_env, local_prefect_server, stop, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -48,26 +46,6 @@ pytestmark = pytest.mark.e2e
 HEARTBEAT = 30  # unionwh's default heartbeat_seconds (Prefect's minimum)
 CRASHED_AFTER = 45  # the bound under test (default 90)
 KEY = "liveness-test-key-0123456789abcdef"
-
-
-def cut_down_landing(root: Path) -> Path:
-    """The demo's landing zone, cut down as in test_kill_recovery (a run of about a minute)."""
-    generate(root, year=2021, seed=2021)
-    for folder in root.glob("*/*"):
-        if folder.is_dir() and folder.name != "2021-04-01" and folder.parent.name != "registry":
-            shutil.rmtree(folder)
-    for folder in ("2021-07-01", "2021-10-01"):
-        shutil.rmtree(root / "registry" / folder)
-    for path in root.rglob("*"):
-        if path.suffix in (".csv", ".jsonl"):
-            path.write_bytes(b"\n".join(path.read_bytes().split(b"\n")[:200]) + b"\n")
-    for path in sorted(root.glob("welfare/*/*.xlsx"))[1:]:
-        path.unlink()
-    con = sqlite3.connect(root / "members.sqlite")
-    con.executescript("DELETE FROM member WHERE member_id > 300; DELETE FROM member_card WHERE card_event_id > 300;")
-    con.commit()
-    con.close()
-    return root
 
 
 def flow_runs(base: str) -> list[dict[str, Any]]:
@@ -94,7 +72,7 @@ def run(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
 
 def test_a_killed_run_is_crashed_in_bounded_time_and_a_healthy_one_is_not(tmp_path: Path) -> None:
     landing: list[Path] = []
-    making = threading.Thread(target=lambda: landing.append(cut_down_landing(tmp_path / "landing")))
+    making = threading.Thread(target=lambda: landing.append(small_landing(tmp_path / "landing")))
     making.start()  # (25 s on a busy machine: while the server starts)
     tiny = tmp_path / "tiny" / "events" / "2022-01-05"
     tiny.mkdir(parents=True)

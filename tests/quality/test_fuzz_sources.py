@@ -429,6 +429,29 @@ def plan_values(t: Table, plan: Plan) -> None:
                 plan.rows[b].canonical[k] = plan.rows[a].canonical[k]
 
 
+def breach(rnd: random.Random, t: Table, r: Row, malign: Callable[..., tuple[Any, str] | None]
+           ) -> tuple[Column, tuple[Any, str] | None]:
+    """A random column of a malign row and the (bad value, rule) ``malign`` makes of it; when it
+    can make none (None), the row is valid after all."""
+    target = rnd.choice(list(t.columns))
+    bad = malign(rnd, t, target, r.canonical[target.name])
+    if bad is None:
+        r.cls = "valid"
+    return target, bad
+
+
+def screen_file(source: str, rel_name: str, data: bytes) -> list[Outcome]:
+    """Deliver ``data`` as ``<source>/<delivery date>/<rel_name>`` in a fresh landing zone and
+    screen it as the nightly run does."""
+    with tempfile.TemporaryDirectory() as tmp:
+        landing = Path(tmp)
+        path = landing / source / DELIVERY.isoformat() / rel_name
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data)
+        [delivery] = common.discover(landing, source)
+        return screen_delivery(delivery, QUALITY)
+
+
 # ------------------------------------------------------------------ the oracle
 def key_of(t: Table, r: Row) -> tuple[str | None, ...] | None:
     """The row's canonical key as the suite compares it (None: not counted).
@@ -686,21 +709,24 @@ def csv_original_check(header_twist: str) -> Callable[[Row, dict[str, Any]], Non
     return check
 
 
-def run_csv_source(source: str, plan: Plan, table_index: int) -> None:
-    tables = schema.tables_of(source)
-    t = tables[table_index % len(tables)]
-    plan_values(t, plan)
-    rnd = random.Random(plan.seed)
-    data, rows, expect = csv_delivery(t, plan, rnd)
-    CASES[source] += len(rows)
-    with tempfile.TemporaryDirectory() as tmp:
-        landing = Path(tmp)
-        path = landing / source / DELIVERY.isoformat() / t.file_pattern
-        path.parent.mkdir(parents=True)
-        path.write_bytes(data)
-        [delivery] = common.discover(landing, source)
-        outcomes = screen_delivery(delivery, QUALITY)
-    where = f"{source}/{t.file_pattern} [{plan.twist}]"
+def fuzz_until_enough(run: Callable[[], None], source: str, rounds: int = 4) -> None:
+    """Run the hypothesis test ``run`` until ``source`` has seen ``MIN_CASES`` cases and
+    ``MIN_VALIDATED`` validated rows (a round's deliveries are drawn at random, and an empty or
+    rejected file brings few rows), at most ``rounds`` times; then assert both."""
+    for _ in range(rounds):
+        run()
+        if CASES[source] >= MIN_CASES and VALIDATED[source] >= MIN_VALIDATED:
+            break
+    report(source)
+    assert CASES[source] >= MIN_CASES and VALIDATED[source] >= MIN_VALIDATED, (CASES[source], VALIDATED[source])
+
+
+def check_file(source: str, t: Table, twist: str, data: bytes, rows: list[Row], expect: set[str] | None,
+               original_check: Callable[[Row, dict[str, Any]], None]) -> None:
+    """Screen a one-table file as ``t.file_pattern``: rejected under ``expect`` (a set of rules),
+    or, when that is None, loaded with every row checked (:func:`check_table`)."""
+    outcomes = screen_file(source, t.file_pattern, data)
+    where = f"{source}/{t.file_pattern} [{twist}]"
     assert len(outcomes) == 1, outcomes
     [outcome] = outcomes
     if expect is not None:
@@ -709,7 +735,17 @@ def run_csv_source(source: str, plan: Plan, table_index: int) -> None:
     if outcome.error is not None and outcome.table_name == WHOLE_FILE:
         raise AssertionError(f"{where}: rejected as a whole: {outcome.error}")
     assert outcome.table_name == t.name
-    VALIDATED[source] += check_table(t, outcome, rows, where, csv_original_check(plan.twist))
+    VALIDATED[source] += check_table(t, outcome, rows, where, original_check)
+
+
+def run_csv_source(source: str, plan: Plan, table_index: int) -> None:
+    tables = schema.tables_of(source)
+    t = tables[table_index % len(tables)]
+    plan_values(t, plan)
+    rnd = random.Random(plan.seed)
+    data, rows, expect = csv_delivery(t, plan, rnd)
+    CASES[source] += len(rows)
+    check_file(source, t, plan.twist, data, rows, expect, csv_original_check(plan.twist))
 
 
 def csv_test(source: str, examples: int) -> None:
@@ -718,9 +754,7 @@ def csv_test(source: str, examples: int) -> None:
     def run(plan: Plan, table_index: int) -> None:
         run_csv_source(source, plan, table_index)
 
-    run()
-    report(source)
-    assert CASES[source] >= MIN_CASES and VALIDATED[source] >= MIN_VALIDATED
+    fuzz_until_enough(run, source)
 
 
 EXAMPLES = 16
@@ -795,11 +829,8 @@ def json_line(rnd: random.Random, t: Table, r: Row, twist: str) -> str:
         obj[c.name] = value
     cols = list(t.columns)
     if r.cls == "malign":
-        target = rnd.choice(cols)
-        bad = json_malign(rnd, t, target, r.canonical[target.name])
-        if bad is None:
-            r.cls = "valid"
-        else:
+        target, bad = breach(rnd, t, r, json_malign)
+        if bad is not None:
             value, rule = bad
             if value is None and rnd.random() < 0.5:
                 drop.add(target.name)  # a required key missing in this record only
@@ -887,21 +918,7 @@ def run_jsonl(plan: Plan, table_index: int) -> None:
     plan_values(t, plan)
     data, rows, expect = jsonl_delivery(t, plan, random.Random(plan.seed))
     CASES[source] += len(rows)
-    with tempfile.TemporaryDirectory() as tmp:
-        landing = Path(tmp)
-        path = landing / source / DELIVERY.isoformat() / t.file_pattern
-        path.parent.mkdir(parents=True)
-        path.write_bytes(data)
-        [delivery] = common.discover(landing, source)
-        outcomes = screen_delivery(delivery, QUALITY)
-    where = f"{source}/{t.file_pattern} [{plan.twist}]"
-    [outcome] = outcomes
-    if expect is not None:
-        check_rejected(outcome, expect, where, len(rows))
-        return
-    if outcome.error is not None and outcome.table_name == WHOLE_FILE:
-        raise AssertionError(f"{where}: rejected as a whole: {outcome.error}")
-    VALIDATED[source] += check_table(t, outcome, rows, where, json_original_check)
+    check_file(source, t, plan.twist, data, rows, expect, json_original_check)
 
 
 def test_fuzz_training() -> None:
@@ -911,9 +928,7 @@ def test_fuzz_training() -> None:
     def run(plan: Plan, table_index: int) -> None:
         run_jsonl(plan, table_index)
 
-    run()
-    report("training")
-    assert CASES["training"] >= MIN_CASES and VALIDATED["training"] >= MIN_VALIDATED
+    fuzz_until_enough(run, "training")
 
 
 # ===================================================================== xlsx
@@ -972,11 +987,8 @@ def xlsx_row(rnd: random.Random, t: Table, r: Row, wan: bool) -> tuple[list[Any]
     if r.cls == "ragged":  # no field count in a sheet: a row of junk in every cell instead
         r.cls = "garbage"
     if r.cls == "malign":
-        target = rnd.choice(cols)
-        bad = xlsx_malign(rnd, t, target, r.canonical[target.name])
-        if bad is None:
-            r.cls = "valid"
-        else:
+        target, bad = breach(rnd, t, r, xlsx_malign)
+        if bad is not None:
             value, rule = bad
             if wan and target.kind == "amount" and isinstance(value, int | float) and value > 0:
                 value = value / 10000 * 10  # still too large once converted
@@ -1090,14 +1102,9 @@ def run_xlsx(plans: list[Plan], twist: str, seed: int) -> None:
     n_rows = sum(len(v) for v in rows.values())
     CASES[source] += n_rows
     station = rnd.choice(["HG01", "kg-02", "LG3"])
-    with tempfile.TemporaryDirectory() as tmp:
-        landing = Path(tmp)
-        path = landing / source / DELIVERY.isoformat() / f"{station}_2021{rnd.randrange(1, 7):02d}.xlsx"
-        path.parent.mkdir(parents=True)
-        path.write_bytes(data)
-        [delivery] = common.discover(landing, source)
-        outcomes = screen_delivery(delivery, QUALITY)
-    where = f"{source}/{path.name} [{twist}]"
+    name = f"{station}_2021{rnd.randrange(1, 7):02d}.xlsx"
+    outcomes = screen_file(source, name, data)
+    where = f"{source}/{name} [{twist}]"
     if expect is not None:
         assert len(outcomes) == 1 and outcomes[0].table_name == WHOLE_FILE, \
             f"{where}: expected {expect}, got {[(o.table_name, o.error) for o in outcomes]}"
@@ -1118,9 +1125,7 @@ def test_fuzz_welfare() -> None:
     def run(plans: tuple[Plan, Plan, Plan], twist: str, seed: int) -> None:
         run_xlsx(list(plans), twist, seed)
 
-    run()
-    report("welfare")
-    assert CASES["welfare"] >= MIN_CASES and VALIDATED["welfare"] >= MIN_VALIDATED
+    fuzz_until_enough(run, "welfare")
 
 
 # ================================================================= members
@@ -1300,9 +1305,7 @@ def test_fuzz_members() -> None:
     def run(plans: tuple[Plan, Plan], twist: str, seed: int) -> None:
         run_members(list(plans), twist, seed)
 
-    run()
-    report("members")
-    assert CASES["members"] >= MIN_CASES and VALIDATED["members"] >= MIN_VALIDATED
+    fuzz_until_enough(run, "members")
 
 
 # ========================================================= found by fuzzing
