@@ -9,14 +9,16 @@ is the demo's, cut down (tests/orchestration/faultkit.py) so that 40-odd runs fi
 child processes share one local Prefect server.
 
 The kill points are drawn at random on each CI run: 20 seeds, each a fail point and how many
-times it is passed before the kill, among the points a clean run passes (its trace). Every
-point is drawn at least once in 20 when there are no more than 20 of them. A failure names
+times it is passed before the kill, among the points a clean run passes (its trace: 27
+points, 438 passes on this landing zone). The seed shuffles the points and the kills go round
+them, so 20 different points die each run (all of them, were there 20 or fewer). A failure names
 the base seed: ``UNIONWH_KILL_SEED=<seed> pytest tests/orchestration/test_kill_recovery.py``
 draws the same kills again.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import secrets
@@ -34,7 +36,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.orchestration.faultkit import differences, run, small_landing, start, state
-from tests.support import create_database, drop_database, local_prefect_server, postgres_or_skip, wait_for
+from tests.support import ARTIFACTS, create_database, drop_database, local_prefect_server, postgres_or_skip, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -107,6 +109,10 @@ def test_a_run_killed_at_20_random_points_recovers_to_the_clean_state(landing: P
         outcomes = list(pool.map(lambda ik: recover(ik[1], landing, prefect_api, tmp_path / f"kill{ik[0]}", clean),
                                  enumerate(kills)))
     failures = [o for o in outcomes if o]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # what was tried, for tests/RELIABILITY.md
+    (ARTIFACTS / "kill-recovery.json").write_text(json.dumps(
+        {"base_seed": BASE_SEED, "fail_points_in_trace": len(points), "passes_in_trace": sum(points.values()),
+         "kills": kills, "survived": len(kills) - len(failures)}, indent=1), encoding="utf-8")
     assert not failures, f"base seed {BASE_SEED} (UNIONWH_KILL_SEED={BASE_SEED} replays it), kills {kills}:\n\n" + \
         "\n\n".join(failures)
 
