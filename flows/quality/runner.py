@@ -22,7 +22,7 @@ from flows.errors import BatchError
 from flows.schema import Table
 
 from .docs import scrub
-from .suites import KEY_SCOPE_COLUMN, load_suite_dict
+from .suites import KEY_SCOPE_COLUMN, load_suite_dict, uses_key_scope
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def _exception_message(info: dict[str, Any] | None) -> str | None:
 def _validate_chunk(chunk: pl.DataFrame, t: Table, file: str) -> tuple[dict[int, list[dict[str, str]]], Any]:
     """Map row key -> failed rules' metadata for one chunk."""
     suite = _suite(t.source, t.name)
-    if len(t.key) > 1 and t.source != "welfare":  # see suites.KEY_SCOPE_COLUMN
+    if uses_key_scope(t):
         chunk = chunk.with_columns(pl.when(pl.any_horizontal([pl.col(k).is_not_null() for k in t.key]))
                                    .then(pl.col(FILE_COLUMN)).otherwise(None).alias(KEY_SCOPE_COLUMN))
     frame = chunk.to_pandas(use_pyarrow_extension_array=True)

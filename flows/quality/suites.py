@@ -143,6 +143,11 @@ KEY_SCOPE_COLUMN = "_key_scope"
 (flows/quality/runner.py adds it to the frame Great Expectations validates)."""
 
 
+def uses_key_scope(t: Table) -> bool:
+    """Whether ``t``'s key rule compares ``KEY_SCOPE_COLUMN`` (a compound key) rather than the file."""
+    return t.source != "welfare" and len(t.key) > 1
+
+
 def _key_uniqueness(t: Table) -> list[dict[str, Any]]:
     """A key may appear once per delivered file: two rows with one key contradict each other, so
     both are quarantined. (Welfare ledgers have no key: every row is a person-time.)"""
@@ -156,7 +161,7 @@ def _key_uniqueness(t: Table) -> list[dict[str, Any]]:
     # every key part is blank (an unparseable line, say) has no key: its file is in KEY_SCOPE_COLUMN
     # only when some part is there, so such rows are all missing and ignored, and two garbled lines
     # never "share a key")
-    if len(t.key) == 1:
+    if not uses_key_scope(t):
         return [_exp("expect_compound_columns_to_be_unique", "key.unique_in_delivery", en, zh,
                      column_list=[FILE_COLUMN, *t.key], ignore_row_if="any_value_is_missing")]
     return [_exp("expect_compound_columns_to_be_unique", "key.unique_in_delivery", en, zh,

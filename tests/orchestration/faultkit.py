@@ -42,10 +42,15 @@ def small_landing(root: Path) -> Path:
     return root
 
 
+def duckdb_url(work: Path) -> str:
+    """The warehouse of a run whose home is ``work`` (unless it names another)."""
+    return f"duckdb:///{work / 'wh.duckdb'}"
+
+
 def run_env(landing: Path, api_url: str, work: Path, warehouse: str | None = None, **extra: str) -> dict[str, str]:
     env = clean_env()
     env.update(PREFECT_API_URL=api_url, PREFECT_HOME=str(work / "prefect"), UNIONWH_HOME=str(work),
-               UNIONWH_LANDING=str(landing), UNIONWH_WAREHOUSE=warehouse or f"duckdb:///{work / 'wh.duckdb'}",
+               UNIONWH_LANDING=str(landing), UNIONWH_WAREHOUSE=warehouse or duckdb_url(work),
                UNIONWH_OUTPUT=str(work / "runs"), UNIONWH_PII_KEY=KEY, UNIONWH_REPORT_YEAR="2021", **extra)
     return env
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.orchestration.faultkit import differences, run, small_landing, start, state
+from tests.orchestration.faultkit import differences, duckdb_url, run, small_landing, start, state
 from tests.support import ARTIFACTS, create_database, drop_database, local_prefect_server, postgres_or_skip, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -53,10 +53,6 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with local_prefect_server(tmp_path_factory.mktemp("prefect")) as (base, _):
         yield base
-
-
-def duckdb_url(work: Path) -> str:
-    return f"duckdb:///{work / 'wh.duckdb'}"
 
 
 @pytest.fixture(scope="module")
