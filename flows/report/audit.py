@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from flows.errors import UnionWHError
+from flows.report.cells import text_cells
 
 EXCEPTION_RULES: tuple[tuple[str, str, str], ...] = (
     ("budget_overrun", "超预算", "net postings on a project in the year exceed its budget"),
@@ -116,6 +117,7 @@ def write_workbook(audit: Audit, out: Path) -> Path:
     _sheet(wb, "预算执行 budget", BUDGET_COLUMNS, audit.budget)
     for rule, zh, _ in EXCEPTION_RULES:
         _sheet(wb, f"{zh} {rule}"[:31], EXCEPTION_COLUMNS, by_rule[rule])
+    text_cells(wb)  # a delivered 项目名称 or 凭证号 such as =HYPERLINK(…) is data, never a formula
     out.parent.mkdir(parents=True, exist_ok=True)
     wb.save(out)
     return out

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from flows.report.cells import csv_row, csv_text
 
 MONEY_UNITS = ("元",)
 
@@ -48,12 +48,10 @@ def figures_json(year: int, figures: list[Figure]) -> str:
 
 
 def figures_csv(year: int, figures: list[Figure]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["year", "id", "value", "unit", "zh", "en"])
-    for f in figures:
-        writer.writerow([year, f.id, f.json_value(), f.unit, f.zh, f.en])
-    return out.getvalue()
+    """One row per figure; text that a spreadsheet would run as a formula gets a leading ``'``
+    (flows/report/cells.py), the value stays a number."""
+    return csv_text([["year", "id", "value", "unit", "zh", "en"],
+                     *(csv_row([year, f.id, f.json_value(), f.unit, f.zh, f.en]) for f in figures)])
 
 
 def figures_table(year: int, figures: list[Figure]) -> str:

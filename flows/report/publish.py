@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import os
 import secrets
@@ -29,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from flows.errors import UnionWHError
+from flows.report.cells import csv_row, csv_text
 from flows.report.format import Figure
 from flows.report.summary import write_report
 from flows.report.trace import collect
@@ -64,12 +64,15 @@ def source_files(engine: Engine) -> list[dict[str, object]]:
              "delivery_date": None if r[4] is None else str(r[4]), "rows_loaded": int(r[5])} for r in rows]
 
 
+def _as_written(row: tuple[str, ...]) -> tuple[str, ...]:
+    """A ``figure_rows`` row as ``figure-rows-<year>.csv`` holds it: formula-like text (a delivered
+    reference such as ``=HYPERLINK(…)``) with a leading ``'`` (flows/report/cells.py); the amount,
+    which we formatted from a number, as it is (``-12.00`` is a negative amount, not a formula)."""
+    return (*csv_row(row[:-1]), row[-1])
+
+
 def _rows_csv(rows: list[tuple[str, ...]]) -> str:
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(ROW_COLUMNS)
-    w.writerows(rows)
-    return out.getvalue()
+    return csv_text([ROW_COLUMNS, *(_as_written(r) for r in rows)])
 
 
 def publish(engine: Engine, year: int, template: str, output_dir: Path, published_dir: Path,
@@ -153,7 +156,7 @@ def diff(engine: Engine, year: int, published_dir: Path) -> Diff:
         now = {r[0]: (Decimal(str(r[1])), r[2], r[3]) for r in conn.execute(sa.text(
             "SELECT figure_id, value, label_zh, unit FROM marts.fig_annual_figures WHERE report_year = :y"),
             {"y": year})}
-    new_rows = figure_rows(engine, year)
+    new_rows = [_as_written(r) for r in figure_rows(engine, year)]  # compared as the file holds them
     changes = []
     for fid, pub in published.items():
         value, zh, unit = now.get(fid, (Decimal(0), pub["zh"], pub["unit"]))
