@@ -166,8 +166,19 @@ def _start_flow_process() -> Callable[[], None]:
     return server.join if server is not None else lambda: None
 
 
+def _preflight(year: int | None) -> None:
+    """Before Prefect starts: the settings, the PostgreSQL warehouse's key, the warehouse and the
+    members database answering with this login (flows/preflight.py). A mistake there is one line
+    in a second, not a temporary server, three retries and a traceback a minute later."""
+    from flows.preflight import check_before_run
+    from flows.settings import load_settings
+
+    check_before_run(load_settings(report_year=year))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     _set_env(args)
+    _preflight(args.year)
     ready = _start_flow_process()
     from flows.nightly import nightly_load
     from flows.orchestration.liveness import heartbeats
@@ -207,6 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     _set_env(args)
+    _preflight(args.year)
     ready = _start_flow_process()
     from flows.backfill import backfill
     from flows.orchestration.liveness import heartbeats
@@ -389,9 +401,13 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """Exit 0 when the newest run succeeded, 1 when it failed or crashed (for monitoring)."""
     _set_env(args)
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
     from flows.settings import load_settings
     from flows.warehouse import runlog
     from flows.warehouse.engine import init_warehouse, warehouse_engine
+    from flows.warehouse.ops import stored_watermarks
 
     settings = load_settings()
     engine = warehouse_engine(settings)
@@ -399,9 +415,24 @@ def cmd_status(args: argparse.Namespace) -> int:
         init_warehouse(engine)
         runs = runlog.recent_runs(engine, args.last)
         changes = runlog.changes_of(engine, runs[0].run_id) if runs else []
+        marks = stored_watermarks(engine)
     finally:
         engine.dispose()
     print(f"warehouse: {settings.safe_warehouse()}")
+    if marks:
+        # A watermark later than now hides every change dated before it from the incremental pull
+        # (before issue 18 a row dated in the future could set one): said where monitoring looks.
+        now = datetime.now(ZoneInfo(settings.timezone)).replace(tzinfo=None)
+        print(f"{'watermark':<24} {'value':<19} {'set by load':<20} run")
+        for m in marks:
+            print(f"{m.source + '.' + m.table_name:<24} {m.value:%Y-%m-%d %H:%M:%S} {m.load_id:<20} "
+                  f"{m.run_id or '-'}")
+        for m in marks:
+            if m.value > now:
+                print(f"warning: watermark {m.source}.{m.table_name} {m.value:%Y-%m-%d %H:%M:%S} is later than "
+                      f"now ({now:%Y-%m-%d %H:%M:%S} {settings.timezone}): changes dated before it are not "
+                      "pulled; the next run re-pulls the table in full and resets it")
+        print()
     if not runs:
         print("no runs yet")
         return 0
@@ -481,7 +512,16 @@ def main(argv: list[str] | None = None) -> int:
     # Prefect's temporary server gets 20 s to start by default; on a busy 2-core machine (or with
     # two runs starting at once) that is too short, and the run dies before it begins.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # Everything the CLI writes (the DuckDB warehouse and its .wal, run folders, reports, the audit
+    # workbook, dbt's files) holds personal data or figures from it: readable by its owner only.
+    # (A stricter umask the user set stays; restored on return, for callers of main() in-process.)
+    umask = os.umask(0o077)
+    os.umask(umask | 0o077)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from flows.orchestration.logfilter import quiet_tracebacks
+
+    # our own errors end in one line (printed below), not in Prefect's traceback too
+    loud = quiet_tracebacks() if not args.debug else lambda: None
     try:
         return COMMANDS[args.command](args)
     except UnionWHError as exc:
@@ -499,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
         print("unionwh: error: the DuckDB warehouse is open in another process (a run in progress?); DuckDB "
               "allows one process at a time: try again when it has finished", file=sys.stderr)
         return 2
+    finally:
+        os.umask(umask)
+        loud()
 
 
 if __name__ == "__main__":  # pragma: no cover

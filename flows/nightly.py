@@ -34,7 +34,7 @@ from prefect.tasks import exponential_backoff
 from sqlalchemy.engine import Engine
 
 from flows import faults, schema
-from flows.errors import BatchError, ConfigError, FileInFlux, RunFailed, TransientError
+from flows.errors import BatchError, ConfigError, FileInFlux, RunFailed, TransientError, safe_error_text
 from flows.orchestration import notify
 from flows.orchestration.progress import Progress
 from flows.quality.docs import DocPage, page_name, render_page, write_index
@@ -48,7 +48,7 @@ from flows.warehouse import builds, dbt, pii, refresh, roles, runlog
 from flows.warehouse.ddl import OPS_SCHEMA
 from flows.warehouse.engine import init_warehouse, members_engine, warehouse_engine
 from flows.warehouse.figures import fetch_figures
-from flows.warehouse.loader import (LedgerEntry, already_seen, ledger_of_run, previous_rows,
+from flows.warehouse.loader import (LedgerEntry, already_seen, drop_watermark, ledger_of_run, previous_rows,
                                     rows_without_completed_load, seen_versions,
                                     watermarks, write_batch, written)
 from flows.warehouse.lock import WarehouseBusy, warehouse_lock
@@ -66,7 +66,8 @@ class Batch:
     frame: pl.DataFrame | None = None
     error: BatchError | None = None
     workbook: tuple[str, str] | None = None
-    watermark: datetime | None = None
+    pulled_at: datetime | None = None
+    """A members pull's start (naive, settings' zone): caps the watermark its loaded rows set."""
     passed: pl.DataFrame | None = None
     quarantined: pl.DataFrame | None = None
     doc_pages: list[DocPage] = field(default_factory=list)
@@ -148,15 +149,23 @@ def delivery_dates(landing: Path, window: tuple[date | None, date | None]) -> li
 
 # ------------------------------------------------------------------------ tasks
 TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError)
+"""The SQLAlchemy error classes that *may* be transient; :func:`is_transient` then asks the
+driver's error which one it is (a wrong password is an OperationalError too)."""
 
 
 def is_transient(exc: BaseException | None) -> bool:
-    """Worth retrying: a file still being written, a database that dropped or refused the
-    connection. Never a data or configuration error (those fail the same way every time)."""
+    """Worth retrying: a file still being written, a database that dropped, refused or timed out
+    the connection. Never a data or configuration error (those fail the same way every time): a
+    refused login, an unknown database or host name, a missing database file, a bad statement —
+    retrying those only delays the one-line error by a minute (flows/preflight.py classifies)."""
+    from flows.preflight import db_error_is_transient
+
     if isinstance(exc, TransientError | ConnectionError | TimeoutError):
         return True
-    if isinstance(exc, TRANSIENT_DB_ERRORS):
-        return not isinstance(exc, sa.exc.ProgrammingError)
+    if isinstance(exc, TRANSIENT_DB_ERRORS):  # (never a ProgrammingError, DataError or IntegrityError)
+        if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+            return True  # the dialect saw a disconnect
+        return db_error_is_transient(exc)
     return False
 
 
@@ -199,8 +208,9 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
             break
         done += 1
         progress.step()
-        before = common.file_state(delivery.path)
-        sha = common.sha256_file(delivery.path)
+        unread = delivery.unread  # a link out of the landing zone, a FIFO: never opened
+        before = None if unread else common.file_state(delivery.path)
+        sha = common.delivery_sha256(delivery)
         tables = _tables_of_file(source, delivery)
         if (all((t, sha, "loaded") in seen for t in tables) or (WHOLE_FILE, sha, "rejected") in seen
                 or sha in this_run):
@@ -216,7 +226,7 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
         else:
             error = None
         faults.checkpoint(f"read.{source}")
-        if common.file_state(delivery.path) != before:
+        if not unread and common.file_state(delivery.path) != before:
             raise FileInFlux(f"{delivery.rel_name} changed while it was being read (still being written?)")
         faults.checkpoint(f"extract.{source}")
         progress.rows += sum(f.height for f in frames.values())
@@ -251,7 +261,9 @@ def extract_members(settings: Settings, engine: Engine, run_id: str, table: str,
     overlap window (``full``: every row): at most ``max_rows`` rows past the cursor ``after``.
     Rows the warehouse already holds from earlier runs are dropped (this run's earlier pages
     cannot hold a row of this one). Returns the batch (none when every row was
-    held) and the cursor of the next page (None: this was the last)."""
+    held) and the cursor of the next page (None: this was the last). The batch carries the
+    pull's start time, not a watermark: :func:`load_batches` sets that from the rows that pass
+    validation. A stored watermark later than the pull is dropped and the table pulled in full."""
     logger = get_run_logger()
     url = settings.members_database_url
     if url is None:
@@ -259,14 +271,23 @@ def extract_members(settings: Settings, engine: Engine, run_id: str, table: str,
         return [], None
     t = schema.table("members", table)
     mark = watermarks(engine, "members").get(table)
+    pulled_at = datetime.now(ZoneInfo(settings.timezone)).replace(tzinfo=None)  # as the platform writes time
+    if mark is not None and mark > pulled_at:
+        # Set by a row dated in the future (releases before issue 18): what changed since it was set
+        # is unknown, so everything is read again (rows held are dropped); the load sets a new one.
+        logger.warning("members %s: the stored watermark %s is later than this pull: dropped, every row is "
+                       "pulled again", table, f"{mark:%Y-%m-%d %H:%M:%S}")
+        drop_watermark(engine, "members", table)
+        mark, full = None, True
     since = None if full else members.lower_bound(mark, timedelta(minutes=settings.members_overlap_minutes))
-    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    today = pulled_at.date()
     source_engine = members_engine(url)
     try:
         with source_engine.connect() as conn:
             pulled, cursor = members.read_page(conn, t, today, since, after, max_rows)
     except BatchError as err:
-        return [Batch("members", WHOLE_FILE, err.file, "-", today, error=err)], None
+        # named by its table: a run may reject both tables, each gets its own ledger row
+        return [Batch("members", table, err.file, "-", today, error=err)], None
     finally:
         source_engine.dispose()
     faults.checkpoint("extract.members")
@@ -280,9 +301,9 @@ def extract_members(settings: Settings, engine: Engine, run_id: str, table: str,
                     table, dropped)
     if frame.height == 0:
         return [], cursor
-    newest = max((m for m in (mark, members.max_updated_at(frame)) if m is not None), default=None)
+    # The watermark comes later (load_batches): from the rows that pass validation, capped at pulled_at.
     return [Batch("members", table, frame["_file_name"][0], frame["_file_sha256"][0], today, frame=frame,
-                  watermark=newest)], cursor
+                  pulled_at=pulled_at)], cursor
 
 
 @task(name="validate", task_run_name="validate_{source}", cache_policy=NO_CACHE)
@@ -369,8 +390,7 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch],
                 rows_read = b.frame.height if b.frame is not None else 0
                 entry = LedgerEntry(run_id, b.source, b.table_name, b.file_name, b.sha256, b.delivery_date,
                                     rows_read, 0, 0, "rejected", err.rule, err.message)
-                write_batch(conn, entry, schema.table(b.source, b.table_name) if b.table_name != WHOLE_FILE
-                            else schema.tables_of(b.source)[0], None, None)
+                write_batch(conn, entry, None, None, None)
                 logger.error("rejected %s: [%s] %s", b.file_name, err.rule, err.message)
                 entries.append(entry)
                 continue
@@ -379,8 +399,10 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch],
             quarantined = b.quarantined if b.quarantined is not None else b.frame.clear()
             entry = LedgerEntry(run_id, b.source, b.table_name, b.file_name, b.sha256, b.delivery_date,
                                 b.frame.height, passed.height, quarantined.height, "loaded")
+            # A members pull's watermark comes from the rows loaded, never from quarantined ones.
+            mark = None if b.pulled_at is None else members.watermark_of(passed, b.pulled_at)
             write_batch(conn, entry, t, pii.pseudonymise(common.to_typed(passed, t), t, key),
-                        pii.pseudonymise(quarantined, t, key), workbook=b.workbook, watermark=b.watermark)
+                        pii.pseudonymise(quarantined, t, key), workbook=b.workbook, watermark=mark)
             entries.append(entry)
     loaded = sum(e.rows_loaded for e in entries)
     quarantined_rows = sum(e.rows_quarantined for e in entries)
@@ -547,8 +569,14 @@ def _load_file_sources(settings: Settings, summary: RunSummary, engine: Engine,
     one before them. Slices load in the order they were submitted, which depends only on the
     data, never on timing; a source's next slice starts where the one before stopped."""
     work = {}
-    for source in schema.FILE_SOURCES:
-        deliveries = [d for d in common.discover(settings.landing_dir, source) if in_window(d.delivery_date, window)]
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    for source in (*schema.FILE_SOURCES, common.LANDING):
+        found = (common.hold_future(common.discover(settings.landing_dir, source), today)
+                 if source != common.LANDING else common.discover_unknown(settings.landing_dir))
+        deliveries = [d for d in found if in_window(d.delivery_date, window)]
+        for d in found:
+            if d.unread:  # said every run (the ledger has it once): a stray folder is easy to miss
+                get_run_logger().warning("landing zone: %s: [%s] %s", d.rel_name, d.rule, d.problem)
         if deliveries:
             work[source] = _SourceWork(deliveries, already_seen(engine, source), previous_rows(engine, source))
     in_flight: deque[tuple[str, PrefectFuture[Any]]] = deque()
@@ -658,7 +686,7 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
     logger = get_run_logger()
     summary = RunSummary(run_id=new_run_id())
     summary.run_dir = settings.output_dir / summary.run_id
-    summary.run_dir.mkdir(parents=True, exist_ok=True)
+    summary.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # its reports name members: private
     started = datetime.now()
     logger.info("run %s: landing %s, warehouse %s", summary.run_id, settings.landing_dir,
                 settings.safe_warehouse())
@@ -692,11 +720,14 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
                 _finish(engine, summary, "; ".join(summary.errors[:10]) or None)
             except Exception as exc:
                 summary.status = "failed"
+                # ops.runs and the notification get the error without values: a database's or a
+                # library's text can quote the row it choked on (errors.safe_error_text)
+                failure = safe_error_text(exc)
                 try:
-                    _finish(engine, summary, f"{type(exc).__name__}: {exc}"[:2000])
+                    _finish(engine, summary, failure[:2000])
                 except Exception as record_exc:  # the warehouse itself may be what failed
                     logger.error("could not record the failed run in ops.runs: %s", type(record_exc).__name__)
-                _notify(settings, summary, [f"{type(exc).__name__}: {exc}", *summary.errors])
+                _notify(settings, summary, [failure, *summary.errors])
                 raise
             if summary.status != "succeeded":
                 _notify(settings, summary, summary.errors)

@@ -194,3 +194,17 @@ def chromium_or_skip() -> tuple[str, str]:
             pytest.fail(f"browser test in CI: {message}")
         pytest.skip(message)
     return CHROMIUM
+
+
+def prefect_text(home: Path) -> str:
+    """Every text cell of Prefect's SQLite database under ``home`` (flow runs, parameters, task
+    runs, logs): where a leaked secret or personal value would be stored."""
+    import sqlite3
+
+    out: list[str] = []
+    for db in home.rglob("*.db"):
+        with sqlite3.connect(db) as con:
+            for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+                for row in con.execute(f'SELECT * FROM "{name}"'):
+                    out.extend(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row)
+    return "\n".join(out)

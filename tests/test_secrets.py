@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import sqlite3
 import subprocess
 import sys
 import zipfile
@@ -25,7 +24,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.support import clean_env, create_database, drop_database, postgres_or_skip
+from tests.support import clean_env, create_database, drop_database, postgres_or_skip, prefect_text
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -54,17 +53,6 @@ def warehouse_text(url: str) -> str:
         for schema, name in tables:
             for (row,) in con.execute(f'SELECT t::text FROM "{schema}"."{name}" AS t'):
                 out.append(row)
-    return "\n".join(out)
-
-
-def prefect_text(home: Path) -> str:
-    """Every text cell of Prefect's SQLite database (flow runs, parameters, task runs, logs)."""
-    out: list[str] = []
-    for db in home.rglob("*.db"):
-        with sqlite3.connect(db) as con:
-            for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
-                for row in con.execute(f'SELECT * FROM "{name}"'):
-                    out.extend(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row)
     return "\n".join(out)
 
 

@@ -27,6 +27,8 @@ from .suites import KEY_SCOPE_COLUMN, load_suite_dict, uses_key_scope
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 100_000
+DETAIL_COLUMNS = ("_control_chars", "_type_errors")
+"""Reader columns that say what failed in a row (expectation meta ``detail_column``)."""
 ROW_KEY = "_row_key"
 FILE_NO = "_file_no"
 FILE_COLUMN = "_file_name"
@@ -99,6 +101,8 @@ def _validate_chunk(chunk: pl.DataFrame, t: Table, file: str) -> tuple[dict[int,
     if uses_key_scope(t):
         chunk = chunk.with_columns(pl.when(pl.any_horizontal([pl.col(k).is_not_null() for k in t.key]))
                                    .then(pl.col(FILE_COLUMN)).otherwise(None).alias(KEY_SCOPE_COLUMN))
+    details = {c: dict(zip(*chunk.filter(pl.col(c).is_not_null()).select(ROW_KEY, c).get_columns(), strict=True))
+               for c in DETAIL_COLUMNS if c in chunk.columns}
     frame = chunk.to_pandas(use_pyarrow_extension_array=True)
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(
@@ -117,8 +121,10 @@ def _validate_chunk(chunk: pl.DataFrame, t: Table, file: str) -> tuple[dict[int,
         if rows is None:
             raise BatchError(file, "batch.validation_error",
                              f"expectation {meta.get('rule')} failed without row indexes")
+        detail = meta.get("detail_column")
         for row in rows:
-            failed.setdefault(int(row[ROW_KEY]), []).append(meta)
+            key = int(row[ROW_KEY])
+            failed.setdefault(key, []).append({**meta, "detail": details[detail].get(key)} if detail else meta)
     return failed, scrub(result)
 
 
@@ -170,6 +176,9 @@ def validate(frame: pl.DataFrame, t: Table, file: str, chunk_rows: int = CHUNK_R
         result = validate(frame.with_columns(pl.lit(file).alias(FILE_COLUMN)), t, file, chunk_rows)
         result.passed, result.quarantined = result.passed.drop(FILE_COLUMN), result.quarantined.drop(FILE_COLUMN)
         return result
+    missing = [c for c in DETAIL_COLUMNS if c not in frame.columns]
+    if missing:  # a frame not made by a reader (a test's, the benchmark's): nothing was flagged
+        frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
     keyed = frame.with_row_index(ROW_KEY)
     failed: dict[int, list[dict[str, str]]] = {}
     ge_results = []
@@ -188,6 +197,7 @@ def validate(frame: pl.DataFrame, t: Table, file: str, chunk_rows: int = CHUNK_R
         keys.append(key)
         rules.append(";".join(ids))
         reasons.append(json.dumps([{"rule": m["rule"], "en": m["reason_en"], "zh": m["reason_zh"]}
+                                   | ({"detail": m["detail"]} if m.get("detail") else {})
                                    for m in metas], ensure_ascii=False))
     bad = pl.DataFrame({ROW_KEY: keys, "rules": rules, "reasons": reasons},
                        schema={ROW_KEY: keyed.schema[ROW_KEY], "rules": pl.String, "reasons": pl.String})

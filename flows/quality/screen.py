@@ -31,7 +31,7 @@ WHOLE_FILE = "*"
 def read_delivery(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
     """Table name -> canonical frame; BatchError when the file cannot be taken at all."""
     if delivery.problem:
-        raise BatchError(delivery.rel_name, "batch.unknown_file", delivery.problem)
+        raise BatchError(delivery.rel_name, delivery.rule, delivery.problem)
     frames: dict[str, pl.DataFrame] = READERS[delivery.source].read(delivery)
     return frames
 

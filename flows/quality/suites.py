@@ -30,8 +30,18 @@ KIND_LABEL = {
 }
 
 
-def _exp(type_: str, rule: str, en: str, zh: str, **kwargs: Any) -> dict[str, Any]:
-    return {"type": type_, "kwargs": kwargs, "meta": {"rule": rule, "reason_en": en, "reason_zh": zh}}
+JSON_SOURCES = frozenset({"training"})
+"""Sources delivered as JSON, whose values are checked as JSON types."""
+
+
+def _exp(type_: str, rule: str, en: str, zh: str, detail_column: str | None = None, **kwargs: Any
+         ) -> dict[str, Any]:
+    """One expectation; ``detail_column``: a column of the frame whose value says, per failing
+    row, what exactly failed (which columns), added to the row's reason in quarantine."""
+    meta = {"rule": rule, "reason_en": en, "reason_zh": zh}
+    if detail_column:
+        meta["detail_column"] = detail_column
+    return {"type": type_, "kwargs": kwargs, "meta": meta}
 
 
 def _column_expectations(t: Table, c: Column) -> list[dict[str, Any]]:
@@ -172,7 +182,17 @@ def build_suite(t: Table) -> dict[str, Any]:
     expectations = [
         _exp("expect_column_values_to_be_null", "row.parse", "the record could not be parsed",
              "该行无法解析", column="_parse_error"),
+        _exp("expect_column_values_to_be_null", "row.control_characters",
+             "a value holds a control character (NUL or another C0 character; line breaks only inside a "
+             "quoted CSV field)", "字段含有控制字符（如NUL；换行符仅允许出现在CSV引号字段内）",
+             column="_control_chars", detail_column="_control_chars"),
     ]
+    if t.source in JSON_SOURCES:
+        expectations.append(_exp(
+            "expect_column_values_to_be_null", "row.json_type",
+            "a JSON value has the wrong type for its column (text wants a string, integers a JSON integer, "
+            "booleans true/false)", "JSON值类型与字段不符（文本应为字符串，整数应为JSON整数，布尔值应为true/false）",
+            column="_type_errors", detail_column="_type_errors"))
     for c in t.columns:
         expectations += _column_expectations(t, c)
     expectations += _conditional(t)

@@ -16,10 +16,12 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
+import stat
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -53,9 +55,15 @@ EXCEL_EPOCH = date(1899, 12, 30)
 EXCEL_MAX_SERIAL = 2958465  # 9999-12-31
 
 META_OUT: tuple[str, ...] = ("_source", "_file_name", "_file_sha256", "_delivery_date", "_row_number",
-                             "_parse_error", "_original")
+                             "_parse_error", "_control_chars", "_type_errors", "_original")
 """Lineage columns of a canonical frame, after the contract columns."""
 TYPED_META: tuple[str, ...] = ("_source", "_file_name", "_file_sha256", "_delivery_date", "_row_number")
+
+CONTROL_RE = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+"""C0 control characters a text value may not hold (contract v1.1): all but tab and the line
+breaks; NUL is the one PostgreSQL cannot store at all."""
+LINE_BREAK_RE = r"[\n\r]"
+"""Line breaks: allowed inside a quoted CSV field, a control character anywhere else."""
 
 ENCODING_LABEL = {"gb18030": "GB18030", "utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM"}
 
@@ -79,13 +87,32 @@ WELFARE_FILE_RE = re.compile(r"^([A-Za-z0-9-]+)_(\d{4})(\d{2})\.xlsx$")
 
 
 # ------------------------------------------------------------------ deliveries
+UNKNOWN_FILE = "batch.unknown_file"
+OUTSIDE_LANDING = "batch.outside_landing"
+NOT_A_FILE = "batch.not_a_file"
+UNKNOWN_SOURCE = "batch.unknown_source"
+LANDING = "landing"
+"""The ledger's source of an entry at the top of the landing zone that is no source."""
+MEMBERS_FILE = "members.sqlite"
+"""The demo's (and the embedded default's) member platform, beside the source folders."""
+STRUCTURE = "batch.structure"
+"""A file that is not what its name says (rows that cannot be split, a quote left open, a
+JSON array in a JSON Lines file, an .xlsx that is not a workbook)."""
+FUTURE_DELIVERY = "batch.future_delivery"
+UNREAD_RULES = frozenset({OUTSIDE_LANDING, NOT_A_FILE, UNKNOWN_SOURCE, FUTURE_DELIVERY})
+"""Problems of entries that are never opened (their identity is their name, not their bytes, so
+a folder dated in the future is read once its day has come)."""
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One delivered file: ``rel_name`` is its path under the landing root (posix).
 
-    ``problem`` is set (and ``delivery_date`` may be None) for a file the source
-    does not know or one outside a valid ``YYYY-MM-DD`` folder; such files are
-    listed so that nothing is silently ignored, but they are not read.
+    ``problem`` is set (and ``delivery_date`` may be None) for an entry that is not
+    read: a file the source does not know, one outside a valid ``YYYY-MM-DD`` folder,
+    a link out of the landing zone, something that is not a regular file; ``rule`` is
+    the batch rule its ledger row carries. Such entries are listed so that nothing is
+    silently ignored, but they are not read.
     """
 
     source: str
@@ -93,6 +120,12 @@ class Delivery:
     path: Path
     rel_name: str
     problem: str | None = None
+    rule: str = UNKNOWN_FILE
+
+    @property
+    def unread(self) -> bool:
+        """Whether the entry must never be opened (a link out, a FIFO, a folder)."""
+        return self.problem is not None and self.rule in UNREAD_RULES
 
 
 def _parse_folder_date(name: str) -> date | None:
@@ -132,37 +165,137 @@ def file_problem(source: str, name: str) -> str | None:
     return f"unknown file name {name!r}: {source} delivers {known}"
 
 
+def _is_inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def entry_problem(path: Path, root: Path) -> tuple[str, str] | None:
+    """(rule, why) when ``path`` must not be read: a link whose target lies outside the
+    resolved landing root ``root`` (or leads nowhere), or an entry that is neither a
+    regular file nor a folder (a FIFO would block the reader, a device never ends).
+    None for a regular file or folder inside the landing zone, links within it included."""
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):  # dangling, or a loop of links
+            return NOT_A_FILE, "a link that leads to nothing (dangling or looping): not read"
+        if not _is_inside(target, root):
+            return OUTSIDE_LANDING, "a link to a place outside the landing zone: never followed"
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return NOT_A_FILE, f"cannot be looked at ({type(exc).__name__})"
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return NOT_A_FILE, "neither a regular file nor a folder (a FIFO, socket or device): not read"
+    return None
+
+
+def _files_below(folder: Path, root: Path) -> Iterable[tuple[Path, tuple[str, str] | None]]:
+    """Every entry below a delivery folder that is not a folder to descend into, with its
+    problem (None: a regular file inside the landing zone). Links to folders are never
+    descended into (no loops); a link out of the landing zone is reported, not followed."""
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        here = Path(dirpath)
+        for name in sorted(dirnames):
+            sub = here / name
+            if sub.is_symlink():
+                dirnames.remove(name)
+                yield sub, entry_problem(sub, root) or (UNKNOWN_FILE, "a link to a folder inside the delivery "
+                                                                      "folder: not descended into")
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield here / name, entry_problem(here / name, root)
+
+
 def discover(landing: Path, source: str) -> list[Delivery]:
-    """Every file under ``<landing>/<source>/``, sorted by (delivery date, rel_name).
+    """Every entry under ``<landing>/<source>/``, sorted by (delivery date, rel_name).
 
     Files in a valid ``YYYY-MM-DD`` folder with a name the source knows have
-    ``problem`` None; everything else is returned flagged (unknown name, folder
-    that is not a date, file outside any delivery folder, file in a sub-folder).
+    ``problem`` None; everything else is returned flagged with its rule: unknown
+    name, folder that is not a date, file outside any delivery folder, file in a
+    sub-folder (``batch.unknown_file``); a link that resolves outside the landing
+    zone (``batch.outside_landing``: never followed); a FIFO, socket, device or
+    dangling link (``batch.not_a_file``: never opened).
     """
     landing = Path(landing)
-    root = landing / source
-    if not root.is_dir():
+    root = landing.resolve()
+    top = landing / source
+    if not (top.exists() or top.is_symlink()):
         return []
+
+    def flagged(path: Path, day: date | None, rule: str, why: str) -> Delivery:
+        return Delivery(source, day, path, path.relative_to(landing).as_posix(), why, rule)
+
+    problem = entry_problem(top, root)
+    if problem is not None:
+        return [flagged(top, None, *problem)]
+    if not top.is_dir():
+        return [flagged(top, None, NOT_A_FILE, f"{source!r} is a file, not the source's folder: not read")]
     out: list[Delivery] = []
-    for entry in sorted(root.iterdir()):
-        if entry.is_file():
-            out.append(Delivery(source, None, entry, entry.relative_to(landing).as_posix(),
-                                f"file {entry.name!r} is not inside a delivery-date folder <YYYY-MM-DD>"))
+    for entry in sorted(top.iterdir()):
+        problem = entry_problem(entry, root)
+        if problem is not None:
+            out.append(flagged(entry, None, *problem))
             continue
-        if not entry.is_dir():
+        if entry.is_file():
+            out.append(flagged(entry, None, UNKNOWN_FILE,
+                               f"file {entry.name!r} is not inside a delivery-date folder <YYYY-MM-DD>"))
             continue
         folder_date = _parse_folder_date(entry.name)
-        for path in sorted(p for p in entry.rglob("*") if p.is_file()):
+        found = False
+        for path, problem in _files_below(entry, root):
+            found = True
             rel = path.relative_to(landing).as_posix()
-            if folder_date is None:
-                problem: str | None = f"folder name {entry.name!r} is not a date (YYYY-MM-DD)"
+            if problem is not None:
+                out.append(Delivery(source, folder_date, path, rel, problem[1], problem[0]))
+            elif folder_date is None:
+                out.append(Delivery(source, None, path, rel,
+                                    f"folder name {entry.name!r} is not a date (YYYY-MM-DD)"))
             elif path.parent != entry:
                 inner = path.relative_to(entry).as_posix()
-                problem = f"file {inner!r} is in a sub-folder of the delivery folder"
+                out.append(Delivery(source, folder_date, path, rel,
+                                    f"file {inner!r} is in a sub-folder of the delivery folder"))
             else:
-                problem = file_problem(source, path.name)
-            out.append(Delivery(source, folder_date, path, rel, problem))
+                out.append(Delivery(source, folder_date, path, rel, file_problem(source, path.name)))
+        if not found and folder_date is None:  # an empty folder that is no delivery: still said
+            out.append(flagged(entry, None, UNKNOWN_FILE,
+                               f"folder name {entry.name!r} is not a date (YYYY-MM-DD); it is empty"))
     out.sort(key=lambda d: (d.delivery_date is None, d.delivery_date or date.min, d.rel_name))
+    return out
+
+
+def hold_future(deliveries: Iterable[Delivery], today: date) -> list[Delivery]:
+    """Deliveries whose folder is dated after ``today`` flagged ``batch.future_delivery``: such a
+    folder would win every "latest delivery wins" rule until its date, and its rows would pass
+    the rule that a date may not be later than its folder's. Not read until that day comes."""
+    out = []
+    for d in deliveries:
+        if d.problem is None and d.delivery_date is not None and d.delivery_date > today:
+            d = Delivery(d.source, d.delivery_date, d.path, d.rel_name,
+                         f"delivery folder dated {d.delivery_date.isoformat()}, after today "
+                         f"({today.isoformat()}): not read before that day", FUTURE_DELIVERY)
+        out.append(d)
+    return out
+
+
+def discover_unknown(landing: Path) -> list[Delivery]:
+    """The entries at the top of the landing zone that are no source: anything but the
+    source folders (names are exact and lower case: ``Events/`` is not ``events/``) and
+    the members database file (with SQLite's journal files beside it). Each is reported
+    (``batch.unknown_source``, ledger source ``landing``), never read."""
+    landing = Path(landing)
+    if not landing.is_dir():
+        return []
+    out = []
+    for entry in sorted(landing.iterdir()):
+        name = entry.name
+        if name in schema.FILE_SOURCES or name == MEMBERS_FILE or name.startswith(MEMBERS_FILE + "-"):
+            continue
+        kind = "folder" if entry.is_dir() and not entry.is_symlink() else "entry"
+        out.append(Delivery(LANDING, None, entry, name + ("/" if kind == "folder" else ""),
+                            f"{kind} {name!r} is not a source of the landing zone (the sources are "
+                            f"{', '.join(schema.FILE_SOURCES)}, exact and lower case, and {MEMBERS_FILE})",
+                            UNKNOWN_SOURCE))
     return out
 
 
@@ -182,6 +315,14 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def delivery_sha256(delivery: Delivery) -> str:
+    """The identity of a delivered entry: the SHA-256 of its bytes; for an entry that must not
+    be read (a link out, a FIFO, a folder), of its rule and name, so that it is reported once."""
+    if delivery.unread or not Path(delivery.path).is_file():
+        return sha256_bytes(f"{delivery.rule}:{delivery.rel_name}".encode())
+    return sha256_file(delivery.path)
 
 
 # ------------------------------------------------------------ text and headers
@@ -300,17 +441,21 @@ class RawRows:
     row_numbers: list[int]
     parse_errors: list[str | None]
     originals: list[str]
+    type_errors: list[str | None] = field(default_factory=list)
+    """Per row: the columns whose value has the wrong type for the contract (JSON), else None."""
 
     @classmethod
     def empty(cls, columns: Iterable[str]) -> RawRows:
         cols = tuple(columns)
-        return cls(cols, {c: [] for c in cols}, [], [], [])
+        return cls(cols, {c: [] for c in cols}, [], [], [], [])
 
-    def add(self, row_number: int, values: Mapping[str, str | None], original: Mapping[str, Any]) -> None:
+    def add(self, row_number: int, values: Mapping[str, str | None], original: Mapping[str, Any],
+            type_error: str | None = None) -> None:
         for c in self.columns:
             self.values[c].append(values.get(c))
         self.row_numbers.append(row_number)
         self.parse_errors.append(None)
+        self.type_errors.append(type_error)
         self.originals.append(json.dumps(original, ensure_ascii=False))
 
     def add_unparseable(self, row_number: int, error: str, line: str) -> None:
@@ -318,6 +463,7 @@ class RawRows:
             self.values[c].append(None)
         self.row_numbers.append(row_number)
         self.parse_errors.append(error)
+        self.type_errors.append(None)
         self.originals.append(json.dumps({"_line": line}, ensure_ascii=False))
 
 
@@ -332,11 +478,14 @@ def canonical_frame(
     factors: Mapping[str, int] | None = None,
     bools: Mapping[str, str] = CSV_BOOLS,
     constants: Mapping[str, str] | None = None,
+    line_breaks: bool = False,
 ) -> pl.DataFrame:
     """Build the canonical frame of ``table`` from raw text rows (vectorised canonicalisation).
 
     ``constants`` fills columns that do not come from the rows (welfare
-    ``station_code``/``ledger_month``).
+    ``station_code``/``ledger_month``). ``_control_chars`` names the columns whose value
+    holds a control character (``line_breaks``: a line break is none, as inside a quoted
+    CSV field); ``_type_errors`` is what the reader found of the wrong type.
     """
     factors = factors or {}
     constants = constants or {}
@@ -352,7 +501,10 @@ def canonical_frame(
     # candidate ISO text is used three times); eager select does not, and is ~7x slower here
     frame = raw.lazy().select(
         [canonical_expr(c, factor=factors.get(c.name, 1), bools=bools) for c in table.all_columns]
+        + [control_columns(table, line_breaks)]
     ).collect()
+    control = frame.get_column("_control_chars")
+    frame = frame.drop("_control_chars")
     meta = pl.DataFrame(
         {
             "_source": [source] * n,
@@ -361,25 +513,69 @@ def canonical_frame(
             "_delivery_date": [delivery_date.isoformat()] * n,
             "_row_number": rows.row_numbers,
             "_parse_error": rows.parse_errors,
+            "_control_chars": control,
+            "_type_errors": rows.type_errors or [None] * n,
             "_original": rows.originals,
         },
         schema={"_source": pl.String, "_file_name": pl.String, "_file_sha256": pl.String,
                 "_delivery_date": pl.String, "_row_number": pl.Int64, "_parse_error": pl.String,
-                "_original": pl.String},
+                "_control_chars": pl.String, "_type_errors": pl.String, "_original": pl.String},
     )
     return pl.concat([frame, meta], how="horizontal")
 
 
-def empty_frame(table: Table) -> pl.DataFrame:
-    """A zero-row canonical frame of ``table`` (the column layout readers produce)."""
-    schema_ = {c.name: pl.String for c in table.all_columns}
-    schema_.update({"_source": pl.String, "_file_name": pl.String, "_file_sha256": pl.String,
-                    "_delivery_date": pl.String, "_row_number": pl.Int64, "_parse_error": pl.String,
-                    "_original": pl.String})
-    return pl.DataFrame(schema=schema_)
+def control_columns(table: Table, line_breaks: bool = False) -> pl.Expr:
+    """``_control_chars``: the names of the columns (joined by ``,``) whose value, once
+    normalised, still holds a control character (NUL anywhere; the others between the
+    ends, since the ends are stripped like whitespace), else null. The same on every
+    warehouse: PostgreSQL cannot store NUL, so no warehouse gets it."""
+    bad = CONTROL_RE if line_breaks else f"{CONTROL_RE}|{LINE_BREAK_RE}"
+    flags = []
+    for c in table.all_columns:
+        text = pl.col(c.name).cast(pl.String)
+        hit = text.str.contains("\x00", literal=False) | normalise_text(pl.col(c.name)).str.contains(bad)
+        flags.append(pl.when(hit.fill_null(False)).then(pl.lit(c.name)).otherwise(None))
+    joined = pl.concat_str(flags, separator=",", ignore_nulls=True)
+    return pl.when(joined == "").then(None).otherwise(joined).alias("_control_chars")
 
 
 # ------------------------------------------------------------------- headers
+def _position_ranges(positions: Sequence[int], limit: int = 12) -> str:
+    """1-based positions as ranges: [1, 2, 3, 5] -> '1-3, 5' (at most ``limit`` ranges)."""
+    groups: list[list[int]] = []
+    for p in positions:
+        if groups and p == groups[-1][1] + 1:
+            groups[-1][1] = p
+        else:
+            groups.append([p, p])
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in groups[:limit])
+    return text + (", …" if len(groups) > limit else "")
+
+
+def found_text(names: Sequence[str], known: Iterable[str], *, item: str = "column",
+               what: str = "contract header", positions: bool = True, hint: str | None = None) -> str:
+    """``found: …`` of a structure error, quoting only the names the contract knows.
+
+    What stands where a header (sheet name, JSON key, database column) should be may be
+    data: a delivery that lost its header row has its first record there, a name and a
+    resident ID among it, and contract v1.1 keeps every cell value of a personal column out
+    of messages. So the names that are not contract names are counted and located, never
+    quoted. ``names`` are normalised ("" for a blank); ``hint`` is added when none is known.
+    """
+    known = set(known)
+    recognised = [n for n in names if n in known]
+    others = [i for i, n in enumerate(names, start=1) if n and n not in known]
+    text = "found: " + (", ".join(recognised) if recognised else f"no {what}")
+    if others:
+        total = sum(1 for n in names if n)
+        verb = f"is not a {what}" if len(others) == 1 else f"are not {what}s"
+        where = f" ({item}{'s' if len(others) > 1 else ''} {_position_ranges(others)})" if positions else ""
+        text += f"; {len(others)} of {total} {item}s {verb}{where}"
+        if hint and not recognised:
+            text += f": {hint}"
+    return text
+
+
 def match_headers(headers: Sequence[str | None], table: Table, file: str,
                   where: str = "") -> tuple[dict[str, int], dict[str, int]]:
     """Map each contract column of ``table`` to its header position, and amount factors.
@@ -394,6 +590,7 @@ def match_headers(headers: Sequence[str | None], table: Table, file: str,
     factors: dict[str, int] = {}
     missing: list[str] = []
     duplicated: list[str] = []
+    known: set[str] = set()
     for c in table.columns:
         wanted = {header_key(c.header): 1}
         if c.kind == "amount":
@@ -402,17 +599,20 @@ def match_headers(headers: Sequence[str | None], table: Table, file: str,
         if not found:
             missing.append(c.header + ("(元)/(万元)" if c.kind == "amount" else ""))
         elif len(found) > 1:
+            # (these headers normalise to a contract header: contract text, not data)
             duplicated.append(" / ".join(headers[i] or "" for i, _ in found))
         else:
             positions[c.name], factors[c.name] = found[0]
+        known.update(wanted)
     prefix = f"{where}: " if where else ""
-    shown = ", ".join(k for k in keys if k) or "(none)"
+    # never the unknown headers' text: without its header row a file's first record is there
+    shown = found_text(keys, known, hint="is the header row missing?")
     if missing:
         raise BatchError(file, "batch.columns",
-                         f"{prefix}missing column(s) {', '.join(missing)}; found: {shown}")
+                         f"{prefix}missing column(s) {', '.join(missing)}; {shown}")
     if duplicated:
         raise BatchError(file, "batch.columns",
-                         f"{prefix}column(s) present more than once: {'; '.join(duplicated)}; found: {shown}")
+                         f"{prefix}column(s) present more than once: {'; '.join(duplicated)}; {shown}")
     return positions, factors
 
 
@@ -447,6 +647,13 @@ def decode(data: bytes, source: str, file: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+BINARY_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a zip archive (an xlsx workbook?)"), (b"\xd0\xcf\x11\xe0", "an OLE2 file (an xls workbook?)"),
+    (b"%PDF", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x1f\x8b", "a gzip archive"), (b"SQLite format 3\x00", "an SQLite database"),
+)
+
+
 def read_bytes(delivery: Delivery) -> bytes:
     data = Path(delivery.path).read_bytes()
     if not data:
@@ -454,11 +661,19 @@ def read_bytes(delivery: Delivery) -> bytes:
     return data
 
 
+def check_text_file(data: bytes, file: str) -> None:
+    """A CSV or JSON Lines delivery must be text: a workbook, archive or image under that name
+    is rejected as what it is, not decoded into garbage rows."""
+    for magic, what in BINARY_MAGIC:
+        if data.startswith(magic):
+            raise BatchError(file, STRUCTURE, f"not a text file but {what}")
+
+
 def check_delivery(delivery: Delivery) -> None:
     if delivery.problem:
-        raise BatchError(delivery.rel_name, "batch.unknown_file", delivery.problem)
+        raise BatchError(delivery.rel_name, delivery.rule, delivery.problem)
     if delivery.delivery_date is None:
-        raise BatchError(delivery.rel_name, "batch.unknown_file", "the file has no delivery date")
+        raise BatchError(delivery.rel_name, UNKNOWN_FILE, "the file has no delivery date")
 
 
 # ------------------------------------------------------------------------ CSV
@@ -490,6 +705,7 @@ def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
     file = delivery.rel_name
     data = read_bytes(delivery)
     sha = sha256_bytes(data)
+    check_text_file(data, file)
     text = decode(data, delivery.source, file)
     lines = io.StringIO(text, newline="").readlines()
     reader = csv.reader(lines)
@@ -499,6 +715,8 @@ def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
     factors: dict[str, int] = {}
     record = 0
     prev_line = 0
+    split = 0
+    first_line = 0
     try:
         for fields in reader:
             first_line, prev_line = prev_line, reader.line_num
@@ -512,11 +730,18 @@ def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
             record += 1
             if _blank(fields):
                 continue
+            swallowed = _swallowed_line(fields, len(header))
+            if swallowed is not None:
+                raise BatchError(file, STRUCTURE,
+                                 f"a quoted field opened on line {first_line + 1} runs over line breaks into "
+                                 f"{reader.line_num - first_line - 1} more lines that look like rows of their own "
+                                 f"(line {first_line + 1 + swallowed}): an unbalanced quote (\")?")
             if len(fields) != len(header):
                 raw_line = "".join(lines[first_line:reader.line_num]).rstrip("\r\n")
                 error = f"row has {len(fields)} fields, header has {len(header)}"
                 rows.add_unparseable(record, error, raw_line)
                 continue
+            split += 1
             rows.add(record, {name: fields[i] for name, i in positions.items()},
                      _original_object(header, fields))
     except csv.Error as exc:
@@ -524,8 +749,32 @@ def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
                          f"CSV cannot be parsed near line {reader.line_num}: {exc}") from None
     if header is None:
         raise BatchError(file, "batch.empty", "the file has no header row")
+    last = "".join(lines[first_line:])
+    if last.count('"') % 2 and any("\n" in f or "\r" in f for f in fields):
+        raise BatchError(file, STRUCTURE, f"a quoted field opened on line {first_line + 1} is never closed "
+                                          "(an unbalanced quote (\") runs to the end of the file)")
+    if rows.row_numbers and not split:
+        raise BatchError(file, STRUCTURE,
+                         f"not one of its {len(rows.row_numbers)} data rows splits into the header's "
+                         f"{len(header)} comma-separated columns: is it delimited text of this table?")
     return canonical_frame(table, rows, source=delivery.source, file_name=file, sha256=sha,
-                           delivery_date=delivery.delivery_date, factors=factors)  # type: ignore[arg-type]
+                           delivery_date=delivery.delivery_date, factors=factors,  # type: ignore[arg-type]
+                           line_breaks=True)
+
+
+def _swallowed_line(fields: Sequence[str], width: int) -> int | None:
+    """Where a quoted field swallowed a line that looks like a row of its own (as many commas
+    as a row has separators): the index of that line within the field's lines, else None.
+    A line break inside a quoted field is allowed (a memo of two lines); a field holding
+    whole rows is a quote left open, which would fold the rows after it into one value."""
+    need = max(1, width - 1)
+    for value in fields:
+        if "\n" not in value and "\r" not in value:
+            continue
+        for i, line in enumerate(value.splitlines()[1:], start=1):
+            if line.count(",") >= need:
+                return i
+    return None
 
 
 def check_source(delivery: Delivery, source: str) -> None:

@@ -5,7 +5,9 @@ Tables ``member`` and ``member_card``, pulled incrementally by ``updated_at``
 ordered by ``updated_at`` then the primary key. ``since`` is the stored watermark
 minus a small overlap window, so a row committed late with an older ``updated_at``
 is still picked up; rows re-read in the window that the warehouse already holds
-(same key and ``updated_at``) are dropped by :func:`drop_seen` before loading. SQLite hands dates and
+(same key and ``updated_at``) are dropped by :func:`drop_seen` before loading. The watermark is
+the newest ``updated_at`` of the rows that were loaded, never later than the pull itself
+(:func:`watermark_of`): a row dated in the future is quarantined and moves nothing. SQLite hands dates and
 timestamps back as TEXT, MariaDB/PostgreSQL as date/datetime objects: both
 end up in the same canonical text. ``is_migrant``/``is_veteran`` 0/1 become
 ``true``/``false``.
@@ -23,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from flows import schema
-from flows.errors import BatchError
+from flows.errors import BatchError, safe_error_text
 from flows.schema import Table
 from flows.sources import common
 
@@ -51,15 +53,18 @@ def _check_columns(conn: Connection, t: Table) -> None:
     file = f"{SOURCE}/{t.name}"
     inspector = sa.inspect(conn)
     try:
-        present = {c["name"].lower() for c in inspector.get_columns(t.name)}
+        columns = [c["name"].lower() for c in inspector.get_columns(t.name)]
     except sa.exc.NoSuchTableError:
         raise BatchError(file, "batch.columns",
                          f"table {t.name} does not exist in the members database") from None
-    missing = [c.name for c in t.columns if c.name not in present]
+    missing = [c.name for c in t.columns if c.name not in columns]
     if missing:
+        # a table imported from a file without its header row (SQLite's .import) is named by
+        # its first record: only contract column names are quoted
         raise BatchError(file, "batch.columns",
-                         f"missing column(s) {', '.join(missing)} in table {t.name}; found: "
-                         f"{', '.join(sorted(present))}")
+                         f"missing column(s) {', '.join(missing)} in table {t.name}; "
+                         + common.found_text(columns, (c.name for c in t.columns), what="contract column",
+                                             hint="was the table imported without its header row?"))
 
 
 def _since_param(conn: Connection, since: datetime) -> Any:
@@ -143,7 +148,7 @@ def read_page(connection: Connection, t: Table, pulled_on: date, since: datetime
         rows = _pull(connection, t, since, after, limit)
     except sa.exc.DBAPIError as exc:
         raise BatchError(f"{SOURCE}/{t.name}", "batch.unreadable",
-                         f"cannot read table {t.name}: {type(exc.orig).__name__}: {exc.orig}") from None
+                         f"cannot read table {t.name}: {safe_error_text(exc)}") from None
     names = [c.name for c in t.columns]
     cursor = None
     if limit is not None and len(rows) == limit:
@@ -167,6 +172,25 @@ def max_updated_at(frame: pl.DataFrame) -> datetime | None:
                                                                time_unit="us")
     value = pl.select(pl.coalesce(pl.lit(original), pl.lit(canonical)).max()).item()
     return value
+
+
+def watermark_of(loaded: pl.DataFrame, pulled_at: datetime) -> datetime | None:
+    """Where the next pull may start, after ``loaded`` (the rows of a pull that passed validation)
+    went into the warehouse: their newest ``updated_at``, but never past ``pulled_at``, the moment
+    the pull started (naive, in the settings' time zone, like the platform's timestamps). None when
+    nothing was loaded: the stored watermark stays.
+
+    Only loaded rows count: a row dated after its pull is quarantined, and were its ``updated_at``
+    the watermark, every later change (dated before it) would never be pulled again. The cap
+    covers a row dated hours ahead that is still on the pull's day (it passes the date-level rule
+    and is loaded): a watermark past the pull would skip rows the platform commits after the pull
+    with an earlier ``updated_at``. Such a row is re-read until the watermark passes it, and
+    :func:`drop_seen` drops it each time. A row quarantined for another reason does not hold the
+    watermark back: the platform bumps ``updated_at`` when it corrects a row, so the correction
+    is pulled again.
+    """
+    newest = max_updated_at(loaded)
+    return None if newest is None else min(newest, pulled_at)
 
 
 def updated_range(frame: pl.DataFrame) -> tuple[datetime | None, datetime | None]:

@@ -11,6 +11,7 @@ integer text without ``.0``. ``_row_number`` is the sheet row (the header is row
 from __future__ import annotations
 
 import io
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import polars as pl
 from python_calamine import CalamineWorkbook
 
 from flows import schema
-from flows.errors import BatchError
+from flows.errors import BatchError, safe_error_text, scrub_text
 from flows.schema import Table
 from flows.sources import common
 
@@ -38,12 +39,32 @@ def openpyxl_value(value: Any) -> Any:
     return value
 
 
+def check_xlsx(data: bytes, file: str) -> None:
+    """An .xlsx is a zip holding a workbook part; calamine would also read an .xls, .xlsb or .ods
+    under that name, and a CSV renamed .xlsx is no workbook at all: both are batch.structure."""
+    if not data.startswith(b"PK\x03\x04"):
+        what = "an OLE2 file (an .xls workbook?)" if data.startswith(b"\xd0\xcf\x11\xe0") else "not a zip archive"
+        raise BatchError(file, common.STRUCTURE, f"not an xlsx workbook: {what}")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            names = set(z.namelist())
+    except zipfile.BadZipFile as exc:
+        raise BatchError(file, "batch.unreadable",
+                         f"not a readable xlsx workbook (damaged zip: {scrub_text(str(exc))})") from None
+    if "xl/workbook.xml" not in names and "xl/workbook.bin" not in names:
+        raise BatchError(file, common.STRUCTURE, "not an xlsx workbook: the zip holds no xl/workbook.xml "
+                                                 "(an .ods, .docx or other zip under an .xlsx name?)")
+    if "xl/workbook.bin" in names:
+        raise BatchError(file, common.STRUCTURE, "not an xlsx workbook: an .xlsb (binary workbook) under an "
+                                                 ".xlsx name")
+
+
 def _read_sheet_rows(wb: CalamineWorkbook, file: str, sheet: str) -> list[tuple[Any, ...]]:
     try:
         rows = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
     except Exception as exc:  # a damaged sheet part: zlib, XML or zip errors
         raise BatchError(file, "batch.unreadable",
-                         f"sheet {sheet} cannot be read ({type(exc).__name__}: {exc})") from None
+                         f"sheet {sheet} cannot be read ({safe_error_text(exc)})") from None
     out = [tuple(openpyxl_value(v) for v in r) for r in rows]
     while out and all(v is None for v in out[-1]):  # calamine pads to the used range
         out.pop()
@@ -109,20 +130,23 @@ def read(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
     station_code, ledger_month = key
     data = common.read_bytes(delivery)
     sha = common.sha256_bytes(data)
+    check_xlsx(data, file)
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception as exc:
         raise BatchError(file, "batch.unreadable",
-                         f"not a readable xlsx workbook ({type(exc).__name__}: {exc})") from None
+                         f"not a readable xlsx workbook ({safe_error_text(exc)})") from None
     try:
         by_name: dict[str, list[str]] = {}
         for name in wb.sheet_names:
             by_name.setdefault(common.normalise_str(name), []).append(name)
         missing = [s for s in schema.WELFARE_SHEETS if s not in by_name]
         doubled = [s for s in schema.WELFARE_SHEETS if len(by_name.get(s, [])) > 1]
-        found = ", ".join(wb.sheet_names) or "(none)"
+        # a sheet's name can be data (one sheet per person): only contract sheet names are quoted
+        found = common.found_text([common.normalise_str(n) for n in wb.sheet_names], schema.WELFARE_SHEETS,
+                                  item="sheet", what="contract sheet")
         if missing:
-            raise BatchError(file, "batch.sheets", f"missing sheet(s) {', '.join(missing)}; found: {found}")
+            raise BatchError(file, "batch.sheets", f"missing sheet(s) {', '.join(missing)}; {found}")
         if doubled:
             raise BatchError(file, "batch.sheets", f"sheet(s) present more than once: {', '.join(doubled)}")
         out: dict[str, pl.DataFrame] = {}

@@ -8,8 +8,11 @@ makes re-runs and byte-identical re-deliveries change nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import re
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from flows import faults
+from flows.errors import WarehouseWriteError, safe_error_text
 from flows.schema import Table, identifier, relation
 
 from .ddl import OPS_SCHEMA, RAW_SCHEMA, personal_columns
@@ -96,23 +100,72 @@ def previous_rows(engine: Engine, source: str) -> dict[tuple[str, str], int]:
 
 def insert_frame(conn: Connection, target: str, frame: pl.DataFrame) -> None:
     """Append ``frame`` to the table ``target`` (``schema.table``); names are checked as SQL
-    identifiers before they reach the statement."""
+    identifiers before they reach the statement.
+
+    A value the warehouse refuses is a :class:`WarehouseWriteError` naming the table and, when
+    the database tells (PostgreSQL's COPY does), the file, row and column, never the value:
+    the COPY error's CONTEXT line quotes the whole row, DuckDB's conversion errors the value,
+    and this text would reach ops.runs, the console, Prefect and the notification. A lost
+    connection is raised as it is (its text holds no data, and retries look at its type)."""
     if frame.height == 0:
         return
     target = relation(target)
     cols = ", ".join(identifier(c) for c in frame.columns)
     driver = conn.connection.driver_connection
-    if conn.dialect.name == "duckdb":
-        driver.register("_unionwh_batch", frame.to_arrow())
-        try:
-            conn.exec_driver_sql(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM _unionwh_batch")
-        finally:
+    try:
+        if conn.dialect.name == "duckdb":
+            driver.register("_unionwh_batch", frame.to_arrow())
+            try:
+                conn.exec_driver_sql(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM _unionwh_batch")
+            except Exception:
+                # the failed INSERT aborted the transaction, which refuses the unregister too: that
+                # error ("transaction is aborted") would hide the one that says what went wrong
+                with contextlib.suppress(Exception):
+                    driver.unregister("_unionwh_batch")
+                raise
             driver.unregister("_unionwh_batch")
-        return
-    # PostgreSQL: COPY, never row-by-row INSERTs.
-    with driver.cursor() as cur, cur.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
-        for row in frame.iter_rows():
-            copy.write_row(row)
+            return
+        # PostgreSQL: COPY, never row-by-row INSERTs.
+        with driver.cursor() as cur, cur.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
+            for row in frame.iter_rows():
+                copy.write_row(row)
+    except Exception as exc:
+        if _lost_connection(exc):
+            raise
+        raise WarehouseWriteError(_refusal(target, frame, exc)) from None
+
+
+_COPY_CONTEXT = re.compile(r"COPY [^,]+, line (\d+)(?:, column ([A-Za-z_][A-Za-z0-9_]*))?")
+
+
+def _lost_connection(exc: BaseException) -> bool:
+    """A connection that dropped or a server that went away (what retries are for), as opposed
+    to a value the warehouse refuses."""
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.DisconnectionError
+                  | ConnectionError | TimeoutError):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    return type(exc).__name__ in ("OperationalError", "InterfaceError") or sqlstate.startswith(("08", "57P"))
+
+
+def _refusal(target: str, frame: pl.DataFrame, exc: BaseException) -> str:
+    """One line for a refused write: the table, the file/row/column when PostgreSQL's COPY
+    context names a line (line N is the frame's row N), and the error without values."""
+    where = ""
+    diag = getattr(exc, "diag", None)
+    m = _COPY_CONTEXT.search(getattr(diag, "context", None) or "")
+    if m and 1 <= int(m.group(1)) <= frame.height:
+        i = int(m.group(1)) - 1
+        file_col = next((c for c in ("_file_name", "file_name") if c in frame.columns), None)
+        row_col = next((c for c in ("_row_number", "row_number") if c in frame.columns), None)
+        parts = [f"file {frame[file_col][i]}" if file_col else f"line {i + 1} of the batch"]
+        if row_col and frame[row_col][i] is not None:
+            parts.append(f"row {frame[row_col][i]}")
+        if m.group(2):
+            parts.append(f"column {m.group(2)}")
+        where = f" at {', '.join(parts)}"
+    return (f"the warehouse refused a value of {target}{where} ({safe_error_text(exc)}): the value cannot be "
+            "stored there; correct it in the delivery and deliver the file again")
 
 
 def _quarantine_frame(entry: LedgerEntry, t: Table, rejected: pl.DataFrame, now: datetime) -> pl.DataFrame:
@@ -131,7 +184,9 @@ def _quarantine_frame(entry: LedgerEntry, t: Table, rejected: pl.DataFrame, now:
             "file_sha256": [entry.file_sha256] * rejected.height,
             "delivery_date": [entry.delivery_date] * rejected.height,
             "row_number": rejected.get_column("_row_number").cast(pl.Int64),
-            "row_key": rejected.select(row_key_expr(t)).to_series(),
+            # a key may hold the very control character its row is quarantined for
+            "row_key": rejected.select(row_key_expr(t).str.replace_all(CONTROL_CHARS.pattern, "\ufffd"))
+            .to_series(),
             "rules": rejected.get_column("rules"),
             "reasons": rejected.get_column("reasons"),
             "original_values": values,
@@ -150,15 +205,27 @@ def row_key_expr(t: Table) -> pl.Expr:
     return pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in cols], separator="|")
 
 
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def storable(text: str | None) -> str | None:
+    """Text every warehouse can store: control characters (NUL above all, which PostgreSQL
+    refuses) shown as U+FFFD. For what the pipeline writes about a file (messages, keys), never
+    for source values: a source value holding one is quarantined by ``row.control_characters``."""
+    return None if text is None else CONTROL_CHARS.sub("\ufffd", text)
+
+
 def _ledger_frame(entry: LedgerEntry, now: datetime) -> pl.DataFrame:
     row: dict[str, Any] = {"load_id": entry.load_id, **entry.__dict__, "loaded_at": now}
+    row["error_message"] = storable(entry.error_message)
+    row["file_name"] = storable(entry.file_name)
     return pl.DataFrame([row], schema_overrides={"delivery_date": pl.Date, "loaded_at": pl.Datetime("us")})
 
 
 def write_batch(
     engine: Engine | Connection,
     entry: LedgerEntry,
-    t: Table,
+    t: Table | None,
     typed: pl.DataFrame | None,
     rejected: pl.DataFrame | None,
     workbook: tuple[str, str] | None = None,
@@ -170,10 +237,12 @@ def write_batch(
     checkpointing it at every close cost ~25 ms a batch)."""
     now = datetime.now().replace(microsecond=0)
     with _transaction(engine) as conn:
-        if typed is not None and typed.height:
+        if (typed is not None and typed.height) or (rejected is not None and rejected.height):
+            assert t is not None, "rows to write need their table"
+        if t is not None and typed is not None and typed.height:
             frame = typed.with_columns(pl.lit(entry.load_id).alias("_load_id"))
             insert_frame(conn, f"{RAW_SCHEMA}.{t.raw_table}", frame)
-        if rejected is not None and rejected.height:
+        if t is not None and rejected is not None and rejected.height:
             insert_frame(conn, f"{OPS_SCHEMA}.quarantine", _quarantine_frame(entry, t, rejected, now))
         if workbook is not None:
             station, month = workbook
@@ -203,10 +272,32 @@ def _transaction(bind: Engine | Connection) -> Iterator[Connection]:
 
 
 def _set_watermark(conn: Connection, entry: LedgerEntry, watermark: datetime) -> None:
+    """Move the (source, table) watermark forward to ``watermark``, in the batch's transaction.
+
+    Never back: a full re-pull, or a page of late commits read in the overlap window, loads rows
+    older than the stored watermark, and a lower one would only make later pulls re-read more.
+    An equal one keeps the load that set it first. (One later than the pull is dropped before
+    the pull: :func:`drop_watermark`.)"""
     key = {"s": entry.source, "t": entry.table_name}
+    # (all rows fetched: DuckDB refuses the next register() while a result is left unfinished)
+    [(stored,)] = conn.execute(sa.text(f"SELECT max(watermark) FROM {OPS_SCHEMA}.watermarks "
+                                       "WHERE source = :s AND table_name = :t"), key).all()
+    if stored is not None and stored >= watermark:
+        return
     conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.watermarks WHERE source = :s AND table_name = :t"), key)
     conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.watermarks VALUES (:s, :t, :w, :l)"),
                  {**key, "w": watermark, "l": entry.load_id})
+
+
+def drop_watermark(engine: Engine, source: str, table: str) -> None:
+    """Forget a table's watermark: the next pull reads every row (those held are not loaded
+    again) and its load sets a new one. For a watermark later than the pull, which a row
+    dated in the future set before issue 18: it hides every change dated before it and
+    :func:`_set_watermark` would never move it back. Dropped in its own transaction: a run
+    that stops before its load leaves no watermark, and the next run pulls in full too."""
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.watermarks WHERE source = :s AND table_name = :t"),
+                     {"s": source, "t": table})
 
 
 def watermarks(engine: Engine, source: str) -> dict[str, datetime]:
@@ -234,8 +325,12 @@ def seen_versions(engine: Engine, t: Table, since: datetime | None, until: datet
         raw_where.append("updated_at >= :since")
         raw_params["since"] = since
         # A row is pulled on or after its updated_at, so older pulls cannot hold it (a day's
-        # margin for a platform clock in another time zone).
-        q_where.append("delivery_date >= :since_day")
+        # margin for a platform clock in another time zone) -- unless its updated_at was itself
+        # what was wrong: a row dated after its pull (or not a timestamp) is quarantined on its
+        # pull's day and re-read by every later pull (it stays above the watermark) until the
+        # platform corrects it; it must be found here on each of them, not quarantined again.
+        q_where.append("(delivery_date >= :since_day OR rules LIKE :stamp_rules)")
+        q_params["stamp_rules"] = "%updated_at.%"
         q_params["since_day"] = since.date() - timedelta(days=1)
     if until is not None:
         raw_where.append("updated_at <= :until")

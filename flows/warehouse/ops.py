@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -21,6 +22,29 @@ class SourceQuality:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     top_rules: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Where the next incremental pull of a database table starts (less the overlap window)."""
+
+    source: str
+    table_name: str
+    value: datetime
+    load_id: str
+    """The load that set it."""
+    run_id: str | None
+    """The run of that load (None: the load is not in the ledger)."""
+
+
+def stored_watermarks(engine: Engine) -> list[Watermark]:
+    """Every stored watermark with the load and run that set it (``unionwh status``)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            f"SELECT w.source, w.table_name, w.watermark, w.load_id, (SELECT max(l.run_id) FROM "
+            f"{OPS_SCHEMA}.load_ledger l WHERE l.load_id = w.load_id) FROM {OPS_SCHEMA}.watermarks w "
+            "ORDER BY w.source, w.table_name")).all()
+    return [Watermark(*r) for r in rows]
 
 
 def resolve_run(engine: Engine, run: str) -> str:
@@ -49,6 +73,11 @@ def quality_summary(engine: Engine, run_id: str, top: int = 3) -> list[SourceQua
         rules = conn.execute(sa.text(
             f"SELECT q.source, q.rules FROM {OPS_SCHEMA}.quarantine q JOIN {OPS_SCHEMA}.load_ledger l "
             "ON l.load_id = q.load_id WHERE l.run_id = :r"), {"r": run_id}).all()
+        # a rejected file's batch rule counts as one failure of its source (an unknown folder's
+        # batch.unknown_source is how the pseudo-source `landing` shows up here)
+        rules += conn.execute(sa.text(
+            f"SELECT source, error_rule FROM {OPS_SCHEMA}.load_ledger WHERE run_id = :r AND status = 'rejected' "
+            "AND error_rule IS NOT NULL"), {"r": run_id}).all()
     counts: dict[str, dict[str, int]] = {}
     for source, joined in rules:
         for rule in joined.split(";"):

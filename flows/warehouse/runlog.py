@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from flows.schema import relation as checked_relation
 
 from .ddl import OPS_SCHEMA
-from .loader import LedgerEntry
+from .loader import LedgerEntry, storable
 
 RUN_COLUMNS_DDL = [
     f"ALTER TABLE {OPS_SCHEMA}.runs ADD COLUMN IF NOT EXISTS {name} {typ}"
@@ -102,7 +102,7 @@ def finish(engine: Engine, run_id: str, status: str, message: str | None, ledger
             f"UPDATE {OPS_SCHEMA}.runs SET finished_at = :f, status = :st, message = :m, files_loaded = :fl, "
             "files_rejected = :fr, files_unchanged = :fu, rows_read = :rr, rows_loaded = :rl, rows_quarantined = :rq, "
             "dbt_results = :dbt, figures_changed = :fc, phase_seconds = :ph WHERE run_id = :r"),
-            {"r": run_id, "f": datetime.now(), "st": status, "m": message,
+            {"r": run_id, "f": datetime.now(), "st": status, "m": storable(message),
              "fl": len({(e.source, e.file_name) for e in loaded}),
              "fr": len({(e.source, e.file_name) for e in ledger if e.status == "rejected"}),
              "fu": files_unchanged, "rr": sum(e.rows_read for e in loaded),

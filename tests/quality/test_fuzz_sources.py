@@ -112,7 +112,7 @@ PULLED_ON = date(2021, 10, 1)
 QUALITY = QualitySettings()
 KNOWN_BATCH_RULES = frozenset({
     "batch.encoding", "batch.empty", "batch.columns", "batch.unreadable", "batch.sheets",
-    "batch.duplicate_keys", "batch.unknown_file", "batch.row_count_drop",
+    "batch.duplicate_keys", "batch.unknown_file", "batch.row_count_drop", "batch.structure",
 })
 CASES: Counter[str] = Counter()
 """Generated data rows per source (a 'case' = one row)."""
@@ -593,6 +593,12 @@ def csv_cells(rnd: random.Random, t: Table, r: Row) -> list[str]:
     return [cells[c.name] for c in t.columns]
 
 
+def swallows(cells: list[str], width: int) -> bool:
+    """A cell whose line breaks are followed by a line with a row's worth of commas: the
+    contract (v1.1) takes that for a quote left open, a structural error of the file."""
+    return any(line.count(",") >= max(1, width - 1) for c in cells for line in c.splitlines()[1:])
+
+
 def csv_delivery(t: Table, plan: Plan, rnd: random.Random) -> tuple[bytes, list[Row], set[str] | None]:
     """The file's bytes, its data rows (numbered), and the batch rules that must reject it (None:
     it loads)."""
@@ -650,6 +656,11 @@ def csv_delivery(t: Table, plan: Plan, rnd: random.Random) -> tuple[bytes, list[
             records.append((r, arrange(rows_cells[pos], r.cls == "ragged")))
     if twist == "header_only":
         records = []
+    data_rows = [r for r, _ in records if r is not None]
+    if expect is None and data_rows and all(r.cls == "ragged" for r in data_rows):
+        expect = {"batch.structure"}  # not one row splits into the header's columns
+    if expect is None and any(swallows(cells, width) for _, cells in records):
+        expect = {"batch.structure"}  # a quoted cell holding lines that look like rows of their own
     rows: list[Row] = []
     for number, (r, cells) in enumerate(records, start=2):
         if r is not None:
@@ -794,11 +805,12 @@ RAGGED_LINES = (
 
 
 def json_value(rnd: random.Random, c: Column, canonical: str | None) -> Any:
-    """Any accepted JSON form of a canonical value."""
+    """Any accepted JSON form of a canonical value (contract v1.1: an integer column takes a JSON
+    integer only, not ``"120"``, ``1e3`` or ``12.0``)."""
     if canonical is None:
         return None
     if c.kind == "int":
-        return rnd.choice([int(canonical), float(canonical), canonical, f"{int(canonical):,}"])
+        return int(canonical)
     if c.kind == "bool":
         return canonical == "true"
     return benign_text(rnd, c, canonical)
@@ -806,13 +818,14 @@ def json_value(rnd: random.Random, c: Column, canonical: str | None) -> Any:
 
 def json_malign(rnd: random.Random, t: Table, c: Column, canonical: str | None) -> tuple[Any, str] | None:
     if c.kind == "int" and rnd.random() < 0.6:
-        value = rnd.choice([12.5, -1, 1e20, 10**25, float("nan"), float("inf"), [1], {"n": 1}, True])
+        value = rnd.choice([12.5, -1, 1e20, 10**25, float("nan"), float("inf"), [1], {"n": 1}, True, "120", 1e3])
         if value == -1 and c.min_value is None:
             value = 12.5
-        return value, f"{c.name}.integer"
+        # a JSON integer out of range breaks the column's rule; any other JSON type its type
+        return value, (f"{c.name}.integer" if type(value) is int else "row.json_type")
     if c.kind == "bool" and rnd.random() < 0.6:
-        value = rnd.choice([1, 0, "是", "yes", [True]])
-        return value, f"{c.name}.boolean"
+        value = rnd.choice([1, 0, "是", "yes", [True], "true"])
+        return value, "row.json_type"
     bad = malign_value(rnd, t, c, canonical)
     return bad
 
@@ -902,6 +915,8 @@ def jsonl_delivery(t: Table, plan: Plan, rnd: random.Random) -> tuple[bytes, lis
         return data, rows, expect
     if not rows and expect is None:
         expect = {"batch.empty"}
+    if rows and expect is None and all(r.cls == "ragged" for r in rows):
+        expect = {"batch.structure"}  # not one line is a JSON object: no JSON Lines at all
     return (b"\xef\xbb\xbf" if twist == "bom" else b"") + text.encode("utf-8"), rows, expect
 
 
@@ -1094,11 +1109,13 @@ def run_xlsx(plans: list[Plan], twist: str, seed: int) -> None:
     data = workbook_bytes(sheets)
     if twist == "truncated":
         data = data[: rnd.randrange(1, len(data) - 1)]
-        expect = {"batch.unreadable"}
+        # a damaged zip is unreadable; cut before its 4-byte signature it is no zip at all
+        expect = {"batch.unreadable"} if data.startswith(b"PK\x03\x04") else {"batch.structure"}
     elif twist == "not_xlsx":
         data = rnd.choice([b"PK\x03\x04" + b"\x00" * 40, "日期,姓名\r\n".encode("gb18030"),
                            b"\xd0\xcf\x11\xe0" + b"x" * 100])  # a zip that is no workbook, a CSV, an old .xls
-        expect = {"batch.unreadable"}
+        # a damaged zip is unreadable; anything that is no zip is not what its name says
+        expect = {"batch.unreadable"} if data.startswith(b"PK\x03\x04") else {"batch.structure"}
     n_rows = sum(len(v) for v in rows.values())
     CASES[source] += n_rows
     station = rnd.choice(["HG01", "kg-02", "LG3"])

@@ -326,8 +326,8 @@ CASES: list[Case] = [
     # --- xlsx
     Case("truncated_xlsx", "welfare", W, truncated(workbook([condolence()])),
          (Rejected("batch.unreadable"),)),
-    Case("zip_but_not_xlsx", "welfare", W, zip_without_workbook(), (Rejected("batch.unreadable"),)),
-    Case("csv_named_xlsx", "welfare", W, cases_csv([case_row()]), (Rejected("batch.unreadable"),)),
+    Case("zip_but_not_xlsx", "welfare", W, zip_without_workbook(), (Rejected("batch.structure"),)),
+    Case("csv_named_xlsx", "welfare", W, cases_csv([case_row()]), (Rejected("batch.structure"),)),
     Case("xlsx_missing_sheet", "welfare", W, without_sheet("救助"), (Rejected("batch.sheets", says="救助"),)),
     Case("xlsx_serial_dates_and_wan_yuan", "welfare", W,
          workbook([condolence(日期=44260, 金额=0.05), condolence(日期="2021年3月6日")],

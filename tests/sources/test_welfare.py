@@ -141,7 +141,7 @@ def test_truncated_workbook(tmp_path: Path) -> None:
 def test_not_a_workbook_and_empty_file(tmp_path: Path) -> None:
     with pytest.raises(BatchError) as exc:
         welfare.read(deliver(tmp_path, "A01_202103.xlsx", data=b"not a zip"))
-    assert exc.value.rule == "batch.unreadable"
+    assert exc.value.rule == "batch.structure"
     with pytest.raises(BatchError) as exc:
         welfare.read(deliver(tmp_path, "A02_202103.xlsx", data=b""))
     assert exc.value.rule == "batch.empty"

@@ -1,0 +1,220 @@
+"""Checks before a run starts Prefect: configuration a run cannot work without fails here, in
+a second, as one line naming what to fix — not after the temporary server started, three
+retries and a minute later, as a traceback.
+
+``unionwh run`` and ``unionwh backfill`` call :func:`check_before_run`: the pseudonymisation
+key of a PostgreSQL warehouse (or a configured one), the warehouse (PostgreSQL: one connection;
+DuckDB: its folder can be written) and the members database (one connection, a short
+timeout). :func:`classify` sorts a database error into what it means for the user; the
+run's retries use it too (:func:`db_error_is_transient`): only a refused, lost or timed-out
+connection is worth another try, never a refused login, an unknown database or host name, or a
+missing database file. Nothing here imports Prefect.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from flows.errors import ConfigError
+from flows.settings import Settings
+
+CONNECT_TIMEOUT_SECONDS = 5
+"""How long a check waits for a database server to answer (libpq's minimum is 2)."""
+
+Kind = Literal["auth", "database", "host", "file", "unreachable", "timeout", "busy", "lost", "other"]
+TRANSIENT_KINDS: frozenset[str] = frozenset({"unreachable", "timeout", "busy", "lost"})
+"""Worth another try: refused (nothing listening, too many connections), timed out, busy (a
+lock held by another process or transaction, a deadlock) or lost (dropped, server restarted)."""
+
+# MySQL/MariaDB client and server error codes (pymysql's args[0]).
+_MYSQL_KINDS: dict[int, Kind] = {
+    1044: "auth", 1045: "auth", 1698: "auth", 1130: "auth", 1129: "auth", 1251: "auth", 1862: "auth",
+    2059: "auth", 1227: "auth", 1142: "auth",  # denied, no such user, host not allowed/blocked, plugin
+    1049: "database",  # unknown database
+    2002: "unreachable", 2003: "unreachable", 1040: "unreachable",  # refused, too many connections
+    1053: "lost", 0: "lost",  # server shutdown; pymysql's InterfaceError(0, "") on a dropped connection
+    2006: "lost", 2013: "lost", 2055: "lost", 1927: "lost", 4031: "lost",  # gone away, lost, killed
+    1205: "busy", 3024: "timeout", 1213: "busy",  # lock wait timeout, query timeout, deadlock
+}
+# PostgreSQL SQLSTATEs (psycopg ``sqlstate``, psycopg2 ``pgcode``); class 28 and 08 by prefix below.
+_PG_KINDS: dict[str, Kind] = {
+    "3D000": "database", "57P01": "lost", "57P02": "lost", "57P03": "unreachable", "53300": "unreachable",
+    "57014": "timeout", "55P03": "busy", "40001": "busy", "40P01": "busy",
+}
+_UNKNOWN_HOST = re.compile(r"failed to resolve host|could not translate host name|name or service not known|"
+                           r"nodename nor servname|no address associated with hostname")
+# A connection refused by PostgreSQL before it is made carries no SQLSTATE (libpq gives only its
+# text), nor does SQLite's or DuckDB's: these phrases decide, checked in this order.
+_TEXT_KINDS: tuple[tuple[Kind, re.Pattern[str]], ...] = (
+    ("auth", re.compile(r"password authentication failed|authentication failed|no pg_hba\.conf entry|"
+                        r"role \"[^\"]*\" does not exist|no password supplied|access denied|"
+                        r"permission denied for database")),
+    ("database", re.compile(r"database \"[^\"]*\" does not exist|unknown database")),
+    ("unreachable", re.compile(r"temporary failure in name resolution")),  # DNS itself down: try again
+    ("host", _UNKNOWN_HOST),
+    ("file", re.compile(r"unable to open database file|cannot open file|no such file or directory|"
+                        r"file is not a database|not a valid duckdb database file")),
+    ("timeout", re.compile(r"timeout expired|timed out")),
+    # another process has the DuckDB file open (`unionwh status` from a monitor), SQLite's busy lock
+    ("busy", re.compile(r"could not set lock on file|conflicting lock|database is locked")),
+    ("unreachable", re.compile(r"connection refused|could not connect|can't connect|is the server running|"
+                               r"the database system is (starting up|shutting down)|"
+                               r"too many (clients|connections)")),
+    ("lost", re.compile(r"server closed the connection|terminating connection|connection is closed|"
+                        r"connection already closed|lost connection|server has gone away|connection reset|"
+                        r"broken pipe|ssl syscall error|consuming input failed|connection was lost")),
+)
+
+
+def classify(exc: BaseException) -> Kind:
+    """What a database error means for the user: a refused login, an unknown database, an
+    unknown host name, a missing or broken database file, a server not reachable (refused or
+    busy), a timeout, a lost connection — or something else (a statement, the data, a bug)."""
+    if isinstance(exc, sa.exc.DisconnectionError):
+        return "lost"
+    orig = getattr(exc, "orig", None)
+    driver: BaseException = orig if isinstance(orig, BaseException) else exc
+    code = driver.args[0] if driver.args and type(driver).__module__.startswith("pymysql") else None
+    if isinstance(code, int):
+        kind = _MYSQL_KINDS.get(code)
+        if kind == "unreachable" and _UNKNOWN_HOST.search(str(driver).lower()):
+            return "host"  # 2003 "Can't connect … (Name or service not known)"
+        if kind is not None:
+            return kind
+    sqlstate = getattr(driver, "sqlstate", None) or getattr(driver, "pgcode", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        if sqlstate.startswith("28"):
+            return "auth"
+        if sqlstate.startswith("08"):
+            return "lost"
+        if sqlstate in _PG_KINDS:
+            return _PG_KINDS[sqlstate]
+        return "other"  # a SQLSTATE outside these is a statement or data error
+    if isinstance(driver, ConnectionRefusedError):
+        return "unreachable"
+    if isinstance(driver, TimeoutError):
+        return "timeout"
+    if isinstance(driver, ConnectionError):
+        return "lost"
+    text = str(driver).lower()
+    for kind, pattern in _TEXT_KINDS:
+        if pattern.search(text):
+            return kind
+    return "other"
+
+
+def db_error_is_transient(exc: BaseException) -> bool:
+    """A database error worth retrying: the connection was refused, lost or timed out."""
+    return classify(exc) in TRANSIENT_KINDS
+
+
+# ------------------------------------------------------------------ the checks
+def _reason(exc: BaseException, url: URL) -> str:
+    """The driver's own words, one short line, without libpq's "connection to server … failed:"
+    preamble and never the password (no driver prints it; this makes sure)."""
+    orig = getattr(exc, "orig", None)
+    driver = orig if isinstance(orig, BaseException) else exc
+    code = driver.args[0] if driver.args and type(driver).__module__.startswith("pymysql") else None
+    text = str(driver.args[1]) if isinstance(code, int) and len(driver.args) > 1 else str(driver)
+    if not isinstance(code, int):  # libpq: "connection to server at … failed: FATAL:  <reason>\n\tHint"
+        text = re.sub(r"^.*failed: (FATAL: )?", "", " ".join(text.strip().split("\n")[0].split()))
+    text = " ".join(text.split())
+    if url.password:
+        text = text.replace(str(url.password), "***")
+    text = text if len(text) <= 200 else text[:199] + "…"
+    return f"error {code}: {text}" if isinstance(code, int) else text
+
+
+def _connect_args(url: URL) -> dict[str, object]:
+    backend = url.get_backend_name()
+    if backend in ("mysql", "mariadb", "postgresql"):
+        return {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    return {}
+
+
+def check_database(url: URL, what: str, setting: str) -> None:
+    """Connect once and run one query; a failure is a :class:`ConfigError` naming the server
+    (host:port, user, database), what is wrong and ``setting``, never the password."""
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        path = Path(url.database or "")
+        if not url.database or url.database == ":memory:" or not path.is_file():
+            raise ConfigError(f"the {what} file {path} does not exist: fix the path in {setting}")
+    host = url.host or "localhost"
+    port = url.port or {"mysql": 3306, "mariadb": 3306, "postgresql": 5432}.get(backend)
+    where = f"{host}:{port}" if port else host
+    user = f"user {url.username}" if url.username else "no user"
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=_connect_args(url))
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT count(*) FROM sqlite_master" if backend == "sqlite" else "SELECT 1")
+    except sa.exc.DBAPIError as exc:
+        kind, reason = classify(exc), _reason(exc, url)
+        if backend == "sqlite":
+            raise ConfigError(f"the {what} file {url.database} cannot be read ({reason}): fix the path "
+                              f"in {setting}") from None
+        if kind == "auth":
+            raise ConfigError(f"the {what} at {where} refused the login of {user} ({reason}): fix the user "
+                              f"or password in {setting}") from None
+        if kind == "database":
+            raise ConfigError(f"the {what} server at {where} has no database {url.database!r}: create it, or "
+                              f"fix the database name in {setting}") from None
+        if kind == "host":
+            raise ConfigError(f"the {what} host {host!r} is unknown ({reason}): fix the host in "
+                              f"{setting}") from None
+        if kind in TRANSIENT_KINDS:
+            raise ConfigError(f"cannot reach the {what} at {where} ({reason}): is the server running and "
+                              f"reachable from here? Else fix the host or port in {setting}") from None
+        raise ConfigError(f"the {what} at {where} ({user}) cannot be used ({reason}): check "
+                          f"{setting}") from None
+    finally:
+        engine.dispose()
+
+
+def check_key(settings: Settings) -> None:
+    """A PostgreSQL warehouse needs ``UNIONWH_PII_KEY``; a configured key must be long enough.
+    (A DuckDB warehouse without one gets its ``pii.key`` from the run.)"""
+    configured = settings.pii_key is not None and settings.pii_key.get_secret_value() != ""
+    if settings.is_duckdb and not configured:
+        return
+    from flows.warehouse import pii
+
+    pii.resolve_key(settings)
+
+
+def check_warehouse(settings: Settings) -> None:
+    """PostgreSQL: the server answers and takes the login. DuckDB: the file's folder exists or
+    can be made (the run creates the file, mode 0600)."""
+    if not settings.is_duckdb:
+        check_database(settings.warehouse_url, "warehouse", "UNIONWH_WAREHOUSE (or --warehouse)")
+        return
+    path = settings.duckdb_path
+    if path.is_dir():
+        raise ConfigError(f"the DuckDB warehouse {path} is a folder: name a file in UNIONWH_WAREHOUSE "
+                          "(or --warehouse)")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot create the DuckDB warehouse {path}: {folder} is not a writable folder; "
+                          "fix UNIONWH_WAREHOUSE (or --warehouse) or the folder's permissions")
+
+
+def check_members(settings: Settings) -> None:
+    """The members database answers and takes the login (none configured: the run skips it)."""
+    url = settings.members_database_url
+    if url is not None:
+        check_database(url, "members database", "UNIONWH_MEMBERS_URL (or --members-url)")
+
+
+def check_before_run(settings: Settings) -> None:
+    """Everything a run needs that can be checked in about a second, before Prefect starts."""
+    check_key(settings)
+    check_warehouse(settings)
+    check_members(settings)
