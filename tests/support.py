@@ -208,3 +208,40 @@ def prefect_text(home: Path) -> str:
                 for row in con.execute(f'SELECT * FROM "{name}"'):
                     out.extend(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row)
     return "\n".join(out)
+
+
+class Hook:
+    """A webhook on 127.0.0.1 recording the raw body of every POST (Apprise's json:// target):
+    ``received`` holds the bodies as text, ``json()`` them parsed."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        received: list[str] = []
+        self.received = received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                received.append(self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8"))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def json(self) -> list[object]:
+        import json
+
+        return [json.loads(body) for body in self.received]
+
+
+def hook_fixture():  # type: ignore[no-untyped-def]
+    """Yields a :class:`Hook`, shut down afterwards (wrap with ``pytest.fixture``)."""
+    h = Hook()
+    yield h
+    h.server.shutdown()

@@ -525,15 +525,15 @@ def canonical_frame(
 
 
 def control_columns(table: Table, line_breaks: bool = False) -> pl.Expr:
-    """``_control_chars``: the names of the columns (joined by ``,``) whose value, once
-    normalised, still holds a control character (NUL anywhere; the others between the
-    ends, since the ends are stripped like whitespace), else null. The same on every
-    warehouse: PostgreSQL cannot store NUL, so no warehouse gets it."""
+    """``_control_chars``: the names of the columns (joined by ``,``) whose value as delivered
+    holds a C0 control character other than tab, anywhere in it, else null (contract v1.1:
+    they are an error of the row, not whitespace to strip). A line break counts too, except
+    inside a quoted CSV field (``line_breaks``). The same on every warehouse: PostgreSQL
+    cannot store NUL, so no warehouse gets any of them."""
     bad = CONTROL_RE if line_breaks else f"{CONTROL_RE}|{LINE_BREAK_RE}"
     flags = []
     for c in table.all_columns:
-        text = pl.col(c.name).cast(pl.String)
-        hit = text.str.contains("\x00", literal=False) | normalise_text(pl.col(c.name)).str.contains(bad)
+        hit = pl.col(c.name).cast(pl.String).str.contains(bad)
         flags.append(pl.when(hit.fill_null(False)).then(pl.lit(c.name)).otherwise(None))
     joined = pl.concat_str(flags, separator=",", ignore_nulls=True)
     return pl.when(joined == "").then(None).otherwise(joined).alias("_control_chars")
@@ -730,12 +730,12 @@ def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
             record += 1
             if _blank(fields):
                 continue
-            swallowed = _swallowed_line(fields, len(header))
-            if swallowed is not None:
+            spans = reader.line_num - first_line
+            if spans > 1 and (len(fields) != len(header) or _swallows_rows(fields, len(header))):
                 raise BatchError(file, STRUCTURE,
-                                 f"a quoted field opened on line {first_line + 1} runs over line breaks into "
-                                 f"{reader.line_num - first_line - 1} more lines that look like rows of their own "
-                                 f"(line {first_line + 1 + swallowed}): an unbalanced quote (\")?")
+                                 f"a quoted field opened on line {first_line + 1} runs over {spans - 1} line "
+                                 f"break(s) to line {reader.line_num} and takes in what looks like rows of "
+                                 "their own: an unbalanced quote (\")?")
             if len(fields) != len(header):
                 raw_line = "".join(lines[first_line:reader.line_num]).rstrip("\r\n")
                 error = f"row has {len(fields)} fields, header has {len(header)}"
@@ -762,19 +762,13 @@ def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
                            line_breaks=True)
 
 
-def _swallowed_line(fields: Sequence[str], width: int) -> int | None:
-    """Where a quoted field swallowed a line that looks like a row of its own (as many commas
-    as a row has separators): the index of that line within the field's lines, else None.
-    A line break inside a quoted field is allowed (a memo of two lines); a field holding
-    whole rows is a quote left open, which would fold the rows after it into one value."""
+def _swallows_rows(fields: Sequence[str], width: int) -> bool:
+    """Whether a record that spans lines holds a quoted field that took in rows of its own: a
+    field with a line break and as many commas as a row has separators. A line break inside a
+    quoted field is allowed (a memo of two lines); a quote left open folds the rows after it
+    into one value (a record spanning lines with the wrong field count is caught too)."""
     need = max(1, width - 1)
-    for value in fields:
-        if "\n" not in value and "\r" not in value:
-            continue
-        for i, line in enumerate(value.splitlines()[1:], start=1):
-            if line.count(",") >= need:
-                return i
-    return None
+    return any(("\n" in v or "\r" in v) and v.count(",") >= need for v in fields)
 
 
 def check_source(delivery: Delivery, source: str) -> None:

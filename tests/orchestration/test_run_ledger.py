@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ from flows.nightly import nightly_load
 from flows.orchestration import notify
 from flows.warehouse import runlog
 
-from tests.support import MEMBERS_DDL, Env
+from tests.support import MEMBERS_DDL, Env, Hook, hook_fixture
 
 HEADER = "荣誉编号,年度,荣誉,级别,获奖对象\n"
 
@@ -41,31 +38,7 @@ def test_notification_message_names_errors_without_row_values() -> None:
     assert "12 error(s)" in body and "f9.csv" in body and "f10.csv" not in body and "2 more" in body
 
 
-class Hook:
-    """A local HTTP endpoint that records what is POSTed to it (Apprise's json:// target)."""
-
-    def __init__(self) -> None:
-        received = self.received = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    h = Hook()
-    yield h
-    h.server.shutdown()
+hook = pytest.fixture(hook_fixture)
 
 
 def dbt_in_prefect(flow_run_id: object) -> tuple[list[dict], list[str]]:
@@ -157,6 +130,6 @@ def test_run_ledger_status_crashes_and_notifications(tmp_path: Path, prefect_har
     assert {r["status"] for r in artifact} <= {"success", "pass", "warn"} and len(artifact) > 100
     assert (one.run_dir / "dbt" / "manifest.json").exists() and (one.run_dir / "dbt" / "run_results.json").exists()
     assert len(hook.received) == 1
-    sent = hook.received[0]
+    sent = hook.json()[0]
     assert sent["title"] == f"unionwh run {three.run_id} failed"
     assert "events/2022-03-05/honours.csv" in sent["message"] and "batch.columns" in sent["message"]

@@ -28,10 +28,8 @@ import secrets
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +45,8 @@ from flows import schema
 from flows.checksums import resident_id_check_char
 from flows.errors import WarehouseWriteError
 from flows.warehouse.loader import insert_frame
-from tests.support import clean_env, create_database, drop_database, postgres_or_skip, prefect_text
+from tests.support import (Hook, clean_env, create_database, drop_database, hook_fixture, postgres_or_skip,
+                           prefect_text)
 
 UNIONWH = [sys.executable, "-m", "flows.cli"]
 NAMES = ("龚若曦", "邬梓萱", "冼浩然", "闵思远", "蔺子涵", "缪嘉怡", "覃一鸣", "鄢书瑶", "阙明哲", "訾雨桐",
@@ -189,32 +188,7 @@ def sqlite_imported_without_header(path: Path, x: Person) -> None:
     con.close()
 
 
-class Hook:
-    """A webhook on 127.0.0.1 recording what Apprise's json:// posts."""
-
-    def __init__(self) -> None:
-        received: list[str] = []
-        self.received = received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                received.append(self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8"))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    h = Hook()
-    yield h
-    h.server.shutdown()
+hook = pytest.fixture(hook_fixture)
 
 
 @pytest.fixture

@@ -147,13 +147,16 @@ def test_nul_in_gb18030_and_bom_csv(tmp_path: Path) -> None:
     assert f["_control_chars"].to_list() == ["worker_id_card"]
 
 
-def test_control_characters_at_the_ends_are_stripped_but_nul_never(tmp_path: Path) -> None:
+def test_control_characters_at_the_ends_are_no_whitespace(tmp_path: Path) -> None:
+    """Contract v1.1: a C0 control character (tab aside) is an error wherever it stands; only
+    real whitespace (spaces, NBSP, U+3000) is stripped at the ends."""
     land = tmp_path / "landing"
     put(land, f"events/{DAY}/activities.csv",
-        activities("A1,运动会\x1f,文体,2021-05-01,举办,10", "A2,运动会\x00,文体,2021-05-01,举办,10"))
+        activities("A1,\x01运动会\x1f,文体,2021-05-01,举办,10", "A2,运动会\x00,文体,2021-05-01,举办,10",
+                   "A3,\u3000运动会\t,文体,2021-05-01,举办,10"))
     frame = events.read(only(land, "events", f"events/{DAY}/activities.csv"))["activities"]
-    assert frame["_control_chars"].to_list() == [None, "activity_name"]
-    assert frame["activity_name"].to_list()[0] == "运动会"
+    assert frame["_control_chars"].to_list() == ["activity_name", "activity_name", None]
+    assert frame["activity_name"].to_list()[2] == "运动会"
 
 
 def test_control_characters_in_json_and_xlsx(tmp_path: Path) -> None:
@@ -197,6 +200,18 @@ def test_an_open_quote_that_swallows_rows_rejects_the_file(tmp_path: Path) -> No
     with pytest.raises(BatchError) as exc:
         events.read(only(land, "events", f"events/{DAY}/activities.csv"))
     assert exc.value.rule == common.STRUCTURE and "line 7" in exc.value.message
+
+
+def test_an_open_quote_closed_by_a_later_quoted_field_rejects_the_file(tmp_path: Path) -> None:
+    """The stray quote is closed by the next row's quoted amount: two lines become one record of
+    the wrong width, which is no memo of two lines."""
+    land = tmp_path / "landing"
+    put(land, f"events/{DAY}/activities.csv",
+        activities('A1,运"动会,文体,2021-05-01,举办,10', 'A2,"运动会,文体,2021-05-01,举办,10',
+                   'A3,运动会,文体,2021-05-01,"举办",10', "A4,运动会,文体,2021-05-01,举办,10"))
+    with pytest.raises(BatchError) as exc:
+        events.read(only(land, "events", f"events/{DAY}/activities.csv"))
+    assert exc.value.rule == common.STRUCTURE and "line 3" in exc.value.message
 
 
 def test_an_open_quote_on_the_last_line_rejects_the_file(tmp_path: Path) -> None:
