@@ -731,7 +731,7 @@ def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
             if _blank(fields):
                 continue
             spans = reader.line_num - first_line
-            if spans > 1 and (len(fields) != len(header) or _swallows_rows(fields, len(header))):
+            if spans > 1 and _swallows_rows(fields, len(header), len(fields) != len(header)):
                 raise BatchError(file, STRUCTURE,
                                  f"a quoted field opened on line {first_line + 1} runs over {spans - 1} line "
                                  f"break(s) to line {reader.line_num} and takes in what looks like rows of "
@@ -762,12 +762,12 @@ def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
                            line_breaks=True)
 
 
-def _swallows_rows(fields: Sequence[str], width: int) -> bool:
-    """Whether a record that spans lines holds a quoted field that took in rows of its own: a
-    field with a line break and as many commas as a row has separators. A line break inside a
-    quoted field is allowed (a memo of two lines); a quote left open folds the rows after it
-    into one value (a record spanning lines with the wrong field count is caught too)."""
-    need = max(1, width - 1)
+def _swallows_rows(fields: Sequence[str], width: int, ragged: bool) -> bool:
+    """Whether a record that spans lines holds a quoted field that took in other fields: a field
+    with a line break and a row's worth of commas (rows folded into one value), or, when the
+    record has the wrong width, with any comma (a stray quote closed by a later quoted field).
+    A memo of two lines is fine, and so is a ragged row with one (a ``row.parse`` row)."""
+    need = max(1, width - 1) if not ragged else 1
     return any(("\n" in v or "\r" in v) and v.count(",") >= need for v in fields)
 
 

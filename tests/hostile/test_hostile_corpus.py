@@ -25,6 +25,7 @@ import time
 from datetime import datetime
 
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -180,12 +181,48 @@ def baseline_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def _logging_state() -> list[tuple[object, list[tuple[object, object, object]]]]:
+    """Every logger's handlers with the stream (and Rich console file) each writes to."""
+    import logging
+
+    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(v, logging.Logger))]
+    return [(lg, [(h, getattr(h, "stream", None), getattr(getattr(h, "console", None), "file", None))
+                  for h in lg.handlers]) for lg in loggers]
+
+
+def _restore_logging(state: list[tuple[object, list[tuple[object, object, object]]]]) -> None:
+    """Undo what this module's in-process runs did to logging: handlers they added (the CLI's
+    ``basicConfig``) go, and those re-pointed at a test's stderr write where they wrote before.
+    Left as they were, they would write to a capture pytest has closed, and every later test
+    that logs (Prefect's console handler) would fail with a RecursionError."""
+    import logging
+
+    known = {id(lg): handlers for lg, handlers in state}
+    for lg in [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(v, logging.Logger))]:
+        before = known.get(id(lg), [])
+        keep = {id(h) for h, _, _ in before}
+        for h in list(lg.handlers):
+            if id(h) not in keep:
+                lg.removeHandler(h)
+        for h, stream, file in before:
+            if stream is not None:
+                h.stream = stream  # type: ignore[attr-defined]
+            if file is not None:
+                h.console.file = file  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def runner(prefect_harness: None, monkeypatch: pytest.MonkeyPatch,
-           capfd: pytest.CaptureFixture[str]) -> Runner:
+           capfd: pytest.CaptureFixture[str]) -> Iterator[Runner]:
     from prefect.settings import PREFECT_API_URL
 
-    return Runner(monkeypatch, capfd, str(PREFECT_API_URL.value()))
+    state = _logging_state()
+    try:
+        yield Runner(monkeypatch, capfd, str(PREFECT_API_URL.value()))
+    finally:
+        _restore_logging(state)
 
 
 # ------------------------------------------------------------------- checking
