@@ -245,3 +245,36 @@ def hook_fixture():  # type: ignore[no-untyped-def]
     h = Hook()
     yield h
     h.server.shutdown()
+
+
+def throwaway_postgres(prefix: str):  # type: ignore[no-untyped-def]
+    """A fresh database on the test PostgreSQL server (``postgres_or_skip``), dropped afterwards:
+    a context manager yielding its URL."""
+    import contextlib
+    import secrets
+
+    @contextlib.contextmanager
+    def database():  # type: ignore[no-untyped-def]
+        server = postgres_or_skip()
+        name = f"{prefix}_{secrets.token_hex(4)}"
+        create_database(server, name)
+        try:
+            yield f"{server}/{name}"
+        finally:
+            drop_database(server, name)
+
+    return database()
+
+
+def workbook(path: Path, sheets: dict[str, list[list[object]]]) -> None:
+    """An xlsx at ``path`` with these sheets and rows (openpyxl), its folder made."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for r in rows:
+            ws.append(r)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)

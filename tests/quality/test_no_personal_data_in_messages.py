@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import openpyxl
 import polars as pl
 import psycopg
 import pytest
@@ -46,7 +45,7 @@ from flows.checksums import resident_id_check_char
 from flows.errors import WarehouseWriteError
 from flows.warehouse.loader import insert_frame
 from tests.support import (Hook, clean_env, create_database, drop_database, hook_fixture, postgres_or_skip,
-                           prefect_text)
+                           prefect_text, workbook)
 
 UNIONWH = [sys.executable, "-m", "flows.cli"]
 NAMES = ("龚若曦", "邬梓萱", "冼浩然", "闵思远", "蔺子涵", "缪嘉怡", "覃一鸣", "鄢书瑶", "阙明哲", "訾雨桐",
@@ -87,16 +86,6 @@ def people() -> dict[str, Person]:
 def headers(source: str, table: str) -> list[str]:
     return [c.header + ("(元)" if c.kind == "amount" else "") for c in schema.table(source, table).columns
             if c.header]
-
-
-def workbook(path: Path, sheets: dict[str, list[list[Any]]]) -> None:
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for name, rows in sheets.items():
-        ws = wb.create_sheet(name)
-        for r in rows:
-            ws.append(r)
-    wb.save(path)
 
 
 def write_landing(landing: Path, p: dict[str, Person]) -> None:

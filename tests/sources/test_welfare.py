@@ -7,28 +7,17 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import polars as pl
 import pytest
 
 from flows import schema
 from flows.errors import BatchError
 from flows.sources import common, welfare
+from tests.support import workbook
 
 CONDOLENCE = ["日期", "慰问项目", "对象类别", "姓名", "身份证号", "所属工会编码", "形式", "金额(万元)"]
 HEALTH = ["日期", "姓名", "身份证号", "对象类别", "体检机构", "费用(元)"]
 RELIEF = ["日期", "姓名", "身份证号", "救助类别", "金额(元)", "审批单号"]
-
-
-def workbook(path: Path, sheets: dict[str, list[list[Any]]]) -> None:
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for name, rows in sheets.items():
-        ws = wb.create_sheet(name)
-        for r in rows:
-            ws.append(r)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
 
 
 def deliver(tmp_path: Path, name: str, sheets: dict[str, list[list[Any]]] | None = None,

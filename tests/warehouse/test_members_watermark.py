@@ -8,7 +8,6 @@ test reads real watermark rows through the real CLI.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from faker import Faker
 from flows.cli import main
 from flows.nightly import nightly_load
 
-from tests.support import Env, create_database, drop_database, postgres_or_skip
+from tests.support import Env, throwaway_postgres
 from tests.warehouse.test_members_pull import CARD, MEMBER, META, member  # the pull tests' member tables
 
 FAR_FUTURE = datetime(2099, 1, 1, 8, 0, 0)
@@ -44,13 +43,8 @@ def source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'members.sqlite'}"
         return
-    server = postgres_or_skip()
-    name = f"unionwh_members_{secrets.token_hex(4)}"
-    create_database(server, name)
-    try:
-        yield f"{server}/{name}"
-    finally:
-        drop_database(server, name)
+    with throwaway_postgres("unionwh_members") as url:
+        yield url
 
 
 class Warehouse:
@@ -196,13 +190,8 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
     if request.param == "duckdb":
         yield f"duckdb:///{tmp_path / 'wh.duckdb'}"
         return
-    server = postgres_or_skip()
-    name = f"unionwh_status_{secrets.token_hex(4)}"
-    create_database(server, name)
-    try:
-        yield f"{server}/{name}"
-    finally:
-        drop_database(server, name)
+    with throwaway_postgres("unionwh_status") as url:
+        yield url
 
 
 @pytest.mark.postgres
