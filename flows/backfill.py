@@ -8,12 +8,15 @@ any run (keyed by file hash), so a backfill over loaded days changes nothing.
 
 from __future__ import annotations
 
+import signal
 from datetime import date
 
 from prefect import flow, get_run_logger
+from prefect.exceptions import TerminationSignal
 
 from flows.errors import ConfigError
-from flows.nightly import RunSummary, delivery_dates, nightly_load
+from flows.nightly import CARRIES_ON, RunSummary, delivery_dates, nightly_load, runner_cancels, stop_signal
+from flows.orchestration import interrupt
 from flows.settings import load_settings
 
 
@@ -38,8 +41,25 @@ def backfill(date_from: date, date_to: date, landing: str | None = None, year: i
                     earlier[-1])
     logger.info("backfill: %d delivery dates: %s", len(days), ", ".join(d.isoformat() for d in days))
     runs = []
-    for i, day in enumerate(days):
-        last = i == len(days) - 1
-        runs.append(nightly_load(landing=landing, year=year, deliveries_from=day, deliveries_to=day,
-                                 build=build and last))
+    with interrupt.watch():
+        for i, day in enumerate(days):
+            last = i == len(days) - 1
+            try:
+                runs.append(nightly_load(landing=landing, year=year, deliveries_from=day, deliveries_to=day,
+                                         build=build and last))
+            except (KeyboardInterrupt, TerminationSignal) as exc:  # Ctrl-C, SIGTERM: the run recorded itself
+                if runner_cancels(exc):
+                    raise
+                raise _stopped(exc, day, i, len(days)) from None
     return runs
+
+
+def _stopped(exc: BaseException, day: date, done: int, total: int) -> interrupt.Interrupted:
+    """The backfill's one line: where it stopped, and what the stopped run (if one had begun) left."""
+    signum = stop_signal(exc) or signal.SIGINT
+    if isinstance(exc, interrupt.Interrupted) and exc.detail:
+        run = exc.detail.removesuffix(CARRIES_ON)
+    else:
+        run = f"stopped by {interrupt.signal_name(signum)} before the run for that date began"
+    return interrupt.Interrupted(signum, f"backfill stopped at delivery date {day} ({done} of {total} dates done "
+                                         f"before it): {run}; the same backfill again carries on")

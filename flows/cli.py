@@ -9,9 +9,9 @@ import sys
 import traceback
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, NoReturn
 
-from flows.errors import UnionWHError
+from flows.errors import Exit, UnionWHError, safe_error_text
 
 
 def _common(p: argparse.ArgumentParser, *, landing: bool = False, members: bool = False) -> None:
@@ -31,8 +31,16 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line like every other (not the usage lines, then the error);
+    ``--help`` still shows the usage. Sub-commands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(Exit.USAGE, f"unionwh: error: {_one_line(message)} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="unionwh", description="Trade-union federation warehouse: nightly load, validation, figures.")
     parser.add_argument("--debug", action="store_true", help="print tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="the last runs from the run ledger, and the figures the latest changed")
     _common(status)
     status.add_argument("--last", type=int, default=10, help="how many runs (default 10)")
+    status.add_argument("--changes", action="store_true",
+                        help="list every figure the newest run changed (default: counts and the first 10)")
     serve = sub.add_parser("serve", help="register the Prefect deployments (nightly at 02:00, backfill, annual "
                                          "report) with PREFECT_API_URL and run their flow runs until stopped")
     serve.add_argument("--limit", type=int, help="at most this many flow runs at once (default: no limit)")
@@ -139,15 +149,28 @@ def _set_env(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from flows.demo.synth import generate
+    """Writes the landing zone (and only it): its year, scale and folder are checked first."""
+    from flows.errors import ConfigError
     from flows.settings import load_settings
 
-    settings = load_settings(landing=args.landing)
-    landing = settings.landing_dir
     if args.scale < 1:
-        raise UnionWHError("--scale must be at least 1")
-    manifest = generate(landing, year=args.year, seed=args.seed if args.seed is not None else args.year,
-                        scale=args.scale)
+        raise ConfigError("--scale must be at least 1")
+    settings = load_settings(landing=args.landing, report_year=args.year)  # the year's range, as a run's
+    landing = settings.landing_dir
+    folder = landing
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write the demo landing zone {landing}: {folder} is not a writable folder; "
+                          "fix --landing (or UNIONWH_LANDING)")
+    from flows.demo.synth import generate
+
+    try:
+        manifest = generate(landing, year=args.year, seed=args.seed if args.seed is not None else args.year,
+                            scale=args.scale)
+    except OSError as exc:  # a folder that cannot be made or written (a full disk, permissions)
+        raise ConfigError(f"cannot write the demo landing zone {landing} ({exc.strerror}): fix --landing (or "
+                          "UNIONWH_LANDING)") from None
     files = getattr(manifest, "files", [])
     print(f"demo landing zone for {args.year} written to {landing} ({len(files)} files)")
     print(f"members database: {landing / 'members.sqlite'}")
@@ -166,14 +189,26 @@ def _start_flow_process() -> Callable[[], None]:
     return server.join if server is not None else lambda: None
 
 
-def _preflight(year: int | None) -> None:
-    """Before Prefect starts: the settings, the PostgreSQL warehouse's key, the warehouse and the
-    members database answering with this login (flows/preflight.py). A mistake there is one line
-    in a second, not a temporary server, three retries and a traceback a minute later."""
+def _preflight(year: int | None, window: tuple[date, date] | None = None) -> None:
+    """Before Prefect starts: the settings (the report year in its range), the PostgreSQL
+    warehouse's key, the warehouse and the members database answering with this login, the
+    landing zone holding a delivery (for a backfill: one dated within ``window``)
+    (flows/preflight.py). A mistake there is one line in a second, not a temporary server, three
+    retries and a traceback a minute later."""
     from flows.preflight import check_before_run
     from flows.settings import load_settings
 
-    check_before_run(load_settings(report_year=year))
+    check_before_run(load_settings(report_year=year), window)
+
+
+def _run_exit(status: str, refresh_equal: bool | None = None) -> Exit:
+    """A run's exit code from its status (flows/errors.py ``Exit``): rejected files (status
+    ``failed``: the run itself completed) or a full refresh that differs ask for attention."""
+    if status == "succeeded":
+        return Exit.OK if refresh_equal is not False else Exit.ATTENTION
+    if status == "failed":
+        return Exit.ATTENTION
+    return Exit.INTERRUPTED if status == "interrupted" else Exit.FAILED
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -213,12 +248,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     for path in summary.report_files:
         print(f"report: {path}")
     print(f"dbt artifacts: {summary.run_dir / 'dbt' if summary.run_dir else '-'}")
-    return 0 if summary.status == "succeeded" and summary.refresh_equal is not False else 1
+    return _run_exit(summary.status, summary.refresh_equal)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
+    from flows.errors import ConfigError
+
     _set_env(args)
-    _preflight(args.year)
+    if args.date_from > args.date_to:
+        raise ConfigError(f"backfill: --from {args.date_from} is after --to {args.date_to}")
+    _preflight(args.year, (args.date_from, args.date_to))
     ready = _start_flow_process()
     from flows.backfill import backfill
     from flows.orchestration.liveness import heartbeats
@@ -239,47 +278,65 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if runs and runs[-1].figures:
         print()
         print(figures_table(year, runs[-1].figures))
-    return 0 if all(r.status == "succeeded" for r in runs) else 1
+    return max((_run_exit(r.status) for r in runs), default=Exit.OK)
+
+
+def _write_stdout(data: bytes) -> None:
+    """Bytes to stdout as they are (a BOM stays a BOM whatever the terminal's encoding)."""
+    sys.stdout.flush()
+    raw = getattr(sys.stdout, "buffer", None)
+    if raw is None:  # stdout replaced by a text-only stream (library use)
+        sys.stdout.write(data.decode("utf-8"))
+        return
+    raw.write(data)
+    raw.flush()
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
+    """Reads the warehouse read-only; ``--as-known-on`` builds its own ``_asof_`` schemas with dbt
+    (the current marts untouched), after the same checks."""
     _set_env(args)
-    from flows.report.format import figures_csv, figures_json, figures_table
+    from flows.report.format import CSV_BOM, figures_csv, figures_json, figures_table
     from flows.settings import load_settings
-    from flows.warehouse.engine import warehouse_engine
-    from flows.warehouse.figures import fetch_figures
+    from flows.warehouse.figures import FIGURES_RELATION, fetch_figures
+    from flows.warehouse.readonly import reading, relation_exists, require_year
 
     settings = load_settings(report_year=args.year)
+    year = settings.report_year
+    with reading(settings) as engine:  # closed before dbt opens the warehouse for --as-known-on
+        if args.as_known_on is None:
+            require_year(engine, year)
+            figures = fetch_figures(engine, year)
+        elif relation_exists(engine, FIGURES_RELATION):  # else only the build below can tell
+            require_year(engine, year)
     if args.as_known_on is not None:
         from flows.warehouse.asof import figures_as_known_on, schema_suffix
 
         artifacts = settings.output_dir / f"asof{schema_suffix(args.as_known_on)}"
-        figures = figures_as_known_on(settings, settings.report_year, args.as_known_on, artifacts)
-    else:
-        engine = warehouse_engine(settings)
-        try:
-            figures = fetch_figures(engine, settings.report_year)
-        finally:
-            engine.dispose()
+        figures = figures_as_known_on(settings, year, args.as_known_on, artifacts)
     if not figures:
-        raise UnionWHError(f"no figures for {settings.report_year} in the warehouse")
+        known = f" as known on {args.as_known_on}" if args.as_known_on is not None else ""
+        raise UnionWHError(f"no figures for {year}{known} in the warehouse")
     render = {"table": figures_table, "json": figures_json, "csv": figures_csv}[args.format]
-    sys.stdout.write(render(settings.report_year, figures).rstrip("\n") + "\n")
+    text = render(year, figures, as_known_on=args.as_known_on).rstrip("\n") + "\n"
+    if args.format == "csv":
+        _write_stdout((CSV_BOM + text).encode("utf-8"))
+    else:
+        sys.stdout.write(text)
     return 0
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
     _set_env(args)
     from flows.settings import load_settings
-    from flows.warehouse.engine import warehouse_engine
     from flows.warehouse.ops import format_quality, quality_summary, resolve_run
+    from flows.warehouse.readonly import reading, require_ledger
 
-    engine = warehouse_engine(load_settings())
-    try:
+    settings = load_settings()
+    with reading(settings) as engine:
+        require_ledger(engine, settings, version_needed=1)
         run_id = resolve_run(engine, args.run)
         print(format_quality(run_id, quality_summary(engine, run_id)))
-    finally:
-        engine.dispose()
     return 0
 
 
@@ -287,20 +344,25 @@ def cmd_audit(args: argparse.Namespace) -> int:
     _set_env(args)
     from pathlib import Path
 
-    from flows.report.audit import fetch_audit, write_workbook
+    from flows.report.audit import audit_years, fetch_audit, write_workbook
     from flows.settings import load_settings
-    from flows.warehouse.engine import warehouse_engine
+    from flows.warehouse.readonly import reading, require_year, span
 
     settings = load_settings(report_year=args.year)
-    engine = warehouse_engine(settings)
-    try:
-        audit = fetch_audit(engine, settings.report_year)
-    finally:
-        engine.dispose()
-    out = Path(args.out) if args.out else settings.output_dir / f"audit-{settings.report_year}.xlsx"
+    year = settings.report_year
+    with reading(settings) as engine:
+        require_year(engine, year)
+        audit = fetch_audit(engine, year)
+        if audit.is_empty:  # an empty workbook would look like a clean audit
+            years = audit_years(engine)
+            which = (f"years with finance data are {span(years)}: choose one with --year" if years
+                     else "no year has any")
+            raise UnionWHError(f"no finance data for {year} in the warehouse (no budget, posting or welfare "
+                               f"ledger): nothing to audit; {which}")
+    out = Path(args.out) if args.out else settings.output_dir / f"audit-{year}.xlsx"
     write_workbook(audit, out)
     counts = audit.by_rule()
-    print(f"fund audit {settings.report_year}: {len(audit.exceptions)} exceptions")
+    print(f"fund audit {year}: {len(audit.exceptions)} exceptions")
     for rule, rows in counts.items():
         print(f"  {rule:<26} {len(rows)}")
     print(f"workbook: {out}")
@@ -308,6 +370,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Reads the warehouse read-only; writes only the report files (or the published folder)."""
     _set_env(args)
     from pathlib import Path
 
@@ -315,13 +378,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     from flows.report.summary import write_report
     from flows.report.trace import collect
     from flows.settings import load_settings
-    from flows.warehouse.engine import warehouse_engine
+    from flows.warehouse.readonly import reading, require_year
 
     settings = load_settings(report_year=args.year, report_template=args.template)
     year = settings.report_year
     template = settings.template_path.read_text(encoding="utf-8")
-    engine = warehouse_engine(settings)
-    try:
+    with reading(settings) as engine:
+        if args.action == "diff":  # a published year is compared even if its data left the warehouse
+            d = publish.diff(engine, year, settings.published_dir)
+            print(publish.format_diff(d))
+            return Exit.FAILED if d.problems else (Exit.ATTENTION if d.changes else Exit.OK)
+        require_year(engine, year)
         if args.action == "publish":
             folder = publish.publish(engine, year, template, settings.output_dir, settings.published_dir,
                                      {"warehouse": settings.safe_warehouse()})
@@ -329,13 +396,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             for line in (folder / publish.MANIFEST).read_text(encoding="utf-8").splitlines():
                 print(f"  {line}")
             return 0
-        if args.action == "diff":
-            d = publish.diff(engine, year, settings.published_dir)
-            print(publish.format_diff(d))
-            return 2 if d.problems else (1 if d.changes else 0)
         data = collect(engine, year, settings.output_dir)
-    finally:
-        engine.dispose()
     out = Path(args.out) if args.out else settings.output_dir / f"summary-{year}"
     for path in write_report(data, template, out):
         print(f"report: {path}")
@@ -343,7 +404,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _rotate_key(settings: Any) -> int:
+    """Both keys and the warehouse are checked before anything is opened for writing."""
     from flows.errors import ConfigError
+    from flows.preflight import check_existing_warehouse
     from flows.warehouse import pii
     from flows.warehouse.engine import init_warehouse, warehouse_engine
     from flows.warehouse.lock import warehouse_lock
@@ -351,7 +414,12 @@ def _rotate_key(settings: Any) -> int:
     new = os.environ.get("UNIONWH_NEW_PII_KEY", "")
     if not new:
         raise ConfigError("set UNIONWH_NEW_PII_KEY to the new pseudonymisation key (never on the command line)")
+    if len(new) < 16:
+        raise ConfigError("the new pseudonymisation key (UNIONWH_NEW_PII_KEY) must be at least 16 characters")
+    check_existing_warehouse(settings, "re-key")
     old, _ = pii.resolve_key(settings)
+    if new.encode("utf-8") == old:
+        raise ConfigError("UNIONWH_NEW_PII_KEY is the current pseudonymisation key: nothing to re-key")
     engine = warehouse_engine(settings)
     try:
         with warehouse_lock(engine, settings.duckdb_path if settings.is_duckdb else None, "rotate-key",
@@ -372,6 +440,7 @@ def _rotate_key(settings: Any) -> int:
 
 def cmd_warehouse(args: argparse.Namespace) -> int:
     _set_env(args)
+    from flows.preflight import check_existing_warehouse, check_warehouse
     from flows.settings import load_settings
     from flows.warehouse import migrations, roles
     from flows.warehouse.engine import init_warehouse, warehouse_engine
@@ -379,6 +448,10 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.action == "rotate-key":
         return _rotate_key(settings)
+    if args.action == "init":  # creates the warehouse where there is none
+        check_warehouse(settings)
+    else:  # upgrade: only a warehouse that is there
+        check_existing_warehouse(settings, "upgrade")
     engine = warehouse_engine(settings)
     created: list[str] = []
     try:
@@ -399,25 +472,24 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Exit 0 when the newest run succeeded, 1 when it failed or crashed (for monitoring)."""
+    """Exit 0 when the newest run succeeded, 1 when it failed or crashed (for monitoring).
+    Reads the warehouse read-only: a warehouse without the run ledger is refused, not created."""
     _set_env(args)
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
+    from flows.report.status import FIRST_CHANGES, changes_summary, runs_table
     from flows.settings import load_settings
     from flows.warehouse import runlog
-    from flows.warehouse.engine import init_warehouse, warehouse_engine
     from flows.warehouse.ops import stored_watermarks
+    from flows.warehouse.readonly import reading, require_ledger
 
     settings = load_settings()
-    engine = warehouse_engine(settings)
-    try:
-        init_warehouse(engine)
+    with reading(settings) as engine:
+        require_ledger(engine, settings)
         runs = runlog.recent_runs(engine, args.last)
         changes = runlog.changes_of(engine, runs[0].run_id) if runs else []
         marks = stored_watermarks(engine)
-    finally:
-        engine.dispose()
     print(f"warehouse: {settings.safe_warehouse()}")
     if marks:
         # A watermark later than now hides every change dated before it from the incremental pull
@@ -436,41 +508,40 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not runs:
         print("no runs yet")
         return 0
-    print(f"{'run':<26} {'started':<19} {'took':>6} {'status':<9} {'files +/x/=':>12} {'rows read':>10} "
-          f"{'loaded':>9} {'quar.':>6} {'dbt':<14} {'figs':>4}")
-    for r in runs:
-        took = f"{(r.finished_at - r.started_at).total_seconds():.0f}s" if r.finished_at else "-"
-        files = "/".join("-" if v is None else str(v) for v in (r.files_loaded, r.files_rejected, r.files_unchanged))
-        dbt = ",".join(f"{k}={v}" for k, v in sorted(r.dbt_results.items())) or "-"
-        print(f"{r.run_id:<26} {r.started_at:%Y-%m-%d %H:%M:%S} {took:>6} {r.status:<9} {files:>12} "
-              f"{_n(r.rows_read):>10} {_n(r.rows_loaded):>9} {_n(r.rows_quarantined):>6} {dbt[:14]:<14} "
-              f"{_n(r.figures_changed):>4}")
-        if r.status in ("failed", "crashed") and r.message:
-            print(f"  {r.message[:300]}")
+    for line in runs_table(runs):
+        print(line)
     newest = runs[0]
     if changes:
-        print(f"\nfigures changed by {newest.run_id} (old -> new):")
-        for c in changes:
-            print(f"  {c.report_year} {c.figure_id}: {_n(c.old)} -> {_n(c.new)}")
+        print()
+        for line in changes_summary(newest.run_id, changes, None if args.changes else FIRST_CHANGES):
+            print(line)
     return 0 if newest.status in ("succeeded", "running") else 1
 
 
 def _n(value: object) -> str:
-    if value is None:
-        return "-"
-    if hasattr(value, "normalize"):
-        return format(value.normalize(), "f")  # type: ignore[attr-defined]
-    return str(value)
+    """A count or value as ``status`` prints it (flows/report/status.py)."""
+    from flows.report.status import number
+
+    return number(value)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from flows.orchestration.deployments import serve
+    """The settings and the key are checked before Prefect starts: a mistake there is one line now,
+    not a nightly run failing at 02:00. (Servers are not connected to: they may start later.)"""
+    from flows.errors import ConfigError
+    from flows.preflight import check_key
     from flows.settings import load_settings
+
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError("--limit must be at least 1")
+    settings = load_settings()
+    check_key(settings)
+    from flows.orchestration.deployments import serve
 
     if not os.environ.get("PREFECT_API_URL"):
         print("unionwh serve: PREFECT_API_URL is not set, so the deployments go to a temporary server that "
               "ends with this process; see `unionwh prefect-server`", file=sys.stderr)
-    serve(load_settings(), limit=args.limit)
+    serve(settings, limit=args.limit)
     return 0
 
 
@@ -502,6 +573,18 @@ def cmd_prefect_server(args: argparse.Namespace) -> int:
     return server.start(server.database_url(args.database_url), args.host, args.port)
 
 
+def _one_line(text: str) -> str:
+    """A message on one line (a library's text inside ours may hold line breaks)."""
+    return " ".join(text.split())
+
+
+def _unexpected(exc: BaseException) -> str:
+    """``<Type>: <text>`` of an exception we did not foresee, scrubbed of values
+    (:func:`flows.errors.safe_error_text`: it may quote a row it choked on)."""
+    text = safe_error_text(exc)
+    return text if text.startswith(type(exc).__name__) else f"{type(exc).__name__}: {text}"
+
+
 COMMANDS = {"serve": cmd_serve, "liveness": cmd_liveness, "backfill": cmd_backfill, "status": cmd_status, "prefect-server": cmd_prefect_server, "warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit, "report": cmd_report}
 
 
@@ -524,21 +607,29 @@ def main(argv: list[str] | None = None) -> int:
     loud = quiet_tracebacks() if not args.debug else lambda: None
     try:
         return COMMANDS[args.command](args)
-    except UnionWHError as exc:
+    except UnionWHError as exc:  # ours: one line; the exit code says refused (2) or failed (3)
         if args.debug:
             traceback.print_exc()
-        print(f"unionwh: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # DuckDB refusing a second process is an expected state, not a bug
-        if "could not set lock on file" not in str(exc).lower():
-            raise
+        print(f"unionwh: error: {_one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (flows/orchestration/interrupt.py)
+        from flows.orchestration import interrupt
+
         if args.debug:
             traceback.print_exc()
-        print("unionwh: error: the DuckDB warehouse is open in another process (a run in progress?); DuckDB "
-              "allows one process at a time: try again when it has finished", file=sys.stderr)
-        return 2
+        print(f"unionwh: interrupted: {interrupt.describe(exc)}", file=sys.stderr)
+        return interrupt.exit_code(exc)  # 128 + the signal: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
+    except Exception as exc:  # every exception ends in one line, a bug too (--debug: its traceback)
+        if args.debug:
+            traceback.print_exc()
+        if "could not set lock on file" in str(exc).lower():  # an expected state, not a bug: refused
+            print("unionwh: error: the DuckDB warehouse is open in another process (a run in progress?); "
+                  "DuckDB allows one process at a time: try again when it has finished", file=sys.stderr)
+            return Exit.USAGE
+        # a bug (or a library error nobody foresaw): one line without values, as README promises
+        print(f"unionwh: error: unexpected {_unexpected(exc)} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return Exit.FAILED
     finally:
         os.umask(umask)
         loud()

@@ -1,12 +1,37 @@
-"""Our own exception types: caught once by the CLI and printed as one line."""
+"""Our own exception types: caught once by the CLI and printed as one line; the CLI's exit codes."""
 
 from __future__ import annotations
 
 import re
+from enum import IntEnum
+from typing import ClassVar
+
+
+class Exit(IntEnum):
+    """``unionwh``'s exit codes, one table for every command (README "Exit codes")."""
+
+    OK = 0
+    """Done."""
+    ATTENTION = 1
+    """Done, with findings to look at: a run or backfill rejected files (or a full refresh
+    differs), ``report diff`` finds figures that would change, ``status``'s newest run failed."""
+    USAGE = 2
+    """Refused: a usage, configuration or input error (argparse, the settings, the checks before
+    a run, a landing zone without deliveries, a year without data, a year already published, the
+    warehouse held by another run): fix what the line says and run again."""
+    FAILED = 3
+    """Failed: the command broke off on an error not in what was asked (a dbt test, a value the
+    warehouse refused, a lost connection or lock, a bug: ``unexpected <Type>``). What a run
+    committed stays; the next run carries on."""
+    INTERRUPTED = 130
+    """Stopped by Ctrl-C (128 + SIGINT)."""
 
 
 class UnionWHError(Exception):
     """Base class of every error the pipeline reports to a user."""
+
+    exit_code: ClassVar[Exit] = Exit.USAGE
+    """How the CLI exits on this error (:class:`Exit`): our own refusals are usage errors."""
 
 
 class ConfigError(UnionWHError):
@@ -20,6 +45,8 @@ class BatchError(UnionWHError):
     ledger and tests can match on it; the message names the file.
     """
 
+    exit_code = Exit.FAILED
+
     def __init__(self, file: str, rule: str, message: str) -> None:
         self.file = file
         self.rule = rule
@@ -30,9 +57,13 @@ class BatchError(UnionWHError):
 class RunFailed(UnionWHError):
     """The run finished but something in it failed (a batch error, a dbt test)."""
 
+    exit_code = Exit.FAILED
+
 
 class TransientError(UnionWHError):
     """A failure worth retrying (a file still being written); tasks retry these with backoff."""
+
+    exit_code = Exit.FAILED
 
 
 class FileInFlux(TransientError):
@@ -42,6 +73,8 @@ class FileInFlux(TransientError):
 class WarehouseWriteError(UnionWHError):
     """The warehouse refused rows (a value it cannot store): the message names the table, and
     where it can the file, row and column, never the value (see :func:`safe_error_text`)."""
+
+    exit_code = Exit.FAILED
 
 
 # ----------------------------------------------------------- safe error text

@@ -13,10 +13,12 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -28,6 +30,7 @@ import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import TerminationSignal
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
@@ -35,7 +38,7 @@ from sqlalchemy.engine import Engine
 
 from flows import faults, schema
 from flows.errors import BatchError, ConfigError, FileInFlux, RunFailed, TransientError, safe_error_text
-from flows.orchestration import notify
+from flows.orchestration import interrupt, notify, retention
 from flows.orchestration.progress import Progress
 from flows.quality.docs import DocPage, page_name, render_page, write_index
 from flows.quality.gates import delivery_kind
@@ -170,7 +173,10 @@ def is_transient(exc: BaseException | None) -> bool:
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect ``retry_condition_fn``: retry only transient failures."""
+    """Prefect ``retry_condition_fn``: retry only transient failures (never once the run was told
+    to stop: DuckDB turns Ctrl-C into an error of its own, ``Query interrupted``)."""
+    if interrupt.requested():
+        return False
     try:
         exc = state.result(raise_on_failure=False)
     except Exception as err:  # the result itself could not be read
@@ -203,11 +209,10 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
     this_run = set(this_run or ())
     progress = Progress(f"extract {source}", len(deliveries), "files", logger.info)
     done = 0
-    for delivery in deliveries:
-        if max_rows is not None and progress.rows >= max_rows:
+    for delivery in progress.over(deliveries):  # a file counts (and its time) once it has been read
+        if (max_rows is not None and progress.rows >= max_rows) or _abandoned.is_set():
             break
         done += 1
-        progress.step()
         unread = delivery.unread  # a link out of the landing zone, a FIFO: never opened
         before = None if unread else common.file_state(delivery.path)
         sha = common.delivery_sha256(delivery)
@@ -318,9 +323,12 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
         if b.frame is not None:
             by_table.setdefault(b.table_name, []).append(b)
     progress = Progress(f"validate {source}", len(by_table), "tables", logger.info)
-    for name, group in by_table.items():  # one validation per table: GE's cost per validation is fixed
+    # one validation per table: GE's cost per validation is fixed; a table counts once validated
+    for name, group in progress.over(by_table.items()):
+        if _abandoned.is_set():  # the run stops: nobody will load this slice
+            break
         assert all(b.frame is not None for b in group)
-        progress.step(sum(b.frame.height for b in group if b.frame is not None))
+        progress.rows += sum(b.frame.height for b in group if b.frame is not None)
         label = group[0].file_name if len(group) == 1 else f"{group[0].file_name} and {len(group) - 1} more files"
         try:
             results, ge_results = validate_files([b.frame for b in group if b.frame is not None],
@@ -380,8 +388,8 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch],
     done = written(engine, source, run_id)
     progress = Progress(f"load {source}", len(batches), "batches", logger.info)
     with engine.connect() as conn:  # one connection, one transaction per batch
-        for b in batches:
-            progress.step(b.frame.height if b.frame is not None else 0)
+        for b in progress.over(batches):  # a batch counts once written (or skipped)
+            progress.rows += b.frame.height if b.frame is not None else 0
             if (b.table_name, b.sha256) in done:
                 logger.info("load %s %s: already written, skipped", b.file_name, b.table_name)
                 continue
@@ -489,6 +497,75 @@ def _finish(engine: Engine, summary: RunSummary, message: str | None) -> None:
                   summary.seconds)
 
 
+def stop_signal(exc: BaseException) -> int | None:
+    """The signal that stopped the run, when ``exc`` is (or stands for) a stop: Ctrl-C's
+    KeyboardInterrupt, Prefect's TerminationSignal (SIGTERM), or any error raised after a stop
+    signal came (:func:`interrupt.requested`) — DuckDB turns one it takes in into an error of its
+    own, which, should the signal have gone unseen, names it. None: a failure of its own."""
+    if isinstance(exc, interrupt.Interrupted):
+        return exc.signum
+    if isinstance(exc, TerminationSignal):
+        return exc.signal
+    if isinstance(exc, KeyboardInterrupt):
+        return signal.SIGINT
+    if interrupt.requested():
+        return interrupt.received()
+    seen: BaseException | None = exc
+    while seen is not None:  # (a library's error naming the exception it took in)
+        text = f"{seen} {getattr(seen, 'orig', '')}"
+        if "TerminationSignal" in text:
+            return signal.SIGTERM
+        if "Query interrupted" in text:
+            return signal.SIGINT
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def runner_cancels(exc: BaseException) -> bool:
+    """A SIGTERM that Prefect's runner sent to cancel (or reschedule) this flow run: Prefect's
+    engine must see its own TerminationSignal to report that."""
+    if not isinstance(exc, TerminationSignal):
+        return False
+    try:
+        from prefect._internal.control_listener import get_intent
+    except ImportError:  # pragma: no cover (another Prefect)
+        return False
+    return get_intent() is not None
+
+
+CARRIES_ON = "; the next run carries on"
+"""How a stopped run's line ends (a backfill says its own)."""
+
+
+def _record_interruption(engine: Engine, summary: RunSummary, signum: int) -> interrupt.Interrupted:
+    """Finish the run's ops.runs row as ``interrupted`` with what it committed: its completed
+    ledger entries (each written in one transaction with its rows; the batch being written
+    when the signal came was rolled back). The lock is still held. Returns the exception the
+    run ends with, whose text the CLI prints."""
+    logger = get_run_logger()
+    summary.status = "interrupted"
+    how = interrupt.signal_name(signum)
+    with interrupt.shielded():  # (one more Ctrl-C does not cut this short)
+        try:
+            summary.ledger = ledger_of_run(engine, summary.run_id)  # the ledger is the truth
+            files = len({(e.source, e.file_name) for e in summary.ledger if e.status == "loaded"})
+            committed = f"{files} files ({summary.rows[0]} rows)"
+            recorded = runlog.finish(engine, summary.run_id, "interrupted",
+                                     f"interrupted by {how}: {committed} committed before it stopped stay loaded",
+                                     summary.ledger, summary.skipped_files, summary.dbt_counts, None, summary.seconds)
+        except Exception as exc:  # (the warehouse may be what is gone)
+            logger.error("could not record the interrupted run in ops.runs (%s): the next run marks it crashed",
+                         safe_error_text(exc))
+            detail = (f"run {summary.run_id} stopped by {how}; what it committed stays loaded, but the warehouse "
+                      "could not be told (the next run marks the run crashed and carries on)")
+        else:
+            detail = (f"run {summary.run_id} stopped by {how}; {committed} it committed stay loaded{CARRIES_ON}"
+                      if recorded else f"run {summary.run_id} had finished (its ops.runs row stands) when {how} came")
+        engine.dispose()  # closed before the lock goes: the next run may open the file at once
+    logger.warning("%s", detail)
+    return interrupt.Interrupted(signum, detail)
+
+
 def _report_refresh(summary: RunSummary) -> None:
     logger = get_run_logger()
     for line in summary.refresh_differences or []:
@@ -553,6 +630,43 @@ def task_runner(settings: Settings) -> TaskRunner[Any]:
     return ThreadPoolTaskRunner(max_workers=settings.parallel_slices)
 
 
+class _Flag:
+    """A flag threads read without a lock (a bool's assignment is atomic). Not a
+    ``threading.Event``: the tasks that read it are pickled for a Dask cluster, and a lock
+    cannot be (there, in other processes, the flag is simply never set)."""
+
+    def __init__(self) -> None:
+        self._value = False
+
+    def set(self) -> None:
+        self._value = True
+
+    def clear(self) -> None:
+        self._value = False
+
+    def is_set(self) -> bool:
+        return self._value
+
+    def __reduce__(self) -> tuple[type[_Flag], tuple[()]]:
+        return (_Flag, ())
+
+
+_abandoned = _Flag()
+"""Set when the run's file-source phase ends in an exception (Ctrl-C, SIGTERM, a failed load):
+the slices being read in threads stop at their next file or table, so the task runner, which
+waits for them, lets the run stop in seconds. Cleared as each run's file-source phase begins."""
+
+
+@contextlib.contextmanager
+def _abandon_slices_on_exit() -> Iterator[None]:
+    _abandoned.clear()
+    try:
+        yield
+    except BaseException:
+        _abandoned.set()
+        raise
+
+
 @dataclass
 class _SourceWork:
     deliveries: list[common.Delivery]
@@ -585,7 +699,7 @@ def _load_file_sources(settings: Settings, summary: RunSummary, engine: Engine,
     # for it (at 100x the demo the welfare load ran at ~10,000 rows/s and the load phase took
     # 550 s, against 184 s with the phases one after the other).
     overlap = settings.task_runner != "threads"
-    with task_runner(settings) as runner:
+    with task_runner(settings) as runner, _abandon_slices_on_exit():  # (this one exits first)
         def submit() -> None:
             for source, w in work.items():
                 if len(in_flight) >= settings.parallel_slices:
@@ -644,13 +758,17 @@ def _build(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, 
         logger.info("dbt build: the models downstream of %s (%s)", " ".join(chosen.selectors), chosen.reason)
     dbt.finish_parse(parsing)
     t0 = time.perf_counter()
+    artifacts = summary.run_dir / "dbt"
     try:
-        summary.dbt_counts = build_marts(settings, summary.run_dir / "dbt", full_refresh, chosen.selectors)
+        summary.dbt_counts = build_marts(settings, artifacts, full_refresh, chosen.selectors)
     except Exception:
         with contextlib.suppress(Exception):  # (the warehouse itself may be what failed)
             builds.record(engine, summary.run_id, project, chosen, succeeded=False)
+            builds.record_results(engine, summary.run_id, project, artifacts)
         raise
     builds.record(engine, summary.run_id, project, chosen, succeeded=True)
+    # every node's result, so the summary states each test's latest result, whichever build ran it
+    builds.record_results(engine, summary.run_id, project, artifacts)
     faults.checkpoint("dbt.done")
     summary.timed("dbt", t0)
     summary.report_files.append(dbt.docs_page(summary.run_dir / "dbt"))
@@ -661,10 +779,8 @@ def _build(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, 
     summary.report_files += write_summary(settings, engine, summary.run_id, summary.run_dir)
     faults.checkpoint("figures.computed")
     summary.figure_changes = runlog.record_figures(engine, summary.run_id)
-    for c in summary.figure_changes[:50]:
-        logger.info("figure %s %d: %s -> %s", c.figure_id, c.report_year, c.old, c.new)
-    if len(summary.figure_changes) > 50:
-        logger.info("... %d figure changes in all (ops.figure_changes)", len(summary.figure_changes))
+    for line in runlog.summarise_changes(summary.figure_changes):
+        logger.info(line)
 
 
 @flow(name="nightly-load", log_prints=True)
@@ -681,6 +797,7 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
     file sources' raw rows, ledger and quarantine, reload them from the landing zone,
     rebuild every dbt model, and compare the result with what was there before.
     """
+    interrupt.reset()
     warm_up()  # (cheap when the CLI did it already)
     settings = load_settings(landing=landing, report_year=year)
     logger = get_run_logger()
@@ -697,7 +814,8 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
     duckdb_file = settings.duckdb_path if settings.is_duckdb else None
     parsing = dbt.start_parse(settings, summary.run_dir / "dbt") if build else None
     try:
-        with warehouse_lock(engine, duckdb_file, summary.run_id, settings.lock_wait_seconds, logger.warning):
+        with interrupt.watch(), warehouse_lock(engine, duckdb_file, summary.run_id, settings.lock_wait_seconds,
+                                               logger.warning):
             for m in init_warehouse(engine):
                 logger.info("warehouse schema upgraded to version %d: %s", m.version, m.description)
             for crashed in runlog.start(engine, summary.run_id, started):
@@ -718,12 +836,22 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
                     _report_refresh(summary)
                 summary.status = "failed" if summary.errors else "succeeded"
                 _finish(engine, summary, "; ".join(summary.errors[:10]) or None)
+            except (KeyboardInterrupt, TerminationSignal) as exc:
+                # Ctrl-C, SIGTERM: recorded under the lock, then the run ends in one line (the CLI)
+                stopped = _record_interruption(engine, summary, stop_signal(exc) or signal.SIGINT)
+                if runner_cancels(exc):
+                    raise  # (Prefect's runner cancels the flow run: its engine reports that)
+                raise stopped from None
             except Exception as exc:
+                signum = stop_signal(exc)
+                if signum is not None:  # an error the stop caused (DuckDB: "Query interrupted")
+                    raise _record_interruption(engine, summary, signum) from None
                 summary.status = "failed"
                 # ops.runs and the notification get the error without values: a database's or a
                 # library's text can quote the row it choked on (errors.safe_error_text)
                 failure = safe_error_text(exc)
                 try:
+                    summary.ledger = ledger_of_run(engine, summary.run_id)  # what it committed before failing
                     _finish(engine, summary, failure[:2000])
                 except Exception as record_exc:  # the warehouse itself may be what failed
                     logger.error("could not record the failed run in ops.runs: %s", type(record_exc).__name__)
@@ -731,11 +859,23 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
                 raise
             if summary.status != "succeeded":
                 _notify(settings, summary, summary.errors)
+            else:  # old run folders go (settings.keep_runs), under the lock: no run of ours is running
+                retention.apply(settings, engine, summary.run_id, logger.info)
             engine.dispose()  # closed before the lock goes: the next run may open the file at once
     except WarehouseBusy as exc:
         summary.status = "refused"
         _notify(settings, summary, [str(exc)])
         raise
+    except (KeyboardInterrupt, TerminationSignal) as exc:  # stopped before or after its work
+        if summary.status == "interrupted" or runner_cancels(exc):
+            raise
+        how = interrupt.signal_name(stop_signal(exc) or signal.SIGINT)
+        if summary.status == "running":
+            detail = f"run {summary.run_id} stopped by {how} before it loaded anything"
+        else:  # (recorded already: only what follows the record, a notification, was cut short)
+            detail = f"run {summary.run_id} had ended ({summary.status}, in ops.runs) when {how} came"
+        summary.status = "interrupted"
+        raise interrupt.Interrupted(stop_signal(exc) or signal.SIGINT, detail) from None
     finally:
         dbt.finish_parse(parsing, wait=False)  # (done already when the run built)
         engine.dispose()

@@ -11,6 +11,7 @@ root: ``UNIONWH_HOME`` if set, else the current directory.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +25,16 @@ from flows.errors import ConfigError
 
 WAREHOUSE_DRIVERS = ("duckdb", "postgresql", "postgresql+psycopg")
 MEMBERS_DRIVERS = ("sqlite", "mysql+pymysql", "mariadb+pymysql", "postgresql", "postgresql+psycopg")
+DEFAULT_CRON = "0 2 * * *"
+FIRST_REPORT_YEAR = 2000
+"""The earliest report year accepted: a guard against a mistyped year (1999 for 2019); widen it
+here if older years are ever loaded."""
+
+
+def last_report_year() -> int:
+    """The latest report year: next year (budgets are delivered ahead); a later one can have no
+    deliveries yet (a folder dated in the future is held back until its day)."""
+    return date.today().year + 1
 
 
 def project_root() -> Path:
@@ -67,12 +78,16 @@ class Settings(BaseSettings):
     """How long a run waits for another run's warehouse lock before giving up."""
     report_year: int = 2021
     timezone: str = "Asia/Shanghai"
-    nightly_cron: str = "0 2 * * *"
+    nightly_cron: str = DEFAULT_CRON
     """When ``unionwh serve`` schedules the nightly load (cron, in ``timezone``)."""
     output: Path = Path("data/runs")
     """Per-run outputs: figures, report, dbt artifacts."""
     published: Path = Path("data/published")
     """Published annual summaries, one read-only folder per year (``unionwh report publish``)."""
+    keep_runs: int = Field(30, ge=0)
+    """After a successful run, run folders beyond the newest this many are removed (never a
+    published year's run, the newest succeeded run's or one still running: see
+    flows/orchestration/retention.py); 0 keeps every folder."""
     report_template: Path | None = None
     """The summary's text with figure placeholders; default ``config/report/summary.zh.md`` of the
     project root, else the one shipped with unionwh."""
@@ -136,6 +151,8 @@ class Settings(BaseSettings):
     @field_validator("nightly_cron")
     @classmethod
     def _check_cron(cls, value: str) -> str:
+        if value == DEFAULT_CRON:  # known good; the check imports all of Prefect (1.5 s before any error)
+            return value
         from prefect.schedules import validate_cron_string
 
         try:
@@ -163,8 +180,9 @@ class Settings(BaseSettings):
     @field_validator("report_year")
     @classmethod
     def _check_year(cls, value: int) -> int:
-        if not 1949 <= value <= 2200:
-            raise ValueError("report year must be between 1949 and 2200")
+        if not FIRST_REPORT_YEAR <= value <= last_report_year():
+            raise ValueError(f"report year must be between {FIRST_REPORT_YEAR} and {last_report_year()} "
+                             "(next year; a later one has no deliveries yet)")
         return value
 
     # ------------------------------------------------------------ derived values

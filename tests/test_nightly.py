@@ -77,7 +77,7 @@ class DemoRun:
                 names = conn.execute(sa.text(
                     "select table_schema || '.' || table_name from information_schema.tables "
                     "where table_schema in ('raw', 'ops') and table_name not in "
-                    "('runs', 'run_sources', 'figure_values', 'figure_changes', 'dbt_builds')")).scalars().all()
+                    "('runs', 'run_sources', 'figure_values', 'figure_changes', 'dbt_builds', 'dbt_node_results')")).scalars().all()
                 return {n: int(conn.execute(sa.text(f"select count(*) from {n}")).scalar_one()) for n in names}
         finally:
             eng.dispose()
@@ -348,6 +348,18 @@ def test_quality_summary_of_the_latest_run(demo: DemoRun, capsys: pytest.Capture
     assert set(quarantined) >= {"registry", "welfare", "rights", "finance", "events", "training", "members"}
 
 
+def appendix(summary_md: Path) -> str:
+    """The summary's appendix (each figure's trace), checked to state every test passed."""
+    text = summary_md.read_text(encoding="utf-8")
+    part = text[text.index("## 附录"):]
+    rows = [line for line in part.splitlines() if line.startswith("| ") and "`" in line]
+    assert len(rows) == 42
+    for row in rows:
+        passed, total = re.search(r"\| (\d+)/(\d+) \|", row).groups()  # type: ignore[union-attr]
+        assert passed == total != "0", row
+    return part
+
+
 def test_second_run_changes_nothing(demo: DemoRun) -> None:
     before_rows, before_figures = demo.row_counts(), demo.figures()
     again = demo.run()
@@ -355,6 +367,12 @@ def test_second_run_changes_nothing(demo: DemoRun) -> None:
     assert again.ledger == [] and again.skipped_files > 0
     assert demo.row_counts() == before_rows
     assert demo.figures() == before_figures
+    # Its dbt build selected only what ops feeds; its summary still states every test's latest
+    # result (issue 19: it said 0/29 for tests the build had not selected), as the full build did.
+    [selection] = demo.query(f"select selection from ops.dbt_builds where run_id = '{again.run_id}'")[0]
+    assert selection == "source:ops+"
+    assert again.run_dir is not None and demo.first.run_dir is not None
+    assert appendix(again.run_dir / "summary-2021.md") == appendix(demo.first.run_dir / "summary-2021.md")
 
 
 def test_cli_figures_json_lists_all_42(demo: DemoRun, capsys: pytest.CaptureFixture[str]) -> None:
@@ -499,6 +517,19 @@ def assert_built_only_downstream_of_new_rows(demo: DemoRun, run: RunSummary) -> 
     selective, complete = marts(demo.home / "warehouse.duckdb"), marts(copy)
     assert selective.keys() == complete.keys() and len(selective) > 20
     assert [n for n in complete if selective[n] != complete[n]] == []
+    # The selective run's summary states the same test results as the full build's would.
+    from flows.report.summary import write_report
+    from flows.report.trace import collect
+
+    eng = sa.create_engine(f"duckdb:///{copy}")
+    try:
+        data = collect(eng, 2021, demo.home / "runs", ("full-build", demo.home / "full-build-dbt"))
+    finally:
+        eng.dispose()
+    template = (ROOT / "config" / "report" / "summary.zh.md").read_text(encoding="utf-8")
+    [full_md] = [p for p in write_report(data, template, demo.home / "full-build-summary") if p.suffix == ".md"]
+    assert run.run_dir is not None
+    assert appendix(run.run_dir / "summary-2021.md") == appendix(full_md)
 
 
 def test_figures_as_known_on_an_earlier_date_lack_exactly_the_later_corrections(
@@ -620,6 +651,7 @@ def test_publish_then_correct_then_diff(demo: DemoRun, capsys: pytest.CaptureFix
         assert main(["report", "publish", "--year", "2021"]) == 2  # never written twice
         assert main(["report", "diff", "--year", "2021"]) == 0
     assert "no figure would change" in capsys.readouterr().out
+    appendix(folder / "summary-2021.md")  # the published copy states a verified trace
 
     case_no = redeliver_dispute_as_resolved(demo, "2022-03-10", "2,345.67")
     assert demo.run().status == "succeeded"
@@ -643,7 +675,7 @@ def test_publish_then_correct_then_diff(demo: DemoRun, capsys: pytest.CaptureFix
     md.chmod(0o644)
     md.write_text(md.read_text(encoding="utf-8") + "\n（改）\n", encoding="utf-8")  # an edit after publication
     with Env(**env):
-        assert main(["report", "diff", "--year", "2021"]) == 2
+        assert main(["report", "diff", "--year", "2021"]) == 3  # the published copy was altered (exit 3)
     assert "summary-2021.md: altered" in capsys.readouterr().out
 
 
@@ -676,3 +708,36 @@ def test_rotating_the_key_rekeys_every_pseudonym_and_the_next_run_rebuilds_the_m
     assert demo.figures() == before
     with Env(**demo.env, UNIONWH_PII_KEY=old), pytest.raises(ConfigError, match="differs"):
         nightly_load(year=2021)
+
+
+def test_the_demo_is_clean_under_its_own_dbt_tests(demo: DemoRun) -> None:
+    """Issue 19: the demo's first (full) build warned `relationships_fct_member_cards_member_id`
+    (195 rows): cards of members soft-deleted later, which the contract keeps (figures.yaml
+    counts every card) but dim_member left out. Every node of the build passes now, and every
+    card event joins to its member, departed ones flagged."""
+    assert demo.first.run_dir is not None
+    nodes = node_results(demo.first.run_dir / "dbt")
+    tests = {n.unique_id: n.status for n in nodes if n.unique_id.startswith("test.")}
+    assert len(tests) > 250  # the full build ran every test
+    assert {n.unique_id: n.status for n in nodes if n.status not in ("pass", "success")} == {}
+    [cards] = [t for t in tests if t.startswith("test.unionwh.relationships_fct_member_cards_member_id")]
+    assert tests[cards] == "pass"
+    assert demo.first.dbt_counts.keys() <= {"pass", "success"}
+    assert demo.query("select count(*) from marts.fct_member_cards c left join marts.dim_member m "
+                      "on c.member_id = m.member_id where m.member_id is null") == [(0,)]
+    departed = demo.query("select count(*), count(deleted_at) from marts.dim_member where is_deleted")
+    assert departed == [(200, 200)]  # the demo soft-deletes every 200th of its 40,000 members
+
+
+def test_figures_csv_as_known_on_names_its_date_and_starts_with_a_bom(
+        demo: DemoRun, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """Issue 19: Excel shows the CSV's Chinese labels only with a UTF-8 BOM, and figures as known
+    on a past date say that date (a last column: a comment line would be a data row to Excel).
+    The same render path writes the table title and the json field (tests/test_read_commands.py)."""
+    with Env(**demo.env):
+        assert main(["figures", "--year", "2021", "--format", "csv", "--as-known-on", "2022-02-19"]) == 0
+    out = capsysbinary.readouterr().out
+    assert out.startswith(b"\xef\xbb\xbfyear,id,value,unit,zh,en,as_known_on\n")
+    rows = list(csv.reader(out.decode("utf-8-sig").splitlines()))
+    assert len(rows) == 43 and {r[6] for r in rows[1:]} == {"2022-02-19"}
+    assert {r[0] for r in rows[1:]} == {"2021"} and any("工会" in r[4] for r in rows[1:])

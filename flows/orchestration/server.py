@@ -16,6 +16,7 @@ import subprocess
 import threading
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -123,17 +124,43 @@ def _install_liveness(proc: subprocess.Popen[bytes], host: str, port: int, secon
         liveness.install_or_warn(settings, sys.stdout)
 
 
+class _OwnSession:
+    """Prefect's ``subprocess`` module as its server module sees it, except that ``Popen``
+    starts the process in a session of its own (see :func:`start_temporary_server_early`)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:  # (subprocess's name)
+        kwargs.setdefault("start_new_session", True)
+        return subprocess.Popen(*args, **kwargs)
+
+
 def start_temporary_server_early() -> threading.Thread | None:
     """Without ``PREFECT_API_URL``, a flow run starts Prefect's temporary server first and
     waits for it (about 3 s). Starting it here, in a thread, boots that server process on
     the other core while this process imports the flow and Great Expectations. The flow run
     later finds it running (the server is one per process); join the thread before the flow
     starts, so the flow never sees a server that is not answering yet. ``None`` when a
-    server is configured or temporary servers are disabled."""
+    server is configured or temporary servers are disabled.
+
+    The server process starts in a session of its own: a terminal's Ctrl-C goes to the whole
+    foreground process group, and when it stopped the server too the run spent minutes
+    retrying to report its end to a server that was gone, then died in tracebacks (issue 19).
+    Now only this process gets it, stops in seconds and stops the server on its way out
+    (Prefect's exit handler); SIGTERM and SIGHUP end this process as Ctrl-C does, so the
+    server never outlives it (flows/orchestration/interrupt.py)."""
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
+    from flows.orchestration.interrupt import stop_on_signals
+
+    stop_on_signals()
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         return None
+    from prefect.server.api import server as prefect_server
+
+    prefect_server.subprocess = _OwnSession()  # type: ignore[assignment]  # (its only use: the server's Popen)
 
     def start() -> None:
         from prefect.server.api.server import SubprocessASGIServer

@@ -46,6 +46,12 @@ class Audit:
     reconciliation: list[dict[str, Any]]
     budget: list[dict[str, Any]]
 
+    @property
+    def is_empty(self) -> bool:
+        """No budget, posting or welfare ledger of the year: nothing was audited (an empty
+        workbook would look like a clean audit)."""
+        return not (self.exceptions or self.reconciliation or self.budget)
+
     def by_rule(self) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {rule: [] for rule, _, _ in EXCEPTION_RULES}
         for row in self.exceptions:
@@ -71,6 +77,15 @@ def fetch_audit(engine: Engine, year: int) -> Audit:
         raise UnionWHError(
             "cannot read the audit marts from the warehouse (has `unionwh run` built them?): "
             f"{type(exc.orig).__name__}") from None
+
+
+def audit_years(engine: Engine) -> list[int]:
+    """The years the audit marts hold anything for (budgets, postings, welfare ledgers)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(" UNION ".join(
+            f"SELECT DISTINCT report_year FROM marts.{r}" for r in
+            ("audit_budget_vs_actual", "audit_reconciliation", "audit_exceptions")))).all()
+    return sorted(int(r[0]) for r in rows)
 
 
 def _cell(value: Any) -> Any:

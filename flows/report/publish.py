@@ -31,7 +31,7 @@ from flows.errors import UnionWHError
 from flows.report.cells import csv_row, csv_text
 from flows.report.format import Figure
 from flows.report.summary import write_report
-from flows.report.trace import collect
+from flows.report.trace import collect, trace_gaps
 
 MANIFEST = "MANIFEST.sha256"
 ROW_COLUMNS = ("figure_id", "source_model", "source_ref", "count_key", "amount")
@@ -83,6 +83,9 @@ def publish(engine: Engine, year: int, template: str, output_dir: Path, publishe
         raise UnionWHError(f"{year} is already published in {target}; a published summary never changes. "
                            f"`unionwh report diff --year {year}` lists what would change now")
     data = collect(engine, year, output_dir)
+    gaps = trace_gaps(data)
+    if gaps is not None:  # the published copy states only a verified trace
+        raise UnionWHError(f"{year} not published: {gaps}")
     published_dir.mkdir(parents=True, exist_ok=True)
     work = published_dir / f".{year}.partial-{secrets.token_hex(4)}"
     now = datetime.now()

@@ -54,13 +54,20 @@ def render_parts(template: str, data: ReportData) -> list[Part]:
 
 
 # ------------------------------------------------------------------------------ Markdown
+def _unverified_note(f: FigureTrace) -> str:
+    """Said beside the count when tests have no current result: never a silent 0/29."""
+    n = len(f.unverified)
+    return f" ({n} 项无当前结果 / without a current result)" if n else ""
+
+
 def _appendix_md(data: ReportData, template: str) -> str:
     lines = ["", "---", "", "## 附录：数据溯源 / appendix: where each figure comes from", "",
              "| 指标 | figure | 数值 | 源记录 | dbt 测试通过 | 隔离行 (未解决) | 资金审计 |",
              "|---|---|---:|---:|---:|---:|---|"]
     for f in data.figures:
         lines.append(f"| {f.zh} | `{f.id}` | {_display(f)} {f.unit} | {f.source_rows:,} | "
-                     f"{f.tests_passed}/{len(f.tests)} | {f.quarantined} ({f.quarantined_open}) | {f.audit or '—'} |")
+                     f"{f.tests_passed}/{len(f.tests)}{_unverified_note(f)} | {f.quarantined} ({f.quarantined_open}) | "
+                     f"{f.audit or '—'} |")
     typed = stated_numbers(template)
     if typed:
         lines += ["", "文中手写的数字（非计算所得）/ numbers typed into the text, not computed: "
@@ -264,7 +271,7 @@ def to_docx(parts: list[Part], data: ReportData, out: Path) -> Path:
         cells[1].text = f"{_display(f)} {f.unit}"
         cells[2].text = f.definition
         cells[3].text = f"{f.source_rows:,}"
-        cells[4].text = f"{f.tests_passed}/{len(f.tests)}"
+        cells[4].text = f"{f.tests_passed}/{len(f.tests)}{_unverified_note(f)}"
         cells[5].text = f"{f.quarantined} ({f.quarantined_open})" + (f"\n{f.audit}" if f.audit else "")
     doc.save(str(out))
     return out
@@ -275,7 +282,8 @@ def figures_payload(data: ReportData) -> dict:
     return {"year": data.year, "run_id": data.run_id, "figures": [
         {"id": f.id, "value": Figure(f.id, f.value, f.unit, f.zh, f.en).json_value(), "unit": f.unit,
          "zh": f.zh, "en": f.en, "source_rows": f.source_rows, "models": f.models,
-         "dbt_tests": {"passed": f.tests_passed, "total": len(f.tests)},
+         "dbt_tests": {"passed": f.tests_passed, "total": len(f.tests), "without_current_result": len(f.unverified),
+                       "results_from_runs": sorted({t.run_id for t in f.tests if t.run_id})},
          "expectation_suites": [s.name for s in f.suites], "quarantined": f.quarantined,
          "quarantined_open": f.quarantined_open, "audit": f.audit}
         for f in data.figures]}

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from flows import schema
 from flows.errors import UnionWHError
 from flows.report.audit import Audit, fetch_audit
+from flows.warehouse import builds
 from flows.warehouse.dbt import DBT_PROJECT_DIR
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
@@ -38,7 +39,18 @@ MONEY_PROJECTS: dict[str, str | None] = {
 @dataclass
 class Check:
     name: str
-    status: str  # pass | fail | error | warn | skipped | unknown
+    status: str
+    """dbt's (pass, fail, error, warn, skipped), or ``missing`` (no result under this dbt project)
+    or ``stale`` (a model it tests was rebuilt after its latest result)."""
+    run_id: str | None = None
+    """The run whose dbt build gave the result."""
+
+    @property
+    def verified(self) -> bool:
+        return self.status not in UNVERIFIED
+
+
+UNVERIFIED = frozenset({"missing", "stale", "unknown"})
 
 
 @dataclass
@@ -70,6 +82,11 @@ class FigureTrace:
     @property
     def tests_passed(self) -> int:
         return sum(1 for t in self.tests if t.status == "pass")
+
+    @property
+    def unverified(self) -> list[Check]:
+        """Tests on the figure's lineage without a current result (missing or stale)."""
+        return [t for t in self.tests if not t.verified]
 
 
 @dataclass
@@ -117,21 +134,38 @@ def latest_artifacts(engine: Engine, output_dir: Path) -> tuple[str | None, Path
     return (runs[0] if runs else None), None
 
 
-def _dbt_tests(artifacts: Path | None) -> tuple[dict[str, list[Check]], dict[str, list[str]]]:
-    """model name -> its tests with their status; staging model -> its raw tables."""
+def _dbt_tests(engine: Engine, run_id: str | None, artifacts: Path | None
+               ) -> tuple[dict[str, list[Check]], dict[str, list[str]]]:
+    """model name -> its tests with their latest result; staging model -> its raw tables.
+
+    The tests are the run's manifest's (every test of the project, whatever the build selected).
+    Their results come from ``ops.dbt_node_results`` under the project of the run's build: each
+    test's newest result, whichever build ran it (flows/warehouse/builds.py). A run whose build is
+    not in that ledger (an artifacts folder of a ``dbt build`` outside a run) falls back to its
+    own ``run_results.json``."""
     if artifacts is None:
         return {}, {}
     manifest = json.loads((artifacts / "manifest.json").read_text(encoding="utf-8"))
-    results = json.loads((artifacts / "run_results.json").read_text(encoding="utf-8"))
-    status = {r["unique_id"]: r["status"] for r in results.get("results", [])}
+    project = builds.build_of(engine, run_id) if run_id is not None and builds.has_results(engine, run_id) else None
+    if project is not None:
+        ledger = builds.latest_results(engine, project)
+        status = {uid: (r.status, r.run_id, r.built_at) for uid, r in ledger.items()}
+    else:
+        results = json.loads((artifacts / "run_results.json").read_text(encoding="utf-8"))
+        status = {r["unique_id"]: (r["status"], run_id, None) for r in results.get("results", [])}
     tests: dict[str, list[Check]] = defaultdict(list)
     sources: dict[str, list[str]] = defaultdict(list)
     for uid, node in manifest["nodes"].items():
         deps = node.get("depends_on", {}).get("nodes", [])
         if node["resource_type"] == "test":
-            for dep in deps:
-                if dep.startswith("model."):
-                    tests[dep.split(".")[-1]].append(Check(node["name"], status.get(uid, "unknown")))
+            models = [d for d in deps if d.startswith("model.")]
+            result, by, at = status.get(uid, ("missing", None, None))
+            built = [status[m][2] for m in models
+                     if m in status and status[m][0] == "success" and status[m][2] is not None]
+            if at is not None and built and max(built) > at:
+                result = "stale"  # a model it tests was rebuilt after this result
+            for dep in models:
+                tests[dep.split(".")[-1]].append(Check(node["name"], str(result), by))
         elif node["resource_type"] == "model":
             sources[node["name"]] = [d.split(".")[-1] for d in deps if d.startswith("source.")]
     return tests, sources
@@ -182,6 +216,27 @@ def _audit_status(fid: str, audit: Audit) -> tuple[str | None, bool | None]:
     return "; ".join(parts), not exceptions and not gap and not over
 
 
+def trace_gaps(data: ReportData) -> str | None:
+    """Why ``data``'s trace cannot be stated as verified (None: every test on every figure's
+    lineage has a current result). ``unionwh report publish`` refuses a summary with gaps."""
+    if data.artifacts is None:
+        return ("no dbt artifacts of a successful run are on disk, so no figure's tests can be stated: "
+                "run `unionwh run`")
+    untested = [f.id for f in data.figures if not f.tests]
+    gaps = sorted({(t.status, t.name) for f in data.figures for t in f.unverified})
+    if not gaps and not untested:
+        return None
+    parts = []
+    for status in ("missing", "stale", "unknown"):
+        names = [n for st, n in gaps if st == status]
+        if names:
+            parts.append(f"{len(names)} {status} (e.g. {names[0]})")
+    if untested:
+        parts.append(f"{len(untested)} figure(s) with no test at all (e.g. {untested[0]})")
+    return ("the trace is incomplete: dbt tests on the figures' lineage without a current result: "
+            + ", ".join(parts) + "; run `UNIONWH_DBT_BUILD=all unionwh run` to run every test")
+
+
 def collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] | None = None) -> ReportData:
     """Read the report's data for ``year``, with the dbt results of ``run`` (run id, artifacts
     folder; default: the newest succeeded run's). Raises UnionWHError if the marts are missing."""
@@ -194,7 +249,7 @@ def collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] |
 
 def _collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] | None) -> ReportData:
     run_id, artifacts = run if run is not None else latest_artifacts(engine, output_dir)
-    tests, sources = _dbt_tests(artifacts)
+    tests, sources = _dbt_tests(engine, run_id, artifacts)
     domains = figure_domain_models()
     audit = fetch_audit(engine, year)
     with engine.connect() as conn:

@@ -10,11 +10,13 @@ writes to these tables is ever updated or deleted by a later run:
 - ``ops.figure_values`` and ``ops.figure_changes``: the figures of every year as each run
   left them, and what each run changed (the warehouse's record of a year's figures, including
   those of a published year: ``publication.json`` names the run whose snapshot it froze);
-- ``ops.run_sources``, ``ops.dbt_builds``, ``ops.schema_migrations``: what each run loaded,
-  what each build selected, which schema versions were applied.
+- ``ops.run_sources``, ``ops.dbt_builds``, ``ops.dbt_node_results``, ``ops.schema_migrations``:
+  what each run loaded, what each build selected and what each of its nodes gave, which schema
+  versions were applied.
 
 ``ops.runs`` is a run's status row, not ledger data: it is written when the run starts
-(``running``) and finished once (``succeeded``/``failed``, or ``crashed`` by the next run).
+(``running``) and finished once (``succeeded``/``failed``/``interrupted``, or ``crashed`` by the
+next run).
 A row that has left ``running`` is frozen, and no row is ever deleted. ``ops.watermarks``
 (the members pull's cursor, one row per table), ``ops.settings`` (the key's fingerprint) and
 ``ops.pseudonym_scratch`` are state, not history. The dbt schemas (staging, marts…) are
@@ -54,13 +56,16 @@ DELETE_REASONS = ("full-refresh",)
 UPDATE_REASONS = ("rotate-key", "pseudonym-backfill")
 OPS_APPEND_ONLY = ("load_ledger", "quarantine", "run_sources", "figure_values", "figure_changes", "dbt_builds",
                    "schema_migrations")
+"""Made append-only by schema version 5."""
+OPS_APPEND_ONLY_V6 = ("dbt_node_results",)
+"""Made append-only by schema version 6 (created by it)."""
 RUNS = f"{OPS_SCHEMA}.runs"
 
 
 def append_only_tables() -> tuple[str, ...]:
     """Every append-only table as ``schema.table``."""
     return (*(f"{RAW_SCHEMA}.{t.raw_table}" for t in TABLES), f"{RAW_SCHEMA}.welfare__workbooks",
-            *(f"{OPS_SCHEMA}.{name}" for name in OPS_APPEND_ONLY))
+            *(f"{OPS_SCHEMA}.{name}" for name in OPS_APPEND_ONLY + OPS_APPEND_ONLY_V6))
 
 
 def allow_rewrite(conn: Connection, reason: str) -> None:
@@ -74,6 +79,13 @@ def allow_rewrite(conn: Connection, reason: str) -> None:
 
 def _quoted(values: tuple[str, ...]) -> str:
     return ", ".join(f"'{v}'" for v in values)
+
+
+def table_trigger_ddl(table: str) -> list[str]:
+    """The append-only trigger of one table (the function comes from schema version 5)."""
+    return [f"DROP TRIGGER IF EXISTS unionwh_append_only ON {table}",
+            f"CREATE TRIGGER unionwh_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {OPS_SCHEMA}.refuse_rewrite()"]
 
 
 def postgresql_ddl() -> list[str]:
@@ -100,9 +112,8 @@ BEGIN
 END $$"""
     out = [refuse, runs]
     for table in append_only_tables():
-        out += [f"DROP TRIGGER IF EXISTS unionwh_append_only ON {table}",
-                f"CREATE TRIGGER unionwh_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
-                f"FOR EACH STATEMENT EXECUTE FUNCTION {OPS_SCHEMA}.refuse_rewrite()"]
+        if table.split(".", 1)[1] not in OPS_APPEND_ONLY_V6:  # (not there yet at version 5)
+            out += table_trigger_ddl(table)
     out += [f"DROP TRIGGER IF EXISTS unionwh_finished_run ON {RUNS}",
             f"CREATE TRIGGER unionwh_finished_run BEFORE UPDATE OR DELETE ON {RUNS} "
             f"FOR EACH ROW EXECUTE FUNCTION {OPS_SCHEMA}.refuse_finished_run_update()",

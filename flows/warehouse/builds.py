@@ -18,6 +18,14 @@ from that build's (the ``project_hash``), on ``--full-refresh``, and with the se
 ledger's ``loaded_at`` it covers (``loaded_through``), the selection (empty: everything)
 and whether it succeeded. A failed build does not move ``loaded_through`` forward: the next
 run selects everything changed since the last success again.
+
+``ops.dbt_node_results`` (schema version 6, append-only) records the result of every node each
+build ran (model, seed, test: status, failures, the build's project hash and time). A
+selective build leaves the tests of the models it did not rebuild unrun; their latest result
+stands, because their models have not changed since. The annual summary's trace reads each
+test's latest result from here (:func:`latest_results`), whichever build ran it, so a selective
+run states the same test results as a full build would — and says ``missing`` (no result under
+this project) or ``stale`` (its model was rebuilt after it ran) rather than a false pass.
 """
 
 from __future__ import annotations
@@ -42,6 +50,16 @@ BUILDS_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.dbt_builds (
   status VARCHAR NOT NULL
 )"""
 
+NODE_RESULTS_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.dbt_node_results (
+  run_id VARCHAR NOT NULL,
+  unique_id VARCHAR NOT NULL,
+  resource_type VARCHAR NOT NULL,
+  status VARCHAR NOT NULL,
+  failures BIGINT,
+  project_hash VARCHAR NOT NULL,
+  built_at TIMESTAMP NOT NULL
+)"""
+
 OPS_SELECTOR = "source:ops+"
 _PROJECT_PARTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests", "snapshots")
 
@@ -49,6 +67,11 @@ _PROJECT_PARTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds"
 def ddl() -> list[str]:
     """Schema version 4."""
     return [BUILDS_DDL]
+
+
+def node_results_ddl() -> list[str]:
+    """Schema version 6."""
+    return [NODE_RESULTS_DDL]
 
 
 def project_hash(project_dir: Path, target: str, key_fingerprint: str = "") -> str:
@@ -121,3 +144,64 @@ def record(engine: Engine, run_id: str, project: str, chosen: Plan, succeeded: b
         conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.dbt_builds VALUES (:r, :b, :h, :t, :s, :st)"),
                      {"r": run_id, "b": datetime.now(), "h": project, "t": chosen.loaded_through,
                       "s": " ".join(chosen.selectors), "st": "succeeded" if succeeded else "failed"})
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """A node's latest result: its status, the run whose build ran it and when."""
+
+    status: str
+    run_id: str
+    built_at: datetime
+
+
+def record_results(engine: Engine, run_id: str, project: str, artifacts: Path) -> int:
+    """Append the result of every node the build (whose ``run_results.json`` is in ``artifacts``)
+    ran; returns how many. Called after the build, whether it succeeded or not: a failing test's
+    result is its latest result."""
+    import json
+
+    path = artifacts / "run_results.json"
+    if not path.exists():
+        return 0
+    results = json.loads(path.read_text(encoding="utf-8")).get("results", [])
+    now = datetime.now()
+    rows = [{"r": run_id, "u": r["unique_id"], "t": r["unique_id"].split(".", 1)[0], "s": str(r["status"]),
+             "f": r.get("failures") if isinstance(r.get("failures"), int) else None, "h": project, "b": now}
+            for r in results if r.get("unique_id")]
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.dbt_node_results (run_id, unique_id, resource_type, "
+                                 "status, failures, project_hash, built_at) VALUES (:r, :u, :t, :s, :f, :h, :b)"),
+                         rows)
+    return len(rows)
+
+
+def has_results(engine: Engine, run_id: str) -> bool:
+    """Whether ``run_id``'s build recorded its node results (False for runs of releases before
+    schema version 6, and on a warehouse not upgraded to it)."""
+    with engine.connect() as conn:
+        exists = conn.execute(sa.text("SELECT count(*) FROM information_schema.tables WHERE table_schema = :s "
+                                      "AND table_name = 'dbt_node_results'"), {"s": OPS_SCHEMA}).scalar()
+        return bool(exists) and conn.execute(sa.text(
+            f"SELECT count(*) FROM {OPS_SCHEMA}.dbt_node_results WHERE run_id = :r"), {"r": run_id}).scalar() > 0
+
+
+def build_of(engine: Engine, run_id: str) -> str | None:
+    """The project hash of ``run_id``'s successful build (None: the run built nothing)."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            f"SELECT project_hash FROM {OPS_SCHEMA}.dbt_builds WHERE run_id = :r AND status = 'succeeded' "
+            "ORDER BY built_at DESC LIMIT 1"), {"r": run_id}).scalar()
+
+
+def latest_results(engine: Engine, project: str, until: datetime | None = None) -> dict[str, NodeResult]:
+    """Each node's newest result under ``project`` (the project hash), up to ``until``."""
+    sql = (f"SELECT unique_id, status, run_id, built_at FROM {OPS_SCHEMA}.dbt_node_results "
+           "WHERE project_hash = :h" + (" AND built_at <= :u" if until is not None else "")
+           + " ORDER BY built_at")
+    out: dict[str, NodeResult] = {}
+    with engine.connect() as conn:
+        for uid, status, run_id, built_at in conn.execute(sa.text(sql), {"h": project, "u": until}):
+            out[uid] = NodeResult(status, run_id, built_at)  # ordered: the newest wins
+    return out

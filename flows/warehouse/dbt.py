@@ -7,6 +7,7 @@ dbt_project/ reads the connection from the environment this sets. Artifacts
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flows import faults
 from flows.errors import RunFailed
@@ -58,13 +60,17 @@ def run_dbt(settings: Settings, command: list[str], artifacts: Path,
         proc = subprocess.Popen(args, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, encoding="utf-8", errors="replace", preexec_fn=_die_with_parent)
         assert proc.stdout is not None
-        for line in proc.stdout:
-            out.write(line)
-            if PROGRESS.search(line):
-                if on_line is not None:
-                    on_line(line.rstrip())
-                faults.checkpoint("dbt.node")
-        proc.wait()
+        try:
+            for line in proc.stdout:
+                out.write(line)
+                if PROGRESS.search(line):
+                    if on_line is not None:
+                        on_line(line.rstrip())
+                    faults.checkpoint("dbt.node")
+            proc.wait()
+        except BaseException:  # the run was stopped (Ctrl-C, SIGTERM): so is dbt, before the run records it
+            stop(proc)
+            raise
     counts: dict[str, int] = {}
     failures: list[str] = []
     results_file = artifacts / "run_results.json"
@@ -117,6 +123,25 @@ def finish_parse(proc: subprocess.Popen[bytes] | None, wait: bool = True) -> Non
             pass
     proc.kill()
     proc.wait()
+
+
+def stop(proc: subprocess.Popen[Any], grace_seconds: float = 3) -> None:
+    """Stop a dbt child as Ctrl-C does (dbt cancels its queries: PostgreSQL stops them), then
+    kill it if it is still there after ``grace_seconds``: a stopped run must not leave dbt
+    writing to the warehouse, or holding the DuckDB file the run records its end in. Its
+    output pipe is closed first: nobody reads it any more, and a child blocked writing to a
+    full pipe would never see the signal."""
+    if proc.stdout is not None:
+        with contextlib.suppress(OSError):
+            proc.stdout.close()
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _die_with_parent() -> None:

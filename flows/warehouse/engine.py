@@ -67,8 +67,14 @@ def _private_wal(path: Path) -> None:
 
 
 def members_engine(url: URL | None) -> Engine:
+    """The members database, only ever read: a SQLite file is opened read-only, so a path that
+    names no file is an error instead of an empty database created in its place."""
     if url is None:
         raise ConfigError("no members database: set UNIONWH_MEMBERS_URL or run `unionwh demo` first")
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        from flows.preflight import sqlite_read_only
+
+        return sqlite_read_only(url)
     return sa.create_engine(url, poolclass=sa.pool.NullPool)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from flows.errors import UnionWHError
+from flows.errors import Exit, UnionWHError
 
 PG_KEY = 7_720_332
 POLL_SECONDS = 1.0
@@ -39,6 +39,8 @@ class WarehouseBusy(UnionWHError):
 
 class LockLost(UnionWHError):
     """The run's hold on the warehouse lock ended before the run did (PostgreSQL: its session dropped)."""
+
+    exit_code = Exit.FAILED  # the run broke off midway (not a refusal before it began)
 
 
 def lock_path(duckdb_file: Path) -> Path:

@@ -80,6 +80,18 @@ def _v5_postgresql() -> list[str]:
     return appendonly.postgresql_ddl()
 
 
+def _v6() -> list[str]:
+    from . import builds
+
+    return builds.node_results_ddl()
+
+
+def _v6_postgresql() -> list[str]:
+    from . import appendonly
+
+    return appendonly.table_trigger_ddl(f"{OPS_SCHEMA}.dbt_node_results")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw tables of the contract with lineage; ops load_ledger, quarantine, runs, watermarks", _v1),
     Migration(2, "pseudonym columns for personal data in raw; ops.settings (key fingerprint)", _v2),
@@ -90,6 +102,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "append-only raw and ledger tables: PostgreSQL triggers refuse UPDATE, DELETE and TRUNCATE "
                  "unless the transaction names a documented rewrite (full-refresh, rotate-key, pseudonym-backfill)",
               _v5, _v5_postgresql),
+    Migration(6, "ops.dbt_node_results: every dbt node's result per build, so the summary states each test's "
+                 "latest result whichever build ran it (append-only)", _v6, _v6_postgresql),
 )
 LATEST = MIGRATIONS[-1].version
 

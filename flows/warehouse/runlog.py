@@ -1,9 +1,10 @@
 """The run ledger in ``ops``: what each run did, and which figures it changed.
 
 - ``ops.runs``: one row per run (started as ``running``, finished as ``succeeded``,
-  ``failed``; a run found still ``running`` by a later run that holds the lock was killed
-  and is marked ``crashed``), with its file and row counts, dbt results and the number of
-  figures it changed;
+  ``failed``, or ``interrupted`` when Ctrl-C or SIGTERM stopped it, with what it committed;
+  a run found still ``running`` by a later run that holds the lock was killed and is marked
+  ``crashed``), with its file and row counts (from its completed ledger entries, whatever
+  the outcome), dbt results and the number of figures it changed;
 - ``ops.run_sources``: per run and source, files loaded/rejected and rows read/loaded/quarantined;
 - ``ops.figure_values``: the figures (every year) as each run left them;
 - ``ops.figure_changes``: per run, each figure and year whose value differs from the
@@ -92,16 +93,20 @@ def start(engine: Engine, run_id: str, started: datetime) -> list[str]:
 
 def finish(engine: Engine, run_id: str, status: str, message: str | None, ledger: Sequence[LedgerEntry],
            files_unchanged: int, dbt_results: dict[str, int], figures_changed: int | None,
-           phase_seconds: dict[str, float]) -> None:
+           phase_seconds: dict[str, float]) -> bool:
+    """Finish a ``running`` run's row with its status and the counts of ``ledger`` (its completed
+    entries), and append its per-source counts. A finished row is never changed (on PostgreSQL a
+    trigger refuses it too, see appendonly.py): returns False, recording nothing, when the run's
+    row had left ``running`` already (a run stopped just after it finished stays finished)."""
     loaded = [e for e in ledger if e.status == "loaded"]
     by_source: dict[str, list[LedgerEntry]] = {}
     for e in ledger:
         by_source.setdefault(e.source, []).append(e)
     with engine.begin() as conn:
-        conn.execute(sa.text(
+        updated = conn.execute(sa.text(
             f"UPDATE {OPS_SCHEMA}.runs SET finished_at = :f, status = :st, message = :m, files_loaded = :fl, "
             "files_rejected = :fr, files_unchanged = :fu, rows_read = :rr, rows_loaded = :rl, rows_quarantined = :rq, "
-            "dbt_results = :dbt, figures_changed = :fc, phase_seconds = :ph WHERE run_id = :r"),
+            "dbt_results = :dbt, figures_changed = :fc, phase_seconds = :ph WHERE run_id = :r AND status = 'running'"),
             {"r": run_id, "f": datetime.now(), "st": status, "m": storable(message),
              "fl": len({(e.source, e.file_name) for e in loaded}),
              "fr": len({(e.source, e.file_name) for e in ledger if e.status == "rejected"}),
@@ -109,6 +114,8 @@ def finish(engine: Engine, run_id: str, status: str, message: str | None, ledger
              "rl": sum(e.rows_loaded for e in loaded), "rq": sum(e.rows_quarantined for e in loaded),
              "dbt": json.dumps(dbt_results, sort_keys=True) if dbt_results else None,
              "fc": figures_changed, "ph": json.dumps({k: round(v, 2) for k, v in phase_seconds.items()})})
+        if updated.rowcount == 0:
+            return False
         # Appended once: a run is finished once (ops.run_sources is append-only, see appendonly.py).
         done = conn.execute(sa.text(f"SELECT count(*) FROM {OPS_SCHEMA}.run_sources WHERE run_id = :r"),
                             {"r": run_id}).scalar_one()
@@ -119,12 +126,38 @@ def finish(engine: Engine, run_id: str, status: str, message: str | None, ledger
                 "fr": len({e.file_name for e in entries if e.status == "rejected"}),
                 "rr": sum(e.rows_read for e in ok), "rl": sum(e.rows_loaded for e in ok),
                 "rq": sum(e.rows_quarantined for e in ok)})
+    return True
 
 
 def diff(old: dict[tuple[str, int], Decimal], new: dict[tuple[str, int], Decimal]) -> list[FigureChange]:
     """Figure-years whose value differs between two snapshots (pure)."""
     keys = sorted(set(old) | set(new), key=lambda k: (k[1], k[0]))
     return [FigureChange(k[0], k[1], old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)]
+
+
+def summarise_changes(changes: Sequence[FigureChange], first: int = 10) -> list[str]:
+    """The log's account of a run's figure changes (pure): one line of counts, then the first
+    ``first`` changes of a value that existed before. A first run's hundreds of new figure-years
+    (most of them 0: years in which only a date falls) are counted, not listed one by one."""
+    if not changes:
+        return ["figures: no value changed"]
+    new = [c for c in changes if c.old is None]
+    gone = [c for c in changes if c.new is None]
+    moved = [c for c in changes if c.old is not None and c.new is not None]
+    zero = sum(1 for c in new if c.new == 0)
+    parts = [f"{len(moved)} changed"] if moved else []
+    if new:
+        years = sorted({c.report_year for c in new})
+        span = f"{years[0]}" if len(years) == 1 else f"{years[0]}–{years[-1]}"
+        parts.append(f"{len(new)} new ({zero} of them 0) in {len(years)} year(s) {span}")
+    if gone:
+        parts.append(f"{len(gone)} gone")
+    lines = [f"figures: {len(changes)} values differ from the previous run's: {', '.join(parts)} "
+             "(all of them: `unionwh status --changes`, ops.figure_changes)"]
+    lines += [f"figure {c.figure_id} {c.report_year}: {c.old} -> {c.new}" for c in (moved + gone)[:first]]
+    if len(moved) + len(gone) > first:
+        lines.append(f"... and {len(moved) + len(gone) - first} more changed values")
+    return lines
 
 
 def _snapshot(conn: Connection, run_id: str) -> dict[tuple[str, int], Decimal]:

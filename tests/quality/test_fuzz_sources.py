@@ -1256,9 +1256,10 @@ def run_members(plans: list[Plan], twist: str, seed: int) -> None:
             if t is broken and twist == "missing_column":
                 gone = rnd.choice([c.name for c in t.columns if c.name not in (t.key[0], "updated_at")])
                 ddl = re.sub(rf",\s*{gone} \w+", "", ddl)
-                assert gone not in ddl.split("(", 1)[1], ddl
+                assert not re.search(rf"\b{gone}\b", ddl.split("(", 1)[1]), ddl
             con.execute(ddl)
-            names = [c.name for c in t.columns if c.name in ddl.split("(", 1)[1]]
+            # (by whole word: member_card has both action and action_on)
+            names = [c.name for c in t.columns if re.search(rf"\b{c.name}\b", ddl.split("(", 1)[1])]
             for r in plan.rows:
                 cells = db_row(random.Random(r.seed + 1), t, r)
                 r.number = cells[0]

@@ -343,7 +343,7 @@ def test_a_warehouse_refusing_a_name_fails_the_run_without_quoting_it(tmp_path: 
             engine.dispose()
     finally:
         drop_database(server, name)
-    assert run.returncode == 2, console[-3000:]
+    assert run.returncode == 3, console[-3000:]  # the run failed (flows/errors.py Exit.FAILED)
     said = [line for line in console.splitlines() if line.startswith("unionwh: error:")]
     assert said == [f"unionwh: error: {message.removeprefix('WarehouseWriteError: ')}"], console[-3000:]
     assert message.startswith("WarehouseWriteError: the warehouse refused a value of raw.events__honours at "

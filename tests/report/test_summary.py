@@ -55,7 +55,27 @@ def test_files_text_links_and_appendix(tmp_path: Path, figure_catalogue: list[di
     assert html.count('<svg class="chart"') == 4  # one month chart, zones, welfare, budget
     assert 'class="bad">unique_x: fail' in html  # a failed test is shown as such
     payload = json.loads(files[3].read_text(encoding="utf-8"))
-    assert payload["figures"][0]["dbt_tests"] == {"passed": 2, "total": 2}
+    assert payload["figures"][0]["dbt_tests"] == {"passed": 2, "total": 2, "without_current_result": 0,
+                                                  "results_from_runs": []}
+
+
+def test_tests_without_a_current_result_are_said_and_block_publication(
+        tmp_path: Path, figure_catalogue: list[dict]) -> None:
+    """A test that no build ran under this project (missing) or whose model was rebuilt after it
+    ran (stale) is never counted or shown as passed, and the trace is not publishable."""
+    from flows.report.trace import trace_gaps
+
+    data = report_data(figure_catalogue)
+    data.artifacts = tmp_path  # (a run's artifacts folder: only its presence matters here)
+    assert trace_gaps(data) is None
+    data.figures[0].tests = [Check("not_null_x", "pass", "run-1"), Check("unique_x", "missing"),
+                             Check("relationships_x", "stale", "run-0")]
+    gaps = trace_gaps(data)
+    assert gaps is not None and "1 missing (e.g. unique_x)" in gaps and "1 stale (e.g. relationships_x)" in gaps
+    md = write_report(data, TEMPLATE, tmp_path / "out")[0].read_text(encoding="utf-8")
+    assert "| 1/3 (2 项无当前结果 / without a current result) |" in md
+    data.artifacts = None
+    assert "no dbt artifacts" in (trace_gaps(data) or "")
 
 
 def test_two_years_give_a_year_over_year_table(tmp_path: Path, figure_catalogue: list[dict]) -> None:

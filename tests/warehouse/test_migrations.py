@@ -111,6 +111,9 @@ def test_newer_warehouse_is_refused(duck: Engine) -> None:
 
 
 def test_cli_upgrade_lists_the_history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import duckdb
+
+    duckdb.connect(str(tmp_path / "c.duckdb")).close()  # an empty database: upgrade never creates one
     with Env(UNIONWH_WAREHOUSE=f"duckdb:///{tmp_path / 'c.duckdb'}"):
         assert main(["warehouse", "upgrade"]) == 0
         out = capsys.readouterr().out

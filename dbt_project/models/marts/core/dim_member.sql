@@ -1,5 +1,7 @@
 -- One row per member of the member platform (latest updated_at wins), pseudonymised: the
 -- resident ID, name and phone appear only as keyed pseudonyms and masked display values.
+-- Members soft-deleted on the platform stay, flagged is_deleted: their card events still join
+-- (count current members with `where not is_deleted`).
 with final as (
     select
         member_id,

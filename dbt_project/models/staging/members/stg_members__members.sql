@@ -1,4 +1,6 @@
--- members.member: one row per key (member_id); latest updated_at wins. Soft-deleted members (deleted_at set) are left out.
+-- members.member: one row per key (member_id); latest updated_at wins. Soft-deleted members (deleted_at set)
+-- stay, with their deletion: their card events are real history (figures.yaml counts every card), and a
+-- fact must still join to its member (dim_member flags them is_deleted).
 with source as (
     select * from {{ known(source('members', 'members__member')) }}
 ),
@@ -31,4 +33,3 @@ renamed as (
 )
 
 select * from renamed
-    where deleted_at is null
