@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -135,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=int, default=4200)
     return parser
+
+
+_OPTION_ENV = ("UNIONWH_WAREHOUSE", "UNIONWH_MEMBERS_URL", "UNIONWH_LANDING", "UNIONWH_LOCK_WAIT_SECONDS")
+"""What :func:`_set_env` may set: :func:`main` puts them back as they were when it returns, so a
+caller of ``main()`` in-process (a test, a notebook) does not inherit one command's options."""
 
 
 def _set_env(args: argparse.Namespace) -> None:
@@ -605,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # our own errors end in one line (printed below), not in Prefect's traceback too
     loud = quiet_tracebacks() if not args.debug else lambda: None
+    options = {name: os.environ.get(name) for name in _OPTION_ENV}
     try:
         return COMMANDS[args.command](args)
     except UnionWHError as exc:  # ours: one line; the exit code says refused (2) or failed (3)
@@ -619,6 +626,10 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"unionwh: interrupted: {interrupt.describe(exc)}", file=sys.stderr)
         return interrupt.exit_code(exc)  # 128 + the signal: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
+    except BrokenPipeError:  # `unionwh status | head`: the reader left; nothing more to say
+        with contextlib.suppress(OSError):  # (and no second error when Python flushes stdout)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return Exit.OK
     except Exception as exc:  # every exception ends in one line, a bug too (--debug: its traceback)
         if args.debug:
             traceback.print_exc()
@@ -633,6 +644,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         os.umask(umask)
         loud()
+        for name, value in options.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -297,6 +297,19 @@ def test_figures_csv_starts_with_a_utf8_bom_on_stdout(at_small: Path, tmp_path: 
     assert rows[1] == "2021,org.union_units_total,21,家,工会单位总数,union units" and len(rows) == 4
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback(at_small: Path, tmp_path: Path) -> None:
+    """``unionwh status --changes | head -0``: the pipe closes under the writer; no error line."""
+    env = dict(clean_env(), UNIONWH_HOME=str(tmp_path), UNIONWH_WAREHOUSE=f"duckdb:///{at_small / 'warehouse.duckdb'}")
+    with subprocess.Popen([sys.executable, "-m", "flows.cli", "status", "--changes"], cwd=tmp_path, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # the reader leaves before the first line (the process is still starting)
+        err = proc.stderr.read().decode("utf-8")
+        code = proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipe" not in err and err == "", err
+    assert code in (0, 1)  # status's own code (1: the small warehouse's newest run failed)
+
+
 def test_as_known_on_is_stated_in_every_format() -> None:
     """The date in the table's title, a json field and a csv column (a comment line above the
     header would be a data row to Excel); without it the outputs are as before."""
@@ -320,3 +333,20 @@ def test_status_text_helpers() -> None:
     few = [FigureChange("f", 2021, Decimal(1), Decimal(2))]
     assert changes_summary("r", few) == ["figures changed by r: 1 (1 changed value), old -> new:", "  2021 f: 1 -> 2"]
 
+
+
+def test_a_command_run_in_process_leaves_the_environment_as_it_was(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``main()`` passes its options to the flow through the environment; called in-process (a
+    test, a notebook) it puts that environment back, so the next call does not inherit them."""
+    from flows.cli import main
+
+    monkeypatch.delenv("UNIONWH_MEMBERS_URL", raising=False)
+    monkeypatch.delenv("UNIONWH_LANDING", raising=False)
+    monkeypatch.setenv("UNIONWH_WAREHOUSE", "duckdb:///kept.duckdb")
+    monkeypatch.setenv("UNIONWH_HOME", str(tmp_path))
+    assert main(["status", "--warehouse", f"duckdb:///{tmp_path / 'none.duckdb'}"]) == 2
+    assert main(["run", "--landing", str(tmp_path / "none"), "--members-url", "sqlite:///none.sqlite"]) == 2
+    capsys.readouterr()
+    assert os.environ["UNIONWH_WAREHOUSE"] == "duckdb:///kept.duckdb"
+    assert "UNIONWH_MEMBERS_URL" not in os.environ and "UNIONWH_LANDING" not in os.environ

@@ -62,6 +62,7 @@ def write_index(directory: Path, run_id: str, pages: list[DocPage]) -> Path:
         "<table border=\"1\" cellpadding=\"4\"><tr><th>source</th><th>table</th><th>file</th>"
         f"<th>rows</th><th>quarantined</th></tr>\n{rows}\n</table></body></html>\n"
     )
+    directory.mkdir(parents=True, exist_ok=True)  # (a run that validated nothing made no page)
     path = directory / "index.html"
     path.write_text(body, encoding="utf-8")
     return path

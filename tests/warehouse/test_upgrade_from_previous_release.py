@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from flows.warehouse import migrations
+from flows.warehouse import appendonly, migrations
 
 from tests.support import ROOT, clean_env, local_prefect_server
 from tests.warehouse.pipeline_support import PROTECTED, contents, lost, small_landing
@@ -119,7 +119,9 @@ def test_a_previous_release_warehouse_upgrades_in_place_with_identical_figures(t
     old_figures = figures(upgraded)
     engine = sa.create_engine(f"duckdb:///{upgraded}")
     try:
-        old_rows = contents(engine, PROTECTED - {"ops.dbt_builds"} | {"ops.runs"})
+        # (the tables of schema versions after the previous release's are not there yet)
+        newer = {f"ops.{t}" for t in appendonly.OPS_APPEND_ONLY_V6}
+        old_rows = contents(engine, PROTECTED - {"ops.dbt_builds"} - newer | {"ops.runs"})
     finally:
         engine.dispose()
     assert old_figures[1] and sum(old_rows["ops.load_ledger"].values()) > 0
