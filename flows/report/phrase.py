@@ -112,9 +112,11 @@ def phrase(value: Decimal | int | float | str, style: Style | str = "") -> str:
     """The figure as the summary writes it, without its unit (the template carries that)."""
     st = parse_style(style) if isinstance(style, str) else style
     v = Decimal(str(value))
-    if v < 0:
-        raise ValueError(f"negative figure {v}: a summary does not phrase these")
     x = v / WAN if st.wan else v
+    if v < 0:
+        # A sum can be negative (reversals outweighing payments in a year): stated exactly, with
+        # its sign, never rounded with 余/近/约 (which read as "more than"/"nearly" a size).
+        return ("负" if st.chinese else "-") + _shown(-x, -x, None, st)
     q, step = st.qualifier, st.step
     if q is None:
         if st.wan:

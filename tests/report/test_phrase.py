@@ -106,3 +106,12 @@ def test_render_fills_years_figures_and_braces_and_lists_typed_numbers() -> None
     assert "".join(p.text for p in parts) == "# 2021年\n2020年度{注}接待1131件，超5000人次"
     assert [p.figure_id for p in parts if p.figure_id] == ["rights.consultations"]
     assert [(n[0], n[1]) for n in stated_numbers(text)] == [(3, "5000")]
+
+
+@pytest.mark.parametrize(("value", "style", "text"), [
+    ("-1206249.66", "万余0.01", "-120.624966万"),  # exact: never 余 ("more than") of a negative size
+    ("-5", "", "-5"), ("-5", "汉", "负五"), ("-120", "近500", "-120"), ("-3", "约50/10", "-3")])
+def test_a_negative_figure_is_stated_exactly_with_its_sign(value: str, style: str, text: str) -> None:
+    """A sum can come out negative (a year's reversals outweighing its payments; found by the
+    fuzzed real run): the summary states it exactly instead of failing the run."""
+    assert phrase(value, style) == text
