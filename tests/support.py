@@ -266,8 +266,10 @@ def throwaway_postgres(prefix: str):  # type: ignore[no-untyped-def]
     return database()
 
 
-def workbook(path: Path, sheets: dict[str, list[list[object]]]) -> None:
-    """An xlsx at ``path`` with these sheets and rows (openpyxl), its folder made."""
+def workbook_bytes(sheets: dict[str, list[list[object]]]) -> bytes:
+    """An xlsx with these sheets and rows (openpyxl), as bytes."""
+    import io
+
     import openpyxl
 
     wb = openpyxl.Workbook()
@@ -276,5 +278,12 @@ def workbook(path: Path, sheets: dict[str, list[list[object]]]) -> None:
         ws = wb.create_sheet(name)
         for r in rows:
             ws.append(r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def workbook(path: Path, sheets: dict[str, list[list[object]]]) -> None:
+    """An xlsx at ``path`` with these sheets and rows (openpyxl), its folder made."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
+    path.write_bytes(workbook_bytes(sheets))

@@ -24,13 +24,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
 
 from flows.checksums import resident_id_check_char, uscc_check_char
 from flows.quality.screen import WHOLE_FILE, Outcome, screen_delivery
 from flows.settings import QualitySettings
 from flows.sources import common
+
+from tests.support import workbook_bytes
 
 DELIVERY = "2021-06-30"
 USCC = "91120116MA05K8XQ3" + uscc_check_char("91120116MA05K8XQ3")
@@ -138,15 +139,7 @@ def condolence(**over: Any) -> list[Any]:
 
 
 def xlsx(sheets: dict[str, list[list[Any]]]) -> bytes:
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for name, rows in sheets.items():
-        ws = wb.create_sheet(name)
-        for r in rows:
-            ws.append(r)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return workbook_bytes(sheets)
 
 
 def workbook(condolence_rows: list[list[Any]], header: list[str] = CONDOLENCE, **other: list[list[Any]]) -> bytes:
