@@ -110,11 +110,24 @@ def api(base: str, path: str, body: dict | None = None) -> object:
     import json
     import urllib.request
 
+    import time
+    import urllib.error
+
     req = urllib.request.Request(f"{base}{path}", data=json.dumps(body or {}).encode(),
                                  method="POST" if body is not None else "GET",
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read() or b"null")
+    # Prefect's server answers 503 (with Retry-After) while its SQLite database is locked by a
+    # concurrent write, and 429/502 under load; Prefect's own client retries those, so do we.
+    for attempt in range(8):
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as e:
+            if e.code not in (429, 502, 503) or attempt == 7:
+                raise
+            wait = e.headers.get("Retry-After") if e.headers else None
+            time.sleep(min(float(wait), 10.0) if wait and wait.replace(".", "", 1).isdigit() else 2.0 ** attempt / 4)
+    raise AssertionError("unreachable")
 
 
 def wait_for(check, what: str, seconds: float, procs: list) -> object:  # type: ignore[no-untyped-def]
