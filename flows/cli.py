@@ -358,7 +358,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     year = settings.report_year
     with reading(settings) as engine:
         require_year(engine, year)
-        audit = fetch_audit(engine, year)
+        audit = fetch_audit(engine, year, published_dir=settings.published_dir,
+                            template=settings.template_path.read_text(encoding="utf-8"))
         if audit.is_empty:  # an empty workbook would look like a clean audit
             years = audit_years(engine)
             which = (f"years with finance data are {span(years)}: choose one with --year" if years
@@ -371,6 +372,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     print(f"fund audit {year}: {len(audit.exceptions)} exceptions")
     for rule, rows in counts.items():
         print(f"  {rule:<26} {len(rows)}")
+    published = {True: "published", False: "not published", None: "publication not checked"}[audit.meta.published]
+    print(f"built by run {audit.meta.run_id or '(none recorded)'}; {year} {published}")
     print(f"workbook: {out}")
     return 0
 

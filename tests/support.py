@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -300,3 +303,26 @@ def workbook(path: Path, sheets: dict[str, list[list[object]]]) -> None:
     """An xlsx at ``path`` with these sheets and rows (openpyxl), its folder made."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(workbook_bytes(sheets))
+
+
+@dataclass(frozen=True)
+class Demo2021:
+    """The 2021 demo landing zone after one real nightly run: its home folder, the UNIONWH_* settings that
+    point into it, the run's summary (``flows.nightly.RunSummary``) and the generator's manifest."""
+
+    home: Path
+    env: dict[str, str]
+    first: Any  # flows.nightly.RunSummary
+    manifest: Any
+
+
+def demo_env(home: Path) -> dict[str, str]:
+    return {"UNIONWH_HOME": str(home), "UNIONWH_LANDING": str(home / "landing"),
+            "UNIONWH_WAREHOUSE": f"duckdb:///{home / 'warehouse.duckdb'}", "UNIONWH_OUTPUT": str(home / "runs")}
+
+
+def copy_demo(demo: Demo2021, dest: Path) -> Demo2021:
+    """A private copy of the demo's home (landing zone, warehouse, key, run folders) to change at will; its
+    ``first`` still describes the original run."""
+    shutil.copytree(demo.home, dest, symlinks=True, dirs_exist_ok=True)
+    return Demo2021(dest, demo_env(dest), demo.first, demo.manifest)

@@ -23,14 +23,15 @@ import sqlalchemy as sa
 
 from flows.cli import main
 from flows.errors import ConfigError
-from flows.demo.synth import Manifest, generate
+from flows.demo.synth import Manifest
 from flows.nightly import RunSummary, nightly_load
 from flows.settings import load_settings
 from flows.warehouse import dbt
 from flows.warehouse.dbt import node_results
 from flows.warehouse.engine import warehouse_engine
 
-from tests.support import ARTIFACTS, ROOT, Env, chromium_or_skip, create_database, drop_database, postgres_or_skip
+from tests.support import (ARTIFACTS, ROOT, Demo2021, Env, chromium_or_skip, copy_demo, create_database, drop_database,
+                           postgres_or_skip)
 
 pytestmark = pytest.mark.e2e
 
@@ -84,14 +85,10 @@ class DemoRun:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> Iterator[DemoRun]:
-    home = tmp_path_factory.mktemp("demo")
-    manifest = generate(home / "landing", year=2021, seed=2021)
-    env = {"UNIONWH_HOME": str(home), "UNIONWH_LANDING": str(home / "landing"),
-           "UNIONWH_WAREHOUSE": f"duckdb:///{home / 'warehouse.duckdb'}", "UNIONWH_OUTPUT": str(home / "runs")}
-    with Env(**env):
-        first = nightly_load(year=2021)
-    yield DemoRun(home, env, first, manifest)
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_2021: Demo2021) -> Iterator[DemoRun]:
+    """The session's demo run, copied: the tests here load corrections, publish and rotate keys in it."""
+    mine = copy_demo(demo_2021, tmp_path_factory.mktemp("demo"))
+    yield DemoRun(mine.home, mine.env, mine.first, mine.manifest)
 
 
 def test_every_figure_lands_in_its_seed_range(demo: DemoRun, figure_catalogue: list[dict]) -> None:
@@ -389,7 +386,7 @@ def test_audit_workbook_lists_exactly_the_planted_fund_problems(
     """The demo plants one problem of five kinds; the workbook lists those and nothing else."""
     import openpyxl
 
-    from flows.report.audit import EXCEPTION_COLUMNS, EXCEPTION_RULES
+    from flows.report.audit import COVER_SHEET, EXCEPTION_RULES, rule_sheet
 
     out = demo.home / "audit" / "audit-2021.xlsx"
     with Env(**demo.env):
@@ -397,14 +394,14 @@ def test_audit_workbook_lists_exactly_the_planted_fund_problems(
     assert "5 exceptions" in capsys.readouterr().out
     wb = openpyxl.load_workbook(out, read_only=True)
     listed = []
-    for rule, zh, _ in EXCEPTION_RULES:
-        rows = list(wb[f"{zh} {rule}"[:31]].iter_rows(values_only=True))
-        assert rows[0] == EXCEPTION_COLUMNS
-        listed += [(r[1], r[2], Decimal(str(r[5])).quantize(Decimal("0.01"))) for r in rows[1:]]
+    for rule, _, _ in EXCEPTION_RULES:  # each sheet: English column names in row 3, the table's rows from row 5
+        rows = list(wb[rule_sheet(rule)].iter_rows(min_row=3, values_only=True))
+        listed += [(rule, row["project_code"], Decimal(str(row["amount_yuan"])).quantize(Decimal("0.01")))
+                   for row in (dict(zip(rows[0], r, strict=False)) for r in rows[2:] if any(r))]
     assert sorted(listed) == sorted(demo.manifest.planted)
     assert {rule for rule, _, _ in listed} == {"budget_overrun", "unapproved_payment", "unknown_or_revoked_payee",
                                                "duplicate_relief", "reconciliation_gap"}
-    summary = {r[0]: r[3] for r in wb["汇总"].iter_rows(min_row=2, values_only=True) if r and r[0]}
+    summary = {r[2]: r[4] for r in wb[COVER_SHEET].iter_rows(values_only=True) if len(r) > 4 and r[2]}
     assert summary["reconciliation"] == 1 and summary["budget_vs_actual"] == 1
     assert summary["relief_without_voucher"] == 0
     wb.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.report.audit import write_workbook
+from flows.report.audit import fetch_audit, write_workbook
 from flows.report.summary import write_report
 from flows.report.trace import collect
 from flows.settings import load_settings
@@ -25,13 +25,16 @@ def annual_report(year: int | None = None) -> list[Path]:
     settings = load_settings(report_year=year)
     y = settings.report_year
     out = settings.output_dir / f"annual-{y}-{datetime.now():%Y%m%dT%H%M%S}"
+    template = settings.template_path.read_text(encoding="utf-8")
     engine = warehouse_engine(settings)
     try:
         data = collect(engine, y, settings.output_dir)
+        # the workbook's cover states the publication and the federation's name (the summary's audit need not)
+        audit = fetch_audit(engine, y, published_dir=settings.published_dir, template=template)
     finally:
         engine.dispose()
-    files = write_report(data, settings.template_path.read_text(encoding="utf-8"), out)
-    files.append(write_workbook(data.audit, out / f"audit-{y}.xlsx"))
+    files = write_report(data, template, out)
+    files.append(write_workbook(audit, out / f"audit-{y}.xlsx"))
     get_run_logger().info("annual report %d: %d figures, %d audit exceptions, written to %s", y, len(data.figures),
                           len(data.audit.exceptions), out)
     return files

@@ -24,8 +24,8 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from flows.report.audit import (BUDGET_COLUMNS, EXCEPTION_COLUMNS, EXCEPTION_RULES, RECONCILIATION_COLUMNS,
-                                Audit, write_workbook)
+from flows.report.audit import (BUDGET_SHEET, BUDGET_TABLE, EXCEPTION_RULES, EXCEPTION_TABLES, RECONCILIATION_SHEET,
+                                RECONCILIATION_TABLE, TRACE_COLUMNS, Audit, rule_sheet, write_workbook)
 from flows.report.cells import csv_field, csv_row, csv_text
 from flows.report.format import Figure, figures_csv
 from flows.report.publish import _rows_csv, diff, figure_rows
@@ -41,6 +41,12 @@ HARMLESS = ("V1/1", "项目化补助", " =1", "'=1", "1+1", "")
 def sheet_xml(path: Path) -> dict[str, str]:
     with zipfile.ZipFile(path) as z:
         return {n: z.read(n).decode("utf-8") for n in z.namelist() if n.startswith("xl/worksheets/sheet")}
+
+
+def ooxml_text(text: str) -> str:
+    """A string as Excel reads it: XlsxWriter stores a control character such as CR as the
+    OOXML escape ``_x000D_``, which openpyxl leaves as it is."""
+    return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), text)
 
 
 def assert_no_formula_elements(path: Path) -> None:
@@ -87,7 +93,9 @@ def hostile_audit() -> Audit:
             exceptions.append({"exception_id": f"{rule}:{text}", "rule": rule, "project_code": text,
                                "reference": text, "event_date": date(2021, 3, 1),
                                "amount_yuan": Decimal("-12.50"), "reason_zh": text, "reason_en": text,
-                               "source_file": text, "source_row": i + 2})
+                               "source_file": text, "source_row": i + 2,
+                               **{c: text for c in TRACE_COLUMNS}, "line_no": i + 1,
+                               "posting_date": date(2021, 3, 1)})
     reconciliation = [{"project_code": text, "ledger_total_yuan": Decimal("-1.00"), "ledger_rows": 1,
                        "postings_yuan": Decimal("2.00"), "posting_lines": 1,
                        "difference_yuan": Decimal("-3.00"), "is_gap": True} for text in HOSTILE]
@@ -99,32 +107,39 @@ def hostile_audit() -> Audit:
 
 
 def test_audit_workbook_holds_hostile_text_as_text(tmp_path: Path) -> None:
-    """The real ``write_workbook``: every payload in every text column comes back as exactly that
-    text in a string cell; no sheet holds a formula; amounts are still (negative) numbers."""
+    """The real ``write_workbook``: every payload in every text column of every check's table
+    comes back as exactly that text in a string cell; no sheet holds a formula; amounts are
+    still (negative) numbers. (Each sheet: the English column names in row 3, the table's
+    header in row 4, its rows from row 5.)"""
     audit = hostile_audit()
     out = write_workbook(audit, tmp_path / "audit-2021.xlsx")
     assert_no_formula_elements(out)
-    xml = "".join(sheet_xml(out).values())
-    assert 't="inlineStr"><is><t>=cmd|\' /C calc\'!A0</t>' in xml  # the text itself, as a string cell
+    with zipfile.ZipFile(out) as z:
+        strings = z.read("xl/sharedStrings.xml").decode("utf-8")
+    assert "<t>=cmd|' /C calc'!A0</t>" in strings  # the text itself, in the shared strings
 
     wb = openpyxl.load_workbook(out)
-    sheets = [("对账 reconciliation", RECONCILIATION_COLUMNS, audit.reconciliation),
-              ("预算执行 budget", BUDGET_COLUMNS, audit.budget)]
-    sheets += [(f"{zh} {rule}"[:31], EXCEPTION_COLUMNS, audit.by_rule()[rule])
-               for rule, zh, _ in EXCEPTION_RULES]
+    sheets = [(RECONCILIATION_SHEET, RECONCILIATION_TABLE, audit.reconciliation),
+              (BUDGET_SHEET, BUDGET_TABLE, audit.budget)]
+    sheets += [(rule_sheet(rule), EXCEPTION_TABLES[rule],
+                [{**r, "source": f"{r['source_file']}#{r['source_row']}"} for r in audit.by_rule()[rule]])
+               for rule, _, _ in EXCEPTION_RULES]
     checked = 0
     for title, columns, rows in sheets:
         ws = wb[title]
-        assert [c.value for c in ws[1]] == list(columns)
-        for expected, cells in zip(rows, ws.iter_rows(min_row=2), strict=True):
+        assert [c.value for c in ws[3]] == [c.key for c in columns]
+        for expected, cells in zip(rows, ws.iter_rows(min_row=5), strict=True):
             for column, cell in zip(columns, cells, strict=True):
-                value = expected[column]
+                value = expected[column.key]
                 if isinstance(value, str):
-                    assert (cell.value, cell.data_type) == (value, "s"), (title, column, cell.coordinate)
+                    assert (ooxml_text(cell.value), cell.data_type) == (value, "s"), (title, column.key,
+                                                                                     cell.coordinate)
                     checked += 1
                 elif isinstance(value, Decimal):
                     assert (cell.value, cell.data_type) == (float(value), "n")
-    assert checked == len(EXCEPTION_RULES) * len(HOSTILE) * 7 + len(HOSTILE) * 3
+    text_columns = sum(1 for cols in EXCEPTION_TABLES.values() for c in cols if c.kind == "text")
+    assert checked == text_columns * len(HOSTILE) + len(HOSTILE) * 3  # + project_code, project_code, project_name
+    assert text_columns >= 20
     wb.close()
 
 
@@ -241,10 +256,10 @@ def test_a_hostile_finance_delivery_never_becomes_a_formula(prefect_harness: Non
 
     assert_no_formula_elements(out)
     wb = openpyxl.load_workbook(out)
-    names = {cell.value: cell.data_type for cell in wb["预算执行 budget"]["C"][1:]}  # project_name
+    names = {cell.value: cell.data_type for cell in wb[BUDGET_SHEET]["C"][4:]}  # project_name, below the header
     assert set(PAYLOADS) <= set(names) and set(names.values()) == {"s"}
-    refs = [r[3] for r in wb["无审批支付 unapproved_payment"].iter_rows(min_row=2, values_only=True)]
-    assert sorted(refs) == sorted(f"{text}/1" for text in PAYLOADS)
+    refs = [r[:2] for r in wb[rule_sheet("unapproved_payment")].iter_rows(min_row=5, values_only=True)]
+    assert sorted(refs) == sorted((text, 1) for text in PAYLOADS)  # 凭证号 and 行号
     wb.close()
     assert {r[2] for r in figures[1:] if r[1] == "funds.project_subsidy_yuan"} == {"50.0"}
     written = (tmp_path / "published" / "2021" / "figure-rows-2021.csv").read_bytes().decode("utf-8")

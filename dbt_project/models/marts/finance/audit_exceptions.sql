@@ -1,6 +1,8 @@
 -- Fund audit: one row per exception (figures.yaml audit.exceptions, plus each reconciliation
 -- gap), with its rule, a reason in Chinese and English, the voucher line or ledger row it is
--- about, and the amount. Rules:
+-- about, and the amount. A rule about a voucher line carries the line itself (voucher_no, line_no,
+-- posting_date, payee, memo, approval_no) so an auditor can find it in the books; a relief rule
+-- carries the relief's approval_no (never the recipient's 身份证号); the rest is null. Rules:
 --   budget_overrun            net postings on a project in a year exceed its budget (or it has none)
 --   unapproved_payment        a XMBZ, LZJT or JZ voucher line without 审批单号
 --   unknown_or_revoked_payee  收款方编码 matches no enterprise or union, or a union revoked before 记账日期
@@ -9,6 +11,20 @@
 --   reconciliation_gap        a welfare programme's ledger total differs from its project's postings
 with postings as (
     select * from {{ ref('int_finance_postings') }}
+),
+
+lines as (
+    -- each voucher line with its payee's registered name (an enterprise or a union; null if unknown)
+    select
+        postings.*,
+        enterprises.uscc as enterprise_uscc,
+        unions.union_code as known_union_code,
+        unions.status as union_status,
+        unions.revoked_on as union_revoked_on,
+        coalesce(enterprises.enterprise_name, unions.union_name) as payee_name
+    from postings
+    left join {{ ref('stg_registry__enterprises') }} as enterprises on enterprises.uscc = postings.payee_code
+    left join {{ ref('stg_registry__unions') }} as unions on unions.union_code = postings.payee_code
 ),
 
 yearly as (
@@ -27,6 +43,13 @@ budget_overrun as (
         yearly.actual_yuan - coalesce(budget.budget_yuan, 0) as amount_yuan,
         '项目' || yearly.project_code || '全年支出超出预算' as reason_zh,
         'net postings on ' || yearly.project_code || ' exceed the year''s budget' as reason_en,
+        {{ dbt.cast('null', 'varchar') }} as voucher_no,
+        cast(null as integer) as line_no,
+        cast(null as date) as posting_date,
+        {{ dbt.cast('null', 'varchar') }} as payee_code,
+        {{ dbt.cast('null', 'varchar') }} as payee_name,
+        {{ dbt.cast('null', 'varchar') }} as memo,
+        {{ dbt.cast('null', 'varchar') }} as approval_no,
         {{ dbt.cast('null', 'varchar') }} as source_file,
         cast(null as integer) as source_row
     from yearly
@@ -45,23 +68,21 @@ unapproved_payment as (
         net_yuan as amount_yuan,
         '凭证行缺少审批单号' as reason_zh,
         'voucher line without an approval number (审批单号)' as reason_en,
+        voucher_no,
+        cast(line_no as integer) as line_no,
+        posted_on as posting_date,
+        payee_code,
+        payee_name,
+        summary as memo,
+        approval_no,
         _file_name as source_file,
         cast(_row_number as integer) as source_row
-    from postings
+    from lines
     where project_code in ('XMBZ', 'LZJT', 'JZ') and approval_no is null
 ),
 
 payee_status as (
-    select
-        postings.*,
-        enterprises.uscc as enterprise_uscc,
-        unions.union_code as known_union_code,
-        unions.status as union_status,
-        unions.revoked_on as union_revoked_on
-    from postings
-    left join {{ ref('stg_registry__enterprises') }} as enterprises on enterprises.uscc = postings.payee_code
-    left join {{ ref('stg_registry__unions') }} as unions on unions.union_code = postings.payee_code
-    where postings.payee_code is not null
+    select * from lines where payee_code is not null
 ),
 
 bad_payee as (
@@ -77,6 +98,13 @@ bad_payee as (
         case when enterprise_uscc is null and known_union_code is null
              then 'payee ' || payee_code || ' is no registered enterprise or union'
              else 'payee union ' || payee_code || ' was revoked before the posting date' end as reason_en,
+        voucher_no,
+        cast(line_no as integer) as line_no,
+        posted_on as posting_date,
+        payee_code,
+        payee_name,
+        summary as memo,
+        approval_no,
         _file_name as source_file,
         cast(_row_number as integer) as source_row
     from payee_status
@@ -102,6 +130,13 @@ duplicate_relief as (
         '同一身份证号30天内重复救助（上次' || cast(previous_date as varchar(10)) || '）' as reason_zh,
         'the same resident ID was given relief within 30 days (before: ' || cast(previous_date as varchar(10))
             || ')' as reason_en,
+        {{ dbt.cast('null', 'varchar') }} as voucher_no,
+        cast(null as integer) as line_no,
+        cast(null as date) as posting_date,
+        {{ dbt.cast('null', 'varchar') }} as payee_code,
+        {{ dbt.cast('null', 'varchar') }} as payee_name,
+        {{ dbt.cast('null', 'varchar') }} as memo,
+        approval_no,
         _file_name as source_file,
         cast(_row_number as integer) as source_row
     from relief
@@ -118,6 +153,13 @@ relief_without_voucher as (
         amount_yuan,
         '救助审批单号' || approval_no || '没有对应的JZ凭证' as reason_zh,
         'relief approval ' || approval_no || ' is carried by no JZ voucher line' as reason_en,
+        {{ dbt.cast('null', 'varchar') }} as voucher_no,
+        cast(null as integer) as line_no,
+        cast(null as date) as posting_date,
+        {{ dbt.cast('null', 'varchar') }} as payee_code,
+        {{ dbt.cast('null', 'varchar') }} as payee_name,
+        {{ dbt.cast('null', 'varchar') }} as memo,
+        approval_no,
         _file_name as source_file,
         cast(_row_number as integer) as source_row
     from relief
@@ -137,6 +179,13 @@ reconciliation_gap as (
         difference_yuan as amount_yuan,
         '福利台账合计与项目' || project_code || '记账金额不符' as reason_zh,
         'welfare ledger total differs from the net postings on ' || project_code as reason_en,
+        {{ dbt.cast('null', 'varchar') }} as voucher_no,
+        cast(null as integer) as line_no,
+        cast(null as date) as posting_date,
+        {{ dbt.cast('null', 'varchar') }} as payee_code,
+        {{ dbt.cast('null', 'varchar') }} as payee_name,
+        {{ dbt.cast('null', 'varchar') }} as memo,
+        {{ dbt.cast('null', 'varchar') }} as approval_no,
         {{ dbt.cast('null', 'varchar') }} as source_file,
         cast(null as integer) as source_row
     from {{ ref('audit_reconciliation') }}
@@ -168,5 +217,12 @@ select
     reason_zh,
     reason_en,
     source_file,
-    source_row
+    source_row,
+    voucher_no,
+    line_no,
+    posting_date,
+    payee_code,
+    payee_name,
+    memo,
+    approval_no
 from exceptions
