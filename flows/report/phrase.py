@@ -8,7 +8,7 @@ gets is then chosen from the computed value, so it is true of that value:
 token      meaning                                                            example
 =========  =================================================================  ==============
 ``万``      the number is written in 万 (ten thousands)                        ``349.88万``
-``汉``      Chinese numerals (``两``, ``十``, ``百万``)                          ``十余``
+``汉``      Chinese numerals (cn2an's; ``两``, ``十``, ``百`` alone: IDIOMS)    ``十余``
 ``余N``     rounded down to a multiple of N; ``余`` only if something was cut  ``20000余``
 ``超N``     rounded down to a multiple of N; ``超`` only if something was cut  ``超2000``
 ``近N/T``   rounded up to a multiple of N; ``近`` if that is at most T above   ``近3500``
@@ -36,7 +36,6 @@ WAN = Decimal(10000)
 FINEST = Decimal("0.01")
 _STYLE = re.compile(r"^(?P<flags>[万汉]*)(?:(?P<q>[余超近约])(?P<step>\d+(?:\.\d+)?)(?:/(?P<tol>\d+(?:\.\d+)?))?)?"
                     r"(?P<flags2>[万汉]*)$")
-_DIGITS = "零一二三四五六七八九"
 
 
 @dataclass(frozen=True)
@@ -66,34 +65,21 @@ def parse_style(text: str) -> Style:
                  tolerance=Decimal(m["tol"]) if m["tol"] else None)
 
 
+IDIOMS = {2: "两", 10: "十", 100: "百", 1000: "千"}
+"""Where the seed's idiom differs from cn2an's numeral: 两期, 十余场, 近百万 (a round 百 or 千 that
+stands alone drops its 一: 百, 千; 10 is 十 in both)."""
+
+
 def chinese_numeral(n: int) -> str:
-    """Below 10**8: 2 -> 两, 10 -> 十, 15 -> 十五, 20 -> 二十, 100 -> 百, 105 -> 一百零五, 20300 -> 二万零三百."""
-    if n < 0 or n >= 10 ** 8:
-        raise ValueError(f"no Chinese numeral here for {n}")
-    if n == 2:
-        return "两"
-    if n < 10000:
-        text = _below_wan(n)
-    else:
-        high, low = divmod(n, 10000)
-        text = _below_wan(high) + "万" + ("" if low == 0 else ("零" if low < 1000 else "") + _below_wan(low))
-    return text[1:] if text.startswith("一十") else text
+    """The number in Chinese numerals as the summary writes it: cn2an's digits (一万一千,
+    一万零一百, 一百万二千二百零二), with the seed's idioms for a number standing alone (IDIOMS)."""
+    if n < 0:
+        raise ValueError(f"no Chinese numeral here for {n}: the sign is written by phrase()")
+    if n in IDIOMS:
+        return IDIOMS[n]
+    import cn2an  # imported here: a tenth of a second that only the 汉 style needs
 
-
-def _below_wan(n: int) -> str:
-    if n == 0:
-        return _DIGITS[0]
-    out, zero = "", False
-    for power, name in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
-        d = n // power % 10
-        if d:
-            out += ("零" if zero else "") + _DIGITS[d] + name
-            zero = False
-        elif out:
-            zero = True
-    if len(out) == 2 and out[0] == "一":  # a round 十, 百 or 千 stands alone: 近百万, 十余
-        out = out[1:]
-    return out
+    return str(cn2an.an2cn(n, "low"))
 
 
 def _number(x: Decimal, chinese: bool) -> str:

@@ -10,6 +10,7 @@ as inline SVG, so it reads offline.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from html import escape
@@ -18,7 +19,7 @@ from pathlib import Path
 import markdown as md
 
 from flows.report import charts
-from flows.report.format import Figure
+from flows.report.format import MONEY_UNITS, Figure
 from flows.report.template import Part, render, stated_numbers
 from flows.report.trace import FigureTrace, ReportData
 
@@ -80,20 +81,48 @@ YOY_YEARS = 5
 
 
 def _yoy_years(data: ReportData) -> list[int]:
-    """The report year and up to four before it that the warehouse has data for."""
+    """The report year and up to four before it that the warehouse has data for (a year with
+    deliveries, flows/report/trace.py HISTORY_SQL)."""
     return [y for y in data.years if data.year - YOY_YEARS < y <= data.year]
 
 
-def _yoy_md(data: ReportData) -> list[str]:
+NO_DATA = "—"
+NO_DATA_NOTE = (f"{NO_DATA}：该年无数据（当年未收到交付，或该指标当年无源记录）/ no data that year "
+                "(no delivery that year, or no source row of the figure).")
+
+
+def yoy_change(prev: Decimal | None, cur: Decimal | None) -> str:
+    """The change on the earlier year, or NO_DATA when there is nothing to grow from: the earlier
+    year has no data for the figure (None: no delivery that year, or no source row) or was 0."""
+    if prev is None or cur is None or prev == 0:
+        return NO_DATA
+    return f"{(cur - prev) / prev * 100:+.1f}%"
+
+
+def yoy_rows(data: ReportData) -> tuple[list[int], list[tuple[FigureTrace, list[Decimal | None], str]]]:
+    """The years compared and, per figure, its value each year (None: no data) and the change
+    from the year before the report year; markdown and HTML write the same table."""
     years = _yoy_years(data)
+    rows = []
+    for f in data.figures:
+        values = [data.history.get(f.id, {}).get(y) for y in years]
+        rows.append((f, values, yoy_change(values[-2], values[-1]) if len(values) > 1 else NO_DATA))
+    return years, rows
+
+
+def _cell(value: Decimal | None, unit: str) -> str:
+    return NO_DATA if value is None else _fmt(value, unit)
+
+
+def _yoy_md(data: ReportData) -> list[str]:
+    years, rows = yoy_rows(data)
     if len(years) < 2:
         return []
     lines = ["", "## 历年对比 / year over year", "",
-             "| 指标 | " + " | ".join(str(y) for y in years) + " |", "|---|" + "---:|" * len(years)]
-    for f in data.figures:
-        values = [data.history.get(f.id, {}).get(y) for y in years]
-        lines.append(f"| {f.zh} | " + " | ".join("" if v is None else _fmt(v, f.unit) for v in values) + " |")
-    return lines
+             "| 指标 | " + " | ".join(str(y) for y in years) + " | 同比 change |", "|---|" + "---:|" * (len(years) + 1)]
+    for f, values, change in rows:
+        lines.append(f"| {f.zh} | " + " | ".join(_cell(v, f.unit) for v in values) + f" | {change} |")
+    return lines + ["", NO_DATA_NOTE]
 
 
 def _fmt(value: Decimal, unit: str) -> str:
@@ -124,41 +153,98 @@ def _body_html(parts: list[Part], data: ReportData) -> str:
     return html
 
 
-def _charts_html(data: ReportData) -> str:
-    by_id = {f.id: f for f in data.figures}
-    out = ['<section id="charts"><h2>图表 / charts</h2>', '<h3>各项指标按月 / figures by month</h3>',
-           '<div class="charts" id="chart-months">']
-    for f in data.figures:  # in the catalogue's order
+@dataclass(frozen=True)
+class ChartData:
+    """What one bar chart of the summary draws (labels x series), read by the tests that reconcile
+    it. ``figure_id``: the headline figure its bars add up to (month charts)."""
+
+    id: str
+    title: str
+    labels: list[str]
+    series: dict[str, list[Decimal]]
+    money: bool = False
+    figure_id: str | None = None
+    note: str = ""
+
+
+ZONES = ("海港", "空港", "临港")
+
+
+def month_charts(data: ReportData) -> list[ChartData]:
+    """One chart per figure with dated rows, in the catalogue's order: its months add up to the
+    figure (a distinct count counts each key in the month it is first seen; rows without a date
+    are a last bar 未知)."""
+    out = []
+    for f in data.figures:
         series = data.by_month.get(f.id)
         if not series or not any(series):
             continue
-        out.append(charts.bars(f"{f.zh}（{f.unit}）", [str(m) for m in range(1, 13)], {f.zh: series},
-                               f"chart-month-{anchor(f.id)}", width=310, height=150))
-    out.append("</div>")
-    zones = ["海港", "空港", "临港"]
-    rows = {by_id[fid].zh: parts for fid, parts in data.by_zone.items() if fid in by_id}
-    keys = zones + sorted({z for p in rows.values() for z in p} - set(zones))
-    out.append('<h3>按片区 / by zone</h3>')
-    out.append(charts.stacked("按企业所属片区 / figures counted by enterprise, by zone", rows, keys, "chart-zones")
-               if rows else "<p>无按企业统计的指标。</p>")
-    names = {r["project_code"]: r["project_name"] for r in data.audit.budget if r["project_name"]}
+        labels = [str(m) for m in range(1, 13)] + [charts.UNKNOWN] * (len(series) - 12)
+        money = f.unit in MONEY_UNITS
+        note = f"合计 {charts.exact(sum(series, Decimal(0)), money)}" + (
+            "，按首次月份" if f.id in data.distinct_ids else "")
+        out.append(ChartData(f"chart-month-{anchor(f.id)}", f"{f.zh}（{f.unit}）", labels, {f.zh: list(series)},
+                             money, f.id, note))
+    return out
+
+
+def zone_rows(data: ReportData) -> dict[str, dict[str, int]]:
+    """Figure label -> its count per zone (未知: a key with no enterprise row), in the catalogue's
+    order: each row adds up to its figure."""
+    return {f.zh: data.by_zone[f.id] for f in data.figures if f.id in data.by_zone}
+
+
+def zone_keys(rows: dict[str, dict[str, int]]) -> list[str]:
+    found = {z for parts in rows.values() for z in parts}
+    return [z for z in ZONES if z in found] + sorted(found - set(ZONES) - {charts.UNKNOWN}) + (
+        [charts.UNKNOWN] if charts.UNKNOWN in found else [])
+
+
+def welfare_chart(data: ReportData) -> ChartData | None:
+    """Each welfare programme's ledger total beside its project's net postings (the audit's
+    reconciliation, as in the audit workbook)."""
     recon = data.audit.reconciliation
-    out.append('<h3>福利项目 / welfare by programme</h3>')
-    out.append(charts.bars("福利台账与财务入账（元）/ welfare ledger vs postings (yuan)",
-                           [f"{names.get(r['project_code'], r['project_code'])}" for r in recon],
-                           {"台账 ledger": [r["ledger_total_yuan"] or 0 for r in recon],
-                            "入账 postings": [r["postings_yuan"] or 0 for r in recon]}, "chart-welfare")
-               if recon else "<p>本年无福利台账。</p>")
+    if not recon:
+        return None
+    names = {r["project_code"]: r["project_name"] for r in data.audit.budget if r["project_name"]}
+    return ChartData("chart-welfare", "福利台账与财务入账（元）/ welfare ledger vs postings (yuan)",
+                     [str(names.get(r["project_code"], r["project_code"])) for r in recon],
+                     {"台账 ledger": [Decimal(r["ledger_total_yuan"] or 0) for r in recon],
+                      "入账 postings": [Decimal(r["postings_yuan"] or 0) for r in recon]}, money=True)
+
+
+def budget_chart(data: ReportData) -> ChartData | None:
+    """Each project's budget and its actual to date at the year's last month with postings."""
     last: dict[str, dict] = {}
     for r in data.audit.budget:
         if r["project_code"] not in last or r["report_month"] > last[r["project_code"]]["report_month"]:
             last[r["project_code"]] = r
+    if not last:
+        return None
+    return ChartData("chart-budget", "预算与实际（元）/ budget vs actual to date (yuan)",
+                     [str(r["project_name"] or code) for code, r in last.items()],
+                     {"预算 budget": [Decimal(r["budget_yuan"] or 0) for r in last.values()],
+                      "实际 actual": [Decimal(r["actual_to_date_yuan"] or 0) for r in last.values()]}, money=True)
+
+
+def _bars(c: ChartData, width: int = 760, height: int = 260) -> str:
+    return charts.bars(c.title, c.labels, c.series, c.id, width, height, money=c.money, note=c.note)
+
+
+def _charts_html(data: ReportData) -> str:
+    out = ['<section id="charts"><h2>图表 / charts</h2>', '<h3>各项指标按月 / figures by month</h3>',
+           '<div class="charts" id="chart-months">']
+    out += [_bars(c, 310, 160) for c in month_charts(data)]
+    out.append("</div>")
+    rows = zone_rows(data)
+    out.append('<h3>按片区 / by zone</h3>')
+    out.append(charts.stacked("按企业所属片区 / figures counted by enterprise, by zone", rows, zone_keys(rows),
+                              "chart-zones") if rows else "<p>无按企业统计的指标。</p>")
+    welfare, budget = welfare_chart(data), budget_chart(data)
+    out.append('<h3>福利项目 / welfare by programme</h3>')
+    out.append(_bars(welfare) if welfare else "<p>本年无福利台账。</p>")
     out.append('<h3>预算执行 / budget vs actual</h3>')
-    out.append(charts.bars("预算与实际（元）/ budget vs actual to date (yuan)",
-                           [f"{r['project_name'] or code}" for code, r in last.items()],
-                           {"预算 budget": [r["budget_yuan"] or 0 for r in last.values()],
-                            "实际 actual": [r["actual_to_date_yuan"] or 0 for r in last.values()]}, "chart-budget")
-               if last else "<p>本年无预算。</p>")
+    out.append(_bars(budget) if budget else "<p>本年无预算。</p>")
     out.append("</section>")
     return "".join(out)
 
@@ -191,19 +277,16 @@ def _trace_html(f: FigureTrace) -> str:
 
 
 def _yoy_html(data: ReportData) -> str:
-    years = _yoy_years(data)
+    years, rows = yoy_rows(data)
     if len(years) < 2:
         return ""
     head = "".join(f"<th>{y}</th>" for y in years)
-    rows = []
-    for f in data.figures:
-        values = [data.history.get(f.id, {}).get(y) for y in years]
-        prev, cur = values[-2], values[-1]
-        change = "" if not prev or cur is None else f"{(cur - prev) / prev * 100:+.1f}%"
-        cells = "".join(f'<td class="n">{"" if v is None else _fmt(v, f.unit)}</td>' for v in values)
-        rows.append(f'<tr><td><a href="#{anchor(f.id)}">{escape(f.zh)}</a></td>{cells}<td class="n">{change}</td></tr>')
+    body = "".join(
+        f'<tr><td><a href="#{anchor(f.id)}">{escape(f.zh)}</a></td>'
+        + "".join(f'<td class="n">{_cell(v, f.unit)}</td>' for v in values)
+        + f'<td class="n">{change}</td></tr>' for f, values, change in rows)
     return (f'<section id="yoy"><h2>历年对比 / year over year</h2><table><tr><th>指标</th>{head}'
-            f'<th>同比 change</th></tr>{"".join(rows)}</table></section>')
+            f'<th>同比 change</th></tr>{body}</table><p class=meta>{escape(NO_DATA_NOTE)}</p></section>')
 
 
 def to_html(parts: list[Part], data: ReportData, template: str, generated: datetime) -> str:

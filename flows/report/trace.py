@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from flows import schema
 from flows.errors import UnionWHError
 from flows.report.audit import Audit, fetch_audit
+from flows.report.charts import UNKNOWN
 from flows.warehouse import builds
 from flows.warehouse.dbt import DBT_PROJECT_DIR
 
@@ -99,6 +100,8 @@ class ReportData:
     history: dict[str, dict[int, Decimal]]
     run_id: str | None
     artifacts: Path | None
+    distinct_ids: frozenset[str] = frozenset()
+    """Figures that count distinct keys: their monthly chart counts a key in its first month."""
 
     @property
     def values(self) -> dict[str, Decimal]:
@@ -237,6 +240,80 @@ def trace_gaps(data: ReportData) -> str | None:
             + ", ".join(parts) + "; run `UNIONWH_DBT_BUILD=all unionwh run` to run every test")
 
 
+# The chart series are read so that each adds up to the figure it illustrates (fig_annual_figures
+# aggregates the same fig_figure_rows): nothing is dropped by a join or for want of a date.
+MONTHLY_SQL = """
+SELECT figure_id, measure, CAST(extract(month FROM event_on) AS INTEGER) AS month, count(*) AS n,
+       sum(amount) AS amount
+FROM marts.fig_figure_rows WHERE report_year = :y AND measure <> 'distinct' GROUP BY 1, 2, 3
+UNION ALL
+SELECT figure_id, measure, CAST(extract(month FROM first_on) AS INTEGER) AS month, count(*) AS n, NULL AS amount
+FROM (SELECT figure_id, measure, count_key, min(event_on) AS first_on FROM marts.fig_figure_rows
+      WHERE report_year = :y AND measure = 'distinct' AND count_key IS NOT NULL GROUP BY 1, 2, 3) AS keyed
+GROUP BY 1, 2, 3"""
+"""Per figure and month: rows counted, amounts summed, and a distinct key counted once, in the month
+it is first seen (a key seen in March and May is one of March's, so the months add up to the
+year's distinct count); month NULL for rows without a date."""
+
+ENTERPRISE_UNIT = "家"
+"""Distinct counts in 家 count enterprises (USCC or payee codes): these are broken down by zone.
+A distinct count of people (名: 身份证号) is not."""
+
+ZONES_SQL = """
+SELECT r.figure_id, coalesce(e.zone, :unknown) AS zone, count(DISTINCT r.count_key) AS n
+FROM marts.fig_figure_rows AS r
+JOIN marts.fig_annual_figures AS f ON f.figure_id = r.figure_id AND f.report_year = r.report_year
+LEFT JOIN marts.dim_enterprise AS e ON e.uscc = r.count_key
+WHERE r.report_year = :y AND r.measure = 'distinct' AND r.count_key IS NOT NULL AND f.unit = :unit
+GROUP BY 1, 2"""
+
+HISTORY_SQL = """
+SELECT figure_id, report_year, value, source_rows FROM marts.fig_annual_figures
+WHERE report_year <= :y AND (report_year = :y OR report_year IN (
+    SELECT CAST(extract(year FROM delivery_date) AS INTEGER) FROM ops.load_ledger WHERE status = 'loaded'))"""
+"""The years to compare the report year with: those in which the warehouse received deliveries.
+A year before the first delivery only has what later deliveries carried of it (last December's
+visits in January's workbook): its figures are not that year's, and the summary shows "—" for
+them, as for a figure whose sources had no row that year, instead of a growth of +97930%."""
+
+
+def _months(rows: list[Any]) -> dict[str, list[Decimal]]:
+    """figure id -> its twelve monthly values, and a thirteenth (UNKNOWN) when some rows have no
+    date; only figures with dated rows (a status at year end has no months)."""
+    dated: dict[str, list[Decimal]] = {}
+    undated: dict[str, Decimal] = defaultdict(Decimal)
+    for fid, measure, month, n, amount in rows:
+        value = Decimal(str(amount or 0)) if measure == "sum" else Decimal(int(n))
+        if month is None:
+            undated[fid] += value
+        else:
+            dated.setdefault(fid, [Decimal(0)] * 12)[int(month) - 1] += value
+    return {fid: series + ([undated[fid]] if undated.get(fid) else []) for fid, series in dated.items()}
+
+
+@dataclass
+class ChartSeries:
+    by_month: dict[str, list[Decimal]]
+    by_zone: dict[str, dict[str, int]]
+    history: dict[str, dict[int, Decimal]]
+    distinct_ids: frozenset[str]
+
+
+def chart_series(conn: sa.Connection, year: int) -> ChartSeries:
+    """The numbers the summary's charts and year-over-year table draw, read from the figures marts
+    (MONTHLY_SQL, ZONES_SQL, HISTORY_SQL): each chart's parts add up to its figure."""
+    monthly = _q(conn, MONTHLY_SQL, y=year)
+    by_zone: dict[str, dict[str, int]] = defaultdict(dict)
+    for fid, zone, n in _q(conn, ZONES_SQL, y=year, unit=ENTERPRISE_UNIT, unknown=UNKNOWN):
+        by_zone[fid][zone] = int(n)
+    history: dict[str, dict[int, Decimal]] = defaultdict(dict)
+    for fid, y, value, source_rows in _q(conn, HISTORY_SQL, y=year):
+        if int(y) == year or int(source_rows or 0) > 0:
+            history[fid][int(y)] = Decimal(str(value))
+    return ChartSeries(_months(monthly), dict(by_zone), dict(history),
+                       frozenset(r[0] for r in monthly if r[1] == "distinct"))
+
+
 def collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] | None = None) -> ReportData:
     """Read the report's data for ``year``, with the dbt results of ``run`` (run id, artifacts
     folder; default: the newest succeeded run's). Raises UnionWHError if the marts are missing."""
@@ -263,15 +340,7 @@ def _collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] 
         quarantine = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in _q(
             conn, "SELECT source_system, table_name, count(*), "
                   "sum(CASE WHEN is_resolved THEN 0 ELSE 1 END) FROM marts.audit_quarantine GROUP BY 1, 2")}
-        monthly = _q(conn, "SELECT figure_id, CAST(extract(month FROM event_on) AS INTEGER), max(measure), "
-                           "count(*), count(DISTINCT count_key), sum(amount) FROM marts.fig_figure_rows "
-                           "WHERE report_year = :y AND event_on IS NOT NULL GROUP BY 1, 2", y=year)
-        zones = _q(conn, "SELECT r.figure_id, coalesce(e.zone, '?'), count(DISTINCT r.count_key) "
-                         "FROM marts.fig_figure_rows r JOIN marts.dim_enterprise e ON e.uscc = r.count_key "
-                         "WHERE r.report_year = :y AND r.measure = 'distinct' GROUP BY 1, 2", y=year)
-        history_rows = _q(conn, "SELECT figure_id, report_year, value FROM marts.fig_annual_figures "
-                                "WHERE report_year IN (SELECT report_year FROM marts.fig_annual_figures "
-                                "GROUP BY report_year HAVING sum(source_rows) > 0)")
+        series = chart_series(conn, year)
     by_table = {t.raw_table: t for t in schema.TABLES}
     figures = []
     for fid, value, unit, zh, en, definition, source_rows, models_read in rows:
@@ -291,15 +360,5 @@ def _collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] 
             trace.quarantined_open += q_open
         trace.audit, trace.audit_clean = _audit_status(fid, audit)
         figures.append(trace)
-    by_month: dict[str, list[Decimal]] = {}
-    for fid, month, measure, n, distinct, amount in monthly:
-        series = by_month.setdefault(fid, [Decimal(0)] * 12)
-        series[int(month) - 1] = Decimal(str(amount or 0)) if measure == "sum" else Decimal(
-            distinct if measure == "distinct" else n)
-    by_zone: dict[str, dict[str, int]] = defaultdict(dict)
-    for fid, zone, n in zones:
-        by_zone[fid][zone] = int(n)
-    history: dict[str, dict[int, Decimal]] = defaultdict(dict)
-    for fid, y, value in history_rows:
-        history[fid][int(y)] = Decimal(str(value))
-    return ReportData(year, figures, by_month, dict(by_zone), audit, dict(history), run_id, artifacts)
+    return ReportData(year, figures, series.by_month, series.by_zone, audit, series.history, run_id, artifacts,
+                      series.distinct_ids)
