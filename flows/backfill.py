@@ -45,8 +45,10 @@ def backfill(date_from: date, date_to: date, landing: str | None = None, year: i
         for i, day in enumerate(days):
             last = i == len(days) - 1
             try:
-                runs.append(nightly_load(landing=landing, year=year, deliveries_from=day, deliveries_to=day,
-                                         build=build and last))
+                # each day's run named for its day in the Prefect UI (not a random name)
+                day_run = nightly_load.with_options(flow_run_name=f"deliveries-{day.isoformat()}")
+                runs.append(day_run(landing=landing, year=year, deliveries_from=day, deliveries_to=day,
+                                    build=build and last))
             except (KeyboardInterrupt, TerminationSignal) as exc:  # Ctrl-C, SIGTERM: the run recorded itself
                 if runner_cancels(exc):
                     raise

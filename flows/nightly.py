@@ -28,7 +28,6 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import TerminationSignal
 from prefect.futures import PrefectFuture
@@ -38,9 +37,10 @@ from sqlalchemy.engine import Engine
 
 from flows import faults, schema
 from flows.errors import BatchError, ConfigError, FileInFlux, RunFailed, TransientError, safe_error_text
+from flows.orchestration import artifacts as ui_artifacts
 from flows.orchestration import interrupt, notify, retention
 from flows.orchestration.progress import Progress
-from flows.quality.docs import DocPage, page_name, render_page, write_index
+from flows.quality.docs import DocPage, page_name, write_index, write_page
 from flows.quality.gates import delivery_kind
 from flows.quality.runner import validate_files, warm_up
 from flows.quality.screen import WHOLE_FILE, gate, read_delivery
@@ -192,7 +192,7 @@ RETRY = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=5
 """Transient failures: up to 3 retries after about 5, 10 and 20 s (jittered)."""
 
 
-@task(name="extract", task_run_name="extract_{source}", cache_policy=NO_CACHE, **RETRY)
+@task(name="extract", task_run_name="extract-{source}", cache_policy=NO_CACHE, **RETRY)
 def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, str]],
                    deliveries: list[common.Delivery], this_run: set[str] | None = None,
                    max_rows: int | None = None) -> tuple[list[Batch], int, int, set[str]]:
@@ -258,7 +258,7 @@ def _welfare_workbook_key(rel_name: str) -> tuple[str, str]:
     return station, month
 
 
-@task(name="extract_members", task_run_name="extract_members_{table}", cache_policy=NO_CACHE, **RETRY)
+@task(name="extract-members", task_run_name="extract-members-{table}", cache_policy=NO_CACHE, **RETRY)
 def extract_members(settings: Settings, engine: Engine, run_id: str, table: str, full: bool = False,
                     after: tuple[Any, Any] | None = None, max_rows: int | None = None
                     ) -> tuple[list[Batch], tuple[Any, Any] | None]:
@@ -311,7 +311,7 @@ def extract_members(settings: Settings, engine: Engine, run_id: str, table: str,
                   pulled_at=pulled_at)], cursor
 
 
-@task(name="validate", task_run_name="validate_{source}", cache_policy=NO_CACHE)
+@task(name="validate", task_run_name="validate-{source}", cache_policy=NO_CACHE)
 def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
                      previous: dict[tuple[str, str], int], docs_dir: Path) -> list[Batch]:
     """Run each batch's expectation suite; split passing and quarantined rows; apply batch gates;
@@ -340,13 +340,13 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
         pages = []
         for i, ge_result in enumerate(ge_results):
             # the first file's hash: slices of a source (and pages of a members pull) share labels
-            pages.append(docs_dir / page_name(source, name, f"{label}.{group[0].sha256[:12]}", i))
-            pages[-1].write_text(render_page(ge_result), encoding="utf-8")
+            pages.append(write_page(docs_dir / page_name(source, name, f"{label}.{group[0].sha256[:12]}", i),
+                                    ge_result, run_id=docs_dir.parent.name, asset=label))  # (run folder: run id)
         faults.checkpoint(f"validate.{source}")
         for b, result in zip(group, results, strict=True):
             assert b.frame is not None
             b.doc_pages += [DocPage(b.source, b.table_name, b.file_name, b.frame.height, result.quarantined.height,
-                                    page) for page in pages]
+                                    page.path, page.validated_at) for page in pages]
             b.error = gate(result, b.file_name, gates, previous.get((b.table_name, delivery_kind(b.file_name))))
             if b.error is not None:
                 continue
@@ -359,7 +359,7 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
     return batches
 
 
-@task(name="prepare", task_run_name="prepare_{source}", cache_policy=NO_CACHE)
+@task(name="prepare", task_run_name="prepare-{source}", cache_policy=NO_CACHE)
 def prepare_slice(settings: Settings, source: str, seen: set[tuple[str, str, str]],
                   deliveries: list[common.Delivery], this_run: set[str], previous: dict[tuple[str, str], int],
                   docs_dir: Path) -> tuple[list[Batch], int, int, set[str], dict[str, float], str]:
@@ -375,7 +375,7 @@ def prepare_slice(settings: Settings, source: str, seen: set[tuple[str, str, str
             f"{socket.gethostname()}:{os.getpid()}")
 
 
-@task(name="load", task_run_name="load_{source}", cache_policy=NO_CACHE, **RETRY)
+@task(name="load", task_run_name="load-{source}", cache_policy=NO_CACHE, **RETRY)
 def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch], settings: Settings
                  ) -> list[LedgerEntry]:
     """Write each batch and its ledger entry in one transaction; personal columns get their
@@ -419,7 +419,7 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch],
     return entries
 
 
-@task(name="dbt_build", cache_policy=NO_CACHE)
+@task(name="dbt-build", task_run_name="dbt-build", cache_policy=NO_CACHE)
 def build_marts(settings: Settings, artifacts: Path, full_refresh: bool = False,
                 select: tuple[str, ...] = ()) -> dict[str, int]:
     """dbt build (models, seeds and their tests) on the run's target: everything, or the
@@ -430,20 +430,13 @@ def build_marts(settings: Settings, artifacts: Path, full_refresh: bool = False,
     try:
         result = dbt.build(settings, artifacts, on_line=lambda line: logger.info("dbt: %s", line),
                            full_refresh=full_refresh, select=select, with_docs=True)
-    finally:
-        nodes = dbt.node_results(artifacts)
-        if nodes:
-            create_table_artifact(
-                key="dbt-results",
-                table=[{"node": n.unique_id, "status": n.status, "seconds": n.seconds,
-                        "rows": "" if n.rows_affected is None else n.rows_affected, "message": n.message}
-                       for n in nodes],
-                description=f"dbt build: {len(nodes)} nodes; artifacts in {artifacts}")
+    finally:  # (a failed build's results too: the failures are what to look at)
+        ui_artifacts.publish_dbt_results(dbt.node_results(artifacts), artifacts)
     logger.info("dbt build: %s", ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items())))
     return result.counts
 
 
-@task(name="figures", cache_policy=NO_CACHE)
+@task(name="figures", task_run_name="figures", cache_policy=NO_CACHE)
 def compute_figures(engine: Engine, year: int, run_dir: Path) -> tuple[list[Figure], list[Path]]:
     """Read the year's figures from the mart and write their table (``figures-<year>.json``, the
     figures with their trace, is the annual summary's: written once, by ``write_summary``)."""
@@ -455,7 +448,7 @@ def compute_figures(engine: Engine, year: int, run_dir: Path) -> tuple[list[Figu
     return figures, [md_path]
 
 
-@task(name="annual-summary", cache_policy=NO_CACHE)
+@task(name="annual-summary", task_run_name="annual-summary", cache_policy=NO_CACHE)
 def write_summary(settings: Settings, engine: Engine, run_id: str, run_dir: Path) -> list[Path]:
     """The year's summary in Chinese (Markdown, HTML, Word) with this run's dbt results."""
     from flows.report.summary import write_report
@@ -575,6 +568,21 @@ def _report_refresh(summary: RunSummary) -> None:
     if summary.refresh_equal:
         logger.info("full refresh equals the incremental warehouse: raw tables, ledger, quarantine%s",
                     " and figures" if summary.figure_changes is not None else "")
+
+
+def _publish(settings: Settings, summary: RunSummary, failure: str | None = None) -> None:
+    """The run's artifacts in the Prefect UI: ``run-outputs`` (its files, ledger counts, status)
+    and ``figure-changes`` (see flows/orchestration/artifacts.py). Could they not be written, that
+    is logged, never the run's failure: its work is done and recorded in ops.runs."""
+    try:
+        markdown = ui_artifacts.run_outputs_markdown(
+            summary.run_id, summary.status, settings.report_year, summary.run_dir, summary.report_files,
+            summary.docs_dir if summary.run_dir is not None else None, summary.ledger, summary.skipped_files,
+            summary.figure_changes, summary.errors, summary.seconds, failure)
+        ui_artifacts.publish(markdown, ui_artifacts.run_outputs_description(summary.run_id, summary.status),
+                             summary.run_id, summary.figure_changes)
+    except Exception as exc:
+        get_run_logger().warning("could not write the run's Prefect artifacts: %s", safe_error_text(exc))
 
 
 def _notify(settings: Settings, summary: RunSummary, errors: list[str]) -> None:
@@ -856,6 +864,7 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
                 except Exception as record_exc:  # the warehouse itself may be what failed
                     logger.error("could not record the failed run in ops.runs: %s", type(record_exc).__name__)
                 _notify(settings, summary, [failure, *summary.errors])
+                _publish(settings, summary, failure)
                 raise
             if summary.status != "succeeded":
                 _notify(settings, summary, summary.errors)
@@ -883,6 +892,7 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
     logger.info("run %s %s: %d rows read, %d loaded, %d quarantined, %d files unchanged, %d rejected",
                 summary.run_id, summary.status, read, loaded, quarantined, summary.skipped_files,
                 len(summary.errors))
+    _publish(settings, summary)
     return summary
 
 

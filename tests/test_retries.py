@@ -123,7 +123,7 @@ def test_a_file_growing_while_read_is_loaded_once_complete(tmp_path: Path, prefe
         writer.join()
     summary = state.result()
     assert summary.status == "succeeded"
-    assert task_runs(state.state_details.flow_run_id)["extract_events"] >= 2  # failed while growing, retried
+    assert task_runs(state.state_details.flow_run_id)["extract-events"] >= 2  # failed while growing, retried
     rows = path.read_text(encoding="utf-8").count("\n") - 1
     engine = sa.create_engine(f"duckdb:///{tmp_path / 'wh.duckdb'}")
     try:

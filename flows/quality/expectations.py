@@ -8,8 +8,9 @@ execution engine over Arrow-backed frames made from the readers' Polars output
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
 import polars as pl
@@ -20,6 +21,9 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     ColumnPairMapMetricProvider,
     column_pair_condition_partial,
 )
+from great_expectations.render import LegacyRendererType, RenderedStringTemplateContent
+from great_expectations.render.renderer.renderer import renderer
+from great_expectations.render.renderer_configuration import RendererConfiguration, RendererValueType
 
 from flows.checksums import resident_id_valid_expr, union_code_valid_expr, uscc_valid_expr
 
@@ -46,6 +50,97 @@ def _dates(column: pd.Series, fmt: str) -> pd.Series:
     return pd.to_datetime(_as_str(column), format=fmt, errors="coerce")
 
 
+CHINESE_LABELS = {
+    "_delivery_date": "交付目录日期", "joined_on": "入会日期", "updated_at": "更新时间", "deleted_at": "注销时间",
+    "action_on": "办理日期", "start_date": "开始日期", "end_date": "结束日期", "id_card": "身份证号",
+    "union_code": "工会编码", "member_id": "会员编号", "card_event_id": "办卡记录编号", "session_id": "培训场次编号",
+    "competition_id": "竞赛编号", "participants": "参与人次", "replay_views": "回放次数",
+}
+"""Chinese names of the columns whose upstream header is English (the members database, the
+training JSON) or differs between files; ``_delivery_date`` is the date of the file's folder."""
+
+
+@functools.lru_cache(maxsize=1)
+def _chinese_labels() -> Mapping[str, str]:
+    """Column name -> its upstream Chinese header, where every table that has the column
+    calls it the same (``updated_at`` is 更新时间 in one file and updated_at in another)."""
+    from flows.schema import TABLES
+
+    headers: dict[str, set[str]] = {}
+    for t in TABLES:
+        for c in t.all_columns:
+            headers.setdefault(c.name, set()).add(c.header)
+    labels = {name: next(iter(h)) for name, h in headers.items()
+              if len(h) == 1 and any("\u4e00" <= ch <= "\u9fff" for ch in next(iter(h)))}
+    return labels | CHINESE_LABELS
+
+
+def chinese_label(column: str) -> str:
+    return _chinese_labels().get(column, column)
+
+
+class Described:
+    """Data Docs text of a custom expectation, in Chinese then English, from its kwargs.
+
+    Without it GE renders the expectation as raw Python (``expect_…(**{'batch_id': …})``).
+    ``zh`` and ``en`` are string.Template texts over the kwargs; ``$<kwarg>_zh`` is a column's
+    Chinese label. A subclass may override :meth:`texts` when the text depends on the kwargs.
+    """
+
+    zh: ClassVar[str] = ""
+    en: ClassVar[str] = ""
+
+    @classmethod
+    def texts(cls, kwargs: Mapping[str, Any]) -> tuple[str, str]:
+        return cls.zh, cls.en
+
+    @classmethod
+    def describe(cls, kwargs: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+        """(template, params) for GE's string templates."""
+        fields = getattr(cls, "__fields__", {})  # a kwarg equal to its default is not in the configuration
+        kwargs = {**{k: fields[k].default for k in getattr(cls, "success_keys", ()) if k in fields}, **kwargs}
+        zh, en = cls.texts(kwargs)
+        params: dict[str, str] = {}
+        for key, value in kwargs.items():
+            if key in ("column", "column_A", "column_B") and isinstance(value, str):
+                params[key], params[f"{key}_zh"] = value, chinese_label(value)
+            elif isinstance(value, bool):
+                params[key] = str(value).lower()
+            elif isinstance(value, float) and value.is_integer():
+                params[key] = str(int(value))
+            elif value is not None and not isinstance(value, (dict, list)):
+                params[key] = str(value)
+        mostly = kwargs.get("mostly")
+        if isinstance(mostly, (int, float)) and mostly < 1:
+            params["mostly_pct"] = f"{mostly * 100:g}"
+            zh, en = f"{zh}（至少 $mostly_pct% 的行）", f"{en}, for at least $mostly_pct % of the rows"
+        return f"{zh} / {en}.", params
+
+    @classmethod
+    def _prescriptive_template(cls, renderer_configuration: RendererConfiguration) -> RendererConfiguration:
+        """The atomic prescriptive text (GE's summary renderer calls this)."""
+        template, params = cls.describe(dict(renderer_configuration.kwargs or {}))
+        for name, value in params.items():
+            renderer_configuration.add_param(name=name, param_type=RendererValueType.STRING, value=value)
+        renderer_configuration.template_str = template
+        return renderer_configuration
+
+    @classmethod
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _prescriptive_renderer(cls, configuration: Any = None, result: Any = None,
+                               runtime_configuration: dict | None = None, **kwargs: Any
+                               ) -> list[RenderedStringTemplateContent]:
+        """The text in a validation or suite page's "Expectation" column."""
+        if configuration is None and result is not None:
+            configuration = result.expectation_config
+        template, params = cls.describe(dict(configuration.kwargs) if configuration is not None else {})
+        styling = (runtime_configuration or {}).get("styling")
+        return [RenderedStringTemplateContent(
+            content_block_type="string_template",
+            string_template={"template": template, "params": params, "styling": styling},
+        )]
+
+
 # ------------------------------------------------------------------ identifiers
 class ColumnValuesValidUscc(ColumnMapMetricProvider):
     condition_metric_name = "column_values.unionwh_valid_uscc"
@@ -55,10 +150,12 @@ class ColumnValuesValidUscc(ColumnMapMetricProvider):
         return _vectorised(column, uscc_valid_expr)
 
 
-class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
+class ExpectColumnValuesToBeValidUscc(Described, ColumnMapExpectation):
     """USCC: 18 characters of 0-9A-HJ-NP-RTUW-Y with a right GB 32100-2015 check character."""
 
     map_metric = "column_values.unionwh_valid_uscc"
+    zh: ClassVar[str] = "$column_zh 为有效的统一社会信用代码（GB 32100-2015 校验码）"
+    en: ClassVar[str] = "$column is a valid unified social credit code (GB 32100-2015 check character)"
     success_keys = ("mostly",)
 
 
@@ -70,10 +167,12 @@ class ColumnValuesValidResidentId(ColumnMapMetricProvider):
         return _vectorised(column, resident_id_valid_expr)
 
 
-class ExpectColumnValuesToBeValidResidentId(ColumnMapExpectation):
+class ExpectColumnValuesToBeValidResidentId(Described, ColumnMapExpectation):
     """Resident ID: 17 digits with a real birth date, then the GB 11643-1999 check character."""
 
     map_metric = "column_values.unionwh_valid_resident_id"
+    zh: ClassVar[str] = "$column_zh 为有效的居民身份证号（真实出生日期，GB 11643-1999 校验码）"
+    en: ClassVar[str] = "$column is a valid resident ID (a real birth date, GB 11643-1999 check character)"
     success_keys = ("mostly",)
 
 
@@ -85,10 +184,12 @@ class ColumnValuesValidPayeeCode(ColumnMapMetricProvider):
         return _vectorised(column, lambda v: uscc_valid_expr(v) | union_code_valid_expr(v))
 
 
-class ExpectColumnValuesToBeValidPayeeCode(ColumnMapExpectation):
+class ExpectColumnValuesToBeValidPayeeCode(Described, ColumnMapExpectation):
     """A payee is an enterprise (valid USCC) or a union (GH + 10 digits)."""
 
     map_metric = "column_values.unionwh_valid_payee_code"
+    zh: ClassVar[str] = "$column_zh 为有效的统一社会信用代码或工会编码（GH加10位数字）"
+    en: ClassVar[str] = "$column is a valid USCC or a union code (GH and 10 digits)"
     success_keys = ("mostly",)
 
 
@@ -103,10 +204,12 @@ class ColumnValuesIsoDate(ColumnMapMetricProvider):
         return ok.fillna(False).astype(bool)
 
 
-class ExpectColumnValuesToBeIsoDate(ColumnMapExpectation):
+class ExpectColumnValuesToBeIsoDate(Described, ColumnMapExpectation):
     """A real calendar date, as the readers canonicalise it (YYYY-MM-DD)."""
 
     map_metric = "column_values.unionwh_iso_date"
+    zh: ClassVar[str] = "$column_zh 为真实日期（YYYY-MM-DD）"
+    en: ClassVar[str] = "$column is a real calendar date (YYYY-MM-DD)"
     success_keys = ("mostly",)
 
 
@@ -120,10 +223,12 @@ class ColumnValuesIsoTimestamp(ColumnMapMetricProvider):
         return ok.fillna(False).astype(bool)
 
 
-class ExpectColumnValuesToBeIsoTimestamp(ColumnMapExpectation):
+class ExpectColumnValuesToBeIsoTimestamp(Described, ColumnMapExpectation):
     """A real timestamp, YYYY-MM-DD HH:MM:SS."""
 
     map_metric = "column_values.unionwh_iso_timestamp"
+    zh: ClassVar[str] = "$column_zh 为真实时间（YYYY-MM-DD HH:MM:SS）"
+    en: ClassVar[str] = "$column is a real timestamp (YYYY-MM-DD HH:MM:SS)"
     success_keys = ("mostly",)
 
 
@@ -143,13 +248,21 @@ class ColumnValuesNumber(ColumnMapMetricProvider):
         return ok.astype(bool)
 
 
-class ExpectColumnValuesToBeNumber(ColumnMapExpectation):
+class ExpectColumnValuesToBeNumber(Described, ColumnMapExpectation):
     """A plain decimal (or integer) number, optionally at least ``min_value``."""
 
     map_metric = "column_values.unionwh_number"
     success_keys = ("min_value", "integer", "mostly")
     min_value: float | None = None
     integer: bool = False
+
+    @classmethod
+    def texts(cls, kwargs: Mapping[str, Any]) -> tuple[str, str]:
+        zh, en = ("$column_zh 为整数", "$column is a whole number") if kwargs.get("integer") else \
+            ("$column_zh 为数字（入库时计到分）", "$column is a number (kept to cents)")
+        if kwargs.get("min_value") is not None:
+            zh, en = f"{zh}，且不小于 $min_value", f"{en} of at least $min_value"
+        return zh, en
 
 
 class ColumnValuesDateOnOrAfter(ColumnMapMetricProvider):
@@ -163,10 +276,12 @@ class ColumnValuesDateOnOrAfter(ColumnMapMetricProvider):
         return (~(d < pd.Timestamp(min_date))).fillna(True).astype(bool)
 
 
-class ExpectColumnValuesToBeDateOnOrAfter(ColumnMapExpectation):
+class ExpectColumnValuesToBeDateOnOrAfter(Described, ColumnMapExpectation):
     """No date before ``min_date`` (the federation's records start in 1949)."""
 
     map_metric = "column_values.unionwh_date_on_or_after"
+    zh: ClassVar[str] = "$column_zh 不早于 $min_date"
+    en: ClassVar[str] = "$column is not before $min_date"
     success_keys = ("min_date", "mostly")
     min_date: str = "1949-01-01"
 
@@ -182,10 +297,12 @@ class ColumnPairDateNotAfter(ColumnPairMapMetricProvider):
         return (~(a > b)).fillna(True).astype(bool)
 
 
-class ExpectColumnPairValuesToBeDateNotAfter(ColumnPairMapExpectation):
+class ExpectColumnPairValuesToBeDateNotAfter(Described, ColumnPairMapExpectation):
     """The date (or timestamp's date) in column_A is on or before the one in column_B."""
 
     map_metric = "column_pair_values.unionwh_date_not_after"
+    zh: ClassVar[str] = "$column_A_zh 不晚于 $column_B_zh"
+    en: ClassVar[str] = "$column_A is not after $column_B"
     success_keys = ("column_A", "column_B", "ignore_row_if", "mostly")
     ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] = (
         "either_value_is_missing"

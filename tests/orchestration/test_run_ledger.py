@@ -125,8 +125,8 @@ def test_run_ledger_status_crashes_and_notifications(tmp_path: Path, prefect_har
         ("events", 1, 1)]
     # dbt in Prefect: a log line per node as it builds, and the run's dbt-results table artifact
     assert any("dbt: " in m and "OK created sql table model marts.fig_annual_figures" in m for m in dbt_lines)
-    assert {"node": "model.unionwh.fig_annual_figures", "status": "success"}.items() <= next(
-        r for r in artifact if r["node"] == "model.unionwh.fig_annual_figures").items()
+    assert {"type": "model", "name": "fig_annual_figures", "status": "success"}.items() <= next(
+        r for r in artifact if r["name"] == "fig_annual_figures").items()
     assert {r["status"] for r in artifact} <= {"success", "pass", "warn"} and len(artifact) > 100
     assert (one.run_dir / "dbt" / "manifest.json").exists() and (one.run_dir / "dbt" / "run_results.json").exists()
     assert len(hook.received) == 1
