@@ -3,19 +3,23 @@ runs on the demo deliveries (welfare and members left out to keep CI short), rea
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from prefect.settings import PREFECT_API_URL
 
 from flows.backfill import backfill
 from flows.demo.synth import generate
 from flows.nightly import delivery_dates, in_window, nightly_load
 from flows.warehouse import refresh
 
-from tests.support import Env
+from tests.support import ROOT, Env, clean_env
 
 KEY = "backfill-test-key-0123456789abcdef"
 
@@ -61,12 +65,24 @@ def test_backfill_equals_nightly_runs_and_full_refresh_equals_both(tmp_path: Pat
     base = dict(UNIONWH_HOME=str(tmp_path), UNIONWH_LANDING=str(landing), UNIONWH_OUTPUT=str(tmp_path / "runs"),
                 UNIONWH_MEMBERS_URL="", UNIONWH_PII_KEY=KEY, UNIONWH_REPORT_YEAR="2021")
     nightly, backfilled = tmp_path / "nightly.duckdb", tmp_path / "backfill.duckdb"
-    with Env(**base, UNIONWH_WAREHOUSE=f"duckdb:///{nightly}"):
-        for day in days:  # the night after each delivery: the landing zone as it was then
-            run = nightly_load(deliveries_to=day, build=day == days[-1])
-            assert run.status == "succeeded" and run.ledger, day
-    with Env(**base, UNIONWH_WAREHOUSE=f"duckdb:///{backfilled}"):
-        runs = backfill(days[0], days[-1])
+    # The nightly runs (tests/orchestration/nightly_chain.py: one run per delivery day) go on in
+    # a child process, on their own warehouse, while the backfill runs here.
+    chain = subprocess.Popen([sys.executable, "-m", "tests.orchestration.nightly_chain", *map(str, days)],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=(tmp_path / "nightly.log").open("w"), text=True,
+                             env={**clean_env(), **base, "UNIONWH_WAREHOUSE": f"duckdb:///{nightly}",
+                                  "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+                                  "PREFECT_HOME": str(tmp_path / "prefect")})
+    try:
+        with Env(**base, UNIONWH_WAREHOUSE=f"duckdb:///{backfilled}"):
+            runs = backfill(days[0], days[-1])
+        out, _ = chain.communicate(timeout=900)
+    finally:
+        if chain.poll() is None:
+            chain.kill()
+            chain.wait()
+    assert chain.returncode == 0, (tmp_path / "nightly.log").read_text()[-3000:]
+    for run in json.loads(out.splitlines()[-1]):
+        assert run["status"] == "succeeded" and run["ledger"], run["day"]
     assert [r.status for r in runs] == ["succeeded"] * 5
     assert [{e.delivery_date for e in r.ledger} for r in runs] == [{d} for d in days]
 

@@ -55,14 +55,27 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
+class Trace(Counter):
+    """How often a run passed each fail point, and (``order``) the passes in the order it made them."""
+
+    def __init__(self, passes: list[str]) -> None:
+        super().__init__(passes)
+        self.order = passes
+
+    def position(self, kill: str) -> int:
+        """Where in the run the kill ``<point>#<k>`` strikes: the index of that pass."""
+        name, _, k = kill.partition("#")
+        return [i for i, p in enumerate(self.order) if p == name][int(k) - 1]
+
+
 @pytest.fixture(scope="module")
-def clean(landing: Path, prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, tuple, Counter]:
+def clean(landing: Path, prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, tuple, Trace]:
     """An undisturbed run: its exit code, its warehouse state, and how often it passed each fail point."""
     work = tmp_path_factory.mktemp("clean")
     trace = work / "trace.txt"
     done = run(landing, prefect_api, work, UNIONWH_FAULT_TRACE=str(trace))
     assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
-    return done.returncode, state(duckdb_url(work)), Counter(trace.read_text(encoding="utf-8").split())
+    return done.returncode, state(duckdb_url(work)), Trace(trace.read_text(encoding="utf-8").split())
 
 
 def draw_kills(points: Counter, base: int, n: int) -> list[str]:
@@ -97,13 +110,17 @@ def recover(point: str, landing: Path, prefect_api: str, work: Path, clean: tupl
 
 def test_a_run_killed_at_20_random_points_recovers_to_the_clean_state(landing: Path, prefect_api: str,
                                                                       clean: tuple, tmp_path: Path) -> None:
-    """20 seeded kills, two at a time (each is two real runs on its own warehouse)."""
+    """20 seeded kills, two at a time (each is two real runs on its own warehouse). The kills
+    that strike latest in a run (the longest killed runs) start first, so that neither worker
+    is left with a long one at the end while the other has nothing to do."""
     code, (_, figures, _), points = clean
     assert figures.count("\n") >= 42 and len(points) >= 10, points
     kills = draw_kills(points, BASE_SEED, SEEDS)
+    longest_first = sorted(range(len(kills)), key=lambda i: -points.position(kills[i]))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        outcomes = list(pool.map(lambda ik: recover(ik[1], landing, prefect_api, tmp_path / f"kill{ik[0]}", clean),
-                                 enumerate(kills)))
+        done = dict(zip(longest_first, pool.map(
+            lambda i: recover(kills[i], landing, prefect_api, tmp_path / f"kill{i}", clean), longest_first)))
+    outcomes = [done[i] for i in range(len(kills))]
     failures = [o for o in outcomes if o]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)  # what was tried, for tests/RELIABILITY.md
     (ARTIFACTS / "kill-recovery.json").write_text(json.dumps(
@@ -138,29 +155,21 @@ def test_a_postgresql_warehouse_whose_connections_drop_mid_load(landing: Path, p
                                                                 tmp_path: Path) -> None:
     """Every connection of the run (the lock's session too) is cut after its third batch
     committed: the run stops with LockLost rather than write without the lock; the re-run
-    ends where a clean run does."""
+    ends where a clean run does. (The clean run, on a database of its own, runs meanwhile:
+    each run keeps about one of CI's two cores busy.)"""
     server = postgres_or_skip()
     names = {k: f"unionwh_fault_{k}_{secrets.token_hex(3)}" for k in ("clean", "cut")}
     for name in names.values():
         create_database(server, name)
     try:
         urls = {k: f"{server}/{name}" for k, name in names.items()}
-        done = run(landing, prefect_api, tmp_path / "clean", urls["clean"])
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            clean_run = pool.submit(run, landing, prefect_api, tmp_path / "clean", urls["clean"])
+            code, log = paused_run(landing, prefect_api, tmp_path / "cut", "load.committed#3",
+                                   lambda: _cut_every_connection(urls["cut"]), urls["cut"])
+            done = clean_run.result()
         assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
         clean_state = state(urls["clean"])
-
-        def cut() -> None:
-            engine = sa.create_engine(urls["cut"])
-            try:
-                with engine.connect() as conn:
-                    cut_off = conn.execute(sa.text(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
-                assert cut_off >= 2  # the lock's session and the load's
-            finally:
-                engine.dispose()
-
-        code, log = paused_run(landing, prefect_api, tmp_path / "cut", "load.committed#3", cut, urls["cut"])
         assert code == 3 and "lost the warehouse lock" in log, log[-3000:]  # failed midway: Exit.FAILED
         again = run(landing, prefect_api, tmp_path / "cut", urls["cut"])
         assert again.returncode == done.returncode, again.stdout[-3000:] + again.stderr[-3000:]
@@ -169,6 +178,19 @@ def test_a_postgresql_warehouse_whose_connections_drop_mid_load(landing: Path, p
     finally:
         for name in names.values():
             drop_database(server, name)
+
+
+def _cut_every_connection(url: str) -> None:
+    """Terminate every other session on the database at ``url``: the run's lock and its load."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            cut_off = conn.execute(sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+        assert cut_off >= 2  # the lock's session and the load's
+    finally:
+        engine.dispose()
 
 
 def test_a_duckdb_file_locked_by_another_process_mid_load(landing: Path, prefect_api: str, clean: tuple,
