@@ -784,7 +784,11 @@ def _build(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, 
     roles.apply_grants(engine)  # PostgreSQL: each role's lane on what the build made
     summary.figures, report_files = compute_figures(engine, settings.report_year, summary.run_dir)
     summary.report_files += report_files
-    summary.report_files += write_summary(settings, engine, summary.run_id, summary.run_dir)
+    if summary.figures:
+        summary.report_files += write_summary(settings, engine, summary.run_id, summary.run_dir)
+    else:  # e.g. early in January, before any delivery of the new report year: the load itself is fine
+        logger.warning("no figures for %d in the warehouse yet (no delivered row falls in that year): "
+                       "the annual summary is not written", settings.report_year)
     faults.checkpoint("figures.computed")
     summary.figure_changes = runlog.record_figures(engine, summary.run_id)
     for line in runlog.summarise_changes(summary.figure_changes):

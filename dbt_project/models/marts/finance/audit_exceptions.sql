@@ -43,12 +43,7 @@ budget_overrun as (
         yearly.actual_yuan - coalesce(budget.budget_yuan, 0) as amount_yuan,
         '项目' || yearly.project_code || '全年支出超出预算' as reason_zh,
         'net postings on ' || yearly.project_code || ' exceed the year''s budget' as reason_en,
-        {{ dbt.cast('null', 'varchar') }} as voucher_no,
-        cast(null as integer) as line_no,
-        cast(null as date) as posting_date,
-        {{ dbt.cast('null', 'varchar') }} as payee_code,
-        {{ dbt.cast('null', 'varchar') }} as payee_name,
-        {{ dbt.cast('null', 'varchar') }} as memo,
+        {{ no_voucher_line() }}
         {{ dbt.cast('null', 'varchar') }} as approval_no,
         {{ dbt.cast('null', 'varchar') }} as source_file,
         cast(null as integer) as source_row
@@ -130,12 +125,7 @@ duplicate_relief as (
         '同一身份证号30天内重复救助（上次' || cast(previous_date as varchar(10)) || '）' as reason_zh,
         'the same resident ID was given relief within 30 days (before: ' || cast(previous_date as varchar(10))
             || ')' as reason_en,
-        {{ dbt.cast('null', 'varchar') }} as voucher_no,
-        cast(null as integer) as line_no,
-        cast(null as date) as posting_date,
-        {{ dbt.cast('null', 'varchar') }} as payee_code,
-        {{ dbt.cast('null', 'varchar') }} as payee_name,
-        {{ dbt.cast('null', 'varchar') }} as memo,
+        {{ no_voucher_line() }}
         approval_no,
         _file_name as source_file,
         cast(_row_number as integer) as source_row
@@ -153,12 +143,7 @@ relief_without_voucher as (
         amount_yuan,
         '救助审批单号' || approval_no || '没有对应的JZ凭证' as reason_zh,
         'relief approval ' || approval_no || ' is carried by no JZ voucher line' as reason_en,
-        {{ dbt.cast('null', 'varchar') }} as voucher_no,
-        cast(null as integer) as line_no,
-        cast(null as date) as posting_date,
-        {{ dbt.cast('null', 'varchar') }} as payee_code,
-        {{ dbt.cast('null', 'varchar') }} as payee_name,
-        {{ dbt.cast('null', 'varchar') }} as memo,
+        {{ no_voucher_line() }}
         approval_no,
         _file_name as source_file,
         cast(_row_number as integer) as source_row
@@ -179,12 +164,7 @@ reconciliation_gap as (
         difference_yuan as amount_yuan,
         '福利台账合计与项目' || project_code || '记账金额不符' as reason_zh,
         'welfare ledger total differs from the net postings on ' || project_code as reason_en,
-        {{ dbt.cast('null', 'varchar') }} as voucher_no,
-        cast(null as integer) as line_no,
-        cast(null as date) as posting_date,
-        {{ dbt.cast('null', 'varchar') }} as payee_code,
-        {{ dbt.cast('null', 'varchar') }} as payee_name,
-        {{ dbt.cast('null', 'varchar') }} as memo,
+        {{ no_voucher_line() }}
         {{ dbt.cast('null', 'varchar') }} as approval_no,
         {{ dbt.cast('null', 'varchar') }} as source_file,
         cast(null as integer) as source_row
