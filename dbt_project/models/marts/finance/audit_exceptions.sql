@@ -63,12 +63,7 @@ unapproved_payment as (
         net_yuan as amount_yuan,
         '凭证行缺少审批单号' as reason_zh,
         'voucher line without an approval number (审批单号)' as reason_en,
-        voucher_no,
-        cast(line_no as integer) as line_no,
-        posted_on as posting_date,
-        payee_code,
-        payee_name,
-        summary as memo,
+        {{ the_voucher_line() }}
         approval_no,
         _file_name as source_file,
         cast(_row_number as integer) as source_row
@@ -93,12 +88,7 @@ bad_payee as (
         case when enterprise_uscc is null and known_union_code is null
              then 'payee ' || payee_code || ' is no registered enterprise or union'
              else 'payee union ' || payee_code || ' was revoked before the posting date' end as reason_en,
-        voucher_no,
-        cast(line_no as integer) as line_no,
-        posted_on as posting_date,
-        payee_code,
-        payee_name,
-        summary as memo,
+        {{ the_voucher_line() }}
         approval_no,
         _file_name as source_file,
         cast(_row_number as integer) as source_row

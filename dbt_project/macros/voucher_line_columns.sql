@@ -8,3 +8,13 @@
         {{ dbt.cast('null', 'varchar') }} as payee_name,
         {{ dbt.cast('null', 'varchar') }} as memo,
 {%- endmacro %}
+
+{#- The same columns for a rule about one voucher line (`lines`: staged voucher lines with their payee). -#}
+{% macro the_voucher_line() -%}
+        voucher_no,
+        cast(line_no as integer) as line_no,
+        posted_on as posting_date,
+        payee_code,
+        payee_name,
+        summary as memo,
+{%- endmacro %}
