@@ -11,8 +11,7 @@ column name in the row above it, frozen below the header; amounts are numbers fo
 ``¥#,##0.00``, dates real dates; gaps, overruns and each exception's key cells are filled.
 Every sheet prints landscape on A4, one page wide, with its header rows repeated and a footer
 ``第 n 页 共 N 页``. Written with XlsxWriter; every text is written with ``write_string`` and the
-workbook is opened with ``strings_to_formulas`` off, so a delivered ``=HYPERLINK(…)`` stays text
-(flows/report/cells.py).
+workbook is opened with ``strings_to_formulas`` off, so a delivered ``=HYPERLINK(…)`` stays text.
 """
 
 from __future__ import annotations

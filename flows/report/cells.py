@@ -8,9 +8,9 @@ for such text after a leading tab or carriage return). A delivery holding
 act on the machine of the auditor who opens our workbook (CSV / formula injection, see OWASP's
 "CSV Injection" page). Every writer of a spreadsheet or CSV under ``flows/`` goes through here:
 
-- xlsx: every ``str`` cell is a string cell (openpyxl ``data_type = "s"``, saved as an inline
-  string ``<is><t>…</t></is>``), never a formula cell (``<f>``), whatever it starts with; the
-  text is kept exactly. openpyxl would otherwise store any ``str`` starting with ``=`` as a formula.
+- xlsx (flows/report/audit.py, XlsxWriter): every ``str`` is written with ``write_string`` in a
+  workbook opened with ``strings_to_formulas`` off, so it is a string cell, never a formula
+  (``<f>``), whatever it starts with; the text is kept exactly.
 - CSV has no types, so a text field starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
   return is prefixed with a single quote ``'``, which spreadsheets show as text (OWASP's advice).
   Numbers (``int``, ``float``, ``Decimal``) are written as they are: a negative amount written as
@@ -62,17 +62,3 @@ def csv_text(rows: Iterable[Iterable[Any]]) -> str:
         has_cr = any(isinstance(v, str) and "\r" in v for v in fields)
         (quoted if has_cr else plain).writerow(fields)
     return out.getvalue()
-
-
-def text_cells(workbook: Any) -> int:
-    """Make every text cell of every sheet of an openpyxl ``workbook`` a string cell (call it just
-    before ``save``); returns how many cells would have been formulas. The workbooks we write hold
-    no formulas of our own, so there is nothing to tell apart: every ``str`` is data."""
-    defused = 0
-    for sheet in workbook.worksheets:
-        for row in sheet.iter_rows():
-            for cell in row:
-                if isinstance(cell.value, str):
-                    defused += cell.data_type == "f"
-                    cell.data_type = "s"
-    return defused
