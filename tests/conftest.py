@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import prefect.main  # noqa: F401  (configures Prefect's logging now; see below)
 import pytest
 import yaml
 
 from tests.support import ROOT, Demo2021, demo_env
+
+# Importing prefect's main module configures its logging: its console handler keeps the ``sys.stderr`` of that moment.
+# Done here, that is pytest's session-long capture stream; done first inside a test that uses capsys or
+# capfd, it would be that test's stream, closed when the test ends, and every later flow run in the
+# session would fail writing a log line to it ("I/O operation on closed file"), whatever the test order.
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +47,29 @@ def demo_2021(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -
         first = nightly_load(year=2021)
     return Demo2021(home, env, first, manifest)
 
+
+
+# ``python -m pytest -n 2`` (pytest-xdist, the README's test command) runs the suite on two workers with
+# ``--dist loadgroup``: a module's tests stay on one worker (its module fixtures are made once), and every
+# test on the session demo run (``demo_2021``) joins one group, so that run is made once. Groups are handed
+# out in the order below, the longest first (minutes each in CI), so the long ones start at once and the
+# many short ones fill in beside them; the rest keep pytest's order.
+LONGEST_FIRST = (
+    "tests/orchestration/test_kill_recovery.py",
+    "tests/hostile/test_hostile_corpus.py",
+    "demo_2021",
+    "tests/orchestration/test_backfill.py",
+    "tests/warehouse/test_upgrade_from_previous_release.py",
+    "tests/quality/test_fuzz_sources.py",
+)
+
+
+def xdist_group(item: pytest.Item) -> str:
+    return "demo_2021" if "demo_2021" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+    items.sort(key=lambda item: rank.get(xdist_group(item), len(rank)))  # stable: the rest keep their order
