@@ -27,7 +27,11 @@ def is_postgres(engine: Engine) -> bool:
 
 
 def create_roles(engine: Engine) -> list[str]:
-    """Create the group roles that do not exist yet; returns those created."""
+    """Create the group roles that do not exist yet; returns those it found missing.
+
+    Roles belong to the whole server, not to one database, so two warehouses on one server set up
+    at the same moment may both find a role missing: the CREATE that loses the race (duplicate_object,
+    or unique_violation while the other's was in flight) is let go, and both go on."""
     if not is_postgres(engine):
         return []
     created = []
@@ -35,7 +39,8 @@ def create_roles(engine: Engine) -> list[str]:
         existing = set(conn.execute(sa.text("SELECT rolname FROM pg_roles WHERE rolname LIKE 'unionwh_%'")).scalars())
         for role in ROLES:
             if role not in existing:
-                conn.exec_driver_sql(f"CREATE ROLE {role} NOLOGIN")
+                conn.exec_driver_sql(f"DO $$ BEGIN CREATE ROLE {role} NOLOGIN; "
+                                     "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$")
                 created.append(role)
     return created
 

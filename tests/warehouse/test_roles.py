@@ -91,3 +91,40 @@ def test_loader_writes_raw(warehouse: tuple[str, str]) -> None:
         assert can_read(conn, "select id_card from raw.members__member")
         conn.execute("create table marts.scratch (x int)")
         conn.execute("drop table marts.scratch")
+
+
+def test_warehouses_set_up_at_the_same_moment_both_get_their_roles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Roles are the server's, not a database's: setups racing to create a missing role all succeed."""
+    import threading
+
+    server = postgres_or_skip()
+    names = tuple(f"unionwh_race_{secrets.token_hex(3)}_{i}" for i in range(3))
+    monkeypatch.setattr(roles, "ROLES", names)
+    engines = [sa.create_engine(f"{server}/test") for _ in range(6)]
+    start, errors = threading.Barrier(len(engines)), []
+
+    def setup(engine: sa.Engine) -> None:
+        start.wait()
+        try:
+            roles.create_roles(engine)
+        except Exception as exc:  # noqa: BLE001 - the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=setup, args=(e,)) for e in engines]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not errors, errors[0]
+        with engines[0].connect() as conn:
+            made = set(conn.execute(sa.text("SELECT rolname FROM pg_roles WHERE rolname LIKE 'unionwh_race_%'"))
+                       .scalars())
+        assert set(names) <= made
+    finally:
+        with engines[0].connect() as conn:
+            for name in names:
+                conn.exec_driver_sql(f"DROP ROLE IF EXISTS {name}")
+            conn.commit()
+        for e in engines:
+            e.dispose()
