@@ -68,7 +68,7 @@ class Batch:
     delivery_date: date | None
     frame: pl.DataFrame | None = None
     error: BatchError | None = None
-    workbook: tuple[str, str] | None = None
+    workbook: tuple[str, ...] | None = None
     pulled_at: datetime | None = None
     """A members pull's start (naive, settings' zone): caps the watermark its loaded rows set."""
     passed: pl.DataFrame | None = None
@@ -129,9 +129,7 @@ class RunSummary:
 
 
 def _tables_of_file(source: str, delivery: common.Delivery) -> list[str]:
-    if source == "welfare":
-        return list(schema.WELFARE_SHEETS.values())
-    return [Path(delivery.rel_name).stem]
+    return list(schema.source(source).tables_of_file(delivery.rel_name))
 
 
 def in_window(day: date | None, window: tuple[date | None, date | None]) -> bool:
@@ -241,21 +239,13 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
         for name, frame in frames.items():
             if (name, sha, "loaded") in seen:
                 continue
-            workbook = None
-            if source == "welfare" and frame.height:
-                workbook = (frame["station_code"][0], frame["ledger_month"][0])
-            elif source == "welfare":
-                workbook = _welfare_workbook_key(delivery.rel_name)
+            # a source that keeps a register of its files (welfare's workbooks): the file's fields
+            src = schema.source(source)
+            workbook = src.file_key(delivery.rel_name) if src.register is not None else None
             batches.append(Batch(table_name=name, frame=frame, workbook=workbook, **base))
     logger.info("extract %s: %d new table batches (%d rows), %d files unchanged", source, len(batches),
                 progress.rows, skipped)
     return batches, skipped, done, this_run
-
-
-def _welfare_workbook_key(rel_name: str) -> tuple[str, str]:
-    stem = Path(rel_name).stem
-    station, _, month = stem.rpartition("_")
-    return station, month
 
 
 @task(name="extract-members", task_run_name="extract-members-{table}", cache_policy=NO_CACHE, **RETRY)

@@ -22,8 +22,12 @@ Kinds and their canonical text form (what readers produce and suites validate):
 
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 """What a schema, table or column name interpolated into SQL may be: lower-case ASCII
@@ -80,6 +84,25 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A rule that ties one column to another, as data: the Great Expectations expectation
+    that checks it (``expectation`` and its arguments ``args``, in order), the stable rule id
+    the quarantine records, and the reasons a person reads. flows/quality/suites.py writes it
+    into the table's suite (a ``row_condition`` is read by pandas' query parser)."""
+
+    id: str
+    expectation: str
+    en: str
+    zh: str
+    args: tuple[tuple[str, Any], ...] = ()
+
+
+def rule(id: str, expectation: str, en: str, zh: str, **args: Any) -> Rule:
+    """A :class:`Rule`; its arguments keep the order given."""
+    return Rule(id, expectation, en, zh, tuple(args.items()))
+
+
+@dataclass(frozen=True)
 class Table:
     source: str
     name: str
@@ -89,10 +112,27 @@ class Table:
     wins: str
     extra_columns: tuple[Column, ...] = field(default_factory=tuple)
     """Columns derived from the file name (welfare station and month)."""
+    rules: tuple[Rule, ...] = ()
+    """Rules that tie one column to another (the contract's 'required for …' clauses)."""
 
     def __post_init__(self) -> None:
         for name in (self.source, self.name, self.raw_table, *self.key):
             identifier(name)
+
+    @property
+    def unique_key(self) -> tuple[str, ...]:
+        """The columns a row's key is made of, unique within a delivered file; empty when the
+        rows have no key of their own (a source whose newer file replaces the older one: its
+        rows are replaced with their file, every row counts)."""
+        return () if source(self.source).replace == FILE_REPLACES else self.key
+
+    @property
+    def row_key_columns(self) -> tuple[str, ...]:
+        """What a quarantined row's ``row_key`` (and dbt's listed keys) is built from: the
+        unique key, or for a file-replaced source the fields of its file name (welfare:
+        station and month)."""
+        src = source(self.source)
+        return src.file_fields if src.replace == FILE_REPLACES else self.key
 
     @property
     def raw_table(self) -> str:
@@ -154,6 +194,12 @@ TABLES: tuple[Table, ...] = (
             C("updated_at", "更新时间", "timestamp"),
         ),
         key=("uscc",), file_pattern="enterprises.csv", wins="latest updated_at",
+        rules=(
+            rule("tags.allowed_values", "expect_column_values_to_match_regex",
+                 "企业标签 must be blank or tags from 百强、科技领军 joined by 、",
+                 "企业标签应为空或由百强、科技领军以、连接", column="tags",
+                 regex=r"^(?:百强|科技领军)(?:、(?:百强|科技领军))*$"),
+        ),
     ),
     Table(
         "registry", "unions",
@@ -169,6 +215,20 @@ TABLES: tuple[Table, ...] = (
             C("updated_at", "更新时间", "timestamp"),
         ),
         key=("union_code",), file_pattern="unions.csv", wins="latest updated_at",
+        rules=(
+            rule("uscc.required_for_independent", "expect_column_values_to_not_be_null",
+                 "统一社会信用代码 is required for 独立建会", "独立建会必须填写统一社会信用代码",
+                 column="uscc", row_condition='union_form=="独立建会"'),
+            rule("uscc.blank_for_joint", "expect_column_values_to_be_null",
+                 "统一社会信用代码 must be blank for 联合建会", "联合建会的统一社会信用代码应为空",
+                 column="uscc", row_condition='union_form=="联合建会"'),
+            rule("revoked_on.required_when_revoked", "expect_column_values_to_not_be_null",
+                 "撤销日期 is required when 状态 is 撤销", "状态为撤销时必须填写撤销日期",
+                 column="revoked_on", row_condition='status=="撤销"'),
+            rule("revoked_on.blank_unless_revoked", "expect_column_values_to_be_null",
+                 "撤销日期 must be blank unless 状态 is 撤销", "状态不是撤销时撤销日期应为空",
+                 column="revoked_on", row_condition='status=="正常"'),
+        ),
     ),
     Table(
         "registry", "coverage",
@@ -275,6 +335,11 @@ TABLES: tuple[Table, ...] = (
             C("end_date", "end_date", "date"),
         ),
         key=("session_id",), file_pattern="sessions.jsonl", wins="latest delivery",
+        rules=(
+            rule("start_date.not_after_end_date", "expect_column_pair_values_to_be_date_not_after",
+                 "start_date is later than end_date", "开始日期晚于结束日期",
+                 column_A="start_date", column_B="end_date"),
+        ),
     ),
     Table(
         "training", "attendance",
@@ -315,6 +380,20 @@ TABLES: tuple[Table, ...] = (
             C("recovered_yuan", "维权金额", "amount", required=False, min_value=0),
         ),
         key=("case_no",), file_pattern="cases.csv", wins="latest delivery",
+        rules=(
+            rule("mediation_result.required_for_dispute", "expect_column_values_to_not_be_null",
+                 "调解结果 is required for 劳动争议", "劳动争议必须填写调解结果",
+                 column="mediation_result", row_condition='case_type=="劳动争议"'),
+            rule("mediation_result.blank_for_consultation", "expect_column_values_to_be_null",
+                 "调解结果 must be blank for 咨询", "咨询案件不应填写调解结果",
+                 column="mediation_result", row_condition='case_type=="咨询"'),
+            rule("recovered_yuan.required_when_successful", "expect_column_values_to_not_be_null",
+                 "维权金额 is required when 调解结果 is 成功", "调解成功必须填写维权金额",
+                 column="recovered_yuan", row_condition='mediation_result=="成功"'),
+            rule("recovered_yuan.only_when_successful", "expect_column_values_to_match_regex",
+                 "维权金额 must be blank or 0 unless 调解结果 is 成功", "调解结果不是成功时维权金额应为空或0",
+                 column="recovered_yuan", regex=r"^0+(?:\.0+)?$", row_condition='mediation_result!="成功"'),
+        ),
     ),
     Table(
         "rights", "bargaining",
@@ -384,26 +463,219 @@ TABLES: tuple[Table, ...] = (
     ),
 )
 
-FILE_SOURCES: tuple[str, ...] = ("registry", "welfare", "training", "rights", "finance", "events")
-SOURCES: tuple[str, ...] = FILE_SOURCES + ("members",)
+# ------------------------------------------------------------------ sources
+FILES = "files"
+DATABASE = "database"
+"""Delivery kinds: dated folders of files in the landing zone, or a database pulled incrementally."""
+BY_KEY = "later deliveries win per key"
+FILE_REPLACES = "a newer file replaces the older one"
+"""Replace rules: each row has a key and the latest delivery of a key wins (the rule per table is
+``Table.wins``), or a file's rows have no key of their own and the newest file with the same
+file-name fields (welfare: station and month) replaces every earlier one, rows and all."""
 
-ENCODINGS: dict[str, str] = {
-    "registry": "gb18030",
-    "rights": "utf-8-sig",
-    "finance": "gb18030",
-    "events": "utf-8",
-    "training": "utf-8",
-}
+PERSONAL_KINDS = frozenset({"resident_id", "phone"})
+"""Kinds whose columns are personal in every source (flows/warehouse/pii.py)."""
 
-WELFARE_SHEETS: dict[str, str] = {"慰问": "condolence", "体检": "health_checks", "救助": "relief"}
+
+@dataclass(frozen=True)
+class Source:
+    """One upstream system and what makes it behave as it does.
+
+    Adding a system is a module in flows/sources/ (its ``read``) and one entry here (or
+    :func:`register`) with its tables. Nothing else in the pipeline names a system.
+    """
+
+    name: str
+    delivery: str = FILES
+    reader: str | Callable[..., Any] | None = None
+    """How a delivered file is read: a module path (its ``read``), ``module:function``, or a
+    callable ``(Delivery) -> {table name: canonical frame}``. Resolved on first use, so the
+    contract imports no reader. None for a database source (flows/sources/members.py pulls it)."""
+    encoding: str | None = None
+    """The contract encoding of a text-file source (None: binary files, or a database)."""
+    file_name: str | None = None
+    """Regular expression of the file names of a source whose files are named after what they
+    hold; its named groups are the file's fields (welfare: ``station_code``, ``ledger_month``),
+    columns of every row (``Table.extra_columns``). None: each file is named as its table's
+    ``file_pattern``."""
+    file_name_hint: str = ""
+    """``file_name`` as a person reads it (in the message of an unknown file)."""
+    kind_fields: tuple[str, ...] = ()
+    """The file fields that make two deliveries comparable for the row-count gate (welfare: the
+    station); with none, the file name does."""
+    replace: str = BY_KEY
+    register: str | None = None
+    """A raw table ``<source>__<register>`` with one row per loaded file (its file fields and
+    lineage): what a newer file replaces (``FILE_REPLACES``)."""
+    sheets: tuple[tuple[str, str], ...] = ()
+    """(sheet, table) of a workbook that holds several tables."""
+    json_types: bool = False
+    """Values are checked as JSON types (text wants strings, integers JSON integers)."""
+    personal: tuple[str, ...] = ()
+    """Columns that are personal by name (besides ``PERSONAL_KINDS``): names of people."""
+
+    def __post_init__(self) -> None:
+        identifier(self.name)
+        if self.register is not None:
+            identifier(self.register_table)
+        for name in self.file_fields:
+            identifier(name)
+
+    @property
+    def register_table(self) -> str:
+        assert self.register is not None, f"{self.name} keeps no register of its files"
+        return f"{self.name}__{self.register}"
+
+    @property
+    def file_fields(self) -> tuple[str, ...]:
+        """The named groups of ``file_name``, in order (empty for fixed file names)."""
+        if self.file_name is None:
+            return ()
+        groups = _compiled(self.file_name).groupindex
+        return tuple(sorted(groups, key=groups.__getitem__))
+
+    @property
+    def sheet_tables(self) -> dict[str, str]:
+        return dict(self.sheets)
+
+    def parse_file_name(self, name: str) -> dict[str, str] | None:
+        """The fields of a file name (``name`` without folders) of a source whose files are
+        named after what they hold, or None if ``name`` is not one (or the source has fixed names)."""
+        if self.file_name is None:
+            return None
+        m = _compiled(self.file_name).match(name)
+        return None if m is None else m.groupdict()
+
+    def file_key(self, name: str) -> tuple[str, ...] | None:
+        """The file fields' values of a file name, in ``file_fields`` order, or None."""
+        parsed = self.parse_file_name(PurePosixPath(name).name)
+        return None if parsed is None else tuple(parsed[f] for f in self.file_fields)
+
+    def tables_of_file(self, file_name: str) -> tuple[str, ...]:
+        """The tables a delivered file holds: a workbook's sheets' tables; every table of a source
+        whose files are named after what they hold; else the one table a file is named after
+        (``enterprises.csv`` holds ``enterprises``)."""
+        if self.sheets:
+            return tuple(t for _, t in self.sheets)
+        if self.file_name is not None:
+            return tuple(t.name for t in tables_of(self.name))
+        return (PurePosixPath(file_name).stem,)
+
+    def kind_of(self, file_name: str) -> str:
+        """What makes two deliveries comparable: the file name, or the ``kind_fields`` of it."""
+        name = PurePosixPath(file_name).name
+        parsed = self.parse_file_name(name) if self.kind_fields else None
+        return name if parsed is None else "_".join(parsed[f] for f in self.kind_fields)
+
+    def read(self, delivery: Any) -> dict[str, Any]:
+        """Table name -> canonical frame of one delivered file (the source's reader)."""
+        return _reader(self)(delivery)
+
+
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
+
+def _compiled(pattern: str) -> re.Pattern[str]:
+    if pattern not in _COMPILED:
+        _COMPILED[pattern] = re.compile(pattern)
+    return _COMPILED[pattern]
+
+
+def _reader(src: Source) -> Callable[..., Any]:
+    if src.reader is None:
+        raise KeyError(f"{src.name} is a {src.delivery} source without a file reader")
+    if callable(src.reader):
+        return src.reader
+    module, _, function = src.reader.partition(":")
+    return getattr(importlib.import_module(module), function or "read")  # type: ignore[no-any-return]
+
+
+SOURCE_ENTRIES: tuple[Source, ...] = (
+    Source("registry", reader="flows.sources.registry", encoding="gb18030"),
+    Source(
+        "welfare", reader="flows.sources.welfare",
+        file_name=r"^(?P<station_code>[A-Za-z0-9-]+)_(?P<ledger_month>\d{4}(?:0[1-9]|1[0-2]))\.xlsx$",
+        file_name_hint="<station-code>_<YYYYMM>.xlsx", kind_fields=("station_code",),
+        replace=FILE_REPLACES, register="workbooks",
+        sheets=(("慰问", "condolence"), ("体检", "health_checks"), ("救助", "relief")),
+        personal=("name",),
+    ),
+    Source("training", reader="flows.sources.training", encoding="utf-8", json_types=True, personal=("name",)),
+    Source("rights", reader="flows.sources.rights", encoding="utf-8-sig"),
+    Source("finance", reader="flows.sources.finance", encoding="gb18030"),
+    Source("events", reader="flows.sources.events", encoding="utf-8", personal=("recipient",)),
+    Source("members", delivery=DATABASE, personal=("name",)),
+)
+"""The seven systems of config/contract-sources.md (file sources in landing-zone order)."""
+
+FILE_SOURCES: tuple[str, ...] = tuple(s.name for s in SOURCE_ENTRIES if s.delivery == FILES)
+SOURCES: tuple[str, ...] = FILE_SOURCES + tuple(s.name for s in SOURCE_ENTRIES if s.delivery != FILES)
+
+ENCODINGS: dict[str, str] = {s.name: s.encoding for s in SOURCE_ENTRIES if s.encoding is not None}
+
+WELFARE_SHEETS: dict[str, str] = dict(SOURCE_ENTRIES[1].sheets)
+
+_REGISTERED: dict[str, tuple[Source, tuple[Table, ...]]] = {}
+"""Sources added at run time by :func:`register` (a test's toy source), with their tables."""
+
+
+def register(src: Source, tables: tuple[Table, ...]) -> None:
+    """Add a source and its tables to the contract (undo with :func:`unregister`)."""
+    if find_source(src.name) is not None:
+        raise ValueError(f"source {src.name!r} is already in the contract")
+    for t in tables:
+        if t.source != src.name:
+            raise ValueError(f"table {t.source}.{t.name} does not belong to source {src.name!r}")
+    _REGISTERED[src.name] = (src, tuple(tables))
+
+
+def unregister(name: str) -> None:
+    """Remove a source added by :func:`register`."""
+    del _REGISTERED[name]
+
+
+def sources() -> tuple[Source, ...]:
+    """Every source of the contract, the registered ones last."""
+    return SOURCE_ENTRIES + tuple(s for s, _ in _REGISTERED.values())
+
+
+def find_source(name: str) -> Source | None:
+    for s in SOURCE_ENTRIES:
+        if s.name == name:
+            return s
+    entry = _REGISTERED.get(name)
+    return None if entry is None else entry[0]
+
+
+def source(name: str) -> Source:
+    found = find_source(name)
+    if found is None:
+        raise KeyError(name)
+    return found
+
+
+def file_sources() -> tuple[str, ...]:
+    """The names of the file sources (``FILE_SOURCES`` and any registered one)."""
+    return tuple(s.name for s in sources() if s.delivery == FILES)
+
+
+def all_tables() -> tuple[Table, ...]:
+    """``TABLES`` and the tables of registered sources."""
+    return TABLES + tuple(t for _, ts in _REGISTERED.values() for t in ts)
+
+
+def personal_columns(t: Table) -> tuple[str, ...]:
+    """Personal columns of a table: resident IDs, phones, and the source's names of people."""
+    names = source(t.source).personal
+    return tuple(c.name for c in t.all_columns if c.kind in PERSONAL_KINDS or c.name in names)
 
 
 def table(source: str, name: str) -> Table:
-    for t in TABLES:
+    for t in all_tables():
         if t.source == source and t.name == name:
             return t
     raise KeyError(f"{source}.{name}")
 
 
 def tables_of(source: str) -> tuple[Table, ...]:
-    return tuple(t for t in TABLES if t.source == source)
+    return tuple(t for t in all_tables() if t.source == source)

@@ -42,11 +42,13 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def read_all(landing: Path) -> tuple[dict[str, list[pl.DataFrame]], list[dict[str, Any]]]:
-    """Every file of every source, parsed, typed and pseudonymised: raw table -> frames."""
+def read_all(landing: Path) -> tuple[dict[str, list[pl.DataFrame]], dict[str, list[dict[str, Any]]]]:
+    """Every file of every source, parsed, typed and pseudonymised: raw table -> frames; and the
+    rows of the file registers (welfare's workbooks): register table -> rows."""
     frames: dict[str, list[pl.DataFrame]] = {}
-    workbooks: list[dict[str, Any]] = []
+    workbooks: dict[str, list[dict[str, Any]]] = {}
     for source in schema.FILE_SOURCES:
+        src = schema.source(source)
         for delivery in common.discover(landing, source):
             sha = common.sha256_file(delivery.path)
             try:
@@ -57,11 +59,11 @@ def read_all(landing: Path) -> tuple[dict[str, list[pl.DataFrame]], list[dict[st
                 t = schema.table(source, name)
                 typed = pii.pseudonymise(common.to_typed(frame, t, strict=False), t, BENCH_KEY)
                 frames.setdefault(t.raw_table, []).append(typed.with_columns(pl.lit(sha).alias("_load_id")))
-                if source == "welfare" and frame.height:
-                    workbooks.append({"station_code": frame["station_code"][0],
-                                      "ledger_month": frame["ledger_month"][0], "_load_id": sha,
-                                      "_file_name": delivery.rel_name, "_file_sha256": sha,
-                                      "_delivery_date": delivery.delivery_date})
+                if src.register is not None and frame.height:
+                    workbooks.setdefault(src.register_table, []).append(
+                        {**{f: frame[f][0] for f in src.file_fields}, "_load_id": sha,
+                         "_file_name": delivery.rel_name, "_file_sha256": sha,
+                         "_delivery_date": delivery.delivery_date})
     db = landing / "members.sqlite"
     if db.exists():
         import sqlalchemy as sa
@@ -78,7 +80,7 @@ def read_all(landing: Path) -> tuple[dict[str, list[pl.DataFrame]], list[dict[st
 
 
 def create_raw(con: duckdb.DuckDBPyConnection, frames: dict[str, list[pl.DataFrame]],
-               workbooks: list[dict[str, Any]]) -> int:
+               workbooks: dict[str, list[dict[str, Any]]]) -> int:
     from flows.warehouse.migrations import MIGRATIONS
 
     for migration in MIGRATIONS:  # the same DDL as the pipeline's warehouse: empty ops tables included
@@ -91,9 +93,9 @@ def create_raw(con: duckdb.DuckDBPyConnection, frames: dict[str, list[pl.DataFra
         con.execute(f"INSERT INTO {RAW_SCHEMA}.{raw_table} BY NAME SELECT * FROM _frame")
         con.unregister("_frame")
         rows += frame.height
-    if workbooks:
-        con.register("_wb", pl.DataFrame(workbooks).to_arrow())
-        con.execute(f"INSERT INTO {RAW_SCHEMA}.welfare__workbooks BY NAME SELECT * FROM _wb")
+    for register, rows_of in workbooks.items():
+        con.register("_wb", pl.DataFrame(rows_of).to_arrow())
+        con.execute(f"INSERT INTO {RAW_SCHEMA}.{register} BY NAME SELECT * FROM _wb")
         con.unregister("_wb")
     return rows
 

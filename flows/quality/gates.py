@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from flows import schema
+
 DUPLICATE_RULE = "key.unique_in_delivery"
 
 
 def delivery_kind(file_name: str) -> str:
-    """What makes two deliveries comparable: the file name, or for welfare the station."""
-    name = PurePosixPath(file_name).name
-    if name.endswith(".xlsx") and "_" in name:
-        return name.rsplit("_", 1)[0]
-    return name
+    """What makes two deliveries comparable: the file name, or the fields of it its source names
+    (``Source.kind_fields``: for welfare the station). ``file_name`` is the path under the landing
+    zone (``<source>/<date>/<file>``; a database table's ``<source>/<table>``), so its first part
+    is the source."""
+    src = schema.find_source(PurePosixPath(file_name).parts[0]) if file_name else None
+    return src.kind_of(file_name) if src is not None else PurePosixPath(file_name).name
 
 
 def duplicate_gate(rows: int, failures_by_rule: dict[str, int], max_share: float) -> str | None:

@@ -99,7 +99,7 @@ def _validate_chunk(chunk: pl.DataFrame, t: Table, file: str) -> tuple[dict[int,
     """Map row key -> failed rules' metadata for one chunk."""
     suite = _suite(t.source, t.name)
     if uses_key_scope(t):
-        chunk = chunk.with_columns(pl.when(pl.any_horizontal([pl.col(k).is_not_null() for k in t.key]))
+        chunk = chunk.with_columns(pl.when(pl.any_horizontal([pl.col(k).is_not_null() for k in t.unique_key]))
                                    .then(pl.col(FILE_COLUMN)).otherwise(None).alias(KEY_SCOPE_COLUMN))
     details = {c: dict(zip(*chunk.filter(pl.col(c).is_not_null()).select(ROW_KEY, c).get_columns(), strict=True))
                for c in DETAIL_COLUMNS if c in chunk.columns}
@@ -139,9 +139,9 @@ def chunks(keyed: pl.DataFrame, t: Table, chunk_rows: int = CHUNK_ROWS) -> list[
     if keyed.height <= chunk_rows:
         return [keyed]
     n = -(-keyed.height // chunk_rows)
-    if t.source == "welfare" or not t.key:
+    if not t.unique_key:
         return [keyed.slice(offset, chunk_rows) for offset in range(0, keyed.height, chunk_rows)]
-    part = (pl.struct(list(t.key)).hash(seed=0) % n).alias("_chunk")
+    part = (pl.struct(list(t.unique_key)).hash(seed=0) % n).alias("_chunk")
     return [c.drop("_chunk") for c in keyed.with_columns(part).partition_by("_chunk", maintain_order=True)]
 
 

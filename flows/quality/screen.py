@@ -9,7 +9,6 @@ the malformed-input corpus tests; ``screen_delivery`` chains them per file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import ModuleType
 
 import polars as pl
 
@@ -18,12 +17,8 @@ from flows.errors import BatchError
 from flows.quality.gates import duplicate_gate, row_count_gate
 from flows.quality.runner import ValidationResult, validate
 from flows.settings import QualitySettings
-from flows.sources import common, events, finance, registry, rights, training, welfare
+from flows.sources import common
 
-READERS: dict[str, ModuleType] = {
-    "registry": registry, "welfare": welfare, "training": training,
-    "rights": rights, "finance": finance, "events": events,
-}
 WHOLE_FILE = "*"
 """Table name of a file rejected as a whole (no table was read)."""
 
@@ -32,7 +27,7 @@ def read_delivery(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
     """Table name -> canonical frame; BatchError when the file cannot be taken at all."""
     if delivery.problem:
         raise BatchError(delivery.rel_name, delivery.rule, delivery.problem)
-    frames: dict[str, pl.DataFrame] = READERS[delivery.source].read(delivery)
+    frames: dict[str, pl.DataFrame] = schema.source(delivery.source).read(delivery)  # its contract reader
     return frames
 
 

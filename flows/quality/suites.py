@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from flows.schema import TABLES, Column, Table
+from flows.schema import TABLES, Column, Table, source
 
 SUITE_DIR = Path(__file__).resolve().parents[2] / "expectations"
 
@@ -28,10 +28,6 @@ KIND_LABEL = {
     "bool": ("must be 是/否 (true/false)", "应为是/否"),
     "phone": ("phone must be 11 digits", "手机号应为11位数字"),
 }
-
-
-JSON_SOURCES = frozenset({"training"})
-"""Sources delivered as JSON, whose values are checked as JSON types."""
 
 
 def _exp(type_: str, rule: str, en: str, zh: str, detail_column: str | None = None, **kwargs: Any
@@ -97,54 +93,15 @@ def _column_expectations(t: Table, c: Column) -> list[dict[str, Any]]:
 
 
 def _conditional(t: Table) -> list[dict[str, Any]]:
-    """Rules that tie one column to another (the contract's 'required for …' clauses)."""
-    q = "condition_parser"
-    key = f"{t.source}.{t.name}"
-    if key == "registry.unions":
-        return [
-            _exp("expect_column_values_to_not_be_null", "uscc.required_for_independent",
-                 "统一社会信用代码 is required for 独立建会", "独立建会必须填写统一社会信用代码",
-                 column="uscc", row_condition='union_form=="独立建会"', **{q: "pandas"}),
-            _exp("expect_column_values_to_be_null", "uscc.blank_for_joint",
-                 "统一社会信用代码 must be blank for 联合建会", "联合建会的统一社会信用代码应为空",
-                 column="uscc", row_condition='union_form=="联合建会"', **{q: "pandas"}),
-            _exp("expect_column_values_to_not_be_null", "revoked_on.required_when_revoked",
-                 "撤销日期 is required when 状态 is 撤销", "状态为撤销时必须填写撤销日期",
-                 column="revoked_on", row_condition='status=="撤销"', **{q: "pandas"}),
-            _exp("expect_column_values_to_be_null", "revoked_on.blank_unless_revoked",
-                 "撤销日期 must be blank unless 状态 is 撤销", "状态不是撤销时撤销日期应为空",
-                 column="revoked_on", row_condition='status=="正常"', **{q: "pandas"}),
-        ]
-    if key == "rights.cases":
-        return [
-            _exp("expect_column_values_to_not_be_null", "mediation_result.required_for_dispute",
-                 "调解结果 is required for 劳动争议", "劳动争议必须填写调解结果",
-                 column="mediation_result", row_condition='case_type=="劳动争议"', **{q: "pandas"}),
-            _exp("expect_column_values_to_be_null", "mediation_result.blank_for_consultation",
-                 "调解结果 must be blank for 咨询", "咨询案件不应填写调解结果",
-                 column="mediation_result", row_condition='case_type=="咨询"', **{q: "pandas"}),
-            _exp("expect_column_values_to_not_be_null", "recovered_yuan.required_when_successful",
-                 "维权金额 is required when 调解结果 is 成功", "调解成功必须填写维权金额",
-                 column="recovered_yuan", row_condition='mediation_result=="成功"', **{q: "pandas"}),
-            _exp("expect_column_values_to_match_regex", "recovered_yuan.only_when_successful",
-                 "维权金额 must be blank or 0 unless 调解结果 is 成功", "调解结果不是成功时维权金额应为空或0",
-                 column="recovered_yuan", regex=r"^0+(?:\.0+)?$", row_condition='mediation_result!="成功"',
-                 **{q: "pandas"}),
-        ]
-    if key == "training.sessions":
-        return [
-            _exp("expect_column_pair_values_to_be_date_not_after", "start_date.not_after_end_date",
-                 "start_date is later than end_date", "开始日期晚于结束日期",
-                 column_A="start_date", column_B="end_date"),
-        ]
-    if key == "registry.enterprises":
-        return [
-            _exp("expect_column_values_to_match_regex", "tags.allowed_values",
-                 "企业标签 must be blank or tags from 百强、科技领军 joined by 、",
-                 "企业标签应为空或由百强、科技领军以、连接", column="tags",
-                 regex=r"^(?:百强|科技领军)(?:、(?:百强|科技领军))*$"),
-        ]
-    return []
+    """Rules that tie one column to another (the contract's 'required for …' clauses), from the
+    table's entry (``Table.rules``); a ``row_condition`` is parsed by pandas."""
+    out = []
+    for r in t.rules:
+        args = dict(r.args)
+        if "row_condition" in args:
+            args["condition_parser"] = "pandas"
+        out.append(_exp(r.expectation, r.id, r.en, r.zh, **args))
+    return out
 
 
 FILE_COLUMN = "_file_name"
@@ -155,15 +112,16 @@ KEY_SCOPE_COLUMN = "_key_scope"
 
 def uses_key_scope(t: Table) -> bool:
     """Whether ``t``'s key rule compares ``KEY_SCOPE_COLUMN`` (a compound key) rather than the file."""
-    return t.source != "welfare" and len(t.key) > 1
+    return len(t.unique_key) > 1
 
 
 def _key_uniqueness(t: Table) -> list[dict[str, Any]]:
     """A key may appear once per delivered file: two rows with one key contradict each other, so
-    both are quarantined. (Welfare ledgers have no key: every row is a person-time.)"""
-    if t.source == "welfare":
+    both are quarantined. (Rows of a source whose newer file replaces the older one have no key:
+    a welfare ledger row is a person-time.)"""
+    if not t.unique_key:
         return []
-    headers = "、".join(t.column(k).header for k in t.key)
+    headers = "、".join(t.column(k).header for k in t.unique_key)
     en, zh = f"key ({headers}) appears more than once in this delivery", f"同一交付文件中主键（{headers}）重复"
     # per file: the run validates all files of a table at once, and a key rightly recurs in later deliveries
     # (a blank single key breaks its own `required` rule, not this one; in a compound key a blank
@@ -173,9 +131,9 @@ def _key_uniqueness(t: Table) -> list[dict[str, Any]]:
     # never "share a key")
     if not uses_key_scope(t):
         return [_exp("expect_compound_columns_to_be_unique", "key.unique_in_delivery", en, zh,
-                     column_list=[FILE_COLUMN, *t.key], ignore_row_if="any_value_is_missing")]
+                     column_list=[FILE_COLUMN, *t.unique_key], ignore_row_if="any_value_is_missing")]
     return [_exp("expect_compound_columns_to_be_unique", "key.unique_in_delivery", en, zh,
-                 column_list=[KEY_SCOPE_COLUMN, *t.key], ignore_row_if="all_values_are_missing")]
+                 column_list=[KEY_SCOPE_COLUMN, *t.unique_key], ignore_row_if="all_values_are_missing")]
 
 
 def build_suite(t: Table) -> dict[str, Any]:
@@ -187,7 +145,7 @@ def build_suite(t: Table) -> dict[str, Any]:
              "quoted CSV field)", "字段含有控制字符（如NUL；换行符仅允许出现在CSV引号字段内）",
              column="_control_chars", detail_column="_control_chars"),
     ]
-    if t.source in JSON_SOURCES:
+    if source(t.source).json_types:
         expectations.append(_exp(
             "expect_column_values_to_be_null", "row.json_type",
             "a JSON value has the wrong type for its column (text wants a string, integers a JSON integer, "
@@ -206,6 +164,11 @@ def suite_path(t: Table, directory: Path = SUITE_DIR) -> Path:
 
 
 def load_suite_dict(t: Table, directory: Path = SUITE_DIR) -> dict[str, Any]:
+    """The stored suite of ``t``; for a table of a source added by ``schema.register`` whose suite
+    was never written, the suite its contract entry gives."""
+    path = suite_path(t, directory)
+    if t not in TABLES and not path.exists():
+        return build_suite(t)
     with suite_path(t, directory).open(encoding="utf-8") as fh:
         data: dict[str, Any] = json.load(fh)
     return data

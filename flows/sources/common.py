@@ -83,7 +83,6 @@ _INTEGER_RE = r"^-?\d+$"
 _AMOUNT_CAST_RES = (r"^(-?\d{1,24}(?:\.\d{1,10})?)$", r"^(-?\d{1,24}\.\d{10})\d+$")
 _INTEGRAL_FLOAT_RE = r"^(-?\d+)\.0+$"
 DATE_FOLDER_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-WELFARE_FILE_RE = re.compile(r"^([A-Za-z0-9-]+)_(\d{4})(\d{2})\.xlsx$")
 
 
 # ------------------------------------------------------------------ deliveries
@@ -138,15 +137,14 @@ def _parse_folder_date(name: str) -> date | None:
 
 
 def welfare_file_key(name: str) -> tuple[str, str] | None:
-    """(station code, 'YYYYMM') of a welfare workbook name, or None if the name is not one."""
-    m = WELFARE_FILE_RE.match(name)
-    if not m or not 1 <= int(m.group(3)) <= 12:
-        return None
-    return m.group(1), m.group(2) + m.group(3)
+    """(station code, 'YYYYMM') of a welfare workbook name, or None if the name is not one (the
+    contract's parser of the name: ``Source.parse_file_name``)."""
+    parsed = schema.source("welfare").parse_file_name(name)
+    return None if parsed is None else (parsed["station_code"], parsed["ledger_month"])
 
 
 def table_for_file(source: str, name: str) -> Table | None:
-    """The contract table a (non-welfare) file name holds, or None."""
+    """The contract table a file name holds, for a source whose files have fixed names, or None."""
     for t in schema.tables_of(source):
         if t.file_pattern == name:
             return t
@@ -155,10 +153,11 @@ def table_for_file(source: str, name: str) -> Table | None:
 
 def file_problem(source: str, name: str) -> str | None:
     """None when ``name`` is a file name ``source`` delivers, else why not."""
-    if source == "welfare":
-        if welfare_file_key(name) is not None:
+    src = schema.find_source(source)
+    if src is not None and src.file_name is not None:  # files named after what they hold
+        if src.parse_file_name(name) is not None:
             return None
-        return f"unknown file name {name!r}: welfare delivers <station-code>_<YYYYMM>.xlsx"
+        return f"unknown file name {name!r}: {source} delivers {src.file_name_hint}"
     if table_for_file(source, name) is not None:
         return None
     known = ", ".join(t.file_pattern for t in schema.tables_of(source))
@@ -289,12 +288,12 @@ def discover_unknown(landing: Path) -> list[Delivery]:
     out = []
     for entry in sorted(landing.iterdir()):
         name = entry.name
-        if name in schema.FILE_SOURCES or name == MEMBERS_FILE or name.startswith(MEMBERS_FILE + "-"):
+        if name in schema.file_sources() or name == MEMBERS_FILE or name.startswith(MEMBERS_FILE + "-"):
             continue
         kind = "folder" if entry.is_dir() and not entry.is_symlink() else "entry"
         out.append(Delivery(LANDING, None, entry, name + ("/" if kind == "folder" else ""),
                             f"{kind} {name!r} is not a source of the landing zone (the sources are "
-                            f"{', '.join(schema.FILE_SOURCES)}, exact and lower case, and {MEMBERS_FILE})",
+                            f"{', '.join(schema.file_sources())}, exact and lower case, and {MEMBERS_FILE})",
                             UNKNOWN_SOURCE))
     return out
 
@@ -618,13 +617,15 @@ def match_headers(headers: Sequence[str | None], table: Table, file: str,
 
 # ------------------------------------------------------------------ encodings
 def decode(data: bytes, source: str, file: str) -> str:
-    """Decode a delivered file strictly in its contract encoding (schema.ENCODINGS).
+    """Decode a delivered file strictly in its contract encoding (``Source.encoding``).
 
     A GB18030 source given UTF-8 (a UTF-8 BOM, or bytes that are valid UTF-8
     with non-ASCII characters) is rejected even though GB18030 would decode
     it to garbage without complaint. A leading BOM is dropped.
     """
-    encoding = schema.ENCODINGS[source]
+    encoding = schema.source(source).encoding
+    if encoding is None:
+        raise KeyError(f"{source} has no contract encoding (not a text-file source)")
     label = ENCODING_LABEL.get(encoding, encoding)
     contract = f"(contract: {source} files are {label})"
     if encoding == "gb18030":

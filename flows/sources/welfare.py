@@ -1,7 +1,7 @@
 """welfare — service-station ledgers: ``<station-code>_<YYYYMM>.xlsx`` with sheets 慰问, 体检, 救助.
 
-A workbook gives three tables (schema.WELFARE_SHEETS); ``station_code`` and
-``ledger_month`` come from the file name. Read with calamine (Rust; cached formula
+A workbook gives three tables (its contract entry's ``sheets``); ``station_code`` and
+``ledger_month`` come from the file name (the entry's ``file_name`` parser). Read with calamine (Rust; cached formula
 values), about ten times faster than openpyxl; its cells are turned into the values
 openpyxl gives (``openpyxl_value``): date cells as datetimes, whole numbers as ints.
 Date columns also accept Excel serial day numbers, numeric cells in text columns become
@@ -25,6 +25,8 @@ from flows.schema import Table
 from flows.sources import common
 
 SOURCE = "welfare"
+CONTRACT = schema.source(SOURCE)
+"""The contract entry: file naming, sheets, replace rule (flows/schema.py)."""
 
 
 def openpyxl_value(value: Any) -> Any:
@@ -124,10 +126,10 @@ def read(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
     common.check_source(delivery, SOURCE)
     common.check_delivery(delivery)
     file = delivery.rel_name
-    key = common.welfare_file_key(Path(delivery.path).name)
-    if key is None:  # pragma: no cover - discover() flags these already
+    fields = CONTRACT.parse_file_name(Path(delivery.path).name)
+    if fields is None:  # pragma: no cover - discover() flags these already
         raise BatchError(file, "batch.unknown_file", common.file_problem(SOURCE, Path(delivery.path).name) or "")
-    station_code, ledger_month = key
+    station_code, ledger_month = fields["station_code"], fields["ledger_month"]
     data = common.read_bytes(delivery)
     sha = common.sha256_bytes(data)
     check_xlsx(data, file)
@@ -140,17 +142,17 @@ def read(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
         by_name: dict[str, list[str]] = {}
         for name in wb.sheet_names:
             by_name.setdefault(common.normalise_str(name), []).append(name)
-        missing = [s for s in schema.WELFARE_SHEETS if s not in by_name]
-        doubled = [s for s in schema.WELFARE_SHEETS if len(by_name.get(s, [])) > 1]
+        missing = [s for s in CONTRACT.sheet_tables if s not in by_name]
+        doubled = [s for s in CONTRACT.sheet_tables if len(by_name.get(s, [])) > 1]
         # a sheet's name can be data (one sheet per person): only contract sheet names are quoted
-        found = common.found_text([common.normalise_str(n) for n in wb.sheet_names], schema.WELFARE_SHEETS,
+        found = common.found_text([common.normalise_str(n) for n in wb.sheet_names], CONTRACT.sheet_tables,
                                   item="sheet", what="contract sheet")
         if missing:
             raise BatchError(file, "batch.sheets", f"missing sheet(s) {', '.join(missing)}; {found}")
         if doubled:
             raise BatchError(file, "batch.sheets", f"sheet(s) present more than once: {', '.join(doubled)}")
         out: dict[str, pl.DataFrame] = {}
-        for sheet, table_name in schema.WELFARE_SHEETS.items():
+        for sheet, table_name in CONTRACT.sheet_tables.items():
             rows = _read_sheet_rows(wb, file, by_name[sheet][0])
             out[table_name] = sheet_frame(
                 rows, schema.table(SOURCE, table_name), sheet=sheet, file=file, sha256=sha,

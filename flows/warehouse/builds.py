@@ -39,39 +39,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from flows.schema import find_source
+
 from .ddl import OPS_SCHEMA
-
-BUILDS_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.dbt_builds (
-  run_id VARCHAR NOT NULL,
-  built_at TIMESTAMP NOT NULL,
-  project_hash VARCHAR NOT NULL,
-  loaded_through TIMESTAMP,
-  selection VARCHAR NOT NULL,
-  status VARCHAR NOT NULL
-)"""
-
-NODE_RESULTS_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.dbt_node_results (
-  run_id VARCHAR NOT NULL,
-  unique_id VARCHAR NOT NULL,
-  resource_type VARCHAR NOT NULL,
-  status VARCHAR NOT NULL,
-  failures BIGINT,
-  project_hash VARCHAR NOT NULL,
-  built_at TIMESTAMP NOT NULL
-)"""
 
 OPS_SELECTOR = "source:ops+"
 _PROJECT_PARTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests", "snapshots")
-
-
-def ddl() -> list[str]:
-    """Schema version 4."""
-    return [BUILDS_DDL]
-
-
-def node_results_ddl() -> list[str]:
-    """Schema version 6."""
-    return [NODE_RESULTS_DDL]
 
 
 def project_hash(project_dir: Path, target: str, key_fingerprint: str = "") -> str:
@@ -133,8 +106,10 @@ def plan(engine: Engine, project: str, everything: bool = False) -> Plan:
             + (" AND loaded_at > :t" if last_through is not None else "") + " ORDER BY 1, 2"),
             {"t": last_through} if last_through is not None else {}).all()
     selectors = [_source_selector(source, table) for source, table in changed]
-    if any(source == "welfare" for source, _ in changed):
-        selectors.append(_source_selector("welfare", "workbooks"))  # written with every workbook's sheets
+    for name in {source for source, _ in changed}:  # a file register is written with every file's tables
+        src = find_source(name)
+        if src is not None and src.register is not None:
+            selectors.append(_source_selector(name, src.register))
     reason = ("rows arrived in " + ", ".join(f"{s}.{t}" for s, t in changed)) if changed else "no new rows"
     return Plan((OPS_SELECTOR, *sorted(set(selectors))), through, reason)
 

@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import re
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from flows import faults
 from flows.errors import WarehouseWriteError, safe_error_text
-from flows.schema import Table, identifier, relation
+from flows.schema import Table, identifier, relation, source
 
 from .ddl import OPS_SCHEMA, RAW_SCHEMA, personal_columns
 
@@ -197,10 +196,11 @@ def _quarantine_frame(entry: LedgerEntry, t: Table, rejected: pl.DataFrame, now:
 
 
 def row_key_expr(t: Table) -> pl.Expr:
-    """The row's key as text, the same way the dbt model int_source_keys_listed builds it from
+    """The row's key as text (``Table.row_key_columns``: its key, or its file's fields for a
+    welfare ledger row), the same way the dbt model int_source_keys_listed builds it from
     raw; a personal key column (attendance's id_card and name) enters as its pseudonym."""
     personal = set(personal_columns(t))
-    cols = ["station_code", "ledger_month"] if t.source == "welfare" else list(t.key)
+    cols = list(t.row_key_columns)
     cols = [f"{c}_pseudonym" if c in personal else c for c in cols]
     return pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in cols], separator="|")
 
@@ -228,11 +228,13 @@ def write_batch(
     t: Table | None,
     typed: pl.DataFrame | None,
     rejected: pl.DataFrame | None,
-    workbook: tuple[str, str] | None = None,
+    workbook: tuple[str, ...] | None = None,
     watermark: datetime | None = None,
 ) -> None:
-    """Write one (file, table): raw rows, quarantine rows, the ledger entry and, for
-    database sources, the new watermark, atomically. Given a Connection, the transaction is on
+    """Write one (file, table): raw rows, quarantine rows, the ledger entry, for a source that
+    keeps a register of its files (``Source.register``) the file's register row (``workbook``:
+    its file fields, as ``Source.file_key`` gives them) and, for database sources, the new
+    watermark, atomically. Given a Connection, the transaction is on
     it: a run keeps one connection per source (with DuckDB, opening the file per batch and
     checkpointing it at every close cost ~25 ms a batch)."""
     now = datetime.now().replace(microsecond=0)
@@ -245,13 +247,17 @@ def write_batch(
         if t is not None and rejected is not None and rejected.height:
             insert_frame(conn, f"{OPS_SCHEMA}.quarantine", _quarantine_frame(entry, t, rejected, now))
         if workbook is not None:
-            station, month = workbook
+            assert t is not None, "a register row needs its table's source"
+            src = source(t.source)
+            fields = [identifier(f) for f in src.file_fields]
+            values = {f"v{i}": v for i, v in enumerate(workbook)}
             conn.execute(
                 sa.text(
-                    f"INSERT INTO {RAW_SCHEMA}.welfare__workbooks (station_code, ledger_month, _load_id, "
-                    "_file_name, _file_sha256, _delivery_date) VALUES (:s, :m, :l, :f, :h, :d)"
+                    f"INSERT INTO {RAW_SCHEMA}.{src.register_table} ({', '.join(fields)}, _load_id, "
+                    f"_file_name, _file_sha256, _delivery_date) VALUES ({', '.join(f':{k}' for k in values)}, "
+                    ":l, :f, :h, :d)"
                 ),
-                {"s": station, "m": month, "l": entry.load_id, "f": entry.file_name,
+                {**values, "l": entry.load_id, "f": entry.file_name,
                  "h": entry.file_sha256, "d": entry.delivery_date},
             )
         if watermark is not None:
@@ -354,11 +360,11 @@ def rows_without_completed_load(engine: Engine) -> dict[str, int]:
     ledger entry of a completed load (``status = 'loaded'``). The ledger entry is written in
     the rows' own transaction, so every count is 0 unless the warehouse was written around
     the loader; a run checks it at its end. Returns only the tables with such rows."""
-    from flows.schema import TABLES
+    from flows.schema import SOURCE_ENTRIES, TABLES
 
     completed = f"(SELECT load_id FROM {OPS_SCHEMA}.load_ledger WHERE status = 'loaded')"
     checks = {f"{RAW_SCHEMA}.{t.raw_table}": "_load_id" for t in TABLES}
-    checks[f"{RAW_SCHEMA}.welfare__workbooks"] = "_load_id"
+    checks |= {f"{RAW_SCHEMA}.{s.register_table}": "_load_id" for s in SOURCE_ENTRIES if s.register}
     checks[f"{OPS_SCHEMA}.quarantine"] = "load_id"
     found: dict[str, int] = {}
     with engine.connect() as conn:

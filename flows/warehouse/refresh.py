@@ -17,7 +17,7 @@ import hashlib
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from flows.schema import FILE_SOURCES, TABLES
+from flows.schema import FILE_SOURCES, SOURCE_ENTRIES, TABLES
 
 from .appendonly import allow_rewrite
 from .ddl import OPS_SCHEMA, RAW_SCHEMA
@@ -34,8 +34,9 @@ def _relations(sources: tuple[str, ...]) -> dict[str, tuple[str, str]]:
     file_sources = ", ".join(f"'{s}'" for s in sources)
     rel = {f"{RAW_SCHEMA}.{t.raw_table}": ("*", f"{RAW_SCHEMA}.{t.raw_table}")
            for t in TABLES if t.source in sources}
-    if "welfare" in sources:
-        rel[f"{RAW_SCHEMA}.welfare__workbooks"] = ("*", f"{RAW_SCHEMA}.welfare__workbooks")
+    for src in SOURCE_ENTRIES:  # the file registers (welfare's workbooks)
+        if src.name in sources and src.register is not None:
+            rel[f"{RAW_SCHEMA}.{src.register_table}"] = ("*", f"{RAW_SCHEMA}.{src.register_table}")
     rel[f"{OPS_SCHEMA}.load_ledger"] = (_LEDGER_COLUMNS, f"{OPS_SCHEMA}.load_ledger WHERE source IN ({file_sources})")
     rel[f"{OPS_SCHEMA}.quarantine"] = (_QUARANTINE_COLUMNS,
                                        f"{OPS_SCHEMA}.quarantine WHERE source IN ({file_sources})")
@@ -74,7 +75,9 @@ def clear_file_sources(engine: Engine) -> int:
         for t in TABLES:
             if t.source in FILE_SOURCES:
                 deleted += conn.execute(sa.text(f"DELETE FROM {RAW_SCHEMA}.{t.raw_table}")).rowcount or 0
-        conn.execute(sa.text(f"DELETE FROM {RAW_SCHEMA}.welfare__workbooks"))
+        for src in SOURCE_ENTRIES:
+            if src.name in FILE_SOURCES and src.register is not None:
+                conn.execute(sa.text(f"DELETE FROM {RAW_SCHEMA}.{src.register_table}"))
         conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.quarantine WHERE source IN ({file_sources})"))
         conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.load_ledger WHERE source IN ({file_sources})"))
     return deleted
