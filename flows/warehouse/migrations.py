@@ -9,102 +9,156 @@ warehouse made before versioning (tables present, no ``ops.schema_migrations``) 
 brought under it by the same path. A warehouse newer than this code is refused rather
 than written with an older idea of its tables.
 
-Add a migration by appending to :data:`MIGRATIONS`; never edit a released one. The dbt
-models (staging and up) are not versioned here: every build recreates them.
+The DDL is frozen SQL, never generated: migration ``N`` is the file
+``flows/warehouse/migrations/NNNN_<name>.sql`` (statements both DuckDB and PostgreSQL run)
+and, where PostgreSQL needs more (triggers), ``NNNN_<name>.postgresql.sql`` run after it on
+PostgreSQL only. A file is ``;``-terminated statements and ``--`` comments; a ``;`` inside
+``'...'``, ``"..."`` or a ``$$``-quoted body (PL/pgSQL) does not end a statement. Its header
+holds the description (``-- description:`` then ``--   `` lines, joined by spaces) that
+``ops.schema_migrations`` records. Editing the contract (flows/schema.py) therefore no longer
+changes any migration: it needs one of its own.
+
+**Add a migration** by adding a file with the next number, e.g. ``0007_<name>.sql`` (its
+header copied from the one before, with its own description), plus ``0007_<name>.postgresql.sql``
+if PostgreSQL needs statements DuckDB has not; when it is released, append its checksum to
+``migrations/CHECKSUMS`` (``cd flows/warehouse/migrations && sha256sum 0007_* >> CHECKSUMS``).
+Never edit a released file: tests/warehouse/test_migrations_frozen.py checks them against
+``CHECKSUMS``, and that applying every migration gives the raw tables the contract describes
+(so a contract change without its migration fails there). The dbt models (staging and up)
+are not versioned here: every build recreates them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from flows.errors import ConfigError
-from flows.schema import TABLES
 
-from .ddl import (
-    LEDGER_DDL,
-    OPS_SCHEMA,
-    QUARANTINE_DDL,
-    RAW_SCHEMA,
-    RUNS_DDL,
-    SETTINGS_DDL,
-    WATERMARKS_DDL,
-    WORKBOOKS_DDL,
-    raw_table_ddl,
-    upgrade_ddl,
-)
+from .ddl import OPS_SCHEMA
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+"""The frozen migration files (package data) and their ``CHECKSUMS``."""
+
+_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_DOLLAR = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
+
+
+def split_sql(text: str, name: str = "<sql>") -> list[str]:
+    """The statements of a migration file, each stripped and without its ``;``. ``--`` comments
+    are dropped; a ``;`` inside ``'...'``, ``"..."`` or ``$tag$...$tag$`` does not end a statement."""
+    statements: list[str] = []
+    buf: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if text.startswith("--", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        if ch in "'\"":
+            end = i + 1
+            while True:
+                end = text.find(ch, end)
+                if end < 0:
+                    raise ConfigError(f"{name}: unterminated {ch} quote")
+                if text.startswith(ch * 2, end):
+                    end += 2
+                    continue
+                break
+            buf.append(text[i:end + 1])
+            i = end + 1
+            continue
+        if ch == "$" and (m := _DOLLAR.match(text, i)):
+            end = text.find(m.group(0), m.end())
+            if end < 0:
+                raise ConfigError(f"{name}: unterminated {m.group(0)} body")
+            end += len(m.group(0))
+            buf.append(text[i:end])
+            i = end
+            continue
+        if ch == ";":
+            statement = "".join(buf).strip()
+            if statement:
+                statements.append(statement)
+            buf = []
+        else:
+            buf.append(ch)
+        i += 1
+    if "".join(buf).strip():
+        raise ConfigError(f"{name}: its last statement has no closing ';'")
+    return statements
+
+
+def _description(text: str, name: str) -> str:
+    lines = text.splitlines()
+    try:
+        start = lines.index("-- description:") + 1
+    except ValueError:
+        raise ConfigError(f"{name}: no '-- description:' header") from None
+    words: list[str] = []
+    for line in lines[start:]:
+        if not line.startswith("--   "):
+            break
+        words.append(line[5:].strip())
+    if not words:
+        raise ConfigError(f"{name}: empty description")
+    return " ".join(words)
+
+
+def _read(name: str) -> list[str]:
+    return split_sql((MIGRATIONS_DIR / name).read_text(encoding="utf-8"), name)
 
 
 @dataclass(frozen=True)
 class Migration:
     version: int
     description: str
-    statements: Callable[[], list[str]]
-    postgresql: Callable[[], list[str]] | None = None
-    """Statements run after ``statements`` on PostgreSQL only (DuckDB has no triggers)."""
+    file: str
+    """The file of statements both dialects run (in :data:`MIGRATIONS_DIR`)."""
+    postgresql_file: str | None = None
+    """Statements run after ``file`` on PostgreSQL only (DuckDB has no triggers)."""
+
+    def statements(self) -> list[str]:
+        return _read(self.file)
+
+    def postgresql_statements(self) -> list[str]:
+        return [] if self.postgresql_file is None else _read(self.postgresql_file)
+
+    def statements_for(self, dialect: str) -> list[str]:
+        """What this migration runs on ``dialect`` (``duckdb``, ``postgresql``), in order."""
+        return self.statements() + (self.postgresql_statements() if dialect == "postgresql" else [])
 
 
-def _v1() -> list[str]:
-    return ([f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}", f"CREATE SCHEMA IF NOT EXISTS {OPS_SCHEMA}"]
-            + [raw_table_ddl(t) for t in TABLES]
-            + [WORKBOOKS_DDL, LEDGER_DDL, QUARANTINE_DDL, RUNS_DDL, WATERMARKS_DDL])
+def discover(folder: Path = MIGRATIONS_DIR) -> tuple[Migration, ...]:
+    """The migrations in ``folder``, numbered 1, 2, … without gaps."""
+    found: dict[int, Migration] = {}
+    for path in sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+        if path.name.endswith(".postgresql.sql"):
+            continue
+        m = _FILE.match(path.name)
+        if m is None:
+            raise ConfigError(f"{path}: a migration file is named NNNN_<lower_case_name>.sql")
+        version = int(m.group(1))
+        if version in found:
+            raise ConfigError(f"{path}: two migration files have number {version}")
+        pg = path.with_name(f"{path.name[:-4]}.postgresql.sql")
+        description = _description(path.read_text(encoding="utf-8"), path.name)
+        found[version] = Migration(version, description, path.name, pg.name if pg.is_file() else None)
+    for path in folder.glob("*.postgresql.sql"):
+        if not path.with_name(path.name.replace(".postgresql.sql", ".sql")).is_file():
+            raise ConfigError(f"{path}: PostgreSQL statements without their migration's .sql file")
+    if sorted(found) != list(range(1, len(found) + 1)):
+        raise ConfigError(f"{folder}: migration numbers {sorted(found)} are not 1, 2, … without gaps")
+    return tuple(found[v] for v in sorted(found))
 
 
-def _v2() -> list[str]:
-    return [s for t in TABLES for s in upgrade_ddl(t)] + [SETTINGS_DDL]
-
-
-def _v3() -> list[str]:
-    from . import runlog
-
-    return runlog.ddl()
-
-
-def _v4() -> list[str]:
-    from . import builds
-
-    return builds.ddl()
-
-
-def _v5() -> list[str]:
-    return []  # DuckDB: nothing to create (no triggers); the code only appends, tests prove it
-
-
-def _v5_postgresql() -> list[str]:
-    from . import appendonly
-
-    return appendonly.postgresql_ddl()
-
-
-def _v6() -> list[str]:
-    from . import builds
-
-    return builds.node_results_ddl()
-
-
-def _v6_postgresql() -> list[str]:
-    from . import appendonly
-
-    return appendonly.table_trigger_ddl(f"{OPS_SCHEMA}.dbt_node_results")
-
-
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "raw tables of the contract with lineage; ops load_ledger, quarantine, runs, watermarks", _v1),
-    Migration(2, "pseudonym columns for personal data in raw; ops.settings (key fingerprint)", _v2),
-    Migration(3, "run ledger: counts and dbt results on ops.runs; ops.run_sources, figure_values, figure_changes",
-              _v3),
-    Migration(4, "ops.dbt_builds: what each dbt build selected, so a run rebuilds only what its new rows change",
-              _v4),
-    Migration(5, "append-only raw and ledger tables: PostgreSQL triggers refuse UPDATE, DELETE and TRUNCATE "
-                 "unless the transaction names a documented rewrite (full-refresh, rotate-key, pseudonym-backfill)",
-              _v5, _v5_postgresql),
-    Migration(6, "ops.dbt_node_results: every dbt node's result per build, so the summary states each test's "
-                 "latest result whichever build ran it (append-only)", _v6, _v6_postgresql),
-)
+MIGRATIONS: tuple[Migration, ...] = discover()
 LATEST = MIGRATIONS[-1].version
 
 VERSIONS_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.schema_migrations (
@@ -149,11 +203,8 @@ def upgrade(engine: Engine, to: int | None = None) -> list[Migration]:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
             if m not in pending(conn):
                 continue
-            for stmt in m.statements():
+            for stmt in m.statements_for(conn.dialect.name):
                 conn.exec_driver_sql(stmt)
-            if m.postgresql is not None and conn.dialect.name == "postgresql":
-                for stmt in m.postgresql():
-                    conn.exec_driver_sql(stmt)
             conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.schema_migrations VALUES (:v, :d, :t)"),
                          {"v": m.version, "d": m.description, "t": datetime.now().replace(microsecond=0)})
         applied.append(m)

@@ -28,46 +28,6 @@ from flows.schema import relation as checked_relation
 from .ddl import OPS_SCHEMA
 from .loader import LedgerEntry, storable
 
-RUN_COLUMNS_DDL = [
-    f"ALTER TABLE {OPS_SCHEMA}.runs ADD COLUMN IF NOT EXISTS {name} {typ}"
-    for name, typ in (("files_loaded", "BIGINT"), ("files_rejected", "BIGINT"), ("files_unchanged", "BIGINT"),
-                      ("rows_read", "BIGINT"), ("rows_loaded", "BIGINT"), ("rows_quarantined", "BIGINT"),
-                      ("dbt_results", "VARCHAR"), ("figures_changed", "BIGINT"), ("phase_seconds", "VARCHAR"))
-]
-
-RUN_SOURCES_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.run_sources (
-  run_id VARCHAR NOT NULL,
-  source VARCHAR NOT NULL,
-  files_loaded BIGINT NOT NULL,
-  files_rejected BIGINT NOT NULL,
-  rows_read BIGINT NOT NULL,
-  rows_loaded BIGINT NOT NULL,
-  rows_quarantined BIGINT NOT NULL
-)"""
-
-FIGURE_VALUES_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.figure_values (
-  run_id VARCHAR NOT NULL,
-  recorded_at TIMESTAMP NOT NULL,
-  figure_id VARCHAR NOT NULL,
-  report_year INTEGER NOT NULL,
-  value DECIMAL(24, 6) NOT NULL
-)"""
-
-FIGURE_CHANGES_DDL = f"""CREATE TABLE IF NOT EXISTS {OPS_SCHEMA}.figure_changes (
-  run_id VARCHAR NOT NULL,
-  previous_run_id VARCHAR,
-  figure_id VARCHAR NOT NULL,
-  report_year INTEGER NOT NULL,
-  old_value DECIMAL(24, 6),
-  new_value DECIMAL(24, 6)
-)"""
-
-
-def ddl() -> list[str]:
-    """Schema version 3."""
-    return [*RUN_COLUMNS_DDL, RUN_SOURCES_DDL, FIGURE_VALUES_DDL, FIGURE_CHANGES_DDL]
-
-
 @dataclass(frozen=True)
 class FigureChange:
     figure_id: str
