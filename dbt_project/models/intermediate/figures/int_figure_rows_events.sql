@@ -6,7 +6,8 @@ with activity_rows as (
                       amount="case when figures.measure = 'sum' then participants end", measure='figures.measure',
                       event_on='activity_date') }}
     from {{ ref('stg_events__activities') }} as activities
-    inner join (values
+    inner join (
+        values
         ('events.culture_activities', '文体', 'rows'),
         ('events.culture_activities', '宣传', 'rows'),
         ('events.safety_participants', '安全', 'sum'),
@@ -20,7 +21,8 @@ honour_rows as (
         {{ figure_row('figures.figure_id', 'cast(honours.year as integer)', 'stg_events__honours',
                       'honours.honour_id') }}
     from {{ ref('stg_events__honours') }} as honours
-    inner join (values
+    inner join (
+        values
         ('honours.mayday_certificates', '五一劳动奖状', '区级'),
         ('honours.mayday_medals', '五一劳动奖章', '区级'),
         ('honours.worker_pioneers', '工人先锋号', '区级'),

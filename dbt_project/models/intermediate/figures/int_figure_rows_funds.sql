@@ -20,7 +20,8 @@ select
                   amount="case when figures.measure = 'sum' then lines.net_yuan end", measure='figures.measure',
                   event_on='lines.posted_on') }}
 from lines
-inner join (values
+inner join (
+    values
     ('funds.project_subsidy_yuan', 'XMBZ', 'sum'),
     ('funds.project_subsidy_enterprises', 'XMBZ', 'distinct'),
     ('funds.cadre_allowance_yuan', 'LZJT', 'sum'),

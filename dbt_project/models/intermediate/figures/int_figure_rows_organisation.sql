@@ -30,18 +30,25 @@ union_rows as (
                       event_on="case when figures.figure_id = 'org.new_independent_unions'
                                 then unions_by_year.founded_on end") }}
     from unions_by_year
-    inner join (values
+    inner join (
+        values
         ('org.new_independent_unions'),
         ('org.independent_unions_total'),
         ('org.unions_with_party_org')
     ) as figures (figure_id)
-        on (figures.figure_id = 'org.new_independent_unions' and unions_by_year.union_form = '独立建会'
+        on (
+            figures.figure_id = 'org.new_independent_unions' and unions_by_year.union_form = '独立建会'
             and unions_by_year.founded_year = unions_by_year.report_year
-            and not unions_by_year.is_revoked_by_year_end)
-        or (figures.figure_id = 'org.independent_unions_total' and unions_by_year.union_form = '独立建会'
-            and unions_by_year.is_active_at_year_end)
-        or (figures.figure_id = 'org.unions_with_party_org' and unions_by_year.has_party_org
-            and unions_by_year.is_active_at_year_end)
+            and not unions_by_year.is_revoked_by_year_end
+        )
+        or (
+            figures.figure_id = 'org.independent_unions_total' and unions_by_year.union_form = '独立建会'
+            and unions_by_year.is_active_at_year_end
+        )
+        or (
+            figures.figure_id = 'org.unions_with_party_org' and unions_by_year.has_party_org
+            and unions_by_year.is_active_at_year_end
+        )
 ),
 
 coverage_rows as (
@@ -51,7 +58,7 @@ coverage_rows as (
                       count_key='coverage.uscc', measure="'distinct'") }}
     from unions_by_year
     inner join {{ ref('stg_registry__coverages') }} as coverage
-        on coverage.union_code = unions_by_year.union_code
+        on unions_by_year.union_code = coverage.union_code
     where unions_by_year.is_active_at_year_end
         and {{ year_of('coverage.start_on') }} <= unions_by_year.report_year
         and (coverage.end_on is null or {{ year_of('coverage.end_on') }} > unions_by_year.report_year)

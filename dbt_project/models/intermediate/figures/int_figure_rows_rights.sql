@@ -6,7 +6,8 @@ with case_rows as (
                       amount="case when figures.measure = 'sum' then cases.recovered_yuan end",
                       measure='figures.measure', event_on='cases.received_on') }}
     from {{ ref('stg_rights__cases') }} as cases
-    inner join (values
+    inner join (
+        values
         ('rights.consultations', '咨询', false, 'rows'),
         ('rights.disputes_mediated', '劳动争议', false, 'rows'),
         ('rights.disputes_resolved', '劳动争议', true, 'rows'),
@@ -25,7 +26,8 @@ bargaining_rows as (
                       count_key='bargaining.uscc', measure="'distinct'",
                       event_on='case when figures.by_entry then bargaining.entered_on end') }}
     from {{ ref('stg_rights__bargainings') }} as bargaining
-    inner join (values
+    inner join (
+        values
         ('bargain.evaluated_enterprises', 'evaluated', false),
         ('bargain.wage_agreements', 'wage', false),
         ('bargain.records_entered', 'entered', true)

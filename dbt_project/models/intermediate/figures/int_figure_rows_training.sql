@@ -1,7 +1,10 @@
 -- comp.* and training.*, row by row, by the year a competition or session starts. One row per
 -- (figure, year, source row); see int_figures for the aggregation.
 with sessions as (
-    select *, {{ year_of('start_date') }} as report_year from {{ ref('stg_training__sessions') }}
+    select
+        *,
+        {{ year_of('start_date') }} as report_year
+    from {{ ref('stg_training__sessions') }}
 ),
 
 attendance as (
@@ -10,7 +13,7 @@ attendance as (
         sessions.start_date,
         sessions.mode,
         attendances.session_id || '|' || coalesce(attendances.id_card_pseudonym, '') || '|'
-            || attendances.name_pseudonym as attendance_ref,
+        || attendances.name_pseudonym as attendance_ref,
         attendances.registered,
         attendances.attended,
         attendances.replay_views

@@ -7,7 +7,8 @@ with condolence_rows as (
                       amount="case when figures.measure = 'sum' then amount_yuan end", measure='figures.measure',
                       event_on='visit_date') }}
     from {{ ref('stg_welfare__condolences') }} as condolences
-    inner join (values
+    inner join (
+        values
         ('welfare.festival_condolence', '两节慰问', 'rows'),
         ('welfare.festival_condolence', '外来建设者慰问', 'rows'),
         ('welfare.festival_condolence', '特殊慰问', 'rows'),

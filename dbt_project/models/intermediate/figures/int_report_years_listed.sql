@@ -28,4 +28,5 @@ with dated as (
     select cast(year as integer) from {{ ref('stg_events__honours') }}
 )
 
-select distinct report_year from dated where report_year is not null
+select distinct report_year from dated
+where report_year is not null

@@ -17,14 +17,24 @@ with condolence as (
 ),
 
 health_checks as (
-    select 'TJ' as project_code, 'health_checks' as ledger, check_date as ledger_date, fee_yuan as amount_yuan,
-           _file_name, _row_number
+    select
+        'TJ' as project_code,
+        'health_checks' as ledger,
+        check_date as ledger_date,
+        fee_yuan as amount_yuan,
+        _file_name,
+        _row_number
     from {{ ref('stg_welfare__health_checks') }}
 ),
 
 relief as (
-    select 'JZ' as project_code, 'relief' as ledger, relief_date as ledger_date, amount_yuan,
-           _file_name, _row_number
+    select
+        'JZ' as project_code,
+        'relief' as ledger,
+        relief_date as ledger_date,
+        amount_yuan,
+        _file_name,
+        _row_number
     from {{ ref('stg_welfare__reliefs') }}
 ),
 

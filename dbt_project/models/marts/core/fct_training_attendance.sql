@@ -14,7 +14,7 @@ with final as (
         attendance.attended,
         attendance.replay_views
     from {{ ref('stg_training__attendances') }} as attendance
-    left join {{ ref('stg_training__sessions') }} as sessions on sessions.session_id = attendance.session_id
+    left join {{ ref('stg_training__sessions') }} as sessions on attendance.session_id = sessions.session_id
 )
 
 {{ contract_select('final') }}

@@ -9,7 +9,13 @@ years as (
 ),
 
 computed as (
-    select figure_id, report_year, value, source_rows, models_read from {{ ref('int_figures') }}
+    select
+        figure_id,
+        report_year,
+        value,
+        source_rows,
+        models_read
+    from {{ ref('int_figures') }}
 ),
 
 final as (
@@ -28,8 +34,8 @@ final as (
     from catalogue
     cross join years
     left join computed
-        on computed.figure_id = catalogue.figure_id
-        and computed.report_year = years.report_year
+        on catalogue.figure_id = computed.figure_id
+        and years.report_year = computed.report_year
 )
 
 {{ contract_select('final') }}

@@ -2,24 +2,39 @@
 -- year-to-date total. Every month 1-12 is listed for every project that has a budget or a
 -- posting in the year; a project posted without any budget has a budget of null (overrun).
 with months as (
-    select month_no from (values (1), (2), (3), (4), (5), (6), (7), (8), (9), (10), (11), (12)) as m (month_no)
+    select m.month_no
+    from (values (1), (2), (3), (4), (5), (6), (7), (8), (9), (10), (11), (12)) as m (month_no)
 ),
 
 budget as (
-    select year as report_year, project_code, project_name, budget_yuan
+    select
+        year as report_year,
+        project_code,
+        project_name,
+        budget_yuan
     from {{ ref('stg_finance__budgets') }}
 ),
 
 monthly as (
-    select report_year, report_month, project_code, sum(net_yuan) as actual_yuan
+    select
+        report_year,
+        report_month,
+        project_code,
+        sum(net_yuan) as actual_yuan
     from {{ ref('int_finance_postings') }}
     group by report_year, report_month, project_code
 ),
 
 project_years as (
-    select report_year, project_code from budget
+    select
+        report_year,
+        project_code
+    from budget
     union
-    select report_year, project_code from monthly
+    select
+        report_year,
+        project_code
+    from monthly
 ),
 
 grid as (
@@ -33,18 +48,19 @@ grid as (
     from project_years
     cross join months
     left join budget
-        on budget.report_year = project_years.report_year and budget.project_code = project_years.project_code
+        on project_years.report_year = budget.report_year and project_years.project_code = budget.project_code
     left join monthly
-        on monthly.report_year = project_years.report_year
-        and monthly.project_code = project_years.project_code
-        and monthly.report_month = months.month_no
+        on project_years.report_year = monthly.report_year
+        and project_years.project_code = monthly.project_code
+        and months.month_no = monthly.report_month
 ),
 
 to_date as (
     select
         *,
         sum(actual_yuan) over (
-            partition by report_year, project_code order by report_month rows between unbounded preceding and current row
+            partition by report_year, project_code
+            order by report_month rows between unbounded preceding and current row
         ) as actual_to_date_yuan
     from grid
 )

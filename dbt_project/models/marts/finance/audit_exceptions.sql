@@ -23,12 +23,15 @@ lines as (
         unions.revoked_on as union_revoked_on,
         coalesce(enterprises.enterprise_name, unions.union_name) as payee_name
     from postings
-    left join {{ ref('stg_registry__enterprises') }} as enterprises on enterprises.uscc = postings.payee_code
-    left join {{ ref('stg_registry__unions') }} as unions on unions.union_code = postings.payee_code
+    left join {{ ref('stg_registry__enterprises') }} as enterprises on postings.payee_code = enterprises.uscc
+    left join {{ ref('stg_registry__unions') }} as unions on postings.payee_code = unions.union_code
 ),
 
 yearly as (
-    select report_year, project_code, sum(net_yuan) as actual_yuan
+    select
+        report_year,
+        project_code,
+        sum(net_yuan) as actual_yuan
     from postings
     group by report_year, project_code
 ),
@@ -49,7 +52,7 @@ budget_overrun as (
         cast(null as integer) as source_row
     from yearly
     left join {{ ref('stg_finance__budgets') }} as budget
-        on budget.year = yearly.report_year and budget.project_code = yearly.project_code
+        on yearly.report_year = budget.year and yearly.project_code = budget.project_code
     where yearly.actual_yuan > coalesce(budget.budget_yuan, 0)
 ),
 
@@ -72,7 +75,8 @@ unapproved_payment as (
 ),
 
 payee_status as (
-    select * from lines where payee_code is not null
+    select * from lines
+    where payee_code is not null
 ),
 
 bad_payee as (
@@ -83,11 +87,15 @@ bad_payee as (
         voucher_no || '/' || cast(line_no as varchar(10)) as reference,
         posted_on as event_date,
         net_yuan as amount_yuan,
-        case when enterprise_uscc is null and known_union_code is null then '收款方编码不是已登记的企业或工会'
-             else '收款方工会在记账日期前已撤销' end as reason_zh,
-        case when enterprise_uscc is null and known_union_code is null
-             then 'payee ' || payee_code || ' is no registered enterprise or union'
-             else 'payee union ' || payee_code || ' was revoked before the posting date' end as reason_en,
+        case
+            when enterprise_uscc is null and known_union_code is null then '收款方编码不是已登记的企业或工会'
+            else '收款方工会在记账日期前已撤销'
+        end as reason_zh,
+        case
+            when enterprise_uscc is null and known_union_code is null
+                then 'payee ' || payee_code || ' is no registered enterprise or union'
+            else 'payee union ' || payee_code || ' was revoked before the posting date'
+        end as reason_en,
         {{ the_voucher_line() }}
         approval_no,
         _file_name as source_file,
@@ -100,7 +108,9 @@ bad_payee as (
 relief as (
     select
         *,
-        lag(relief_date) over (partition by id_card_pseudonym order by relief_date, _file_name, _row_number) as previous_date
+        lag(relief_date)
+            over (partition by id_card_pseudonym order by relief_date, _file_name, _row_number)
+            as previous_date
     from {{ ref('stg_welfare__reliefs') }}
 ),
 
@@ -113,8 +123,8 @@ duplicate_relief as (
         relief_date as event_date,
         amount_yuan,
         '同一身份证号30天内重复救助（上次' || cast(previous_date as varchar(10)) || '）' as reason_zh,
-        'the same resident ID was given relief within 30 days (before: ' || cast(previous_date as varchar(10))
-            || ')' as reason_en,
+        'the same resident ID was given relief within 30 days (before: '
+        || cast(previous_date as varchar(10)) || ')' as reason_en,
         {{ no_voucher_line() }}
         approval_no,
         _file_name as source_file,
@@ -138,10 +148,11 @@ relief_without_voucher as (
         _file_name as source_file,
         cast(_row_number as integer) as source_row
     from relief
-    where not exists (
-        select 1 from postings
-        where postings.project_code = 'JZ' and postings.approval_no = relief.approval_no
-    )
+    where
+        not exists (
+            select 1 from postings
+            where postings.project_code = 'JZ' and postings.approval_no = relief.approval_no
+        )
 ),
 
 reconciliation_gap as (

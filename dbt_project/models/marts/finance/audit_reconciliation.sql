@@ -1,13 +1,21 @@
 -- Fund audit: each welfare programme's ledger total against the net postings on its finance
 -- project, per year (figures.yaml audit.reconciliation). A non-zero difference is an exception.
 with ledger as (
-    select project_code, report_year, sum(amount_yuan) as ledger_total_yuan, count(*) as ledger_rows
+    select
+        project_code,
+        report_year,
+        sum(amount_yuan) as ledger_total_yuan,
+        count(*) as ledger_rows
     from {{ ref('int_welfare_ledger_lines') }}
     group by project_code, report_year
 ),
 
 postings as (
-    select project_code, report_year, sum(net_yuan) as postings_yuan, count(*) as posting_lines
+    select
+        project_code,
+        report_year,
+        sum(net_yuan) as postings_yuan,
+        count(*) as posting_lines
     from {{ ref('int_finance_postings') }}
     where project_code in ('LJWW', 'XJYW', 'YQWZ', 'TJ', 'JZ')
     group by project_code, report_year

@@ -16,10 +16,10 @@ corrections as (
         min(keys.file_name) as resolved_by_file
     from quarantined
     inner join keys
-        on keys.source_system = quarantined.source_system
-        and keys.table_name = quarantined.table_name
-        and keys.row_key = quarantined.row_key
-        and keys.delivery_date > quarantined.delivery_date
+        on quarantined.source_system = keys.source_system
+        and quarantined.table_name = keys.table_name
+        and quarantined.row_key = keys.row_key
+        and quarantined.delivery_date < keys.delivery_date
     group by quarantined.load_id, quarantined.row_number
 )
 
@@ -37,5 +37,5 @@ select
     corrections.resolved_by_file
 from quarantined
 left join corrections
-    on corrections.load_id = quarantined.load_id
-    and corrections.row_number = quarantined.row_number
+    on quarantined.load_id = corrections.load_id
+    and quarantined.row_number = corrections.row_number

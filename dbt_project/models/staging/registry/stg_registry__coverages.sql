@@ -4,7 +4,8 @@ with source as (
 ),
 
 latest as (
-    {{ latest_version('source', ['union_code', 'uscc', 'start_on'], '_delivery_date desc, _file_name desc, _row_number desc') }}
+    {{ latest_version('source', ['union_code', 'uscc', 'start_on'],
+                      '_delivery_date desc, _file_name desc, _row_number desc') }}
 ),
 
 renamed as (

@@ -4,7 +4,8 @@ with source as (
 ),
 
 latest as (
-    {{ latest_version('source', ['session_id', 'id_card_pseudonym', 'name_pseudonym'], '_delivery_date desc, _file_name desc, _row_number desc') }}
+    {{ latest_version('source', ['session_id', 'id_card_pseudonym', 'name_pseudonym'],
+                      '_delivery_date desc, _file_name desc, _row_number desc') }}
 ),
 
 renamed as (

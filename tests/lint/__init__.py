@@ -1,0 +1,1 @@
+"""Linters run over the project's non-Python sources (the dbt SQL, the docs)."""
