@@ -640,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
             print("unionwh: error: the DuckDB warehouse is open in another process (a run in progress?); "
                   "DuckDB allows one process at a time: try again when it has finished", file=sys.stderr)
             return Exit.USAGE
-        # a bug (or a library error nobody foresaw): one line without values, as README promises
+        # a bug (or a library error nobody foresaw): one line without values, as docs/commands.md promises
         print(f"unionwh: error: unexpected {_unexpected(exc)} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return Exit.FAILED

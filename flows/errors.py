@@ -8,7 +8,7 @@ from typing import ClassVar
 
 
 class Exit(IntEnum):
-    """``unionwh``'s exit codes, one table for every command (README "Exit codes")."""
+    """``unionwh``'s exit codes, one table for every command (docs/commands.md, "Exit codes")."""
 
     OK = 0
     """Done."""

@@ -57,7 +57,7 @@ def _parse_url(value: str, allowed: tuple[str, ...], what: str) -> URL:
 
 
 class QualitySettings(BaseModel):
-    """Batch gates (see README "Validation")."""
+    """Batch gates (see docs/validation.md)."""
 
     max_duplicate_key_share: float = Field(0.05, ge=0, le=1)
     """Reject a file when more than this share of its rows repeat a key within the file."""
@@ -70,14 +70,20 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="UNIONWH_", env_nested_delimiter="__", extra="forbid")
 
     landing: Path = Path("data/landing")
+    """The landing zone: ``<landing>/<source>/<YYYY-MM-DD>/<files>``."""
     warehouse: str = "duckdb:///data/warehouse.duckdb"
+    """The warehouse: an embedded DuckDB file, or ``postgresql+psycopg://user@host:5432/db``."""
     members_url: str | None = None
+    """The member platform's database (``mysql+pymysql://…``, ``postgresql+psycopg://…``, ``sqlite:///…``);
+    unset: ``<landing>/members.sqlite`` if it exists."""
     members_overlap_minutes: int = Field(10, ge=0, le=7 * 24 * 60)
     """Each members pull starts this long before the stored watermark (late commits)."""
     lock_wait_seconds: int = Field(3600, ge=0)
     """How long a run waits for another run's warehouse lock before giving up."""
     report_year: int = 2021
+    """The year whose figures ``unionwh run`` prints and reports (2000 to next year)."""
     timezone: str = "Asia/Shanghai"
+    """The federation's time zone: delivery dates, the members pull's day, the nightly schedule."""
     nightly_cron: str = DEFAULT_CRON
     """When ``unionwh serve`` schedules the nightly load (cron, in ``timezone``)."""
     output: Path = Path("data/runs")
@@ -115,6 +121,7 @@ class Settings(BaseSettings):
     Crashed by the Prefect automation that ``unionwh serve`` / ``prefect-server`` / ``liveness``
     install (flows/orchestration/liveness.py). Keep it about three heartbeats."""
     quality: QualitySettings = QualitySettings()
+    """Batch gates (the ``quality.*`` rows)."""
     notify_url: SecretStr | None = None
     """Apprise URL(s) told when a run fails (env UNIONWH_NOTIFY_URL). Never logged."""
     pii_key: SecretStr | None = None
@@ -269,6 +276,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**given)
     except ValidationError as exc:
         # Name the setting and the problem, never the value: a URL may hold a password.
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
-                             for e in exc.errors())
+        # pydantic words a ValueError of ours as "Value error, <our text>": the text is enough.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}" if e["loc"]
+            else e["msg"].removeprefix("Value error, ") for e in exc.errors())
         raise ConfigError(f"bad configuration: {problems}") from None

@@ -1,1 +1,1 @@
-"""Benchmarks: scripts that print measurements (never timed unit tests). See README "Benchmarks"."""
+"""Benchmarks: scripts that print measurements (never timed unit tests). See docs/performance.md."""

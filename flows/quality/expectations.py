@@ -3,7 +3,7 @@
 Importing this module registers them with GE, so suites stored as JSON under
 ``expectations/`` can name them by their snake_case type. They run on the pandas
 execution engine over Arrow-backed frames made from the readers' Polars output
-(GE's SQL engine errors on DuckDB; see README "Validation").
+(GE's SQL engine errors on DuckDB; see docs/validation.md).
 """
 
 from __future__ import annotations

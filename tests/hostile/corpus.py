@@ -786,7 +786,7 @@ def welfare_zero_bytes(ctx: Ctx) -> list[Entry]:
 @case("other")
 def finance_huge_field(ctx: Ctx) -> list[Entry]:
     """A 1 MB 摘要 on a new JZ voucher: over the CSV reader's field limit (131,072 characters,
-    README "What bad input gets"), the file is rejected with that reason, never cut short."""
+    docs/validation.md "What bad input gets"), the file is rejected with that reason, never cut short."""
     [entry] = _formula("摘要", "长" * 1_000_000)(ctx)
     return [rejected(entry.file, "batch.unreadable")]
 
