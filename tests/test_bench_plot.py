@@ -6,7 +6,11 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from flows.bench.plot import main, newest_by_scale
+
+pytestmark = pytest.mark.unit
 
 SVG = "{http://www.w3.org/2000/svg}"
 

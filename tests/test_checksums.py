@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
@@ -20,6 +21,8 @@ from flows.checksums import (
     uscc_check_char,
     uscc_valid_expr,
 )
+
+pytestmark = pytest.mark.unit
 
 digits8 = st.text(alphabet="0123456789", min_size=8, max_size=8)
 body9 = st.text(alphabet=USCC_ALPHABET, min_size=9, max_size=9)
@@ -105,7 +108,7 @@ valid_ids = st.builds(lambda area, born, seq: (b := f"{area}{born.year:04d}{born
 valid_usccs = st.builds(lambda b: b + uscc_check_char(b), st.text(alphabet=USCC_ALPHABET, min_size=17, max_size=17))
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)  # polars per example: seconds on a loaded machine
 @given(st.lists(st.one_of(st.none(), st.text(max_size=20), near_ids, near_usccs, valid_ids, valid_usccs,
                           st.from_regex(r"\AGH\d{10}\Z"), st.from_regex(r"\A\d{6}0000\d{8}\Z")), max_size=30))
 def test_vectorised_checks_agree_with_the_scalar_ones(values: list[str | None]) -> None:

@@ -103,6 +103,7 @@ def test_missing_sqlite_members_file_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "nowhere").exists()  # not created empty by the check
 
 
+@pytest.mark.unit
 def test_own_errors_lose_their_prefect_traceback_bugs_keep_it() -> None:
     """The filter on Prefect's run loggers, on real log records (the CLI installs it)."""
     loud = quiet_tracebacks()
@@ -138,6 +139,7 @@ def test_warehouse_init_creates_a_private_duckdb_file(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "private").iterdir()] == ["wh.duckdb"]  # no scratch left
 
 
+@pytest.mark.unit
 def test_library_use_creates_a_private_duckdb_file(tmp_path: Path) -> None:
     """Without the CLI's umask (a flow called from Python): the engine still makes the file 0600."""
     from flows.settings import load_settings
@@ -251,6 +253,7 @@ def test_backfill_window_without_deliveries_names_the_dates_there_are(tmp_path: 
     assert "--from 2021-05-01 is after --to 2021-04-01" in line
 
 
+@pytest.mark.unit
 def test_what_counts_as_a_delivery(tmp_path: Path) -> None:
     """A landing zone with only the members database, or only some sources, is valid; with a
     members URL configured an empty (existing) landing zone is too: the run pulls the members."""
@@ -371,6 +374,7 @@ def test_an_unexpected_exception_is_one_line_exit_3_and_debug_keeps_the_tracebac
     assert debug.stderr.splitlines()[-1].startswith("unionwh: error: unexpected KeyError")
 
 
+@pytest.mark.unit
 def test_the_exit_code_table() -> None:
     """One table (flows/errors.py Exit): refusals 2, failures of a run that had begun 3."""
     from flows.cli import _run_exit

@@ -71,6 +71,7 @@ def one_error_line(rc: int, err: str) -> str:
 
 
 # ------------------------------------------------------------------ nothing there
+@pytest.mark.unit
 @pytest.mark.parametrize("argv", READ_COMMANDS, ids=IDS)
 def test_a_missing_duckdb_warehouse_is_one_line_and_never_created(
         argv: list[str], home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -83,6 +84,7 @@ def test_a_missing_duckdb_warehouse_is_one_line_and_never_created(
     assert tree(home) == {}  # no data/, no warehouse.duckdb, no .wal
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("argv", READ_COMMANDS, ids=IDS)
 def test_a_postgres_port_nobody_listens_on_is_one_line(
         argv: list[str], home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -221,6 +223,7 @@ def at_small(small: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return small
 
 
+@pytest.mark.unit
 def test_read_commands_leave_the_warehouse_byte_for_byte_as_it_was(
         at_small: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """DuckDB opened read-only: no .wal, no checkpoint, the file unchanged; no schema migrated."""
@@ -234,6 +237,7 @@ def test_read_commands_leave_the_warehouse_byte_for_byte_as_it_was(
     assert set(tree(home)) == {"audit.xlsx"}
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("argv", [["audit"], ["report"], ["report", "publish"], ["figures"],
                                   ["figures", "--as-known-on", "2022-02-19"]], ids=lambda a: " ".join(a))
 def test_a_year_without_data_is_refused_and_nothing_is_written(
@@ -248,6 +252,7 @@ def test_a_year_without_data_is_refused_and_nothing_is_written(
     assert out == out2 == "" and tree(home) == {}  # no workbook, no report folder, no published folder
 
 
+@pytest.mark.unit
 def test_audit_of_a_year_with_figures_but_no_finance_data_is_refused(
         at_small: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An empty workbook would look like a clean audit; 2021 (positive control) is written."""
@@ -260,6 +265,7 @@ def test_audit_of_a_year_with_figures_but_no_finance_data_is_refused(
     assert set(tree(home)) == {"data", "data/runs", "data/runs/audit-2021.xlsx"}
 
 
+@pytest.mark.unit
 def test_status_summarises_the_newest_runs_changes_and_keeps_lines_whole(
         at_small: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, err = run(["status"], capsys)
@@ -310,6 +316,7 @@ def test_a_reader_that_leaves_early_gets_no_traceback(at_small: Path, tmp_path: 
     assert code in (0, 1)  # status's own code (1: the small warehouse's newest run failed)
 
 
+@pytest.mark.unit
 def test_as_known_on_is_stated_in_every_format() -> None:
     """The date in the table's title, a json field and a csv column (a comment line above the
     header would be a data row to Excel); without it the outputs are as before."""
@@ -324,6 +331,7 @@ def test_as_known_on_is_stated_in_every_format() -> None:
     assert figures_table(2021, figs).splitlines()[0] == "Figures for 2021 (1)"
 
 
+@pytest.mark.unit
 def test_status_text_helpers() -> None:
     assert dbt_text({"warn": 2, "pass": 288, "success": 56, "zzz": 1}) == "56 success, 288 pass, 2 warn, 1 zzz"
     assert dbt_text({}) == "-"
@@ -335,6 +343,7 @@ def test_status_text_helpers() -> None:
 
 
 
+@pytest.mark.unit
 def test_a_command_run_in_process_leaves_the_environment_as_it_was(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """``main()`` passes its options to the flow through the environment; called in-process (a

@@ -21,6 +21,7 @@ from flows.sources import common
 from tests.support import Env, free_port, mariadb_or_skip, postgres_or_skip
 
 
+@pytest.mark.unit
 def test_only_transient_errors_are_retried() -> None:
     assert is_transient(FileInFlux("a.csv changed while it was being read"))
     assert is_transient(sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection")))

@@ -9,6 +9,8 @@ import pytest
 from flows.errors import ConfigError
 from flows.settings import load_settings
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(autouse=True)
 def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

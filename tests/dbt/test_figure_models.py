@@ -217,10 +217,12 @@ def test_active_at_year_end_is_per_year(figures: dict[tuple[str, int], Decimal])
     assert figures[("rights.consultations", 2020)] == 1
 
 
+@pytest.mark.unit
 def test_project_dir_is_the_repo_one() -> None:
     assert DBT_PROJECT_DIR == Path(ROOT) / "dbt_project"
 
 
+@pytest.mark.unit
 def test_figure_catalogue_seed_matches_figures_yaml() -> None:
     import csv
     import importlib.util

@@ -39,6 +39,7 @@ MANIFEST: dict[str, Any] = {"nodes": {
 
 
 # ------------------------------------------------------------------ dbt results
+@pytest.mark.unit
 def test_nodes_are_named_as_people_read_them() -> None:
     assert ua.node_name(TEST_ID, MANIFEST) == "accepted_values audit_exceptions.rule"
     assert ua.node_name("test.unionwh.unique_combination_of_columns_int_figure_rows_x.860edd8e3b",
@@ -54,6 +55,7 @@ def test_nodes_are_named_as_people_read_them() -> None:
     assert ua.node_name("test.unionwh.not_null_dim_zone_zone_id.5c9a1b2e3f", {}) == "not_null_dim_zone_zone_id"
 
 
+@pytest.mark.unit
 def test_dbt_rows_have_the_same_scalar_keys_failures_first_and_no_quoted_values() -> None:
     nodes = [NodeResult("model.unionwh.audit_exceptions", "success", 1.25, 42, "INSERT 0 42"),
              NodeResult(TEST_ID, "pass", 0.5, None, ""),
@@ -81,6 +83,7 @@ def test_dbt_rows_have_the_same_scalar_keys_failures_first_and_no_quoted_values(
     assert "/runs/r1/dbt/run_results.json" in description
 
 
+@pytest.mark.unit
 def test_a_missing_or_broken_manifest_reads_as_empty(tmp_path: Path) -> None:
     assert ua.read_manifest(tmp_path) == {}
     (tmp_path / "manifest.json").write_text("{not json", encoding="utf-8")
@@ -95,6 +98,7 @@ def changes() -> list[FigureChange]:
     return diff(old, new)
 
 
+@pytest.mark.unit
 def test_figure_change_rows_put_moved_values_first_and_are_exact_text() -> None:
     rows = ua.figure_change_rows(changes())
     assert [(r["figure"], r["year"], r["change"]) for r in rows] == [
@@ -107,6 +111,7 @@ def test_figure_change_rows_put_moved_values_first_and_are_exact_text() -> None:
         "Figures (any year) that run r1 changed against the previous run: 5 (1 changed, 3 new, 1 gone)")
 
 
+@pytest.mark.unit
 def test_figure_changes_are_capped_and_the_description_says_where_the_rest_are() -> None:
     many = diff({}, {(f"f{i:03d}", 2021): Decimal(i) for i in range(250)})
     rows = ua.figure_change_rows(many)
@@ -129,6 +134,7 @@ FILES = [RUN / "data_docs" / "index.html", RUN / "report-2021.md", RUN / "dbt" /
          RUN / "notes.txt"]
 
 
+@pytest.mark.unit
 def test_outputs_are_labelled_in_reading_order() -> None:
     got = [(o.label, o.path.name) for o in ua.outputs(FILES, RUN / "data_docs")]
     assert got == [("Annual summary (HTML)", "summary-2021.html"), ("Annual summary (Markdown)", "summary-2021.md"),
@@ -140,6 +146,7 @@ def test_outputs_are_labelled_in_reading_order() -> None:
     assert [o.label for o in workbook] == ["Fund audit workbook", "index.html"]
 
 
+@pytest.mark.unit
 def test_run_outputs_link_every_file_and_count_the_ledger() -> None:
     ledger = [entry("events", "2021-04-01/activities.csv", 100, 98, 2),
               entry("events", "2021-04-01/honours.csv", 5, 5, 0), entry("rights", "2021-04-01/cases.csv", 40, 39, 1),
@@ -164,6 +171,7 @@ def test_run_outputs_link_every_file_and_count_the_ledger() -> None:
     assert "### Rejected files (1)\n\n```text\nrights/2021-05-01/cases.csv: [file.encoding] not UTF-8\n```" in text
 
 
+@pytest.mark.unit
 def test_run_outputs_of_a_load_only_run_and_of_awkward_paths() -> None:
     run = Path("/data/my runs/a|b`c")
     broken = [entry("events", "x.csv", 10, 8, 1)]

@@ -24,6 +24,7 @@ from tests.support import ROOT, Env, clean_env
 KEY = "backfill-test-key-0123456789abcdef"
 
 
+@pytest.mark.unit
 def test_window() -> None:
     assert in_window(None, (None, None)) and in_window(date(2021, 1, 1), (None, None))
     assert not in_window(None, (date(2021, 1, 1), None))

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from flows.orchestration.progress import MIN_RATE_SECONDS, Progress
+
+pytestmark = pytest.mark.unit
 
 
 class Clock:

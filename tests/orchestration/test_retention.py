@@ -16,8 +16,9 @@ from flows.errors import ConfigError
 from flows.orchestration import retention
 from flows.settings import load_settings
 from flows.warehouse.engine import init_warehouse
-
 from tests.support import Env
+
+pytestmark = pytest.mark.unit
 
 
 def rid(day: int) -> str:

@@ -22,6 +22,7 @@ from tests.support import MEMBERS_DDL, Env, Hook, hook_fixture
 HEADER = "荣誉编号,年度,荣誉,级别,获奖对象\n"
 
 
+@pytest.mark.unit
 def test_diff_lists_changed_new_and_gone_figure_years() -> None:
     old = {("a", 2021): Decimal("1"), ("b", 2021): Decimal("2"), ("c", 2020): Decimal("5")}
     new = {("a", 2021): Decimal("1"), ("b", 2021): Decimal("3"), ("d", 2021): Decimal("0")}
@@ -32,6 +33,7 @@ def test_diff_lists_changed_new_and_gone_figure_years() -> None:
     ]
 
 
+@pytest.mark.unit
 def test_notification_message_names_errors_without_row_values() -> None:
     title, body = notify.message("R1", "failed", [f"f{i}.csv: [batch.columns] missing" for i in range(12)], "duckdb")
     assert title == "unionwh run R1 failed"

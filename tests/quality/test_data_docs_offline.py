@@ -71,6 +71,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return docs
 
 
+@pytest.mark.unit
 def test_index_html_is_a_pure_function_of_pages_and_history() -> None:
     pages = [DocPage("welfare", "relief", "A<1>.xlsx", 10, 0, Path("welfare.relief.a.0.html"), "2026-11-27 02:01:02"),
              DocPage("welfare", "relief", "B.xlsx", 5, 2, Path("welfare.relief.a.0.html"), "2026-11-27 02:01:02")]
@@ -90,6 +91,7 @@ def test_index_html_is_a_pure_function_of_pages_and_history() -> None:
     assert not re.search(r'(?:href|src)="(?:https?:)?//', text)
 
 
+@pytest.mark.unit
 def test_history_lists_earlier_runs_and_the_removed_ones_they_listed(site: Path) -> None:
     past = history(site.parent.parent, RUN)
     assert [(h.run_id, h.href, h.files) for h in past] == [
@@ -180,6 +182,7 @@ def test_data_docs_offline_in_headless_chromium(site: Path) -> None:
         driver.quit()
 
 
+@pytest.mark.unit
 def test_the_assets_ship_with_the_package() -> None:
     """The stylesheet, script and templates are package data (pyproject), not only files of the
     source tree: a wheel built from the project includes them."""
@@ -192,6 +195,7 @@ def test_the_assets_ship_with_the_package() -> None:
     assert {"static/data-docs.css", "static/data-docs.js", "templates/page.j2", "templates/top_navbar.j2"} <= shipped
 
 
+@pytest.mark.unit
 def test_every_custom_expectation_of_every_suite_reads_as_text() -> None:
     """Each custom expectation has its own prescriptive renderer (not GE's raw-Python fallback),
     in Chinese and English, with every $parameter of its text filled from the suite's kwargs."""

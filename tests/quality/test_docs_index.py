@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from flows.quality.docs import write_index
+
+pytestmark = pytest.mark.unit
 
 
 def test_index_of_a_run_that_validated_nothing(tmp_path: Path) -> None:

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import pytest
+
 from flows.quality.gates import delivery_kind, duplicate_gate, row_count_gate
+
+pytestmark = pytest.mark.unit
 
 
 def test_delivery_kind() -> None:

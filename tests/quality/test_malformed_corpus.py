@@ -30,8 +30,9 @@ from flows.checksums import resident_id_check_char, uscc_check_char
 from flows.quality.screen import WHOLE_FILE, Outcome, screen_delivery
 from flows.settings import QualitySettings
 from flows.sources import common
-
 from tests.support import workbook_bytes
+
+pytestmark = pytest.mark.unit
 
 DELIVERY = "2021-06-30"
 USCC = "91120116MA05K8XQ3" + uscc_check_char("91120116MA05K8XQ3")

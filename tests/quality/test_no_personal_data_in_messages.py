@@ -353,6 +353,7 @@ def test_a_warehouse_refusing_a_name_fails_the_run_without_quoting_it(tmp_path: 
     assert leaks(texts, {"refused": x}) == []
 
 
+@pytest.mark.unit
 def test_insert_frame_names_the_row_not_the_value_on_duckdb(tmp_path: Path) -> None:
     """DuckDB's conversion error quotes the value it could not convert."""
     x = people()["refused"]
@@ -397,6 +398,7 @@ def test_insert_frame_names_the_row_not_the_value_on_postgresql() -> None:
     assert not [v for v in x.values if v in text], text
 
 
+@pytest.mark.unit
 def test_structure_messages_quote_only_contract_names() -> None:
     """The reader-level messages, directly (milliseconds): header row lost, renamed columns,
     keys and sheet names that are data."""
@@ -419,6 +421,7 @@ def test_structure_messages_quote_only_contract_names() -> None:
                                  "形式, 金额(元); 2 of 8 columns are not contract headers (columns 4-5)")
 
 
+@pytest.mark.unit
 def test_members_table_imported_without_its_header_row(tmp_path: Path) -> None:
     """SQLite's ``.import`` of a file without its header row names the columns by the first
     record: the batch.columns error counts them, never quotes them (a real SQLite database)."""

@@ -12,6 +12,8 @@ from flows.quality.runner import validate, validate_files
 from flows.quality.suites import SUITE_DIR, build_suite, load_suite_dict
 from flows.schema import META_COLUMNS, TABLES, table
 
+pytestmark = pytest.mark.unit
+
 GOOD_USCC = "91120116MA05K8XQ3" + uscc_check_char("91120116MA05K8XQ3")
 BAD_USCC = GOOD_USCC[:17] + ("0" if GOOD_USCC[17] != "0" else "1")
 GOOD_ID = "12010519900307123" + resident_id_check_char("12010519900307123")

@@ -55,6 +55,7 @@ ID_SHAPED = re.compile(r"(^|[^0-9a-fA-F])[0-9]{17}[0-9Xx]($|[^0-9a-fA-F])")
 
 
 # ----------------------------------------------------------------------------- pure helpers
+@pytest.mark.unit
 def test_display_width_counts_a_cjk_character_as_two() -> None:
     assert display_width("XMBZ") == 4
     assert display_width("项目化补助") == 10
@@ -63,6 +64,7 @@ def test_display_width_counts_a_cjk_character_as_two() -> None:
     assert column_width(["x"], least=6) == 6.0 and column_width(["长" * 50], most=40) == 40.0
 
 
+@pytest.mark.unit
 def test_the_federation_name_comes_from_the_summary_template() -> None:
     template = (ROOT / "config" / "report" / "summary.zh.md").read_text(encoding="utf-8")
     assert federation_of(template) == "天津港保税区总工会" == DEFAULT_FEDERATION
@@ -70,6 +72,7 @@ def test_the_federation_name_comes_from_the_summary_template() -> None:
     assert federation_of("no title") == DEFAULT_FEDERATION
 
 
+@pytest.mark.unit
 def test_publication_reads_the_manifest_hash_and_creates_nothing(tmp_path: Path) -> None:
     assert publication(tmp_path / "published", 2021) == (False, None, None)
     assert not (tmp_path / "published").exists()
@@ -94,6 +97,7 @@ def small_audit(meta: AuditMeta) -> Audit:
     return Audit(2021, exceptions, reconciliation, budget, meta)
 
 
+@pytest.mark.unit
 def test_checks_count_each_rule_and_sum_its_amounts() -> None:
     got = {c.key: (c.exceptions, c.amount) for c in checks(small_audit(AuditMeta()))}
     assert got["reconciliation"] == (1, Decimal(180))
@@ -103,6 +107,7 @@ def test_checks_count_each_rule_and_sum_its_amounts() -> None:
     assert len(got) == 2 + len(EXCEPTION_RULES)
 
 
+@pytest.mark.unit
 def test_the_cover_states_a_published_year_with_its_manifest_hash(tmp_path: Path) -> None:
     meta = AuditMeta(federation="某区总工会", run_id="20220301T020000-bbbbbb",
                      run_time=datetime(2022, 3, 1, 2, 5), warehouse="postgresql+psycopg://u:***@db/wh",

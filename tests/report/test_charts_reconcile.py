@@ -44,6 +44,7 @@ tops = st.one_of(st.integers(min_value=0, max_value=10**12),
                  st.decimals(min_value=0, max_value=10**9, places=2, allow_nan=False, allow_infinity=False))
 
 
+@pytest.mark.unit
 @settings(max_examples=150, deadline=None)
 @given(top=tops, n=st.integers(min_value=1, max_value=5), integer=st.booleans())
 def test_nice_ticks_cover_the_maximum_in_even_round_steps(top: Decimal | int, n: int, integer: bool) -> None:
@@ -63,6 +64,7 @@ def test_nice_ticks_cover_the_maximum_in_even_round_steps(top: Decimal | int, n:
         assert all("." not in label for label in tick_labels(ticks))
 
 
+@pytest.mark.unit
 @settings(max_examples=100, deadline=None)
 @given(bottom=st.integers(min_value=-10**6, max_value=0), top=st.integers(min_value=0, max_value=10**6))
 def test_nice_ticks_span_a_negative_bottom(bottom: int, top: int) -> None:
@@ -70,6 +72,7 @@ def test_nice_ticks_span_a_negative_bottom(bottom: int, top: int) -> None:
     assert ticks[0] <= bottom and ticks[-1] >= top and 0 in ticks and len(ticks) <= 6
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("top", "integer", "money", "labels"), [
     (Decimal("6.75"), True, False, ["0", "2", "4", "6", "8"]),       # not 0, 1.69, 3.38, 5.06, 6.75
     (Decimal("1237.5"), True, False, ["0", "500", "1,000", "1,500"]),  # not 1,237.50
@@ -88,6 +91,7 @@ def trace(fid: str, value: str, unit: str = "人次") -> FigureTrace:
     return FigureTrace(fid, Decimal(value), unit, fid, fid, "", 1, [])
 
 
+@pytest.mark.unit
 def test_year_over_year_says_no_data_instead_of_a_percentage() -> None:
     figures = [trace("a.visits", "39212"), trace("b.cases", "74"), trace("c.new", "5"), trace("d.yuan", "10.50", "元")]
     history = {"a.visits": {2019: Decimal(10), 2021: Decimal(39212)},   # 2020: no data
@@ -174,7 +178,7 @@ def build_mart(engine: sa.Engine) -> None:
         conn.execute(sa.text(FIGURES_SQL))
 
 
-@pytest.fixture(scope="module", params=["duckdb", "postgresql"])
+@pytest.fixture(scope="module", params=[pytest.param("duckdb", marks=pytest.mark.unit), "postgresql"])
 def mart(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
     if request.param == "duckdb":
         engine = sa.create_engine(f"duckdb:///{tmp_path_factory.mktemp('mart') / 'wh.duckdb'}")

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from flows.report.phrase import IDIOMS, chinese_numeral, phrase
 
+pytestmark = pytest.mark.unit
+
 
 def reference(n: int) -> str:
     """What the summary should write: cn2an's numeral, or the seed's idiom where it has one."""

@@ -3,7 +3,11 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
 from flows.report.format import Figure, figures_csv, figures_json, figures_table
+
+pytestmark = pytest.mark.unit
 
 FIGS = [Figure("rights.consultations", Decimal("1131.00"), "件", "接待咨询", "consultations received"),
         Figure("rights.amount_recovered_yuan", Decimal("3498856.37"), "元", "维权金额", "money recovered")]

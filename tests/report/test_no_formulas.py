@@ -55,16 +55,19 @@ def assert_no_formula_elements(path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- the helper
+@pytest.mark.unit
 @pytest.mark.parametrize("text", HOSTILE)
 def test_formula_like_text_gets_a_quote_in_csv(text: str) -> None:
     assert csv_field(text) == "'" + text
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("text", HARMLESS)
 def test_other_text_is_written_as_it_is(text: str) -> None:
     assert csv_field(text) == text
 
 
+@pytest.mark.unit
 def test_numbers_stay_numbers_in_csv() -> None:
     values = [-12.5, Decimal("-0.01"), -7, 0, True, None, date(2021, 3, 1)]
     assert csv_row(values) == values
@@ -73,6 +76,7 @@ def test_numbers_stay_numbers_in_csv() -> None:
     assert out.getvalue().strip() == "-12.5,-0.01,'-0.01"  # text that looks like a number is still text
 
 
+@pytest.mark.unit
 def test_a_carriage_return_inside_a_field_never_starts_a_new_row() -> None:
     """With ``\n`` line ends the csv module leaves a lone CR unquoted; readers end the row there and
     the rest (here a DDE payload) would open a new row as a formula."""
@@ -106,6 +110,7 @@ def hostile_audit() -> Audit:
     return Audit(2021, exceptions, reconciliation, budget)
 
 
+@pytest.mark.unit
 def test_audit_workbook_holds_hostile_text_as_text(tmp_path: Path) -> None:
     """The real ``write_workbook``: every payload in every text column of every check's table
     comes back as exactly that text in a string cell; no sheet holds a formula; amounts are
@@ -144,6 +149,7 @@ def test_audit_workbook_holds_hostile_text_as_text(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- figures CSV
+@pytest.mark.unit
 def test_figures_csv_quotes_formula_like_labels_and_keeps_values_numbers() -> None:
     figures = [Figure(f"id{i}", Decimal("-1234.5"), text, text, text) for i, text in enumerate(HOSTILE)]
     figures.append(Figure("funds.x", Decimal("-7"), "元", "=SUM(A1)", "@x"))
@@ -173,6 +179,7 @@ def figure_rows_warehouse(path: Path, refs: list[str]) -> sa.Engine:
     return sa.create_engine(f"duckdb:///{path}")
 
 
+@pytest.mark.unit
 def test_published_figure_rows_quote_formula_like_references_and_diff_reads_them_back(tmp_path: Path) -> None:
     """figure-rows-<year>.csv (written as ``publish`` writes it) holds each reference with a
     leading quote and the negative amounts as numbers; ``report diff`` compares it with the

@@ -12,6 +12,8 @@ from flows.report.phrase import chinese_numeral, parse_style, phrase
 from flows.report.template import placeholders, render, stated_numbers
 from tests.support import ROOT
 
+pytestmark = pytest.mark.unit
+
 TEMPLATE = (ROOT / "config" / "report" / "summary.zh.md").read_text(encoding="utf-8")
 STYLES = {p.figure_id: p for p in placeholders(TEMPLATE)}
 

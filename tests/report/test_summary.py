@@ -8,10 +8,14 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from flows.report.audit import Audit
 from flows.report.summary import anchor, write_report
 from flows.report.trace import Check, FigureTrace, ReportData, Suite
 from tests.support import ROOT
+
+pytestmark = pytest.mark.unit
 
 TEMPLATE = (ROOT / "config" / "report" / "summary.zh.md").read_text(encoding="utf-8")
 

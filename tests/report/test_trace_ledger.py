@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from flows.report.trace import _dbt_tests
 from flows.warehouse import builds, migrations
+
+pytestmark = pytest.mark.unit
 
 MANIFEST = {"nodes": {
     "model.unionwh.stg_a": {"resource_type": "model", "name": "stg_a", "depends_on": {"nodes": ["source.unionwh.x.a"]}},

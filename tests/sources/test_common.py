@@ -14,6 +14,8 @@ from flows import schema
 from flows.errors import BatchError
 from flows.sources import common
 
+pytestmark = pytest.mark.unit
+
 
 def canon(kind: str, values: list[str | None], *, factor: int = 1,
           bools: dict[str, str] | None = None) -> list[str | None]:

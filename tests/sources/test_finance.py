@@ -9,6 +9,8 @@ import pytest
 from flows.errors import BatchError
 from flows.sources import common, finance
 
+pytestmark = pytest.mark.unit
+
 
 def deliver(tmp_path: Path, name: str, data: bytes) -> common.Delivery:
     path = tmp_path / "finance" / "2021-12-31" / name

@@ -23,6 +23,8 @@ from flows.quality.screen import read_delivery
 from flows.schema import table
 from flows.sources import common, events, rights, training, welfare
 
+pytestmark = pytest.mark.unit
+
 DAY = "2021-12-01"
 ID = "12010519900307123" + resident_id_check_char("12010519900307123")
 ACTIVITIES = "活动编号,名称,类别,日期,参与方式,参与人次\r\n"

@@ -14,6 +14,8 @@ from flows import schema
 from flows.errors import BatchError
 from flows.sources import common, members
 
+pytestmark = pytest.mark.unit
+
 DDL = (
     "create table member (member_id integer primary key, id_card text, name text, phone text, union_code text,"
     " employment_form text, is_migrant integer, is_veteran integer, joined_on text, updated_at text,"

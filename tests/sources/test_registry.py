@@ -14,6 +14,8 @@ from flows import schema
 from flows.errors import BatchError
 from flows.sources import common, registry
 
+pytestmark = pytest.mark.unit
+
 DAY = "2021-06-30"
 ENTERPRISE_HEADER = "统一社会信用代码,企业名称,所属片区,行业门类,职工人数,企业标签,注册日期,更新时间"
 

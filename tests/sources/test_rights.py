@@ -10,6 +10,8 @@ import pytest
 from flows.errors import BatchError
 from flows.sources import common, rights
 
+pytestmark = pytest.mark.unit
+
 CASES_HEADER = "案件编号,类型,受理日期,统一社会信用代码,职工身份证号,调解结果,结案日期,维权金额(元)"
 
 

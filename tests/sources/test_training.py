@@ -10,6 +10,8 @@ import pytest
 from flows.errors import BatchError
 from flows.sources import common, training
 
+pytestmark = pytest.mark.unit
+
 
 def deliver(tmp_path: Path, name: str, data: bytes) -> common.Delivery:
     path = tmp_path / "training" / "2021-12-01" / name

@@ -15,6 +15,8 @@ from flows.errors import BatchError
 from flows.sources import common, welfare
 from tests.support import workbook
 
+pytestmark = pytest.mark.unit
+
 CONDOLENCE = ["日期", "慰问项目", "对象类别", "姓名", "身份证号", "所属工会编码", "形式", "金额(万元)"]
 HEALTH = ["日期", "姓名", "身份证号", "对象类别", "体检机构", "费用(元)"]
 RELIEF = ["日期", "姓名", "身份证号", "救助类别", "金额(元)", "审批单号"]

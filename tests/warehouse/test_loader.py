@@ -14,6 +14,8 @@ from flows.settings import load_settings
 from flows.warehouse.engine import init_warehouse, warehouse_engine
 from flows.warehouse.loader import LedgerEntry, already_seen, watermarks, write_batch
 
+pytestmark = pytest.mark.unit
+
 T = table("events", "honours")
 
 

@@ -23,6 +23,7 @@ from flows.warehouse.lock import LockLost, WarehouseBusy, duckdb_lock, lock_path
 from tests.support import MEMBERS_DDL, create_database, drop_database, postgres_or_skip
 
 
+@pytest.mark.unit
 def test_duckdb_lock_refuses_waits_and_names_the_holder(tmp_path: Path) -> None:
     wh = tmp_path / "w.duckdb"
     waits: list[str] = []

@@ -54,6 +54,7 @@ def pg() -> Iterator[Engine]:
         drop_database(server, name)
 
 
+@pytest.mark.unit
 def test_fresh_warehouse_gets_every_version_once(duck: Engine) -> None:
     every = [m.version for m in migrations.MIGRATIONS]
     assert every == list(range(1, migrations.LATEST + 1))
@@ -79,6 +80,7 @@ def _upgrades_in_place(engine: Engine) -> None:
     assert versions(engine) == list(range(1, migrations.LATEST + 1))
 
 
+@pytest.mark.unit
 def test_version_1_warehouse_upgrades_in_place_duckdb(duck: Engine) -> None:
     _upgrades_in_place(duck)
 
@@ -88,6 +90,7 @@ def test_version_1_warehouse_upgrades_in_place_postgres(pg: Engine) -> None:
     _upgrades_in_place(pg)
 
 
+@pytest.mark.unit
 def test_warehouse_from_before_versioning_is_adopted(duck: Engine) -> None:
     """A warehouse made by the unversioned init (the same DDL, no ops.schema_migrations)."""
     with duck.begin() as conn:
@@ -102,6 +105,7 @@ def test_warehouse_from_before_versioning_is_adopted(duck: Engine) -> None:
         assert conn.exec_driver_sql("SELECT count(*) FROM raw.events__honours").scalar() == 1
 
 
+@pytest.mark.unit
 def test_newer_warehouse_is_refused(duck: Engine) -> None:
     migrations.upgrade(duck)
     with duck.begin() as conn:
@@ -110,6 +114,7 @@ def test_newer_warehouse_is_refused(duck: Engine) -> None:
         migrations.upgrade(duck)
 
 
+@pytest.mark.unit
 def test_cli_upgrade_lists_the_history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import duckdb
 

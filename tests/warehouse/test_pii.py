@@ -17,6 +17,8 @@ from flows.warehouse import pii
 from flows.warehouse.ddl import personal_columns
 from flows.warehouse.engine import init_warehouse, warehouse_engine
 
+pytestmark = pytest.mark.unit
+
 KEY = b"k" * 32
 ID = "120105199003071234"
 
