@@ -21,8 +21,9 @@ from flows.settings import load_settings
 
 
 @flow(name="backfill", log_prints=True)
-def backfill(date_from: date, date_to: date, landing: str | None = None, year: int | None = None,
-             build: bool = True) -> list[RunSummary]:
+def backfill(
+    date_from: date, date_to: date, landing: str | None = None, year: int | None = None, build: bool = True
+) -> list[RunSummary]:
     """Replay every delivery folder dated date_from..date_to (inclusive), oldest first.
 
     date_from, date_to: the delivery-folder dates to replay; landing: landing-zone folder
@@ -34,11 +35,16 @@ def backfill(date_from: date, date_to: date, landing: str | None = None, year: i
     logger = get_run_logger()
     days = delivery_dates(settings.landing_dir, (date_from, date_to))
     if not days:
-        raise ConfigError(f"backfill: no delivery folders dated {date_from}..{date_to} under {settings.landing_dir}")
+        raise ConfigError(
+            f"backfill: no delivery folders dated {date_from}..{date_to} under {settings.landing_dir}"
+        )
     earlier = delivery_dates(settings.landing_dir, (None, date_from.fromordinal(date_from.toordinal() - 1)))
     if earlier:
-        logger.info("backfill: %d earlier delivery dates (up to %s) are not part of this backfill", len(earlier),
-                    earlier[-1])
+        logger.info(
+            "backfill: %d earlier delivery dates (up to %s) are not part of this backfill",
+            len(earlier),
+            earlier[-1],
+        )
     logger.info("backfill: %d delivery dates: %s", len(days), ", ".join(d.isoformat() for d in days))
     runs = []
     with interrupt.watch():
@@ -47,8 +53,15 @@ def backfill(date_from: date, date_to: date, landing: str | None = None, year: i
             try:
                 # each day's run named for its day in the Prefect UI (not a random name)
                 day_run = nightly_load.with_options(flow_run_name=f"deliveries-{day.isoformat()}")
-                runs.append(day_run(landing=landing, year=year, deliveries_from=day, deliveries_to=day,
-                                    build=build and last))
+                runs.append(
+                    day_run(
+                        landing=landing,
+                        year=year,
+                        deliveries_from=day,
+                        deliveries_to=day,
+                        build=build and last,
+                    )
+                )
             except (KeyboardInterrupt, TerminationSignal) as exc:  # Ctrl-C, SIGTERM: the run recorded itself
                 if runner_cancels(exc):
                     raise
@@ -63,5 +76,8 @@ def _stopped(exc: BaseException, day: date, done: int, total: int) -> interrupt.
         run = exc.detail.removesuffix(CARRIES_ON)
     else:
         run = f"stopped by {interrupt.signal_name(signum)} before the run for that date began"
-    return interrupt.Interrupted(signum, f"backfill stopped at delivery date {day} ({done} of {total} dates done "
-                                         f"before it): {run}; the same backfill again carries on")
+    return interrupt.Interrupted(
+        signum,
+        f"backfill stopped at delivery date {day} ({done} of {total} dates done "
+        f"before it): {run}; the same backfill again carries on",
+    )

@@ -67,15 +67,18 @@ def is_valid_union_code(value: str | None) -> bool:
 def _char_values(expr: Any, i: int, alphabet: str) -> Any:
     import polars as pl
 
-    return expr.str.slice(i, 1).replace_strict(list(alphabet), list(range(len(alphabet))), default=None,
-                                               return_dtype=pl.Int64)
+    return expr.str.slice(i, 1).replace_strict(
+        list(alphabet), list(range(len(alphabet))), default=None, return_dtype=pl.Int64
+    )
 
 
 def uscc_valid_expr(expr: Any) -> Any:
     """Polars: ``is_valid_uscc`` for every value of a String expression."""
     import polars as pl
 
-    total = pl.sum_horizontal(*(_char_values(expr, i, USCC_ALPHABET) * w for i, w in enumerate(_USCC_WEIGHTS)))
+    total = pl.sum_horizontal(
+        *(_char_values(expr, i, USCC_ALPHABET) * w for i, w in enumerate(_USCC_WEIGHTS))
+    )
     check = pl.lit(USCC_ALPHABET).str.slice(((31 - total % 31) % 31).cast(pl.Int64), 1)
     ok = expr.str.contains(_USCC_RE.pattern) & (expr.str.slice(17, 1) == check)
     return ok.fill_null(False)

@@ -16,13 +16,21 @@ from flows.errors import Exit, UnionWHError, safe_error_text
 
 
 def _common(p: argparse.ArgumentParser, *, landing: bool = False, members: bool = False) -> None:
-    p.add_argument("--warehouse", metavar="URL",
-                   help="warehouse URL (env UNIONWH_WAREHOUSE; default duckdb:///data/warehouse.duckdb)")
+    p.add_argument(
+        "--warehouse",
+        metavar="URL",
+        help="warehouse URL (env UNIONWH_WAREHOUSE; default duckdb:///data/warehouse.duckdb)",
+    )
     if landing:
-        p.add_argument("--landing", metavar="DIR", help="landing zone (env UNIONWH_LANDING; default data/landing)")
+        p.add_argument(
+            "--landing", metavar="DIR", help="landing zone (env UNIONWH_LANDING; default data/landing)"
+        )
     if members:
-        p.add_argument("--members-url", metavar="URL",
-                       help="members database URL (env UNIONWH_MEMBERS_URL; default <landing>/members.sqlite)")
+        p.add_argument(
+            "--members-url",
+            metavar="URL",
+            help="members database URL (env UNIONWH_MEMBERS_URL; default <landing>/members.sqlite)",
+        )
 
 
 def _iso_date(text: str) -> date:
@@ -42,7 +50,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="unionwh", description="Trade-union federation warehouse: nightly load, validation, figures.")
+        prog="unionwh", description="Trade-union federation warehouse: nightly load, validation, figures."
+    )
     parser.add_argument("--debug", action="store_true", help="print tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -50,26 +59,46 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--year", type=int, default=2021)
     demo.add_argument("--landing", metavar="DIR")
     demo.add_argument("--seed", type=int, default=None, help="random seed (default: the year)")
-    demo.add_argument("--scale", type=int, default=1, metavar="N",
-                      help="N copies of the zone side by side, with their own identifiers (for benchmarks; "
-                           "default 1: the zone, whose figures land in their seed ranges)")
+    demo.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N copies of the zone side by side, with their own identifiers (for benchmarks; "
+        "default 1: the zone, whose figures land in their seed ranges)",
+    )
 
     run = sub.add_parser("run", help="run the nightly-load flow: extract, validate, load, dbt build, figures")
     _common(run, landing=True, members=True)
     run.add_argument("--year", type=int, help="report year (default from config: 2021)")
-    run.add_argument("--members-full", action="store_true",
-                     help="re-pull every member row, not only those changed since the watermark (rows "
-                          "already loaded are still not loaded twice)")
-    run.add_argument("--lock-wait", type=int, metavar="SECONDS",
-                     help="how long to wait for another run's warehouse lock (env UNIONWH_LOCK_WAIT_SECONDS; "
-                          "default 3600)")
-    run.add_argument("--full-refresh", action="store_true",
-                     help="clear the file sources' raw rows, ledger and quarantine, reload the whole landing zone, "
-                          "rebuild every model, and check the result equals the incremental warehouse (exit 1 if not)")
-    run.add_argument("--load-only", action="store_true",
-                     help="extract, validate and load only: no dbt build, docs, grants or figures")
+    run.add_argument(
+        "--members-full",
+        action="store_true",
+        help="re-pull every member row, not only those changed since the watermark (rows "
+        "already loaded are still not loaded twice)",
+    )
+    run.add_argument(
+        "--lock-wait",
+        type=int,
+        metavar="SECONDS",
+        help="how long to wait for another run's warehouse lock (env UNIONWH_LOCK_WAIT_SECONDS; "
+        "default 3600)",
+    )
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="clear the file sources' raw rows, ledger and quarantine, reload the whole landing zone, "
+        "rebuild every model, and check the result equals the incremental warehouse (exit 1 if not)",
+    )
+    run.add_argument(
+        "--load-only",
+        action="store_true",
+        help="extract, validate and load only: no dbt build, docs, grants or figures",
+    )
 
-    back = sub.add_parser("backfill", help="replay the deliveries dated FROM..TO in order, one run per delivery date")
+    back = sub.add_parser(
+        "backfill", help="replay the deliveries dated FROM..TO in order, one run per delivery date"
+    )
     _common(back, landing=True, members=True)
     back.add_argument("--from", dest="date_from", required=True, type=_iso_date, metavar="YYYY-MM-DD")
     back.add_argument("--to", dest="date_to", required=True, type=_iso_date, metavar="YYYY-MM-DD")
@@ -81,58 +110,107 @@ def build_parser() -> argparse.ArgumentParser:
     _common(figures)
     figures.add_argument("--year", type=int, help="report year (default from config)")
     figures.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    figures.add_argument("--as-known-on", metavar="YYYY-MM-DD", type=_iso_date,
-                         help="recompute the figures from the deliveries up to this date (dbt build into "
-                              "schemas suffixed _asof_YYYYMMDD; the current marts are not touched)")
+    figures.add_argument(
+        "--as-known-on",
+        metavar="YYYY-MM-DD",
+        type=_iso_date,
+        help="recompute the figures from the deliveries up to this date (dbt build into "
+        "schemas suffixed _asof_YYYYMMDD; the current marts are not touched)",
+    )
     quality = sub.add_parser("quality", help="per source: rows, quarantined, top failing rules of a run")
     _common(quality)
     quality.add_argument("--run", default="latest", help="run id, or latest (default)")
     wh = sub.add_parser("warehouse", help="warehouse administration")
-    wh.add_argument("action", choices=("init", "upgrade", "rotate-key"),
-                    help="init: create (or upgrade) the raw/ops schemas and tables and, on PostgreSQL, the roles "
-                         "unionwh_loader, unionwh_analyst, unionwh_auditor with their grants; upgrade: apply "
-                         "the missing schema migrations only and list the warehouse's schema history; "
-                         "rotate-key: re-key every pseudonym under the key in UNIONWH_NEW_PII_KEY (the current "
-                         "key from UNIONWH_PII_KEY or pii.key); the next run rebuilds every model")
+    wh.add_argument(
+        "action",
+        choices=("init", "upgrade", "rotate-key"),
+        help="init: create (or upgrade) the raw/ops schemas and tables and, on PostgreSQL, the roles "
+        "unionwh_loader, unionwh_analyst, unionwh_auditor with their grants; upgrade: apply "
+        "the missing schema migrations only and list the warehouse's schema history; "
+        "rotate-key: re-key every pseudonym under the key in UNIONWH_NEW_PII_KEY (the current "
+        "key from UNIONWH_PII_KEY or pii.key); the next run rebuilds every model",
+    )
     _common(wh)
     audit = sub.add_parser("audit", help="write the fund-audit workbook of a year (one sheet per check)")
     _common(audit)
     audit.add_argument("--year", type=int, help="report year (default from config)")
-    audit.add_argument("--out", metavar="FILE.xlsx", help="output workbook (default <output>/audit-<year>.xlsx)")
-    report = sub.add_parser("report", help="write the annual summary in Chinese (Markdown, HTML, Word) from the "
-                                           "warehouse; publish it; diff it against the warehouse now")
+    audit.add_argument(
+        "--out", metavar="FILE.xlsx", help="output workbook (default <output>/audit-<year>.xlsx)"
+    )
+    report = sub.add_parser(
+        "report",
+        help="write the annual summary in Chinese (Markdown, HTML, Word) from the "
+        "warehouse; publish it; diff it against the warehouse now",
+    )
     _common(report)
     report.add_argument("--year", type=int, help="report year (default from config)")
     report.add_argument("--out", metavar="DIR", help="output folder (default <output>/summary-<year>)")
-    report.add_argument("--template", metavar="FILE", help="report template (default config/report/summary.zh.md)")
+    report.add_argument(
+        "--template", metavar="FILE", help="report template (default config/report/summary.zh.md)"
+    )
     actions = report.add_subparsers(dest="action", required=False)
-    for name, text in (("publish", "freeze the year's summary, figures, source rows and source-file hashes "
-                                   "with a SHA-256 manifest into <published>/<year>/ (never rewritten)"),
-                       ("diff", "check the published copy against its manifest and list each figure that "
-                                "would change now, with the source rows behind the change (exit 1 if any)")):
+    for name, text in (
+        (
+            "publish",
+            (
+                "freeze the year's summary, figures, source rows and source-file hashes "
+                "with a SHA-256 manifest into <published>/<year>/ (never rewritten)"
+            ),
+        ),
+        (
+            "diff",
+            (
+                "check the published copy against its manifest and list each figure that "
+                "would change now, with the source rows behind the change (exit 1 if any)"
+            ),
+        ),
+    ):
         action = actions.add_parser(name, help=text)
-        action.add_argument("--year", type=int, default=argparse.SUPPRESS, help="report year (default from config)")
+        action.add_argument(
+            "--year", type=int, default=argparse.SUPPRESS, help="report year (default from config)"
+        )
         action.add_argument("--warehouse", metavar="URL", default=argparse.SUPPRESS, help="warehouse URL")
         if name == "publish":
-            action.add_argument("--template", metavar="FILE", default=argparse.SUPPRESS, help="report template")
-    status = sub.add_parser("status", help="the last runs from the run ledger, and the figures the latest changed")
+            action.add_argument(
+                "--template", metavar="FILE", default=argparse.SUPPRESS, help="report template"
+            )
+    status = sub.add_parser(
+        "status", help="the last runs from the run ledger, and the figures the latest changed"
+    )
     _common(status)
     status.add_argument("--last", type=int, default=10, help="how many runs (default 10)")
-    status.add_argument("--changes", action="store_true",
-                        help="list every figure the newest run changed (default: counts and the first 10)")
-    serve = sub.add_parser("serve", help="register the Prefect deployments (nightly at 02:00, backfill, annual "
-                                         "report) with PREFECT_API_URL and run their flow runs until stopped")
+    status.add_argument(
+        "--changes",
+        action="store_true",
+        help="list every figure the newest run changed (default: counts and the first 10)",
+    )
+    serve = sub.add_parser(
+        "serve",
+        help="register the Prefect deployments (nightly at 02:00, backfill, annual "
+        "report) with PREFECT_API_URL and run their flow runs until stopped",
+    )
     serve.add_argument("--limit", type=int, help="at most this many flow runs at once (default: no limit)")
-    live = sub.add_parser("liveness", help="install (or update) on PREFECT_API_URL the Prefect automation that marks "
-                                           "a unionwh flow run Crashed when its heartbeats stop (its process died)")
-    live.add_argument("--crashed-after", type=int, metavar="SECONDS",
-                      help="silence after which a flow run is marked Crashed (env UNIONWH_CRASHED_AFTER_SECONDS; "
-                           "default 90)")
-    server = sub.add_parser("prefect-server",
-                            help="run a Prefect server (API and UI) backed by PostgreSQL, for production")
-    server.add_argument("--database-url", metavar="URL",
-                        help="PostgreSQL database of the server (env UNIONWH_PREFECT_DATABASE_URL; default "
-                             "postgresql+asyncpg://postgres@127.0.0.1:5432/prefect); created if missing")
+    live = sub.add_parser(
+        "liveness",
+        help="install (or update) on PREFECT_API_URL the Prefect automation that marks "
+        "a unionwh flow run Crashed when its heartbeats stop (its process died)",
+    )
+    live.add_argument(
+        "--crashed-after",
+        type=int,
+        metavar="SECONDS",
+        help="silence after which a flow run is marked Crashed (env UNIONWH_CRASHED_AFTER_SECONDS; "
+        "default 90)",
+    )
+    server = sub.add_parser(
+        "prefect-server", help="run a Prefect server (API and UI) backed by PostgreSQL, for production"
+    )
+    server.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="PostgreSQL database of the server (env UNIONWH_PREFECT_DATABASE_URL; default "
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/prefect); created if missing",
+    )
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=int, default=4200)
     return parser
@@ -145,8 +223,11 @@ caller of ``main()`` in-process (a test, a notebook) does not inherit one comman
 
 def _set_env(args: argparse.Namespace) -> None:
     """URLs go to the flow through the environment, never as (logged) flow parameters."""
-    for attr, env in (("warehouse", "UNIONWH_WAREHOUSE"), ("members_url", "UNIONWH_MEMBERS_URL"),
-                      ("landing", "UNIONWH_LANDING")):
+    for attr, env in (
+        ("warehouse", "UNIONWH_WAREHOUSE"),
+        ("members_url", "UNIONWH_MEMBERS_URL"),
+        ("landing", "UNIONWH_LANDING"),
+    ):
         value = getattr(args, attr, None)
         if value:
             os.environ[env] = value
@@ -167,16 +248,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write the demo landing zone {landing}: {folder} is not a writable folder; "
-                          "fix --landing (or UNIONWH_LANDING)")
+        raise ConfigError(
+            f"cannot write the demo landing zone {landing}: {folder} is not a writable folder; "
+            "fix --landing (or UNIONWH_LANDING)"
+        )
     from flows.demo.synth import generate
 
     try:
-        manifest = generate(landing, year=args.year, seed=args.seed if args.seed is not None else args.year,
-                            scale=args.scale)
+        manifest = generate(
+            landing, year=args.year, seed=args.seed if args.seed is not None else args.year, scale=args.scale
+        )
     except OSError as exc:  # a folder that cannot be made or written (a full disk, permissions)
-        raise ConfigError(f"cannot write the demo landing zone {landing} ({exc.strerror}): fix --landing (or "
-                          "UNIONWH_LANDING)") from None
+        raise ConfigError(
+            f"cannot write the demo landing zone {landing} ({exc.strerror}): fix --landing (or "
+            "UNIONWH_LANDING)"
+        ) from None
     files = getattr(manifest, "files", [])
     print(f"demo landing zone for {args.year} written to {landing} ({len(files)} files)")
     print(f"members database: {landing / 'members.sqlite'}")
@@ -229,25 +315,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(report_year=args.year)
     ready()
     with heartbeats(settings):
-        summary = nightly_load(landing=None, year=settings.report_year, members_full=args.members_full,
-                               build=not args.load_only, full_refresh=args.full_refresh)
+        summary = nightly_load(
+            landing=None,
+            year=settings.report_year,
+            members_full=args.members_full,
+            build=not args.load_only,
+            full_refresh=args.full_refresh,
+        )
     read, loaded, quarantined = summary.rows
     if not args.load_only:
         print(figures_table(settings.report_year, summary.figures))
         print()
     if summary.refresh_equal is not None:
         if summary.refresh_equal:
-            print("full refresh: equals the incremental warehouse (raw tables, ledger, quarantine"
-                  f"{', figures' if summary.figure_changes is not None else ''})")
+            print(
+                "full refresh: equals the incremental warehouse (raw tables, ledger, quarantine"
+                f"{', figures' if summary.figure_changes is not None else ''})"
+            )
         else:
             for line in summary.refresh_differences or []:
                 print(f"full refresh differs: {line}")
             for c in summary.figure_changes or []:
                 print(f"full refresh differs: figure {c.figure_id} {c.report_year}: {c.old} -> {c.new}")
     print(f"run {summary.run_id}: {summary.status}")
-    print(f"rows read {read} = loaded {loaded} + quarantined {quarantined}; "
-          f"{summary.held_back} rows held back in rejected files; "
-          f"{summary.skipped_files} files unchanged since an earlier run")
+    print(
+        f"rows read {read} = loaded {loaded} + quarantined {quarantined}; "
+        f"{summary.held_back} rows held back in rejected files; "
+        f"{summary.skipped_files} files unchanged since an earlier run"
+    )
     for err in summary.errors:
         print(f"rejected: {err}")
     print(f"warehouse: {settings.safe_warehouse()}")
@@ -277,8 +372,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         runs = backfill(args.date_from, args.date_to, landing=None, year=year, build=not args.load_only)
     for r in runs:
         read, loaded, quarantined = r.rows
-        print(f"run {r.run_id}: {r.status}; rows read {read} = loaded {loaded} + quarantined {quarantined}; "
-              f"{len(r.errors)} rejected")
+        print(
+            f"run {r.run_id}: {r.status}; rows read {read} = loaded {loaded} + quarantined {quarantined}; "
+            f"{len(r.errors)} rejected"
+        )
         for err in r.errors:
             print(f"  rejected: {err}")
     if runs and runs[-1].figures:
@@ -358,21 +455,32 @@ def cmd_audit(args: argparse.Namespace) -> int:
     year = settings.report_year
     with reading(settings) as engine:
         require_year(engine, year)
-        audit = fetch_audit(engine, year, published_dir=settings.published_dir,
-                            template=settings.template_path.read_text(encoding="utf-8"))
+        audit = fetch_audit(
+            engine,
+            year,
+            published_dir=settings.published_dir,
+            template=settings.template_path.read_text(encoding="utf-8"),
+        )
         if audit.is_empty:  # an empty workbook would look like a clean audit
             years = audit_years(engine)
-            which = (f"years with finance data are {span(years)}: choose one with --year" if years
-                     else "no year has any")
-            raise UnionWHError(f"no finance data for {year} in the warehouse (no budget, posting or welfare "
-                               f"ledger): nothing to audit; {which}")
+            which = (
+                f"years with finance data are {span(years)}: choose one with --year"
+                if years
+                else "no year has any"
+            )
+            raise UnionWHError(
+                f"no finance data for {year} in the warehouse (no budget, posting or welfare "
+                f"ledger): nothing to audit; {which}"
+            )
     out = Path(args.out) if args.out else settings.output_dir / f"audit-{year}.xlsx"
     write_workbook(audit, out)
     counts = audit.by_rule()
     print(f"fund audit {year}: {len(audit.exceptions)} exceptions")
     for rule, rows in counts.items():
         print(f"  {rule:<26} {len(rows)}")
-    published = {True: "published", False: "not published", None: "publication not checked"}[audit.meta.published]
+    published = {True: "published", False: "not published", None: "publication not checked"}[
+        audit.meta.published
+    ]
     print(f"built by run {audit.meta.run_id or '(none recorded)'}; {year} {published}")
     print(f"workbook: {out}")
     return 0
@@ -399,8 +507,14 @@ def cmd_report(args: argparse.Namespace) -> int:
             return Exit.FAILED if d.problems else (Exit.ATTENTION if d.changes else Exit.OK)
         require_year(engine, year)
         if args.action == "publish":
-            folder = publish.publish(engine, year, template, settings.output_dir, settings.published_dir,
-                                     {"warehouse": settings.safe_warehouse()})
+            folder = publish.publish(
+                engine,
+                year,
+                template,
+                settings.output_dir,
+                settings.published_dir,
+                {"warehouse": settings.safe_warehouse()},
+            )
             print(f"published {year}: {folder}")
             for line in (folder / publish.MANIFEST).read_text(encoding="utf-8").splitlines():
                 print(f"  {line}")
@@ -422,7 +536,9 @@ def _rotate_key(settings: Any) -> int:
 
     new = os.environ.get("UNIONWH_NEW_PII_KEY", "")
     if not new:
-        raise ConfigError("set UNIONWH_NEW_PII_KEY to the new pseudonymisation key (never on the command line)")
+        raise ConfigError(
+            "set UNIONWH_NEW_PII_KEY to the new pseudonymisation key (never on the command line)"
+        )
     if len(new) < 16:
         raise ConfigError("the new pseudonymisation key (UNIONWH_NEW_PII_KEY) must be at least 16 characters")
     check_existing_warehouse(settings, "re-key")
@@ -431,8 +547,12 @@ def _rotate_key(settings: Any) -> int:
         raise ConfigError("UNIONWH_NEW_PII_KEY is the current pseudonymisation key: nothing to re-key")
     engine = warehouse_engine(settings)
     try:
-        with warehouse_lock(engine, settings.duckdb_path if settings.is_duckdb else None, "rotate-key",
-                            settings.lock_wait_seconds):
+        with warehouse_lock(
+            engine,
+            settings.duckdb_path if settings.is_duckdb else None,
+            "rotate-key",
+            settings.lock_wait_seconds,
+        ):
             init_warehouse(engine)
             values = pii.rotate(engine, old, new.encode("utf-8"))
             engine.dispose()
@@ -476,7 +596,9 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
         now = " (applied now)" if any(m.version == version for m in applied) else ""
         print(f"schema version {version}, {applied_at:%Y-%m-%d %H:%M}{now}: {description}")
     if args.action == "init" and roles.is_postgres(engine):
-        print(f"roles: {', '.join(roles.ROLES)} ({'created ' + ', '.join(created) if created else 'already there'})")
+        print(
+            f"roles: {', '.join(roles.ROLES)} ({'created ' + ', '.join(created) if created else 'already there'})"
+        )
     return 0
 
 
@@ -506,13 +628,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         now = datetime.now(ZoneInfo(settings.timezone)).replace(tzinfo=None)
         print(f"{'watermark':<24} {'value':<19} {'set by load':<20} run")
         for m in marks:
-            print(f"{m.source + '.' + m.table_name:<24} {m.value:%Y-%m-%d %H:%M:%S} {m.load_id:<20} "
-                  f"{m.run_id or '-'}")
+            print(
+                f"{m.source + '.' + m.table_name:<24} {m.value:%Y-%m-%d %H:%M:%S} {m.load_id:<20} "
+                f"{m.run_id or '-'}"
+            )
         for m in marks:
             if m.value > now:
-                print(f"warning: watermark {m.source}.{m.table_name} {m.value:%Y-%m-%d %H:%M:%S} is later than "
-                      f"now ({now:%Y-%m-%d %H:%M:%S} {settings.timezone}): changes dated before it are not "
-                      "pulled; the next run re-pulls the table in full and resets it")
+                print(
+                    f"warning: watermark {m.source}.{m.table_name} {m.value:%Y-%m-%d %H:%M:%S} is later than "
+                    f"now ({now:%Y-%m-%d %H:%M:%S} {settings.timezone}): changes dated before it are not "
+                    "pulled; the next run re-pulls the table in full and resets it"
+                )
         print()
     if not runs:
         print("no runs yet")
@@ -548,8 +674,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from flows.orchestration.deployments import serve
 
     if not os.environ.get("PREFECT_API_URL"):
-        print("unionwh serve: PREFECT_API_URL is not set, so the deployments go to a temporary server that "
-              "ends with this process; see `unionwh prefect-server`", file=sys.stderr)
+        print(
+            "unionwh serve: PREFECT_API_URL is not set, so the deployments go to a temporary server that "
+            "ends with this process; see `unionwh prefect-server`",
+            file=sys.stderr,
+        )
     serve(settings, limit=args.limit)
     return 0
 
@@ -560,19 +689,24 @@ def cmd_liveness(args: argparse.Namespace) -> int:
     from flows.settings import load_settings
 
     if not os.environ.get("PREFECT_API_URL"):
-        raise ConfigError("set PREFECT_API_URL to the Prefect server that should watch the flow runs "
-                          "(http://host:4200/api)")
+        raise ConfigError(
+            "set PREFECT_API_URL to the Prefect server that should watch the flow runs (http://host:4200/api)"
+        )
     settings = load_settings(crashed_after_seconds=args.crashed_after)
     try:
         done = liveness.install(settings.crashed_after_seconds)
     except Exception as exc:
         if args.debug:
             raise
-        raise UnionWHError(f"could not install the automation on {os.environ['PREFECT_API_URL']}: "
-                           f"{type(exc).__name__}: {exc}") from None
-    print(f"automation {liveness.AUTOMATION_NAME!r} {done}: a flow run of {', '.join(liveness.FLOW_NAMES)} "
-          f"silent for {settings.crashed_after_seconds} s is marked Crashed; unionwh runs send a heartbeat every "
-          f"{settings.heartbeat_seconds} s")
+        raise UnionWHError(
+            f"could not install the automation on {os.environ['PREFECT_API_URL']}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    print(
+        f"automation {liveness.AUTOMATION_NAME!r} {done}: a flow run of {', '.join(liveness.FLOW_NAMES)} "
+        f"silent for {settings.crashed_after_seconds} s is marked Crashed; unionwh runs send a heartbeat every "
+        f"{settings.heartbeat_seconds} s"
+    )
     return 0
 
 
@@ -594,7 +728,20 @@ def _unexpected(exc: BaseException) -> str:
     return text if text.startswith(type(exc).__name__) else f"{type(exc).__name__}: {text}"
 
 
-COMMANDS = {"serve": cmd_serve, "liveness": cmd_liveness, "backfill": cmd_backfill, "status": cmd_status, "prefect-server": cmd_prefect_server, "warehouse": cmd_warehouse, "demo": cmd_demo, "run": cmd_run, "figures": cmd_figures, "quality": cmd_quality, "audit": cmd_audit, "report": cmd_report}
+COMMANDS = {
+    "serve": cmd_serve,
+    "liveness": cmd_liveness,
+    "backfill": cmd_backfill,
+    "status": cmd_status,
+    "prefect-server": cmd_prefect_server,
+    "warehouse": cmd_warehouse,
+    "demo": cmd_demo,
+    "run": cmd_run,
+    "figures": cmd_figures,
+    "quality": cmd_quality,
+    "audit": cmd_audit,
+    "report": cmd_report,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -633,16 +780,21 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):  # (and no second error when Python flushes stdout)
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return Exit.OK
-    except Exception as exc:  # every exception ends in one line, a bug too (--debug: its traceback)
+    except Exception as exc:  # noqa: BLE001 - every exception ends in one line, a bug too (--debug: its traceback)
         if args.debug:
             traceback.print_exc()
         if "could not set lock on file" in str(exc).lower():  # an expected state, not a bug: refused
-            print("unionwh: error: the DuckDB warehouse is open in another process (a run in progress?); "
-                  "DuckDB allows one process at a time: try again when it has finished", file=sys.stderr)
+            print(
+                "unionwh: error: the DuckDB warehouse is open in another process (a run in progress?); "
+                "DuckDB allows one process at a time: try again when it has finished",
+                file=sys.stderr,
+            )
             return Exit.USAGE
         # a bug (or a library error nobody foresaw): one line without values, as docs/commands.md promises
-        print(f"unionwh: error: unexpected {_unexpected(exc)} (rerun with --debug for the traceback)",
-              file=sys.stderr)
+        print(
+            f"unionwh: error: unexpected {_unexpected(exc)} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return Exit.FAILED
     finally:
         os.umask(umask)
@@ -656,5 +808,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ast
 import inspect
+import itertools
 import re
 import sys
 import textwrap
@@ -30,10 +31,14 @@ def attribute_docstrings(cls: type) -> dict[str, str]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
-    for stmt, after in zip(body, body[1:]):
-        if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
-                and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
-                and isinstance(after.value.value, str)):
+    for stmt, after in itertools.pairwise(body):
+        if (
+            isinstance(stmt, ast.AnnAssign)
+            and isinstance(stmt.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
             docs[stmt.target.id] = " ".join(after.value.value.split())
     return docs
 
@@ -53,8 +58,9 @@ def _default(value: Any) -> str:
     return f"`{value}`"
 
 
-def settings_rows(model: type[BaseModel] = Settings, yaml_prefix: str = "", env_prefix: str | None = None
-                  ) -> list[tuple[str, str, str, str]]:
+def settings_rows(
+    model: type[BaseModel] = Settings, yaml_prefix: str = "", env_prefix: str | None = None
+) -> list[tuple[str, str, str, str]]:
     """(YAML key, environment variable, default, meaning) for every setting, nested ones flattened."""
     config = Settings.model_config
     env_prefix = config.get("env_prefix", "") if env_prefix is None else env_prefix
@@ -73,7 +79,9 @@ def settings_rows(model: type[BaseModel] = Settings, yaml_prefix: str = "", env_
 
 def settings_table() -> str:
     lines = ["| setting (YAML key) | environment variable | default | meaning |", "|---|---|---|---|"]
-    lines += [f"| `{key}` | `{env}` | {default} | {meaning} |" for key, env, default, meaning in settings_rows()]
+    lines += [
+        f"| `{key}` | `{env}` | {default} | {meaning} |" for key, env, default, meaning in settings_rows()
+    ]
     return "\n".join(lines)
 
 
@@ -84,7 +92,7 @@ def settings_block() -> str:
 def documented_block(page: Path = CONFIGURATION_PAGE) -> str | None:
     """The generated block as the page has it now, or None when its markers are missing."""
     text = page.read_text(encoding="utf-8")
-    found = re.search(re.escape(START) + r".*?" + re.escape(END), text, flags=re.S)
+    found = re.search(re.escape(START) + r".*?" + re.escape(END), text, flags=re.DOTALL)
     return found.group(0) if found else None
 
 
@@ -102,7 +110,9 @@ def write(page: Path = CONFIGURATION_PAGE) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.docs_tables", description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"rewrite the table in {CONFIGURATION_PAGE.name}")
+    parser.add_argument(
+        "--write", action="store_true", help=f"rewrite the table in {CONFIGURATION_PAGE.name}"
+    )
     args = parser.parse_args(argv)
     if args.write:
         print(f"{CONFIGURATION_PAGE}: {'updated' if write() else 'already up to date'}")

@@ -95,7 +95,7 @@ def scrub_text(text: str, limit: int = 300) -> str:
     text = _CJK.sub("…", text)
     text = _LONG_NUMBER.sub("#", text)
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _condition_name(exc: BaseException) -> str:
@@ -115,8 +115,15 @@ def _sqlstate_text(exc: BaseException) -> str | None:
     if diag.message_primary:
         text += f": {scrub_text(diag.message_primary, 200)}"
     table = ".".join(n for n in (diag.schema_name, diag.table_name) if n)
-    names = [f"{label} {scrub_text(value, 80)}" for label, value in
-             (("table", table), ("column", diag.column_name), ("constraint", diag.constraint_name)) if value]
+    names = [
+        f"{label} {scrub_text(value, 80)}"
+        for label, value in (
+            ("table", table),
+            ("column", diag.column_name),
+            ("constraint", diag.constraint_name),
+        )
+        if value
+    ]
     return text + (f" ({', '.join(names)})" if names else "")
 
 

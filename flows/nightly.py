@@ -51,9 +51,18 @@ from flows.warehouse import builds, dbt, pii, refresh, roles, runlog
 from flows.warehouse.ddl import OPS_SCHEMA
 from flows.warehouse.engine import init_warehouse, members_engine, warehouse_engine
 from flows.warehouse.figures import fetch_figures
-from flows.warehouse.loader import (LedgerEntry, already_seen, drop_watermark, ledger_of_run, previous_rows,
-                                    rows_without_completed_load, seen_versions,
-                                    watermarks, write_batch, written)
+from flows.warehouse.loader import (
+    LedgerEntry,
+    already_seen,
+    drop_watermark,
+    ledger_of_run,
+    previous_rows,
+    rows_without_completed_load,
+    seen_versions,
+    watermarks,
+    write_batch,
+    written,
+)
 from flows.warehouse.lock import WarehouseBusy, warehouse_lock
 
 
@@ -119,8 +128,11 @@ class RunSummary:
     def rows(self) -> tuple[int, int, int]:
         """(read, loaded, quarantined) over the batches that loaded."""
         loaded = [e for e in self.ledger if e.status == "loaded"]
-        return (sum(e.rows_read for e in loaded), sum(e.rows_loaded for e in loaded),
-                sum(e.rows_quarantined for e in loaded))
+        return (
+            sum(e.rows_read for e in loaded),
+            sum(e.rows_loaded for e in loaded),
+            sum(e.rows_quarantined for e in loaded),
+        )
 
     @property
     def held_back(self) -> int:
@@ -143,8 +155,12 @@ def in_window(day: date | None, window: tuple[date | None, date | None]) -> bool
 
 def delivery_dates(landing: Path, window: tuple[date | None, date | None]) -> list[date]:
     """The distinct delivery-folder dates of every file source within ``window``, in order."""
-    days = {d.delivery_date for s in schema.FILE_SOURCES for d in common.discover(landing, s)
-            if d.delivery_date is not None and in_window(d.delivery_date, window)}
+    days = {
+        d.delivery_date
+        for s in schema.FILE_SOURCES
+        for d in common.discover(landing, s)
+        if d.delivery_date is not None and in_window(d.delivery_date, window)
+    }
     return sorted(days)
 
 
@@ -177,7 +193,7 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
         return False
     try:
         exc = state.result(raise_on_failure=False)
-    except Exception as err:  # the result itself could not be read
+    except Exception as err:  # noqa: BLE001 - the result itself could not be read
         exc = err
     transient = is_transient(exc if isinstance(exc, BaseException) else None)
     if not transient:
@@ -185,15 +201,24 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     return transient
 
 
-RETRY = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=5), retry_jitter_factor=0.5,
-             retry_condition_fn=retry_transient)
+RETRY = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=5),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_transient,
+}
 """Transient failures: up to 3 retries after about 5, 10 and 20 s (jittered)."""
 
 
 @task(name="extract", task_run_name="extract-{source}", cache_policy=NO_CACHE, **RETRY)
-def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, str]],
-                   deliveries: list[common.Delivery], this_run: set[str] | None = None,
-                   max_rows: int | None = None) -> tuple[list[Batch], int, int, set[str]]:
+def extract_source(
+    settings: Settings,
+    source: str,
+    seen: set[tuple[str, str, str]],
+    deliveries: list[common.Delivery],
+    this_run: set[str] | None = None,
+    max_rows: int | None = None,
+) -> tuple[list[Batch], int, int, set[str]]:
     """Read and normalise the delivered files of ``source`` not loaded before, in order, until
     ``max_rows`` rows are read (None: all of them).
 
@@ -215,13 +240,20 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
         before = None if unread else common.file_state(delivery.path)
         sha = common.delivery_sha256(delivery)
         tables = _tables_of_file(source, delivery)
-        if (all((t, sha, "loaded") in seen for t in tables) or (WHOLE_FILE, sha, "rejected") in seen
-                or sha in this_run):
+        if (
+            all((t, sha, "loaded") in seen for t in tables)
+            or (WHOLE_FILE, sha, "rejected") in seen
+            or sha in this_run
+        ):
             skipped += 1
             continue
         this_run.add(sha)
-        base = dict(source=source, file_name=delivery.rel_name, sha256=sha,
-                    delivery_date=getattr(delivery, "delivery_date", None))
+        base = {
+            "source": source,
+            "file_name": delivery.rel_name,
+            "sha256": sha,
+            "delivery_date": getattr(delivery, "delivery_date", None),
+        }
         try:
             frames = read_delivery(delivery)
         except BatchError as err:
@@ -243,15 +275,26 @@ def extract_source(settings: Settings, source: str, seen: set[tuple[str, str, st
             src = schema.source(source)
             workbook = src.file_key(delivery.rel_name) if src.register is not None else None
             batches.append(Batch(table_name=name, frame=frame, workbook=workbook, **base))
-    logger.info("extract %s: %d new table batches (%d rows), %d files unchanged", source, len(batches),
-                progress.rows, skipped)
+    logger.info(
+        "extract %s: %d new table batches (%d rows), %d files unchanged",
+        source,
+        len(batches),
+        progress.rows,
+        skipped,
+    )
     return batches, skipped, done, this_run
 
 
 @task(name="extract-members", task_run_name="extract-members-{table}", cache_policy=NO_CACHE, **RETRY)
-def extract_members(settings: Settings, engine: Engine, run_id: str, table: str, full: bool = False,
-                    after: tuple[Any, Any] | None = None, max_rows: int | None = None
-                    ) -> tuple[list[Batch], tuple[Any, Any] | None]:
+def extract_members(
+    settings: Settings,
+    engine: Engine,
+    run_id: str,
+    table: str,
+    full: bool = False,
+    after: tuple[Any, Any] | None = None,
+    max_rows: int | None = None,
+) -> tuple[list[Batch], tuple[Any, Any] | None]:
     """Pull a page of ``table``'s member rows changed since the stored watermark, less the
     overlap window (``full``: every row): at most ``max_rows`` rows past the cursor ``after``.
     Rows the warehouse already holds from earlier runs are dropped (this run's earlier pages
@@ -270,8 +313,11 @@ def extract_members(settings: Settings, engine: Engine, run_id: str, table: str,
     if mark is not None and mark > pulled_at:
         # Set by a row dated in the future (releases before issue 18): what changed since it was set
         # is unknown, so everything is read again (rows held are dropped); the load sets a new one.
-        logger.warning("members %s: the stored watermark %s is later than this pull: dropped, every row is "
-                       "pulled again", table, f"{mark:%Y-%m-%d %H:%M:%S}")
+        logger.warning(
+            "members %s: the stored watermark %s is later than this pull: dropped, every row is pulled again",
+            table,
+            f"{mark:%Y-%m-%d %H:%M:%S}",
+        )
         drop_watermark(engine, "members", table)
         mark, full = None, True
     since = None if full else members.lower_bound(mark, timedelta(minutes=settings.members_overlap_minutes))
@@ -289,21 +335,41 @@ def extract_members(settings: Settings, engine: Engine, run_id: str, table: str,
     lo, hi = members.updated_range(pulled)
     held = seen_versions(engine, t, max((d for d in (since, lo) if d is not None), default=None), hi, run_id)
     frame, dropped = members.drop_seen(pulled, t, *held)
-    logger.info("extract members %s: %d rows pulled%s, %d new", table, pulled.height,
-                " (full re-pull)" if full else "", frame.height)
+    logger.info(
+        "extract members %s: %d rows pulled%s, %d new",
+        table,
+        pulled.height,
+        " (full re-pull)" if full else "",
+        frame.height,
+    )
     if dropped:
-        logger.info("extract members %s: %d rows re-read in the overlap window were already loaded",
-                    table, dropped)
+        logger.info(
+            "extract members %s: %d rows re-read in the overlap window were already loaded", table, dropped
+        )
     if frame.height == 0:
         return [], cursor
     # The watermark comes later (load_batches): from the rows that pass validation, capped at pulled_at.
-    return [Batch("members", table, frame["_file_name"][0], frame["_file_sha256"][0], today, frame=frame,
-                  pulled_at=pulled_at)], cursor
+    return [
+        Batch(
+            "members",
+            table,
+            frame["_file_name"][0],
+            frame["_file_sha256"][0],
+            today,
+            frame=frame,
+            pulled_at=pulled_at,
+        )
+    ], cursor
 
 
 @task(name="validate", task_run_name="validate-{source}", cache_policy=NO_CACHE)
-def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
-                     previous: dict[tuple[str, str], int], docs_dir: Path) -> list[Batch]:
+def validate_batches(
+    source: str,
+    batches: list[Batch],
+    gates: QualitySettings,
+    previous: dict[tuple[str, str], int],
+    docs_dir: Path,
+) -> list[Batch]:
     """Run each batch's expectation suite; split passing and quarantined rows; apply batch gates;
     write each validation's Data Docs page."""
     logger = get_run_logger()
@@ -319,10 +385,13 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
             break
         assert all(b.frame is not None for b in group)
         progress.rows += sum(b.frame.height for b in group if b.frame is not None)
-        label = group[0].file_name if len(group) == 1 else f"{group[0].file_name} and {len(group) - 1} more files"
+        label = (
+            group[0].file_name if len(group) == 1 else f"{group[0].file_name} and {len(group) - 1} more files"
+        )
         try:
-            results, ge_results = validate_files([b.frame for b in group if b.frame is not None],
-                                                 schema.table(source, name), label)
+            results, ge_results = validate_files(
+                [b.frame for b in group if b.frame is not None], schema.table(source, name), label
+            )
         except BatchError as err:
             for b in group:
                 b.error = BatchError(b.file_name, err.rule, err.message)
@@ -330,44 +399,83 @@ def validate_batches(source: str, batches: list[Batch], gates: QualitySettings,
         pages = []
         for i, ge_result in enumerate(ge_results):
             # the first file's hash: slices of a source (and pages of a members pull) share labels
-            pages.append(write_page(docs_dir / page_name(source, name, f"{label}.{group[0].sha256[:12]}", i),
-                                    ge_result, run_id=docs_dir.parent.name, asset=label))  # (run folder: run id)
+            pages.append(
+                write_page(
+                    docs_dir / page_name(source, name, f"{label}.{group[0].sha256[:12]}", i),
+                    ge_result,
+                    run_id=docs_dir.parent.name,
+                    asset=label,
+                )
+            )  # (run folder: run id)
         faults.checkpoint(f"validate.{source}")
         for b, result in zip(group, results, strict=True):
             assert b.frame is not None
-            b.doc_pages += [DocPage(b.source, b.table_name, b.file_name, b.frame.height, result.quarantined.height,
-                                    page.path, page.validated_at) for page in pages]
-            b.error = gate(result, b.file_name, gates, previous.get((b.table_name, delivery_kind(b.file_name))))
+            b.doc_pages += [
+                DocPage(
+                    b.source,
+                    b.table_name,
+                    b.file_name,
+                    b.frame.height,
+                    result.quarantined.height,
+                    page.path,
+                    page.validated_at,
+                )
+                for page in pages
+            ]
+            b.error = gate(
+                result, b.file_name, gates, previous.get((b.table_name, delivery_kind(b.file_name)))
+            )
             if b.error is not None:
                 continue
             b.passed, b.quarantined = result.passed, result.quarantined
             if result.failures_by_rule:
-                top = ", ".join(f"{r}={n}" for r, n in sorted(result.failures_by_rule.items(),
-                                                               key=lambda x: -x[1])[:3])
-                logger.info("validate %s %s: %d rows, %d quarantined (%s)", b.file_name, b.table_name,
-                            b.frame.height, result.quarantined.height, top)
+                top = ", ".join(
+                    f"{r}={n}" for r, n in sorted(result.failures_by_rule.items(), key=lambda x: -x[1])[:3]
+                )
+                logger.info(
+                    "validate %s %s: %d rows, %d quarantined (%s)",
+                    b.file_name,
+                    b.table_name,
+                    b.frame.height,
+                    result.quarantined.height,
+                    top,
+                )
     return batches
 
 
 @task(name="prepare", task_run_name="prepare-{source}", cache_policy=NO_CACHE)
-def prepare_slice(settings: Settings, source: str, seen: set[tuple[str, str, str]],
-                  deliveries: list[common.Delivery], this_run: set[str], previous: dict[tuple[str, str], int],
-                  docs_dir: Path) -> tuple[list[Batch], int, int, set[str], dict[str, float], str]:
+def prepare_slice(
+    settings: Settings,
+    source: str,
+    seen: set[tuple[str, str, str]],
+    deliveries: list[common.Delivery],
+    this_run: set[str],
+    previous: dict[tuple[str, str], int],
+    docs_dir: Path,
+) -> tuple[list[Batch], int, int, set[str], dict[str, float], str]:
     """Extract and validate one slice of a file source (see :func:`extract_source`), wherever
     the task runner puts it (a thread, or a Dask worker): returns the validated batches, what
     extract returns besides, the seconds each step took and the process that did it (host:pid)."""
     t0 = time.perf_counter()
-    batches, skipped, done, this_run = extract_source(settings, source, seen, deliveries, this_run,
-                                                      settings.stream_rows)
+    batches, skipped, done, this_run = extract_source(
+        settings, source, seen, deliveries, this_run, settings.stream_rows
+    )
     t1 = time.perf_counter()
     validated = validate_batches(source, batches, settings.quality, previous, docs_dir)
-    return (validated, skipped, done, this_run, {"extract": t1 - t0, "validate": time.perf_counter() - t1},
-            f"{socket.gethostname()}:{os.getpid()}")
+    return (
+        validated,
+        skipped,
+        done,
+        this_run,
+        {"extract": t1 - t0, "validate": time.perf_counter() - t1},
+        f"{socket.gethostname()}:{os.getpid()}",
+    )
 
 
 @task(name="load", task_run_name="load-{source}", cache_policy=NO_CACHE, **RETRY)
-def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch], settings: Settings
-                 ) -> list[LedgerEntry]:
+def load_batches(
+    engine: Engine, run_id: str, source: str, batches: list[Batch], settings: Settings
+) -> list[LedgerEntry]:
     """Write each batch and its ledger entry in one transaction; personal columns get their
     keyed pseudonyms (the key is read here, never passed as a task parameter). Keyed by
     (table, file hash): a batch already written (by an earlier run, or by this task before a
@@ -386,8 +494,20 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch],
             if b.error is not None or b.frame is None:
                 err = b.error or BatchError(b.file_name, "batch.unreadable", "no rows were read")
                 rows_read = b.frame.height if b.frame is not None else 0
-                entry = LedgerEntry(run_id, b.source, b.table_name, b.file_name, b.sha256, b.delivery_date,
-                                    rows_read, 0, 0, "rejected", err.rule, err.message)
+                entry = LedgerEntry(
+                    run_id,
+                    b.source,
+                    b.table_name,
+                    b.file_name,
+                    b.sha256,
+                    b.delivery_date,
+                    rows_read,
+                    0,
+                    0,
+                    "rejected",
+                    err.rule,
+                    err.message,
+                )
                 write_batch(conn, entry, None, None, None)
                 logger.error("rejected %s: [%s] %s", b.file_name, err.rule, err.message)
                 entries.append(entry)
@@ -395,31 +515,56 @@ def load_batches(engine: Engine, run_id: str, source: str, batches: list[Batch],
             t = schema.table(b.source, b.table_name)
             passed = b.passed if b.passed is not None else b.frame.clear()
             quarantined = b.quarantined if b.quarantined is not None else b.frame.clear()
-            entry = LedgerEntry(run_id, b.source, b.table_name, b.file_name, b.sha256, b.delivery_date,
-                                b.frame.height, passed.height, quarantined.height, "loaded")
+            entry = LedgerEntry(
+                run_id,
+                b.source,
+                b.table_name,
+                b.file_name,
+                b.sha256,
+                b.delivery_date,
+                b.frame.height,
+                passed.height,
+                quarantined.height,
+                "loaded",
+            )
             # A members pull's watermark comes from the rows loaded, never from quarantined ones.
             mark = None if b.pulled_at is None else members.watermark_of(passed, b.pulled_at)
-            write_batch(conn, entry, t, pii.pseudonymise(common.to_typed(passed, t), t, key),
-                        pii.pseudonymise(quarantined, t, key), workbook=b.workbook, watermark=mark)
+            write_batch(
+                conn,
+                entry,
+                t,
+                pii.pseudonymise(common.to_typed(passed, t), t, key),
+                pii.pseudonymise(quarantined, t, key),
+                workbook=b.workbook,
+                watermark=mark,
+            )
             entries.append(entry)
     loaded = sum(e.rows_loaded for e in entries)
     quarantined_rows = sum(e.rows_quarantined for e in entries)
-    logger.info("load %s: %d batches, %d rows loaded, %d quarantined", source, len(entries), loaded,
-                quarantined_rows)
+    logger.info(
+        "load %s: %d batches, %d rows loaded, %d quarantined", source, len(entries), loaded, quarantined_rows
+    )
     return entries
 
 
 @task(name="dbt-build", task_run_name="dbt-build", cache_policy=NO_CACHE)
-def build_marts(settings: Settings, artifacts: Path, full_refresh: bool = False,
-                select: tuple[str, ...] = ()) -> dict[str, int]:
+def build_marts(
+    settings: Settings, artifacts: Path, full_refresh: bool = False, select: tuple[str, ...] = ()
+) -> dict[str, int]:
     """dbt build (models, seeds and their tests) on the run's target: everything, or the
     ``select`` selectors; then, in the same dbt process, the docs site. Each node's result is
     logged as dbt reports it; the whole result table becomes the run's ``dbt-results``
     artifact; manifest.json and run_results.json stay in the run's folder."""
     logger = get_run_logger()
     try:
-        result = dbt.build(settings, artifacts, on_line=lambda line: logger.info("dbt: %s", line),
-                           full_refresh=full_refresh, select=select, with_docs=True)
+        result = dbt.build(
+            settings,
+            artifacts,
+            on_line=lambda line: logger.info("dbt: %s", line),
+            full_refresh=full_refresh,
+            select=select,
+            with_docs=True,
+        )
     finally:  # (a failed build's results too: the failures are what to look at)
         ui_artifacts.publish_dbt_results(dbt.node_results(artifacts), artifacts)
     logger.info("dbt build: %s", ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items())))
@@ -432,8 +577,9 @@ def compute_figures(engine: Engine, year: int, run_dir: Path) -> tuple[list[Figu
     figures with their trace, is the annual summary's: written once, by ``write_summary``)."""
     figures = fetch_figures(engine, year)
     md_path = run_dir / f"report-{year}.md"
-    md_path.write_text(figures_markdown(year, figures, f"{year}年工作总结数据 / annual summary figures"),
-                       encoding="utf-8")
+    md_path.write_text(
+        figures_markdown(year, figures, f"{year}年工作总结数据 / annual summary figures"), encoding="utf-8"
+    )
     get_run_logger().info("figures %d: %d computed", year, len(figures))
     return figures, [md_path]
 
@@ -446,7 +592,9 @@ def write_summary(settings: Settings, engine: Engine, run_id: str, run_dir: Path
 
     data = collect(engine, settings.report_year, settings.output_dir, (run_id, run_dir / "dbt"))
     files = write_report(data, settings.template_path.read_text(encoding="utf-8"), run_dir)
-    get_run_logger().info("annual summary %d written: %s", settings.report_year, ", ".join(p.name for p in files))
+    get_run_logger().info(
+        "annual summary %d written: %s", settings.report_year, ", ".join(p.name for p in files)
+    )
     return files
 
 
@@ -460,24 +608,36 @@ def check_conservation(engine: Engine) -> None:
     nothing: its rows are all held back (counted in rows_read, none loaded or quarantined).
     And every raw and quarantine row's load id has a completed ledger entry (all or nothing)."""
     with engine.connect() as conn:
-        bad = conn.execute(sa.text(
-            f"SELECT file_name, table_name FROM {OPS_SCHEMA}.load_ledger "
-            "WHERE (status = 'loaded' AND rows_read <> rows_loaded + rows_quarantined) "
-            "OR (status = 'rejected' AND rows_loaded + rows_quarantined <> 0)"
-        )).all()
+        bad = conn.execute(
+            sa.text(
+                f"SELECT file_name, table_name FROM {OPS_SCHEMA}.load_ledger "
+                "WHERE (status = 'loaded' AND rows_read <> rows_loaded + rows_quarantined) "
+                "OR (status = 'rejected' AND rows_loaded + rows_quarantined <> 0)"
+            )
+        ).all()
     if bad:
         raise RunFailed("row conservation broken for " + ", ".join(f"{f} ({t})" for f, t in bad[:5]))
     orphans = rows_without_completed_load(engine)
     if orphans:
-        raise RunFailed("rows whose load has no completed ledger entry: "
-                        + ", ".join(f"{relation} {n}" for relation, n in orphans.items()))
+        raise RunFailed(
+            "rows whose load has no completed ledger entry: "
+            + ", ".join(f"{relation} {n}" for relation, n in orphans.items())
+        )
 
 
 def _finish(engine: Engine, summary: RunSummary, message: str | None) -> None:
     faults.checkpoint("run.finishing")
-    runlog.finish(engine, summary.run_id, summary.status, message, summary.ledger, summary.skipped_files,
-                  summary.dbt_counts, None if summary.figure_changes is None else len(summary.figure_changes),
-                  summary.seconds)
+    runlog.finish(
+        engine,
+        summary.run_id,
+        summary.status,
+        message,
+        summary.ledger,
+        summary.skipped_files,
+        summary.dbt_counts,
+        None if summary.figure_changes is None else len(summary.figure_changes),
+        summary.seconds,
+    )
 
 
 def stop_signal(exc: BaseException) -> int | None:
@@ -533,17 +693,32 @@ def _record_interruption(engine: Engine, summary: RunSummary, signum: int) -> in
             summary.ledger = ledger_of_run(engine, summary.run_id)  # the ledger is the truth
             files = len({(e.source, e.file_name) for e in summary.ledger if e.status == "loaded"})
             committed = f"{files} files ({summary.rows[0]} rows)"
-            recorded = runlog.finish(engine, summary.run_id, "interrupted",
-                                     f"interrupted by {how}: {committed} committed before it stopped stay loaded",
-                                     summary.ledger, summary.skipped_files, summary.dbt_counts, None, summary.seconds)
-        except Exception as exc:  # (the warehouse may be what is gone)
-            logger.error("could not record the interrupted run in ops.runs (%s): the next run marks it crashed",
-                         safe_error_text(exc))
-            detail = (f"run {summary.run_id} stopped by {how}; what it committed stays loaded, but the warehouse "
-                      "could not be told (the next run marks the run crashed and carries on)")
+            recorded = runlog.finish(
+                engine,
+                summary.run_id,
+                "interrupted",
+                f"interrupted by {how}: {committed} committed before it stopped stay loaded",
+                summary.ledger,
+                summary.skipped_files,
+                summary.dbt_counts,
+                None,
+                summary.seconds,
+            )
+        except Exception as exc:  # noqa: BLE001 - (the warehouse may be what is gone)
+            logger.error(
+                "could not record the interrupted run in ops.runs (%s): the next run marks it crashed",
+                safe_error_text(exc),
+            )
+            detail = (
+                f"run {summary.run_id} stopped by {how}; what it committed stays loaded, but the warehouse "
+                "could not be told (the next run marks the run crashed and carries on)"
+            )
         else:
-            detail = (f"run {summary.run_id} stopped by {how}; {committed} it committed stay loaded{CARRIES_ON}"
-                      if recorded else f"run {summary.run_id} had finished (its ops.runs row stands) when {how} came")
+            detail = (
+                f"run {summary.run_id} stopped by {how}; {committed} it committed stay loaded{CARRIES_ON}"
+                if recorded
+                else f"run {summary.run_id} had finished (its ops.runs row stands) when {how} came"
+            )
         engine.dispose()  # closed before the lock goes: the next run may open the file at once
     logger.warning("%s", detail)
     return interrupt.Interrupted(signum, detail)
@@ -554,10 +729,14 @@ def _report_refresh(summary: RunSummary) -> None:
     for line in summary.refresh_differences or []:
         logger.warning("full refresh differs from the incremental warehouse: %s", line)
     if summary.figure_changes:
-        logger.warning("full refresh changed %d figure values (ops.figure_changes)", len(summary.figure_changes))
+        logger.warning(
+            "full refresh changed %d figure values (ops.figure_changes)", len(summary.figure_changes)
+        )
     if summary.refresh_equal:
-        logger.info("full refresh equals the incremental warehouse: raw tables, ledger, quarantine%s",
-                    " and figures" if summary.figure_changes is not None else "")
+        logger.info(
+            "full refresh equals the incremental warehouse: raw tables, ledger, quarantine%s",
+            " and figures" if summary.figure_changes is not None else "",
+        )
 
 
 def _publish(settings: Settings, summary: RunSummary, failure: str | None = None) -> None:
@@ -566,12 +745,26 @@ def _publish(settings: Settings, summary: RunSummary, failure: str | None = None
     is logged, never the run's failure: its work is done and recorded in ops.runs."""
     try:
         markdown = ui_artifacts.run_outputs_markdown(
-            summary.run_id, summary.status, settings.report_year, summary.run_dir, summary.report_files,
-            summary.docs_dir if summary.run_dir is not None else None, summary.ledger, summary.skipped_files,
-            summary.figure_changes, summary.errors, summary.seconds, failure)
-        ui_artifacts.publish(markdown, ui_artifacts.run_outputs_description(summary.run_id, summary.status),
-                             summary.run_id, summary.figure_changes)
-    except Exception as exc:
+            summary.run_id,
+            summary.status,
+            settings.report_year,
+            summary.run_dir,
+            summary.report_files,
+            summary.docs_dir if summary.run_dir is not None else None,
+            summary.ledger,
+            summary.skipped_files,
+            summary.figure_changes,
+            summary.errors,
+            summary.seconds,
+            failure,
+        )
+        ui_artifacts.publish(
+            markdown,
+            ui_artifacts.run_outputs_description(summary.run_id, summary.status),
+            summary.run_id,
+            summary.figure_changes,
+        )
+    except Exception as exc:  # noqa: BLE001 - a boundary: any error becomes a line, not a crash
         get_run_logger().warning("could not write the run's Prefect artifacts: %s", safe_error_text(exc))
 
 
@@ -581,8 +774,14 @@ def _notify(settings: Settings, summary: RunSummary, errors: list[str]) -> None:
         get_run_logger().info("failure notification sent")
 
 
-def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, members_full: bool,
-          window: tuple[date | None, date | None]) -> None:
+def _load(
+    settings: Settings,
+    summary: RunSummary,
+    engine: Engine,
+    key: bytes,
+    members_full: bool,
+    window: tuple[date | None, date | None],
+) -> None:
     """Extract, validate and load every source (the lock is held)."""
     logger = get_run_logger()
     pii.check_fingerprint(engine, key)
@@ -599,8 +798,9 @@ def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, m
         cursor: tuple[Any, Any] | None = None
         while True:
             t0 = time.perf_counter()
-            batches, cursor = extract_members(settings, engine, summary.run_id, t.name, full=members_full,
-                                              after=cursor, max_rows=max_rows)
+            batches, cursor = extract_members(
+                settings, engine, summary.run_id, t.name, full=members_full, after=cursor, max_rows=max_rows
+            )
             summary.timed("extract", t0)
             _validate_and_load(settings, summary, engine, "members", batches, previous)
             if cursor is None:
@@ -608,8 +808,9 @@ def _load(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, m
     summary.ledger = ledger_of_run(engine, summary.run_id)  # what was written, retries included
     summary.report_files.append(write_index(docs_dir, summary.run_id, summary.doc_pages))
     check_conservation(engine)
-    summary.errors = [f"{e.file_name}: [{e.error_rule}] {e.error_message}" for e in summary.ledger
-                      if e.status == "rejected"]
+    summary.errors = [
+        f"{e.file_name}: [{e.error_rule}] {e.error_message}" for e in summary.ledger if e.status == "rejected"
+    ]
 
 
 def task_runner(settings: Settings) -> TaskRunner[Any]:
@@ -623,8 +824,14 @@ def task_runner(settings: Settings) -> TaskRunner[Any]:
             raise ConfigError("task_runner dask needs prefect-dask: pip install 'unionwh[dask]'") from None
         if settings.dask_address:
             return DaskTaskRunner(address=settings.dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": settings.parallel_slices, "threads_per_worker": 1,
-                                              "processes": True, "dashboard_address": None})
+        return DaskTaskRunner(
+            cluster_kwargs={
+                "n_workers": settings.parallel_slices,
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": None,
+            }
+        )
     return ThreadPoolTaskRunner(max_workers=settings.parallel_slices)
 
 
@@ -674,8 +881,9 @@ class _SourceWork:
     in_flight: bool = False
 
 
-def _load_file_sources(settings: Settings, summary: RunSummary, engine: Engine,
-                       window: tuple[date | None, date | None]) -> None:
+def _load_file_sources(
+    settings: Settings, summary: RunSummary, engine: Engine, window: tuple[date | None, date | None]
+) -> None:
     """Every file source, slice by slice: up to ``parallel_slices`` slices are extracted and
     validated on the task runner at once; on a Dask cluster also while this process loads the
     one before them. Slices load in the order they were submitted, which depends only on the
@@ -683,14 +891,19 @@ def _load_file_sources(settings: Settings, summary: RunSummary, engine: Engine,
     work = {}
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     for source in (*schema.FILE_SOURCES, common.LANDING):
-        found = (common.hold_future(common.discover(settings.landing_dir, source), today)
-                 if source != common.LANDING else common.discover_unknown(settings.landing_dir))
+        found = (
+            common.hold_future(common.discover(settings.landing_dir, source), today)
+            if source != common.LANDING
+            else common.discover_unknown(settings.landing_dir)
+        )
         deliveries = [d for d in found if in_window(d.delivery_date, window)]
         for d in found:
             if d.unread:  # said every run (the ledger has it once): a stray folder is easy to miss
                 get_run_logger().warning("landing zone: %s: [%s] %s", d.rel_name, d.rule, d.problem)
         if deliveries:
-            work[source] = _SourceWork(deliveries, already_seen(engine, source), previous_rows(engine, source))
+            work[source] = _SourceWork(
+                deliveries, already_seen(engine, source), previous_rows(engine, source)
+            )
     in_flight: deque[tuple[str, PrefectFuture[Any]]] = deque()
     # In threads of this process, reading the next slice while loading this one makes both
     # slower: the readers' per-cell Python holds the GIL and every DuckDB call of the load waits
@@ -698,15 +911,30 @@ def _load_file_sources(settings: Settings, summary: RunSummary, engine: Engine,
     # 550 s, against 184 s with the phases one after the other).
     overlap = settings.task_runner != "threads"
     with task_runner(settings) as runner, _abandon_slices_on_exit():  # (this one exits first)
+
         def submit() -> None:
             for source, w in work.items():
                 if len(in_flight) >= settings.parallel_slices:
                     return
                 if w.deliveries and not w.in_flight:
                     w.in_flight = True
-                    in_flight.append((source, runner.submit(prepare_slice, parameters=dict(
-                        settings=settings, source=source, seen=w.seen, deliveries=w.deliveries,
-                        this_run=w.this_run, previous=w.previous, docs_dir=summary.docs_dir))))
+                    in_flight.append(
+                        (
+                            source,
+                            runner.submit(
+                                prepare_slice,
+                                parameters={
+                                    "settings": settings,
+                                    "source": source,
+                                    "seen": w.seen,
+                                    "deliveries": w.deliveries,
+                                    "this_run": w.this_run,
+                                    "previous": w.previous,
+                                    "docs_dir": summary.docs_dir,
+                                },
+                            ),
+                        )
+                    )
 
         submit()
         while in_flight:
@@ -724,15 +952,23 @@ def _load_file_sources(settings: Settings, summary: RunSummary, engine: Engine,
             submit()
 
 
-def _validate_and_load(settings: Settings, summary: RunSummary, engine: Engine, source: str,
-                       batches: list[Batch], previous: dict[tuple[str, str], int]) -> None:
+def _validate_and_load(
+    settings: Settings,
+    summary: RunSummary,
+    engine: Engine,
+    source: str,
+    batches: list[Batch],
+    previous: dict[tuple[str, str], int],
+) -> None:
     t0 = time.perf_counter()
     validated = validate_batches(source, batches, settings.quality, previous, summary.docs_dir)
     summary.timed("validate", t0)
     _write(settings, summary, engine, source, validated)
 
 
-def _write(settings: Settings, summary: RunSummary, engine: Engine, source: str, validated: list[Batch]) -> None:
+def _write(
+    settings: Settings, summary: RunSummary, engine: Engine, source: str, validated: list[Batch]
+) -> None:
     t0 = time.perf_counter()
     load_batches(engine, summary.run_id, source, validated, settings)
     faults.checkpoint("load.source_done")
@@ -742,8 +978,14 @@ def _write(settings: Settings, summary: RunSummary, engine: Engine, source: str,
         b.frame = b.passed = b.quarantined = None  # written: the rows need not stay in memory
 
 
-def _build(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, full_refresh: bool = False,
-           parsing: subprocess.Popen[bytes] | None = None) -> None:
+def _build(
+    settings: Settings,
+    summary: RunSummary,
+    engine: Engine,
+    key: bytes,
+    full_refresh: bool = False,
+    parsing: subprocess.Popen[bytes] | None = None,
+) -> None:
     """dbt build and docs, grants, figures (the lock is held)."""
     assert summary.run_dir is not None
     project = builds.project_hash(dbt.DBT_PROJECT_DIR, settings.dbt_target()[0], pii.fingerprint(key))
@@ -777,8 +1019,11 @@ def _build(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, 
     if summary.figures:
         summary.report_files += write_summary(settings, engine, summary.run_id, summary.run_dir)
     else:  # e.g. early in January, before any delivery of the new report year: the load itself is fine
-        logger.warning("no figures for %d in the warehouse yet (no delivered row falls in that year): "
-                       "the annual summary is not written", settings.report_year)
+        logger.warning(
+            "no figures for %d in the warehouse yet (no delivered row falls in that year): "
+            "the annual summary is not written",
+            settings.report_year,
+        )
     faults.checkpoint("figures.computed")
     summary.figure_changes = runlog.record_figures(engine, summary.run_id)
     for line in runlog.summarise_changes(summary.figure_changes):
@@ -786,9 +1031,15 @@ def _build(settings: Settings, summary: RunSummary, engine: Engine, key: bytes, 
 
 
 @flow(name="nightly-load", log_prints=True)
-def nightly_load(landing: str | None = None, year: int | None = None, members_full: bool = False,
-                 build: bool = True, deliveries_from: date | None = None, deliveries_to: date | None = None,
-                 full_refresh: bool = False) -> RunSummary:
+def nightly_load(
+    landing: str | None = None,
+    year: int | None = None,
+    members_full: bool = False,
+    build: bool = True,
+    deliveries_from: date | None = None,
+    deliveries_to: date | None = None,
+    full_refresh: bool = False,
+) -> RunSummary:
     """Load every new delivery, validate, build the marts and compute the figures.
 
     landing: landing-zone folder (default from settings); year: report year;
@@ -807,8 +1058,9 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
     summary.run_dir = settings.output_dir / summary.run_id
     summary.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # its reports name members: private
     started = datetime.now()
-    logger.info("run %s: landing %s, warehouse %s", summary.run_id, settings.landing_dir,
-                settings.safe_warehouse())
+    logger.info(
+        "run %s: landing %s, warehouse %s", summary.run_id, settings.landing_dir, settings.safe_warehouse()
+    )
     key, notice = pii.resolve_key(settings, create=True)
     if notice:
         logger.warning(notice)
@@ -816,8 +1068,10 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
     duckdb_file = settings.duckdb_path if settings.is_duckdb else None
     parsing = dbt.start_parse(settings, summary.run_dir / "dbt") if build else None
     try:
-        with interrupt.watch(), warehouse_lock(engine, duckdb_file, summary.run_id, settings.lock_wait_seconds,
-                                               logger.warning):
+        with (
+            interrupt.watch(),
+            warehouse_lock(engine, duckdb_file, summary.run_id, settings.lock_wait_seconds, logger.warning),
+        ):
             for m in init_warehouse(engine):
                 logger.info("warehouse schema upgraded to version %d: %s", m.version, m.description)
             for crashed in runlog.start(engine, summary.run_id, started):
@@ -827,8 +1081,10 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
                 if full_refresh:
                     before = refresh.fingerprints(engine)
                     cleared = refresh.clear_file_sources(engine)
-                    logger.info("full refresh: %d raw rows of the file sources cleared; reloading the landing zone",
-                                cleared)
+                    logger.info(
+                        "full refresh: %d raw rows of the file sources cleared; reloading the landing zone",
+                        cleared,
+                    )
                 _load(settings, summary, engine, key, members_full, (deliveries_from, deliveries_to))
                 if before is not None:
                     summary.refresh_differences = refresh.differences(before, refresh.fingerprints(engine))
@@ -855,7 +1111,7 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
                 try:
                     summary.ledger = ledger_of_run(engine, summary.run_id)  # what it committed before failing
                     _finish(engine, summary, failure[:2000])
-                except Exception as record_exc:  # the warehouse itself may be what failed
+                except Exception as record_exc:  # noqa: BLE001 - the warehouse itself may be what failed
                     logger.error("could not record the failed run in ops.runs: %s", type(record_exc).__name__)
                 _notify(settings, summary, [failure, *summary.errors])
                 _publish(settings, summary, failure)
@@ -883,9 +1139,16 @@ def nightly_load(landing: str | None = None, year: int | None = None, members_fu
         dbt.finish_parse(parsing, wait=False)  # (done already when the run built)
         engine.dispose()
     read, loaded, quarantined = summary.rows
-    logger.info("run %s %s: %d rows read, %d loaded, %d quarantined, %d files unchanged, %d rejected",
-                summary.run_id, summary.status, read, loaded, quarantined, summary.skipped_files,
-                len(summary.errors))
+    logger.info(
+        "run %s %s: %d rows read, %d loaded, %d quarantined, %d files unchanged, %d rejected",
+        summary.run_id,
+        summary.status,
+        read,
+        loaded,
+        quarantined,
+        summary.skipped_files,
+        len(summary.errors),
+    )
     _publish(settings, summary)
     return summary
 

@@ -40,41 +40,87 @@ lock held by another process or transaction, a deadlock) or lost (dropped, serve
 
 # MySQL/MariaDB client and server error codes (pymysql's args[0]).
 _MYSQL_KINDS: dict[int, Kind] = {
-    1044: "auth", 1045: "auth", 1698: "auth", 1130: "auth", 1129: "auth", 1251: "auth", 1862: "auth",
-    2059: "auth", 1227: "auth", 1142: "auth",  # denied, no such user, host not allowed/blocked, plugin
+    1044: "auth",
+    1045: "auth",
+    1698: "auth",
+    1130: "auth",
+    1129: "auth",
+    1251: "auth",
+    1862: "auth",
+    2059: "auth",
+    1227: "auth",
+    1142: "auth",  # denied, no such user, host not allowed/blocked, plugin
     1049: "database",  # unknown database
-    2002: "unreachable", 2003: "unreachable", 1040: "unreachable",  # refused, too many connections
-    1053: "lost", 0: "lost",  # server shutdown; pymysql's InterfaceError(0, "") on a dropped connection
-    2006: "lost", 2013: "lost", 2055: "lost", 1927: "lost", 4031: "lost",  # gone away, lost, killed
-    1205: "busy", 3024: "timeout", 1213: "busy",  # lock wait timeout, query timeout, deadlock
+    2002: "unreachable",
+    2003: "unreachable",
+    1040: "unreachable",  # refused, too many connections
+    1053: "lost",
+    0: "lost",  # server shutdown; pymysql's InterfaceError(0, "") on a dropped connection
+    2006: "lost",
+    2013: "lost",
+    2055: "lost",
+    1927: "lost",
+    4031: "lost",  # gone away, lost, killed
+    1205: "busy",
+    3024: "timeout",
+    1213: "busy",  # lock wait timeout, query timeout, deadlock
 }
 # PostgreSQL SQLSTATEs (psycopg ``sqlstate``, psycopg2 ``pgcode``); class 28 and 08 by prefix below.
 _PG_KINDS: dict[str, Kind] = {
-    "3D000": "database", "57P01": "lost", "57P02": "lost", "57P03": "unreachable", "53300": "unreachable",
-    "57014": "timeout", "55P03": "busy", "40001": "busy", "40P01": "busy",
+    "3D000": "database",
+    "57P01": "lost",
+    "57P02": "lost",
+    "57P03": "unreachable",
+    "53300": "unreachable",
+    "57014": "timeout",
+    "55P03": "busy",
+    "40001": "busy",
+    "40P01": "busy",
 }
-_UNKNOWN_HOST = re.compile(r"failed to resolve host|could not translate host name|name or service not known|"
-                           r"nodename nor servname|no address associated with hostname")
+_UNKNOWN_HOST = re.compile(
+    r"failed to resolve host|could not translate host name|name or service not known|"
+    r"nodename nor servname|no address associated with hostname"
+)
 # A connection refused by PostgreSQL before it is made carries no SQLSTATE (libpq gives only its
 # text), nor does SQLite's or DuckDB's: these phrases decide, checked in this order.
 _TEXT_KINDS: tuple[tuple[Kind, re.Pattern[str]], ...] = (
-    ("auth", re.compile(r"password authentication failed|authentication failed|no pg_hba\.conf entry|"
-                        r"role \"[^\"]*\" does not exist|no password supplied|access denied|"
-                        r"permission denied for database")),
+    (
+        "auth",
+        re.compile(
+            r"password authentication failed|authentication failed|no pg_hba\.conf entry|"
+            r"role \"[^\"]*\" does not exist|no password supplied|access denied|"
+            r"permission denied for database"
+        ),
+    ),
     ("database", re.compile(r"database \"[^\"]*\" does not exist|unknown database")),
     ("unreachable", re.compile(r"temporary failure in name resolution")),  # DNS itself down: try again
     ("host", _UNKNOWN_HOST),
-    ("file", re.compile(r"unable to open database file|cannot open file|no such file or directory|"
-                        r"file is not a database|not a valid duckdb database file")),
+    (
+        "file",
+        re.compile(
+            r"unable to open database file|cannot open file|no such file or directory|"
+            r"file is not a database|not a valid duckdb database file"
+        ),
+    ),
     ("timeout", re.compile(r"timeout expired|timed out")),
     # another process has the DuckDB file open (`unionwh status` from a monitor), SQLite's busy lock
     ("busy", re.compile(r"could not set lock on file|conflicting lock|database is locked")),
-    ("unreachable", re.compile(r"connection refused|could not connect|can't connect|is the server running|"
-                               r"the database system is (starting up|shutting down)|"
-                               r"too many (clients|connections)")),
-    ("lost", re.compile(r"server closed the connection|terminating connection|connection is closed|"
-                        r"connection already closed|lost connection|server has gone away|connection reset|"
-                        r"broken pipe|ssl syscall error|consuming input failed|connection was lost")),
+    (
+        "unreachable",
+        re.compile(
+            r"connection refused|could not connect|can't connect|is the server running|"
+            r"the database system is (starting up|shutting down)|"
+            r"too many (clients|connections)"
+        ),
+    ),
+    (
+        "lost",
+        re.compile(
+            r"server closed the connection|terminating connection|connection is closed|"
+            r"connection already closed|lost connection|server has gone away|connection reset|"
+            r"broken pipe|ssl syscall error|consuming input failed|connection was lost"
+        ),
+    ),
 )
 
 
@@ -151,38 +197,51 @@ def check_database(url: URL, what: str, setting: str) -> None:
     if backend == "sqlite":
         path = Path(url.database or "")
         if path.is_dir():
-            raise ConfigError(f"the {what} file {path} is a folder, not a database file: fix the path in "
-                              f"{setting}")
+            raise ConfigError(
+                f"the {what} file {path} is a folder, not a database file: fix the path in {setting}"
+            )
         if not url.database or url.database == ":memory:" or not path.is_file():
             raise ConfigError(f"the {what} file {path} does not exist: fix the path in {setting}")
     host = url.host or "localhost"
     port = url.port or {"mysql": 3306, "mariadb": 3306, "postgresql": 5432}.get(backend)
     where = f"{host}:{port}" if port else host
     user = f"user {url.username}" if url.username else "no user"
-    engine = (sqlite_read_only(url) if backend == "sqlite"
-              else sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=_connect_args(url)))
+    engine = (
+        sqlite_read_only(url)
+        if backend == "sqlite"
+        else sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=_connect_args(url))
+    )
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT count(*) FROM sqlite_master" if backend == "sqlite" else "SELECT 1")
     except sa.exc.DBAPIError as exc:
         kind, reason = classify(exc), _reason(exc, url)
         if backend == "sqlite":
-            raise ConfigError(f"the {what} file {url.database} cannot be read ({reason}): fix the path "
-                              f"in {setting}") from None
+            raise ConfigError(
+                f"the {what} file {url.database} cannot be read ({reason}): fix the path in {setting}"
+            ) from None
         if kind == "auth":
-            raise ConfigError(f"the {what} at {where} refused the login of {user} ({reason}): fix the user "
-                              f"or password in {setting}") from None
+            raise ConfigError(
+                f"the {what} at {where} refused the login of {user} ({reason}): fix the user "
+                f"or password in {setting}"
+            ) from None
         if kind == "database":
-            raise ConfigError(f"the {what} server at {where} has no database {url.database!r}: create it, or "
-                              f"fix the database name in {setting}") from None
+            raise ConfigError(
+                f"the {what} server at {where} has no database {url.database!r}: create it, or "
+                f"fix the database name in {setting}"
+            ) from None
         if kind == "host":
-            raise ConfigError(f"the {what} host {host!r} is unknown ({reason}): fix the host in "
-                              f"{setting}") from None
+            raise ConfigError(
+                f"the {what} host {host!r} is unknown ({reason}): fix the host in {setting}"
+            ) from None
         if kind in TRANSIENT_KINDS:
-            raise ConfigError(f"cannot reach the {what} at {where} ({reason}): is the server running and "
-                              f"reachable from here? Else fix the host or port in {setting}") from None
-        raise ConfigError(f"the {what} at {where} ({user}) cannot be used ({reason}): check "
-                          f"{setting}") from None
+            raise ConfigError(
+                f"cannot reach the {what} at {where} ({reason}): is the server running and "
+                f"reachable from here? Else fix the host or port in {setting}"
+            ) from None
+        raise ConfigError(
+            f"the {what} at {where} ({user}) cannot be used ({reason}): check {setting}"
+        ) from None
     finally:
         engine.dispose()
 
@@ -191,8 +250,11 @@ def sqlite_read_only(url: URL) -> sa.Engine:
     """An engine on a SQLite file opened read-only (a ``file:…?mode=ro`` URI): a missing file is
     an error, never created empty (the members database is the platform's: only ever read)."""
     uri = Path(url.database or "").resolve().as_uri() + "?mode=ro"
-    return sa.create_engine("sqlite://", poolclass=sa.pool.NullPool,
-                            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
+    return sa.create_engine(
+        "sqlite://",
+        poolclass=sa.pool.NullPool,
+        creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+    )
 
 
 def check_key(settings: Settings) -> None:
@@ -223,11 +285,15 @@ def _check_duckdb_file(path: Path) -> None:
         with path.open("rb") as fh:
             head = fh.read(offset + len(magic))
     except OSError as exc:
-        raise ConfigError(f"cannot read the DuckDB warehouse {path} ({exc.strerror}): fix its permissions or "
-                          f"{WAREHOUSE_SETTING}") from None
+        raise ConfigError(
+            f"cannot read the DuckDB warehouse {path} ({exc.strerror}): fix its permissions or "
+            f"{WAREHOUSE_SETTING}"
+        ) from None
     if head[offset:] != magic:
-        raise ConfigError(f"{path} is not a DuckDB database: fix {WAREHOUSE_SETTING} (or name a path with no "
-                          "file: a new warehouse is created there)")
+        raise ConfigError(
+            f"{path} is not a DuckDB database: fix {WAREHOUSE_SETTING} (or name a path with no "
+            "file: a new warehouse is created there)"
+        )
 
 
 def check_warehouse(settings: Settings) -> None:
@@ -242,8 +308,10 @@ def check_warehouse(settings: Settings) -> None:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot create the DuckDB warehouse {path}: {folder} is not a writable folder; "
-                          f"fix {WAREHOUSE_SETTING} or the folder's permissions")
+        raise ConfigError(
+            f"cannot create the DuckDB warehouse {path}: {folder} is not a writable folder; "
+            f"fix {WAREHOUSE_SETTING} or the folder's permissions"
+        )
 
 
 def check_existing_warehouse(settings: Settings, action: str) -> None:
@@ -255,11 +323,15 @@ def check_existing_warehouse(settings: Settings, action: str) -> None:
     path = settings.duckdb_path
     _check_duckdb_file(path)
     if not path.exists():
-        raise ConfigError(f"no DuckDB warehouse at {path}: nothing to {action}; fix {WAREHOUSE_SETTING}, or "
-                          "create it with `unionwh warehouse init` or `unionwh run`")
+        raise ConfigError(
+            f"no DuckDB warehouse at {path}: nothing to {action}; fix {WAREHOUSE_SETTING}, or "
+            "create it with `unionwh warehouse init` or `unionwh run`"
+        )
     if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"the DuckDB warehouse {path} (or its folder) cannot be written: fix the "
-                          f"permissions or {WAREHOUSE_SETTING}")
+        raise ConfigError(
+            f"the DuckDB warehouse {path} (or its folder) cannot be written: fix the "
+            f"permissions or {WAREHOUSE_SETTING}"
+        )
 
 
 def check_members(settings: Settings) -> None:
@@ -280,9 +352,16 @@ def delivery_dates(landing: Path, window: Window = (None, None)) -> list[date]:
     from flows.sources import common
 
     lo, hi = window
-    return sorted({d.delivery_date for s in schema.FILE_SOURCES for d in common.discover(landing, s)
-                   if d.delivery_date is not None and (lo is None or d.delivery_date >= lo)
-                   and (hi is None or d.delivery_date <= hi)})
+    return sorted(
+        {
+            d.delivery_date
+            for s in schema.FILE_SOURCES
+            for d in common.discover(landing, s)
+            if d.delivery_date is not None
+            and (lo is None or d.delivery_date >= lo)
+            and (hi is None or d.delivery_date <= hi)
+        }
+    )
 
 
 def check_landing(settings: Settings, window: Window | None = None) -> None:
@@ -295,34 +374,47 @@ def check_landing(settings: Settings, window: Window | None = None) -> None:
 
     landing = settings.landing_dir
     if not landing.exists():
-        raise ConfigError(f"the landing zone {landing} does not exist: fix {LANDING_SETTING}"
-                          + (" (for a load of the members database only, create it empty)"
-                             if settings.members_url else ""))
+        raise ConfigError(
+            f"the landing zone {landing} does not exist: fix {LANDING_SETTING}"
+            + (" (for a load of the members database only, create it empty)" if settings.members_url else "")
+        )
     if not landing.is_dir():
         raise ConfigError(f"the landing zone {landing} is not a folder: fix {LANDING_SETTING}")
     if not os.access(landing, os.R_OK | os.X_OK):
-        raise ConfigError(f"the landing zone {landing} cannot be read (permissions): fix them or "
-                          f"{LANDING_SETTING}")
+        raise ConfigError(
+            f"the landing zone {landing} cannot be read (permissions): fix them or {LANDING_SETTING}"
+        )
     try:
         days = delivery_dates(landing, window or (None, None))
         if window is not None and not days:
             held = delivery_dates(landing)
-            there = (f"its deliveries are dated {held[0]}..{held[-1]}" if held
-                     else "it holds no delivery folder <source>/<YYYY-MM-DD>/")
-            raise ConfigError(f"backfill: no delivery folders dated {window[0]}..{window[1]} under "
-                              f"{landing}: {there}")
+            there = (
+                f"its deliveries are dated {held[0]}..{held[-1]}"
+                if held
+                else "it holds no delivery folder <source>/<YYYY-MM-DD>/"
+            )
+            raise ConfigError(
+                f"backfill: no delivery folders dated {window[0]}..{window[1]} under {landing}: {there}"
+            )
         if days or settings.members_database_url is not None:
             return
         entries = sorted(e.name + ("/" if e.is_dir() else "") for e in landing.iterdir())
     except OSError as exc:
-        raise ConfigError(f"the landing zone {landing} cannot be read ({exc.strerror}: "
-                          f"{exc.filename}): fix its permissions or {LANDING_SETTING}") from None
-    found = (f"it holds only {', '.join(entries[:4])}{' …' if len(entries) > 4 else ''}" if entries
-             else "it is empty")
-    raise ConfigError(f"the landing zone {landing} holds no delivery ({found}): no file in a "
-                      f"<source>/<YYYY-MM-DD>/ folder of {', '.join(schema.FILE_SOURCES)}, and no members "
-                      f"database ({common.MEMBERS_FILE} or UNIONWH_MEMBERS_URL); fix {LANDING_SETTING} "
-                      "(`unionwh demo --landing DIR` writes an example)")
+        raise ConfigError(
+            f"the landing zone {landing} cannot be read ({exc.strerror}: "
+            f"{exc.filename}): fix its permissions or {LANDING_SETTING}"
+        ) from None
+    found = (
+        f"it holds only {', '.join(entries[:4])}{' …' if len(entries) > 4 else ''}"
+        if entries
+        else "it is empty"
+    )
+    raise ConfigError(
+        f"the landing zone {landing} holds no delivery ({found}): no file in a "
+        f"<source>/<YYYY-MM-DD>/ folder of {', '.join(schema.FILE_SOURCES)}, and no members "
+        f"database ({common.MEMBERS_FILE} or UNIONWH_MEMBERS_URL); fix {LANDING_SETTING} "
+        "(`unionwh demo --landing DIR` writes an example)"
+    )
 
 
 def check_before_run(settings: Settings, window: Window | None = None) -> None:

@@ -42,8 +42,10 @@ def identifier(name: str) -> str:
     if not isinstance(name, str) or not IDENTIFIER.match(name):
         from flows.errors import ConfigError
 
-        raise ConfigError(f"not a safe SQL identifier: {name!r} (allowed: lower-case letters, digits, "
-                          "underscores; not starting with a digit; at most 63 characters)")
+        raise ConfigError(
+            f"not a safe SQL identifier: {name!r} (allowed: lower-case letters, digits, "
+            "underscores; not starting with a digit; at most 63 characters)"
+        )
     return name
 
 
@@ -55,6 +57,7 @@ def relation(name: str) -> str:
 
         raise ConfigError(f"not a safe SQL identifier: {name!r} (expected schema.table)")
     return ".".join(identifier(p) for p in parts)
+
 
 META_COLUMNS: tuple[str, ...] = (
     "_load_id",
@@ -158,8 +161,17 @@ EMPLOYMENT_FORMS = ("standard", "courier", "food_delivery", "truck_driver", "rid
 CARD_ACTIONS = ("new", "renew")
 CONDOLENCE_PROGRAMS = ("两节慰问", "外来建设者慰问", "特殊慰问", "新就业形态慰问", "疫情防控慰问")
 RECIPIENT_CATEGORIES = (
-    "不返乡职工", "农民工", "退役军人", "志愿者", "医护人员", "社区工作者",
-    "快递员", "外卖员", "货车司机", "一线防控人员", "困难职工",
+    "不返乡职工",
+    "农民工",
+    "退役军人",
+    "志愿者",
+    "医护人员",
+    "社区工作者",
+    "快递员",
+    "外卖员",
+    "货车司机",
+    "一线防控人员",
+    "困难职工",
 )
 CONDOLENCE_FORMS = ("现金", "物资")
 SESSION_MODES = ("online", "offline")
@@ -171,9 +183,18 @@ PROJECT_CODES = ("XMBZ", "LZJT", "YQWZ", "LJWW", "XJYW", "TJ", "JZ")
 ACTIVITY_CATEGORIES = ("文体", "宣传", "安全", "疫情防控")
 PARTICIPATION_MODES = ("举办", "参与")
 HONOURS = (
-    "五一劳动奖状", "五一劳动奖章", "工人先锋号", "优秀志愿者", "志愿者标兵", "优秀志愿服务团队",
-    "安康杯优胜单位", "安康杯优胜班组", "安康杯优秀组织单位", "安康杯优秀组织个人",
-    "市级先进个人", "市级先进集体",
+    "五一劳动奖状",
+    "五一劳动奖章",
+    "工人先锋号",
+    "优秀志愿者",
+    "志愿者标兵",
+    "优秀志愿服务团队",
+    "安康杯优胜单位",
+    "安康杯优胜班组",
+    "安康杯优秀组织单位",
+    "安康杯优秀组织个人",
+    "市级先进个人",
+    "市级先进集体",
 )
 HONOUR_LEVELS = ("区级", "新区级", "市级")
 
@@ -182,7 +203,8 @@ C = Column
 TABLES: tuple[Table, ...] = (
     # ---------------------------------------------------------------- registry
     Table(
-        "registry", "enterprises",
+        "registry",
+        "enterprises",
         (
             C("uscc", "统一社会信用代码", "uscc"),
             C("enterprise_name", "企业名称", "text"),
@@ -193,16 +215,23 @@ TABLES: tuple[Table, ...] = (
             C("registered_on", "注册日期", "date"),
             C("updated_at", "更新时间", "timestamp"),
         ),
-        key=("uscc",), file_pattern="enterprises.csv", wins="latest updated_at",
+        key=("uscc",),
+        file_pattern="enterprises.csv",
+        wins="latest updated_at",
         rules=(
-            rule("tags.allowed_values", "expect_column_values_to_match_regex",
-                 "企业标签 must be blank or tags from 百强、科技领军 joined by 、",
-                 "企业标签应为空或由百强、科技领军以、连接", column="tags",
-                 regex=r"^(?:百强|科技领军)(?:、(?:百强|科技领军))*$"),
+            rule(
+                "tags.allowed_values",
+                "expect_column_values_to_match_regex",
+                "企业标签 must be blank or tags from 百强、科技领军 joined by 、",
+                "企业标签应为空或由百强、科技领军以、连接",
+                column="tags",
+                regex=r"^(?:百强|科技领军)(?:、(?:百强|科技领军))*$",
+            ),
         ),
     ),
     Table(
-        "registry", "unions",
+        "registry",
+        "unions",
         (
             C("union_code", "工会编码", "union_code"),
             C("union_name", "工会名称", "text"),
@@ -214,35 +243,61 @@ TABLES: tuple[Table, ...] = (
             C("revoked_on", "撤销日期", "date", required=False),
             C("updated_at", "更新时间", "timestamp"),
         ),
-        key=("union_code",), file_pattern="unions.csv", wins="latest updated_at",
+        key=("union_code",),
+        file_pattern="unions.csv",
+        wins="latest updated_at",
         rules=(
-            rule("uscc.required_for_independent", "expect_column_values_to_not_be_null",
-                 "统一社会信用代码 is required for 独立建会", "独立建会必须填写统一社会信用代码",
-                 column="uscc", row_condition='union_form=="独立建会"'),
-            rule("uscc.blank_for_joint", "expect_column_values_to_be_null",
-                 "统一社会信用代码 must be blank for 联合建会", "联合建会的统一社会信用代码应为空",
-                 column="uscc", row_condition='union_form=="联合建会"'),
-            rule("revoked_on.required_when_revoked", "expect_column_values_to_not_be_null",
-                 "撤销日期 is required when 状态 is 撤销", "状态为撤销时必须填写撤销日期",
-                 column="revoked_on", row_condition='status=="撤销"'),
-            rule("revoked_on.blank_unless_revoked", "expect_column_values_to_be_null",
-                 "撤销日期 must be blank unless 状态 is 撤销", "状态不是撤销时撤销日期应为空",
-                 column="revoked_on", row_condition='status=="正常"'),
+            rule(
+                "uscc.required_for_independent",
+                "expect_column_values_to_not_be_null",
+                "统一社会信用代码 is required for 独立建会",
+                "独立建会必须填写统一社会信用代码",
+                column="uscc",
+                row_condition='union_form=="独立建会"',
+            ),
+            rule(
+                "uscc.blank_for_joint",
+                "expect_column_values_to_be_null",
+                "统一社会信用代码 must be blank for 联合建会",
+                "联合建会的统一社会信用代码应为空",
+                column="uscc",
+                row_condition='union_form=="联合建会"',
+            ),
+            rule(
+                "revoked_on.required_when_revoked",
+                "expect_column_values_to_not_be_null",
+                "撤销日期 is required when 状态 is 撤销",
+                "状态为撤销时必须填写撤销日期",
+                column="revoked_on",
+                row_condition='status=="撤销"',
+            ),
+            rule(
+                "revoked_on.blank_unless_revoked",
+                "expect_column_values_to_be_null",
+                "撤销日期 must be blank unless 状态 is 撤销",
+                "状态不是撤销时撤销日期应为空",
+                column="revoked_on",
+                row_condition='status=="正常"',
+            ),
         ),
     ),
     Table(
-        "registry", "coverage",
+        "registry",
+        "coverage",
         (
             C("union_code", "工会编码", "union_code"),
             C("uscc", "统一社会信用代码", "uscc"),
             C("start_on", "起始日期", "date"),
             C("end_on", "终止日期", "date", required=False),
         ),
-        key=("union_code", "uscc", "start_on"), file_pattern="coverage.csv", wins="latest delivery",
+        key=("union_code", "uscc", "start_on"),
+        file_pattern="coverage.csv",
+        wins="latest delivery",
     ),
     # ----------------------------------------------------------------- members
     Table(
-        "members", "member",
+        "members",
+        "member",
         (
             C("member_id", "member_id", "int", min_value=0),
             C("id_card", "id_card", "resident_id"),
@@ -256,10 +311,13 @@ TABLES: tuple[Table, ...] = (
             C("updated_at", "updated_at", "timestamp"),
             C("deleted_at", "deleted_at", "timestamp", required=False),
         ),
-        key=("member_id",), file_pattern="member", wins="latest updated_at",
+        key=("member_id",),
+        file_pattern="member",
+        wins="latest updated_at",
     ),
     Table(
-        "members", "member_card",
+        "members",
+        "member_card",
         (
             C("card_event_id", "card_event_id", "int", min_value=0),
             C("member_id", "member_id", "int", min_value=0),
@@ -268,11 +326,14 @@ TABLES: tuple[Table, ...] = (
             C("action_on", "action_on", "date"),
             C("updated_at", "updated_at", "timestamp"),
         ),
-        key=("card_event_id",), file_pattern="member_card", wins="latest updated_at",
+        key=("card_event_id",),
+        file_pattern="member_card",
+        wins="latest updated_at",
     ),
     # ----------------------------------------------------------------- welfare
     Table(
-        "welfare", "condolence",
+        "welfare",
+        "condolence",
         (
             C("visit_date", "日期", "date"),
             C("program", "慰问项目", "code", allowed=CONDOLENCE_PROGRAMS),
@@ -284,14 +345,16 @@ TABLES: tuple[Table, ...] = (
             C("amount_yuan", "金额", "amount", min_value=0),
         ),
         key=("station_code", "ledger_month", "_row_number"),
-        file_pattern="<station-code>_<YYYYMM>.xlsx sheet 慰问", wins="workbook replaces",
+        file_pattern="<station-code>_<YYYYMM>.xlsx sheet 慰问",
+        wins="workbook replaces",
         extra_columns=(
             C("station_code", "", "text"),
             C("ledger_month", "", "text"),
         ),
     ),
     Table(
-        "welfare", "health_checks",
+        "welfare",
+        "health_checks",
         (
             C("check_date", "日期", "date"),
             C("name", "姓名", "text"),
@@ -301,14 +364,16 @@ TABLES: tuple[Table, ...] = (
             C("fee_yuan", "费用", "amount", min_value=0),
         ),
         key=("station_code", "ledger_month", "_row_number"),
-        file_pattern="<station-code>_<YYYYMM>.xlsx sheet 体检", wins="workbook replaces",
+        file_pattern="<station-code>_<YYYYMM>.xlsx sheet 体检",
+        wins="workbook replaces",
         extra_columns=(
             C("station_code", "", "text"),
             C("ledger_month", "", "text"),
         ),
     ),
     Table(
-        "welfare", "relief",
+        "welfare",
+        "relief",
         (
             C("relief_date", "日期", "date"),
             C("name", "姓名", "text"),
@@ -318,7 +383,8 @@ TABLES: tuple[Table, ...] = (
             C("approval_no", "审批单号", "text"),
         ),
         key=("station_code", "ledger_month", "_row_number"),
-        file_pattern="<station-code>_<YYYYMM>.xlsx sheet 救助", wins="workbook replaces",
+        file_pattern="<station-code>_<YYYYMM>.xlsx sheet 救助",
+        wins="workbook replaces",
         extra_columns=(
             C("station_code", "", "text"),
             C("ledger_month", "", "text"),
@@ -326,7 +392,8 @@ TABLES: tuple[Table, ...] = (
     ),
     # ---------------------------------------------------------------- training
     Table(
-        "training", "sessions",
+        "training",
+        "sessions",
         (
             C("session_id", "session_id", "text"),
             C("title", "title", "text"),
@@ -334,15 +401,23 @@ TABLES: tuple[Table, ...] = (
             C("start_date", "start_date", "date"),
             C("end_date", "end_date", "date"),
         ),
-        key=("session_id",), file_pattern="sessions.jsonl", wins="latest delivery",
+        key=("session_id",),
+        file_pattern="sessions.jsonl",
+        wins="latest delivery",
         rules=(
-            rule("start_date.not_after_end_date", "expect_column_pair_values_to_be_date_not_after",
-                 "start_date is later than end_date", "开始日期晚于结束日期",
-                 column_A="start_date", column_B="end_date"),
+            rule(
+                "start_date.not_after_end_date",
+                "expect_column_pair_values_to_be_date_not_after",
+                "start_date is later than end_date",
+                "开始日期晚于结束日期",
+                column_A="start_date",
+                column_B="end_date",
+            ),
         ),
     ),
     Table(
-        "training", "attendance",
+        "training",
+        "attendance",
         (
             C("session_id", "session_id", "text"),
             C("id_card", "id_card", "resident_id", required=False),
@@ -352,10 +427,13 @@ TABLES: tuple[Table, ...] = (
             C("attended", "attended", "bool"),
             C("replay_views", "replay_views", "int", min_value=0),
         ),
-        key=("session_id", "id_card", "name"), file_pattern="attendance.jsonl", wins="latest delivery",
+        key=("session_id", "id_card", "name"),
+        file_pattern="attendance.jsonl",
+        wins="latest delivery",
     ),
     Table(
-        "training", "competitions",
+        "training",
+        "competitions",
         (
             C("competition_id", "competition_id", "text"),
             C("competition_name", "name", "text"),
@@ -364,11 +442,14 @@ TABLES: tuple[Table, ...] = (
             C("start_date", "start_date", "date"),
             C("participants", "participants", "int", min_value=0),
         ),
-        key=("competition_id",), file_pattern="competitions.jsonl", wins="latest delivery",
+        key=("competition_id",),
+        file_pattern="competitions.jsonl",
+        wins="latest delivery",
     ),
     # ------------------------------------------------------------------ rights
     Table(
-        "rights", "cases",
+        "rights",
+        "cases",
         (
             C("case_no", "案件编号", "text"),
             C("case_type", "类型", "code", allowed=CASE_TYPES),
@@ -379,24 +460,48 @@ TABLES: tuple[Table, ...] = (
             C("closed_on", "结案日期", "date", required=False),
             C("recovered_yuan", "维权金额", "amount", required=False, min_value=0),
         ),
-        key=("case_no",), file_pattern="cases.csv", wins="latest delivery",
+        key=("case_no",),
+        file_pattern="cases.csv",
+        wins="latest delivery",
         rules=(
-            rule("mediation_result.required_for_dispute", "expect_column_values_to_not_be_null",
-                 "调解结果 is required for 劳动争议", "劳动争议必须填写调解结果",
-                 column="mediation_result", row_condition='case_type=="劳动争议"'),
-            rule("mediation_result.blank_for_consultation", "expect_column_values_to_be_null",
-                 "调解结果 must be blank for 咨询", "咨询案件不应填写调解结果",
-                 column="mediation_result", row_condition='case_type=="咨询"'),
-            rule("recovered_yuan.required_when_successful", "expect_column_values_to_not_be_null",
-                 "维权金额 is required when 调解结果 is 成功", "调解成功必须填写维权金额",
-                 column="recovered_yuan", row_condition='mediation_result=="成功"'),
-            rule("recovered_yuan.only_when_successful", "expect_column_values_to_match_regex",
-                 "维权金额 must be blank or 0 unless 调解结果 is 成功", "调解结果不是成功时维权金额应为空或0",
-                 column="recovered_yuan", regex=r"^0+(?:\.0+)?$", row_condition='mediation_result!="成功"'),
+            rule(
+                "mediation_result.required_for_dispute",
+                "expect_column_values_to_not_be_null",
+                "调解结果 is required for 劳动争议",
+                "劳动争议必须填写调解结果",
+                column="mediation_result",
+                row_condition='case_type=="劳动争议"',
+            ),
+            rule(
+                "mediation_result.blank_for_consultation",
+                "expect_column_values_to_be_null",
+                "调解结果 must be blank for 咨询",
+                "咨询案件不应填写调解结果",
+                column="mediation_result",
+                row_condition='case_type=="咨询"',
+            ),
+            rule(
+                "recovered_yuan.required_when_successful",
+                "expect_column_values_to_not_be_null",
+                "维权金额 is required when 调解结果 is 成功",
+                "调解成功必须填写维权金额",
+                column="recovered_yuan",
+                row_condition='mediation_result=="成功"',
+            ),
+            rule(
+                "recovered_yuan.only_when_successful",
+                "expect_column_values_to_match_regex",
+                "维权金额 must be blank or 0 unless 调解结果 is 成功",
+                "调解结果不是成功时维权金额应为空或0",
+                column="recovered_yuan",
+                regex=r"^0+(?:\.0+)?$",
+                row_condition='mediation_result!="成功"',
+            ),
         ),
     ),
     Table(
-        "rights", "bargaining",
+        "rights",
+        "bargaining",
         (
             C("uscc", "统一社会信用代码", "uscc"),
             C("year", "年度", "int", min_value=1949),
@@ -407,11 +512,14 @@ TABLES: tuple[Table, ...] = (
             C("agreement_signed_on", "协议签订日期", "date", required=False),
             C("entered_on", "录入日期", "date"),
         ),
-        key=("uscc", "year"), file_pattern="bargaining.csv", wins="latest delivery",
+        key=("uscc", "year"),
+        file_pattern="bargaining.csv",
+        wins="latest delivery",
     ),
     # ----------------------------------------------------------------- finance
     Table(
-        "finance", "vouchers",
+        "finance",
+        "vouchers",
         (
             C("voucher_no", "凭证号", "text"),
             C("line_no", "行号", "int", min_value=1),
@@ -425,21 +533,27 @@ TABLES: tuple[Table, ...] = (
             C("payee_code", "收款方编码", "payee_code", required=False),
             C("approval_no", "审批单号", "text", required=False),
         ),
-        key=("voucher_no", "line_no"), file_pattern="vouchers.csv", wins="latest delivery",
+        key=("voucher_no", "line_no"),
+        file_pattern="vouchers.csv",
+        wins="latest delivery",
     ),
     Table(
-        "finance", "budget",
+        "finance",
+        "budget",
         (
             C("year", "年度", "int", min_value=1949),
             C("project_code", "项目编码", "code", allowed=PROJECT_CODES),
             C("project_name", "项目名称", "text"),
             C("budget_yuan", "预算金额", "amount", min_value=0),
         ),
-        key=("year", "project_code"), file_pattern="budget.csv", wins="latest delivery",
+        key=("year", "project_code"),
+        file_pattern="budget.csv",
+        wins="latest delivery",
     ),
     # ------------------------------------------------------------------ events
     Table(
-        "events", "activities",
+        "events",
+        "activities",
         (
             C("activity_id", "活动编号", "text"),
             C("activity_name", "名称", "text"),
@@ -448,10 +562,13 @@ TABLES: tuple[Table, ...] = (
             C("participation", "参与方式", "code", allowed=PARTICIPATION_MODES),
             C("participants", "参与人次", "int", min_value=0),
         ),
-        key=("activity_id",), file_pattern="activities.csv", wins="latest delivery",
+        key=("activity_id",),
+        file_pattern="activities.csv",
+        wins="latest delivery",
     ),
     Table(
-        "events", "honours",
+        "events",
+        "honours",
         (
             C("honour_id", "荣誉编号", "text"),
             C("year", "年度", "int", min_value=1949),
@@ -459,7 +576,9 @@ TABLES: tuple[Table, ...] = (
             C("level", "级别", "code", allowed=HONOUR_LEVELS),
             C("recipient", "获奖对象", "text"),
         ),
-        key=("honour_id",), file_pattern="honours.csv", wins="latest delivery",
+        key=("honour_id",),
+        file_pattern="honours.csv",
+        wins="latest delivery",
     ),
 )
 
@@ -593,14 +712,19 @@ def _reader(src: Source) -> Callable[..., Any]:
 SOURCE_ENTRIES: tuple[Source, ...] = (
     Source("registry", reader="flows.sources.registry", encoding="gb18030"),
     Source(
-        "welfare", reader="flows.sources.welfare",
+        "welfare",
+        reader="flows.sources.welfare",
         file_name=r"^(?P<station_code>[A-Za-z0-9-]+)_(?P<ledger_month>\d{4}(?:0[1-9]|1[0-2]))\.xlsx$",
-        file_name_hint="<station-code>_<YYYYMM>.xlsx", kind_fields=("station_code",),
-        replace=FILE_REPLACES, register="workbooks",
+        file_name_hint="<station-code>_<YYYYMM>.xlsx",
+        kind_fields=("station_code",),
+        replace=FILE_REPLACES,
+        register="workbooks",
         sheets=(("慰问", "condolence"), ("体检", "health_checks"), ("救助", "relief")),
         personal=("name",),
     ),
-    Source("training", reader="flows.sources.training", encoding="utf-8", json_types=True, personal=("name",)),
+    Source(
+        "training", reader="flows.sources.training", encoding="utf-8", json_types=True, personal=("name",)
+    ),
     Source("rights", reader="flows.sources.rights", encoding="utf-8-sig"),
     Source("finance", reader="flows.sources.finance", encoding="gb18030"),
     Source("events", reader="flows.sources.events", encoding="utf-8", personal=("recipient",)),

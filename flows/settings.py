@@ -17,7 +17,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -180,16 +185,20 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_liveness(self) -> Settings:
         if self.crashed_after_seconds <= self.heartbeat_seconds:
-            raise ValueError(f"crashed_after_seconds ({self.crashed_after_seconds}) must be longer than "
-                             f"heartbeat_seconds ({self.heartbeat_seconds}); about three heartbeats is right")
+            raise ValueError(
+                f"crashed_after_seconds ({self.crashed_after_seconds}) must be longer than "
+                f"heartbeat_seconds ({self.heartbeat_seconds}); about three heartbeats is right"
+            )
         return self
 
     @field_validator("report_year")
     @classmethod
     def _check_year(cls, value: int) -> int:
         if not FIRST_REPORT_YEAR <= value <= last_report_year():
-            raise ValueError(f"report year must be between {FIRST_REPORT_YEAR} and {last_report_year()} "
-                             "(next year; a later one has no deliveries yet)")
+            raise ValueError(
+                f"report year must be between {FIRST_REPORT_YEAR} and {last_report_year()} "
+                "(next year; a later one has no deliveries yet)"
+            )
         return value
 
     # ------------------------------------------------------------ derived values
@@ -216,7 +225,11 @@ class Settings(BaseSettings):
                 raise ConfigError(f"report template not found: {path}")
             return path
         local = project_root() / "config" / "report" / "summary.zh.md"
-        return local if local.is_file() else Path(__file__).resolve().parents[1] / "config" / "report" / "summary.zh.md"
+        return (
+            local
+            if local.is_file()
+            else Path(__file__).resolve().parents[1] / "config" / "report" / "summary.zh.md"
+        )
 
     @property
     def warehouse_url(self) -> URL:
@@ -258,8 +271,10 @@ class Settings(BaseSettings):
         """The dbt target name and the environment that profiles.yml reads."""
         url = self.warehouse_url
         if self.is_duckdb:
-            return "duckdb", {"UNIONWH_DBT_DUCKDB_PATH": str(self.duckdb_path),
-                              "UNIONWH_DBT_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit}
+            return "duckdb", {
+                "UNIONWH_DBT_DUCKDB_PATH": str(self.duckdb_path),
+                "UNIONWH_DBT_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+            }
         return "postgres", {
             "UNIONWH_DBT_PG_HOST": url.host or "127.0.0.1",
             "UNIONWH_DBT_PG_PORT": str(url.port or 5432),
@@ -278,6 +293,9 @@ def load_settings(**overrides: Any) -> Settings:
         # Name the setting and the problem, never the value: a URL may hold a password.
         # pydantic words a ValueError of ours as "Value error, <our text>": the text is enough.
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}" if e["loc"]
-            else e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            if e["loc"]
+            else e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        )
         raise ConfigError(f"bad configuration: {problems}") from None

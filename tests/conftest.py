@@ -48,7 +48,6 @@ def demo_2021(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -
     return Demo2021(home, env, first, manifest)
 
 
-
 # ``python -m pytest -n 2`` (pytest-xdist, the README's test command) runs the suite on two workers with
 # ``--dist loadgroup``: a module's tests stay on one worker (its module fixtures are made once), and every
 # test on the session demo run (``demo_2021``) joins one group, so that run is made once. Groups are handed

@@ -6,7 +6,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ class Env:
         self.values = values
         self.saved: dict[str, str | None] = {}
 
-    def __enter__(self) -> Env:
+    def __enter__(self) -> Self:
         for k, v in self.values.items():
             self.saved[k] = os.environ.get(k)
             os.environ[k] = v
@@ -43,7 +43,9 @@ def postgres_or_skip() -> str:
 
     url = make_url(f"{PG_SERVER}/test")
     try:
-        psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="test", connect_timeout=3).close()
+        psycopg.connect(
+            host=url.host, port=url.port, user=url.username, dbname="test", connect_timeout=3
+        ).close()
     except psycopg.OperationalError as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL at {url.host}:{url.port} is unreachable in CI: {exc}")
@@ -56,7 +58,9 @@ def create_database(server: str, name: str) -> None:
     from sqlalchemy.engine import make_url
 
     url = make_url(f"{server}/test")
-    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="test", autocommit=True) as con:
+    with psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname="test", autocommit=True
+    ) as con:
         con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         con.execute(f'CREATE DATABASE "{name}"')
 
@@ -66,7 +70,9 @@ def drop_database(server: str, name: str) -> None:
     from sqlalchemy.engine import make_url
 
     url = make_url(f"{server}/test")
-    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="test", autocommit=True) as con:
+    with psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname="test", autocommit=True
+    ) as con:
         con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -81,8 +87,13 @@ def mariadb_or_skip() -> str:
 
     url = make_url(MARIADB_SERVER)
     try:
-        pymysql.connect(host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
-                        connect_timeout=3).close()
+        pymysql.connect(
+            host=url.host,
+            port=url.port or 3306,
+            user=url.username,
+            password=url.password or "",
+            connect_timeout=3,
+        ).close()
     except pymysql.err.OperationalError as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"MariaDB at {url.host}:{url.port} is unreachable in CI: {exc}")
@@ -111,14 +122,16 @@ def free_port() -> int:
 def api(base: str, path: str, body: dict | None = None) -> object:
     """GET (no body) or POST JSON to a Prefect API; the decoded answer."""
     import json
-    import urllib.request
-
     import time
     import urllib.error
+    import urllib.request
 
-    req = urllib.request.Request(f"{base}{path}", data=json.dumps(body or {}).encode(),
-                                 method="POST" if body is not None else "GET",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{base}{path}",
+        data=json.dumps(body or {}).encode(),
+        method="POST" if body is not None else "GET",
+        headers={"Content-Type": "application/json"},
+    )
     # Prefect's server answers 503 (with Retry-After) while its SQLite database is locked by a
     # concurrent write, and 429/502 under load; Prefect's own client retries those, so do we.
     for attempt in range(8):
@@ -129,7 +142,9 @@ def api(base: str, path: str, body: dict | None = None) -> object:
             if e.code not in (429, 502, 503) or attempt == 7:
                 raise
             wait = e.headers.get("Retry-After") if e.headers else None
-            time.sleep(min(float(wait), 10.0) if wait and wait.replace(".", "", 1).isdigit() else 2.0 ** attempt / 4)
+            time.sleep(
+                min(float(wait), 10.0) if wait and wait.replace(".", "", 1).isdigit() else 2.0**attempt / 4
+            )
     raise AssertionError("unreachable")
 
 
@@ -181,10 +196,24 @@ def local_prefect_server(home: Path):  # type: ignore[no-untyped-def]
         port = free_port()
         env = dict(clean_env(), PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
         home.mkdir(parents=True, exist_ok=True)
-        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                   "--port", str(port), "--no-ui"], env=env,
-                                  stdout=(home / "server.log").open("w"), stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-ui",
+            ],
+            env=env,
+            stdout=(home / "server.log").open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         base = f"http://127.0.0.1:{port}/api"
         try:
             wait_for(lambda: api(base, "/health") is True, "the Prefect server", 120, [server])
@@ -238,7 +267,7 @@ class Hook:
         self.received = received
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 received.append(self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8"))
                 self.send_response(200)
                 self.end_headers()
@@ -317,8 +346,12 @@ class Demo2021:
 
 
 def demo_env(home: Path) -> dict[str, str]:
-    return {"UNIONWH_HOME": str(home), "UNIONWH_LANDING": str(home / "landing"),
-            "UNIONWH_WAREHOUSE": f"duckdb:///{home / 'warehouse.duckdb'}", "UNIONWH_OUTPUT": str(home / "runs")}
+    return {
+        "UNIONWH_HOME": str(home),
+        "UNIONWH_LANDING": str(home / "landing"),
+        "UNIONWH_WAREHOUSE": f"duckdb:///{home / 'warehouse.duckdb'}",
+        "UNIONWH_OUTPUT": str(home / "runs"),
+    }
 
 
 def copy_demo(demo: Demo2021, dest: Path) -> Demo2021:

@@ -17,12 +17,23 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def result(scale: int, rows: int, seconds: float, commit: str) -> dict:
     run = {"seconds": seconds, "peak_mb": 500.0 + scale, "rows": rows}
-    return {"scale": scale, "commit": commit, "runs": {"pipeline": run, "baseline": {**run, "seconds": seconds / 2},
-                                                       "delta": {**run, "seconds": seconds / 10}}}
+    return {
+        "scale": scale,
+        "commit": commit,
+        "runs": {
+            "pipeline": run,
+            "baseline": {**run, "seconds": seconds / 2},
+            "delta": {**run, "seconds": seconds / 10},
+        },
+    }
 
 
 def test_newest_result_per_scale_drawn_on_log_axes(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    lines = [result(10, 1_500_000, 90.0, "old"), result(1, 150_000, 30.0, "a"), result(10, 1_500_000, 80.0, "new")]
+    lines = [
+        result(10, 1_500_000, 90.0, "old"),
+        result(1, 150_000, 30.0, "a"),
+        result(10, 1_500_000, 80.0, "new"),
+    ]
     assert [r["commit"] for r in newest_by_scale(lines)] == ["a", "new"]
     results = tmp_path / "results.jsonl"
     results.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
@@ -32,7 +43,10 @@ def test_newest_result_per_scale_drawn_on_log_axes(tmp_path: Path, capsys) -> No
     circles = root.findall(f"{SVG}circle")
     assert len(circles) == 4 * 2  # four series, two scales
     titles = [c.find(f"{SVG}title").text for c in circles]  # type: ignore[union-attr]
-    assert "pipeline (s): 80.0 at 1,500,000 rows" in titles and "pipeline (s): 90.0 at 1,500,000 rows" not in titles
+    assert (
+        "pipeline (s): 80.0 at 1,500,000 rows" in titles
+        and "pipeline (s): 90.0 at 1,500,000 rows" not in titles
+    )
     # log axes: ten times the rows is one decade to the right, whatever the scale
     xs = sorted({float(c.get("cx", "0")) for c in circles})
     assert len(xs) == 2 and xs[1] > xs[0]

@@ -59,9 +59,11 @@ def test_uscc_letters_outside_the_alphabet() -> None:
     assert not is_valid_uscc(None)
 
 
-@given(st.text(alphabet="0123456789", min_size=6, max_size=6),
-       st.dates(min_value=date(1900, 1, 1), max_value=date(2099, 12, 31)),
-       st.text(alphabet="0123456789", min_size=3, max_size=3))
+@given(
+    st.text(alphabet="0123456789", min_size=6, max_size=6),
+    st.dates(min_value=date(1900, 1, 1), max_value=date(2099, 12, 31)),
+    st.text(alphabet="0123456789", min_size=3, max_size=3),
+)
 def test_resident_id_check_char_matches_stdnum(area: str, born: date, seq: str) -> None:
     first17 = area + born.strftime("%Y%m%d") + seq
     rid = first17 + resident_id_check_char(first17)
@@ -76,8 +78,9 @@ def test_resident_id_area_code_is_not_checked_but_the_date_is() -> None:
     assert is_valid_resident_id(first17 + resident_id_check_char(first17))
     feb30 = "12010519900230123"
     assert not is_valid_resident_id(feb30 + resident_id_check_char(feb30))
-    x_id = next(f"1201051990030712{i}" for i in range(10)
-                if resident_id_check_char(f"1201051990030712{i}") == "X")
+    x_id = next(
+        f"1201051990030712{i}" for i in range(10) if resident_id_check_char(f"1201051990030712{i}") == "X"
+    )
     assert is_valid_resident_id(x_id + "X")
     assert not is_valid_resident_id(x_id + "x")  # readers upper-case first
     assert not is_valid_resident_id("12345")
@@ -92,25 +95,52 @@ def test_union_code() -> None:
 
 def _vectorised(values: list[str | None]) -> dict[str, list[bool]]:
     frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
-    return frame.select(uscc=uscc_valid_expr(pl.col("v")), ric=resident_id_valid_expr(pl.col("v")),
-                        union=union_code_valid_expr(pl.col("v"))).to_dict(as_series=False)
+    return frame.select(
+        uscc=uscc_valid_expr(pl.col("v")),
+        ric=resident_id_valid_expr(pl.col("v")),
+        union=union_code_valid_expr(pl.col("v")),
+    ).to_dict(as_series=False)
 
 
 near_ids = st.builds(
     lambda body, last: body + last,
-    st.text(alphabet="0123456789", min_size=17, max_size=17), st.sampled_from("0123456789Xx"))
+    st.text(alphabet="0123456789", min_size=17, max_size=17),
+    st.sampled_from("0123456789Xx"),
+)
 near_usccs = st.builds(
     lambda body, last: body + last,
-    st.text(alphabet=USCC_ALPHABET + "IOSVZ", min_size=17, max_size=17), st.sampled_from(USCC_ALPHABET + "Z"))
-valid_ids = st.builds(lambda area, born, seq: (b := f"{area}{born.year:04d}{born.month:02d}{born.day:02d}{seq}") + resident_id_check_char(b),
-                      st.text(alphabet="0123456789", min_size=6, max_size=6),
-                      st.dates(min_value=date(1, 1, 1)), st.text(alphabet="0123456789", min_size=3, max_size=3))
-valid_usccs = st.builds(lambda b: b + uscc_check_char(b), st.text(alphabet=USCC_ALPHABET, min_size=17, max_size=17))
+    st.text(alphabet=USCC_ALPHABET + "IOSVZ", min_size=17, max_size=17),
+    st.sampled_from(USCC_ALPHABET + "Z"),
+)
+valid_ids = st.builds(
+    lambda area, born, seq: (
+        (b := f"{area}{born.year:04d}{born.month:02d}{born.day:02d}{seq}") + resident_id_check_char(b)
+    ),
+    st.text(alphabet="0123456789", min_size=6, max_size=6),
+    st.dates(min_value=date(1, 1, 1)),
+    st.text(alphabet="0123456789", min_size=3, max_size=3),
+)
+valid_usccs = st.builds(
+    lambda b: b + uscc_check_char(b), st.text(alphabet=USCC_ALPHABET, min_size=17, max_size=17)
+)
 
 
 @settings(max_examples=200, deadline=None)  # polars per example: seconds on a loaded machine
-@given(st.lists(st.one_of(st.none(), st.text(max_size=20), near_ids, near_usccs, valid_ids, valid_usccs,
-                          st.from_regex(r"\AGH\d{10}\Z"), st.from_regex(r"\A\d{6}0000\d{8}\Z")), max_size=30))
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(max_size=20),
+            near_ids,
+            near_usccs,
+            valid_ids,
+            valid_usccs,
+            st.from_regex(r"\AGH\d{10}\Z"),
+            st.from_regex(r"\A\d{6}0000\d{8}\Z"),
+        ),
+        max_size=30,
+    )
+)
 def test_vectorised_checks_agree_with_the_scalar_ones(values: list[str | None]) -> None:
     """The Polars forms the GE expectations run are exactly is_valid_uscc / is_valid_resident_id."""
     got = _vectorised(values)

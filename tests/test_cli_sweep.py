@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from flows.errors import Exit
-
 from tests.support import PG_SERVER, clean_env, postgres_or_skip
 
 UNIONWH = [sys.executable, "-m", "flows.cli"]
@@ -33,10 +32,24 @@ NO_SUCH_DB = f"{PG_SERVER}/no_such_db_19"
 
 WRITERS = [("run",), ("backfill", "--from", "2021-01-01", "--to", "2021-12-31")]
 ADMIN = [("warehouse", "init"), ("warehouse", "upgrade"), ("warehouse", "rotate-key")]
-READERS = [("figures",), ("quality",), ("audit",), ("report",), ("report", "publish"), ("report", "diff"),
-           ("status",)]
-WITH_YEAR = [*WRITERS, ("demo", "--landing", "zone"), ("figures",), ("audit",), ("report",),
-             ("report", "publish"), ("report", "diff")]
+READERS = [
+    ("figures",),
+    ("quality",),
+    ("audit",),
+    ("report",),
+    ("report", "publish"),
+    ("report", "diff"),
+    ("status",),
+]
+WITH_YEAR = [
+    *WRITERS,
+    ("demo", "--landing", "zone"),
+    ("figures",),
+    ("audit",),
+    ("report",),
+    ("report", "publish"),
+    ("report", "diff"),
+]
 
 
 @dataclass(frozen=True)
@@ -62,41 +75,52 @@ def warehouse_cases(url: str, needle: str) -> list[Case]:
 
 
 def cases() -> list[Case]:
-    out = [*warehouse_cases(MISSING_DUCKDB, "nonexistent-dir"), *warehouse_cases(REFUSED_PG, "127.0.0.1:1"),
-           *warehouse_cases(GARBLED, "warehouse")]
+    out = [
+        *warehouse_cases(MISSING_DUCKDB, "nonexistent-dir"),
+        *warehouse_cases(REFUSED_PG, "127.0.0.1:1"),
+        *warehouse_cases(GARBLED, "warehouse"),
+    ]
     for c in WRITERS:
-        out += [Case((*c, "--landing", "nowhere"), "nowhere does not exist"),
-                Case((*c, "--landing", "empty"), "no delivery", make=("empty/",)),
-                Case((*c, "--members-url", "sqlite:///nowhere/members.sqlite"), "members database file"),
-                Case((*c, "--members-url", "sqlite:///folder"), "is a folder", make=("folder/",)),
-                Case((*c, "--members-url", GARBLED), "members_url"),
-                Case((*c, "--members-url", REFUSED_PG.replace("/x", "/members")), "cannot reach the members")]
+        out += [
+            Case((*c, "--landing", "nowhere"), "nowhere does not exist"),
+            Case((*c, "--landing", "empty"), "no delivery", make=("empty/",)),
+            Case((*c, "--members-url", "sqlite:///nowhere/members.sqlite"), "members database file"),
+            Case((*c, "--members-url", "sqlite:///folder"), "is a folder", make=("folder/",)),
+            Case((*c, "--members-url", GARBLED), "members_url"),
+            Case((*c, "--members-url", REFUSED_PG.replace("/x", "/members")), "cannot reach the members"),
+        ]
     for c in WITH_YEAR:
-        out += [Case((*c, "--year", "abc"), "invalid int value"),
-                Case((*c, "--year", "1999"), "report year must be between 2000"),
-                Case((*c, "--year", "2050"), "report year must be between 2000")]
-    out += [Case(("run",), "report year must be between 2000", (("UNIONWH_REPORT_YEAR", "2050"),)),
-            Case(("demo", "--landing", "zone", "--scale", "0"), "--scale"),
-            Case(("demo", "--landing", "a-file"), "not a writable folder", make=("a-file",)),
-            Case(("warehouse", "rotate-key"), "UNIONWH_NEW_PII_KEY"),
-            Case(("serve", "--limit", "abc"), "invalid int value"),
-            Case(("serve", "--limit", "0"), "--limit"),
-            Case(("serve",), "warehouse", (("UNIONWH_WAREHOUSE", GARBLED),)),
-            Case(("serve",), "UNIONWH_PII_KEY", (("UNIONWH_WAREHOUSE", REFUSED_PG), ("UNIONWH_PII_KEY", ""))),
-            Case(("liveness",), "PREFECT_API_URL"),
-            Case(("liveness", "--crashed-after", "abc"), "invalid int value"),
-            Case(("prefect-server", "--database-url", GARBLED), "PostgreSQL"),
-            Case(("prefect-server", "--port", "abc"), "invalid int value"),
-            Case(("warehouse", "frob"), "invalid choice"),
-            Case((), "required")]
+        out += [
+            Case((*c, "--year", "abc"), "invalid int value"),
+            Case((*c, "--year", "1999"), "report year must be between 2000"),
+            Case((*c, "--year", "2050"), "report year must be between 2000"),
+        ]
+    out += [
+        Case(("run",), "report year must be between 2000", (("UNIONWH_REPORT_YEAR", "2050"),)),
+        Case(("demo", "--landing", "zone", "--scale", "0"), "--scale"),
+        Case(("demo", "--landing", "a-file"), "not a writable folder", make=("a-file",)),
+        Case(("warehouse", "rotate-key"), "UNIONWH_NEW_PII_KEY"),
+        Case(("serve", "--limit", "abc"), "invalid int value"),
+        Case(("serve", "--limit", "0"), "--limit"),
+        Case(("serve",), "warehouse", (("UNIONWH_WAREHOUSE", GARBLED),)),
+        Case(("serve",), "UNIONWH_PII_KEY", (("UNIONWH_WAREHOUSE", REFUSED_PG), ("UNIONWH_PII_KEY", ""))),
+        Case(("liveness",), "PREFECT_API_URL"),
+        Case(("liveness", "--crashed-after", "abc"), "invalid int value"),
+        Case(("prefect-server", "--database-url", GARBLED), "PostgreSQL"),
+        Case(("prefect-server", "--port", "abc"), "invalid int value"),
+        Case(("warehouse", "frob"), "invalid choice"),
+        Case((), "required"),
+    ]
     return out
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     """Every file and folder under ``root``: size and modification time (a folder's changes when
     an entry is added or removed)."""
-    return {str(p.relative_to(root)): (p.stat().st_size if p.is_file() else 0, p.stat().st_mtime_ns)
-            for p in [root, *root.rglob("*")]}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size if p.is_file() else 0, p.stat().st_mtime_ns)
+        for p in [root, *root.rglob("*")]
+    }
 
 
 def attempt(case: Case, home: Path) -> str | None:
@@ -105,10 +129,16 @@ def attempt(case: Case, home: Path) -> str | None:
     for name in case.make:
         (home / name).mkdir() if name.endswith("/") else (home / name).touch()
     before = snapshot(home)
-    env = {**clean_env(), "UNIONWH_HOME": str(home), "PREFECT_HOME": str(home / "prefect"),
-           "UNIONWH_PII_KEY": KEY, **dict(case.env)}
-    proc = subprocess.run([*UNIONWH, *case.args], env=env, cwd=home, capture_output=True, text=True,
-                          timeout=120)
+    env = {
+        **clean_env(),
+        "UNIONWH_HOME": str(home),
+        "PREFECT_HOME": str(home / "prefect"),
+        "UNIONWH_PII_KEY": KEY,
+        **dict(case.env),
+    }
+    proc = subprocess.run(
+        [*UNIONWH, *case.args], env=env, cwd=home, capture_output=True, text=True, timeout=120, check=False
+    )
     out, lines = proc.stdout + proc.stderr, proc.stderr.strip().splitlines()
     problems = []
     if proc.returncode != Exit.USAGE:

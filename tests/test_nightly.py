@@ -22,16 +22,24 @@ import pytest
 import sqlalchemy as sa
 
 from flows.cli import main
-from flows.errors import ConfigError
 from flows.demo.synth import Manifest
+from flows.errors import ConfigError
 from flows.nightly import RunSummary, nightly_load
 from flows.settings import load_settings
 from flows.warehouse import dbt
 from flows.warehouse.dbt import node_results
 from flows.warehouse.engine import warehouse_engine
-
-from tests.support import (ARTIFACTS, ROOT, Demo2021, Env, chromium_or_skip, copy_demo, create_database, drop_database,
-                           postgres_or_skip)
+from tests.support import (
+    ARTIFACTS,
+    ROOT,
+    Demo2021,
+    Env,
+    chromium_or_skip,
+    copy_demo,
+    create_database,
+    drop_database,
+    postgres_or_skip,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -65,8 +73,9 @@ class DemoRun:
         eng = self.engine()
         try:
             with eng.connect() as conn:
-                rows = conn.execute(sa.text(
-                    "select figure_id, value from marts.fig_annual_figures where report_year = 2021")).all()
+                rows = conn.execute(
+                    sa.text("select figure_id, value from marts.fig_annual_figures where report_year = 2021")
+                ).all()
         finally:
             eng.dispose()
         return {r[0]: Decimal(str(r[1])) for r in rows}
@@ -75,11 +84,20 @@ class DemoRun:
         eng = self.engine()
         try:
             with eng.connect() as conn:
-                names = conn.execute(sa.text(
-                    "select table_schema || '.' || table_name from information_schema.tables "
-                    "where table_schema in ('raw', 'ops') and table_name not in "
-                    "('runs', 'run_sources', 'figure_values', 'figure_changes', 'dbt_builds', 'dbt_node_results')")).scalars().all()
-                return {n: int(conn.execute(sa.text(f"select count(*) from {n}")).scalar_one()) for n in names}
+                names = (
+                    conn.execute(
+                        sa.text(
+                            "select table_schema || '.' || table_name from information_schema.tables "
+                            "where table_schema in ('raw', 'ops') and table_name not in "
+                            "('runs', 'run_sources', 'figure_values', 'figure_changes', 'dbt_builds', 'dbt_node_results')"
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                return {
+                    n: int(conn.execute(sa.text(f"select count(*) from {n}")).scalar_one()) for n in names
+                }
         finally:
             eng.dispose()
 
@@ -107,8 +125,11 @@ def test_every_figure_lands_in_its_seed_range(demo: DemoRun, figure_catalogue: l
     got = {f.id: Decimal(str(f.value)) for f in demo.first.figures}
     assert set(got) == {f["id"] for f in figure_catalogue}
     assert len(got) == 42
-    outside = {f["id"]: (str(got[f["id"]]), f["seed_range"]) for f in figure_catalogue
-               if not Decimal(str(f["seed_range"][0])) <= got[f["id"]] <= Decimal(str(f["seed_range"][1]))}
+    outside = {
+        f["id"]: (str(got[f["id"]]), f["seed_range"])
+        for f in figure_catalogue
+        if not Decimal(str(f["seed_range"][0])) <= got[f["id"]] <= Decimal(str(f["seed_range"][1]))
+    }
     assert outside == {}
     assert demo.first.status == "succeeded"
 
@@ -140,7 +161,8 @@ def summary(demo: DemoRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_summary_markdown_carries_every_seed_sentence_with_its_figure_text(
-        summary: Path, figure_catalogue: list[dict]) -> None:
+    summary: Path, figure_catalogue: list[dict]
+) -> None:
     text = (summary / "summary-2021.md").read_text(encoding="utf-8")
     sentences = seed_sentences_with_figures(figure_catalogue)
     assert len(sentences) >= 25
@@ -163,7 +185,11 @@ def test_summary_docx_and_json_trace_every_figure(summary: Path, demo: DemoRun) 
     by_id = {f["id"]: f for f in data["figures"]}
     assert by_id["rights.consultations"]["source_rows"] == by_id["rights.consultations"]["value"]
     assert by_id["rights.consultations"]["expectation_suites"] == ["rights.cases"]
-    assert by_id["rights.consultations"]["dbt_tests"]["passed"] == by_id["rights.consultations"]["dbt_tests"]["total"] > 5
+    assert (
+        by_id["rights.consultations"]["dbt_tests"]["passed"]
+        == by_id["rights.consultations"]["dbt_tests"]["total"]
+        > 5
+    )
     assert by_id["funds.project_subsidy_yuan"]["audit"].startswith("XMBZ")
     assert data["run_id"] == demo.first.run_id
 
@@ -177,15 +203,23 @@ def test_summary_html_in_headless_chromium(summary: Path, figure_catalogue: list
     browser, driver_path = chromium_or_skip()
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,1600", "--lang=zh-CN"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1600",
+        "--lang=zh-CN",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver_path))
     try:
         driver.get((summary / "summary-2021.html").as_uri())
         assert driver.title == "天津港保税区总工会2021年工作总结"
         links = driver.find_elements(By.CSS_SELECTOR, "article a.figure")
-        assert sorted({a.get_attribute("data-figure") for a in links}) == sorted(f["id"] for f in figure_catalogue)
+        assert sorted({a.get_attribute("data-figure") for a in links}) == sorted(
+            f["id"] for f in figure_catalogue
+        )
         for a in links:
             target = driver.find_element(By.ID, a.get_attribute("href").split("#", 1)[1])
             assert a.get_attribute("data-figure") in target.text
@@ -196,9 +230,13 @@ def test_summary_html_in_headless_chromium(summary: Path, figure_catalogue: list
             assert bars and all(b.size["width"] > 0 for b in bars), chart
         months = driver.find_elements(By.CSS_SELECTOR, "#chart-months svg.chart")
         assert len(months) >= 15
-        assert driver.execute_script(
-            "return [...document.querySelectorAll('#chart-months rect.bar')]"
-            ".filter(r => r.getBoundingClientRect().height > 0).length") > 100
+        assert (
+            driver.execute_script(
+                "return [...document.querySelectorAll('#chart-months rect.bar')]"
+                ".filter(r => r.getBoundingClientRect().height > 0).length"
+            )
+            > 100
+        )
         consult = next(a for a in links if a.get_attribute("data-figure") == "rights.consultations")
         driver.execute_script("arguments[0].scrollIntoView()", consult)
         consult.click()
@@ -219,14 +257,21 @@ def test_bare_benchmark_baseline_builds_the_same_models(demo: DemoRun, tmp_path:
     files: all 42 figures, equal to the pipeline's except where a quarantined row would count."""
     from flows.bench.baseline import run
 
-    got = run(demo.home / "landing", tmp_path / "warehouse.duckdb", demo.first.run_dir / "dbt" / "manifest.json")
+    got = run(
+        demo.home / "landing", tmp_path / "warehouse.duckdb", demo.first.run_dir / "dbt" / "manifest.json"
+    )
     pipeline = {f.id: Decimal(str(f.value)) for f in demo.first.figures}
     baseline = {k: Decimal(v) for k, v in got["figures"].items()}
     assert set(baseline) == set(pipeline)
     assert [s["stage"] for s in got["stages"]] == ["read", "load", "transform"]
     same = {k for k in pipeline if pipeline[k] == baseline[k]}
-    assert {"rights.disputes_mediated", "rights.amount_recovered_yuan", "funds.project_subsidy_yuan",
-            "welfare.festival_condolence", "training.online_views"} <= same and len(same) >= 25
+    assert {
+        "rights.disputes_mediated",
+        "rights.amount_recovered_yuan",
+        "funds.project_subsidy_yuan",
+        "welfare.festival_condolence",
+        "training.online_views",
+    } <= same and len(same) >= 25
 
 
 @pytest.mark.postgres
@@ -236,7 +281,11 @@ def test_postgres_warehouse_gives_the_same_42_figures(demo: DemoRun) -> None:
     name = f"unionwh_e2e_{secrets.token_hex(4)}"
     create_database(server, name)
     try:
-        env = {**demo.env, "UNIONWH_WAREHOUSE": f"{server}/{name}", "UNIONWH_OUTPUT": str(demo.home / "pg-runs")}
+        env = {
+            **demo.env,
+            "UNIONWH_WAREHOUSE": f"{server}/{name}",
+            "UNIONWH_OUTPUT": str(demo.home / "pg-runs"),
+        }
         with Env(**env, UNIONWH_PII_KEY=""), pytest.raises(ConfigError, match="needs a pseudonymisation key"):
             nightly_load(year=2021)  # a shared warehouse never gets an improvised key
         # the embedded run's key, so that pseudonyms match across the two warehouses
@@ -255,17 +304,24 @@ def test_small_slices_give_the_same_warehouse_and_figures(demo: DemoRun) -> None
     """stream_rows bounds what a run holds in memory: with slices of 4,000 rows (the demo's
     welfare source in ~15 slices, members in pages) every raw and quarantine table, the ledger's
     row totals and all 42 figures equal the one-slice run's."""
-    env = {**demo.env, "UNIONWH_WAREHOUSE": f"duckdb:///{demo.home / 'sliced.duckdb'}",
-           "UNIONWH_OUTPUT": str(demo.home / "sliced-runs"), "UNIONWH_STREAM_ROWS": "4000"}
+    env = {
+        **demo.env,
+        "UNIONWH_WAREHOUSE": f"duckdb:///{demo.home / 'sliced.duckdb'}",
+        "UNIONWH_OUTPUT": str(demo.home / "sliced-runs"),
+        "UNIONWH_STREAM_ROWS": "4000",
+    }
     with Env(**env):
         sliced = nightly_load(year=2021)
     assert sliced.status == demo.first.status
     assert {f.id: Decimal(str(f.value)) for f in sliced.figures} == {
-        f.id: Decimal(str(f.value)) for f in demo.first.figures}
+        f.id: Decimal(str(f.value)) for f in demo.first.figures
+    }
     assert sliced.rows == demo.first.rows
     whole = demo.row_counts()
     got = DemoRun(demo.home, env, sliced, demo.manifest).row_counts()
-    assert {k: v for k, v in got.items() if k != "ops.load_ledger"} == {k: v for k, v in whole.items() if k != "ops.load_ledger"}
+    assert {k: v for k, v in got.items() if k != "ops.load_ledger"} == {
+        k: v for k, v in whole.items() if k != "ops.load_ledger"
+    }
     pages = [e for e in sliced.ledger if e.source == "members"]
     assert len(pages) > 2 * len([e for e in demo.first.ledger if e.source == "members"])
     assert all(e.rows_read <= 4000 for e in pages)
@@ -277,18 +333,25 @@ def test_extract_and_validation_on_a_dask_cluster_give_the_same_warehouse(demo: 
     """task_runner dask (prefect-dask, a temporary local cluster of two worker processes): the
     file sources' slices are extracted and validated in the workers, and the warehouse and all
     42 figures equal the default run's."""
-    env = {**demo.env, "UNIONWH_WAREHOUSE": f"duckdb:///{demo.home / 'dask.duckdb'}",
-           "UNIONWH_OUTPUT": str(demo.home / "dask-runs"), "UNIONWH_TASK_RUNNER": "dask",
-           "UNIONWH_PARALLEL_SLICES": "2", "UNIONWH_STREAM_ROWS": "20000"}
+    env = {
+        **demo.env,
+        "UNIONWH_WAREHOUSE": f"duckdb:///{demo.home / 'dask.duckdb'}",
+        "UNIONWH_OUTPUT": str(demo.home / "dask-runs"),
+        "UNIONWH_TASK_RUNNER": "dask",
+        "UNIONWH_PARALLEL_SLICES": "2",
+        "UNIONWH_STREAM_ROWS": "20000",
+    }
     with Env(**env):
         on_dask = nightly_load(year=2021)
     assert on_dask.status == demo.first.status
     assert {f.id: Decimal(str(f.value)) for f in on_dask.figures} == {
-        f.id: Decimal(str(f.value)) for f in demo.first.figures}
+        f.id: Decimal(str(f.value)) for f in demo.first.figures
+    }
     whole = demo.row_counts()
     got = DemoRun(demo.home, env, on_dask, demo.manifest).row_counts()
     assert {k: v for k, v in got.items() if k != "ops.load_ledger"} == {
-        k: v for k, v in whole.items() if k != "ops.load_ledger"}
+        k: v for k, v in whole.items() if k != "ops.load_ledger"
+    }
     assert on_dask.rows == demo.first.rows
     here = f"{socket.gethostname()}:{os.getpid()}"
     assert demo.first.workers == {here}  # the default: threads of the run's own process
@@ -319,7 +382,9 @@ def test_data_docs_cover_every_batch_without_personal_data(demo: DemoRun) -> Non
     docs = demo.first.run_dir / "data_docs"
     pages = sorted(docs.glob("*.html"))
     assert (docs / "index.html") in pages
-    loaded = [e for e in demo.first.ledger if e.status == "loaded" and e.rows_read > 0]  # empty sheets: no page
+    loaded = [
+        e for e in demo.first.ledger if e.status == "loaded" and e.rows_read > 0
+    ]  # empty sheets: no page
     index = (docs / "index.html").read_text(encoding="utf-8")
     links = re.findall(r'<a href="([^"]+)">([^<]+)</a>', index)  # (page, file) per file validated
     assert {e.file_name for e in loaded} <= {file for _, file in links} and len(loaded) > 100
@@ -336,11 +401,20 @@ def test_ledger_conserves_rows_and_quarantine_has_reasons(demo: DemoRun) -> None
     eng = demo.engine()
     try:
         with eng.connect() as conn:
-            bad = conn.execute(sa.text("select count(*) from ops.load_ledger "
-                                       "where rows_read <> rows_loaded + rows_quarantined")).scalar_one()
-            q = conn.execute(sa.text("select count(*), count(distinct rules) from ops.quarantine "
-                                     "where rules <> '' and reasons like '%zh%'")).one()
-            in_ledger = conn.execute(sa.text("select sum(rows_quarantined) from ops.load_ledger")).scalar_one()
+            bad = conn.execute(
+                sa.text(
+                    "select count(*) from ops.load_ledger where rows_read <> rows_loaded + rows_quarantined"
+                )
+            ).scalar_one()
+            q = conn.execute(
+                sa.text(
+                    "select count(*), count(distinct rules) from ops.quarantine "
+                    "where rules <> '' and reasons like '%zh%'"
+                )
+            ).one()
+            in_ledger = conn.execute(
+                sa.text("select sum(rows_quarantined) from ops.load_ledger")
+            ).scalar_one()
     finally:
         eng.dispose()
     assert bad == 0
@@ -360,7 +434,7 @@ def test_quality_summary_of_the_latest_run(demo: DemoRun, capsys: pytest.Capture
 def appendix(summary_md: Path) -> str:
     """The summary's appendix (each figure's trace), checked to state every test passed."""
     text = summary_md.read_text(encoding="utf-8")
-    part = text[text.index("## 附录"):]
+    part = text[text.index("## 附录") :]
     rows = [line for line in part.splitlines() if line.startswith("| ") and "`" in line]
     assert len(rows) == 42
     for row in rows:
@@ -395,7 +469,8 @@ def test_cli_figures_json_lists_all_42(demo: DemoRun, capsys: pytest.CaptureFixt
 
 
 def test_audit_workbook_lists_exactly_the_planted_fund_problems(
-        demo: DemoRun, capsys: pytest.CaptureFixture[str]) -> None:
+    demo: DemoRun, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The demo plants one problem of five kinds; the workbook lists those and nothing else."""
     import openpyxl
 
@@ -407,13 +482,24 @@ def test_audit_workbook_lists_exactly_the_planted_fund_problems(
     assert "5 exceptions" in capsys.readouterr().out
     wb = openpyxl.load_workbook(out, read_only=True)
     listed = []
-    for rule, _, _ in EXCEPTION_RULES:  # each sheet: English column names in row 3, the table's rows from row 5
+    for (
+        rule,
+        _,
+        _,
+    ) in EXCEPTION_RULES:  # each sheet: English column names in row 3, the table's rows from row 5
         rows = list(wb[rule_sheet(rule)].iter_rows(min_row=3, values_only=True))
-        listed += [(rule, row["project_code"], Decimal(str(row["amount_yuan"])).quantize(Decimal("0.01")))
-                   for row in (dict(zip(rows[0], r, strict=False)) for r in rows[2:] if any(r))]
+        listed += [
+            (rule, row["project_code"], Decimal(str(row["amount_yuan"])).quantize(Decimal("0.01")))
+            for row in (dict(zip(rows[0], r, strict=False)) for r in rows[2:] if any(r))
+        ]
     assert sorted(listed) == sorted(demo.manifest.planted)
-    assert {rule for rule, _, _ in listed} == {"budget_overrun", "unapproved_payment", "unknown_or_revoked_payee",
-                                               "duplicate_relief", "reconciliation_gap"}
+    assert {rule for rule, _, _ in listed} == {
+        "budget_overrun",
+        "unapproved_payment",
+        "unknown_or_revoked_payee",
+        "duplicate_relief",
+        "reconciliation_gap",
+    }
     summary = {r[2]: r[4] for r in wb[COVER_SHEET].iter_rows(values_only=True) if len(r) > 4 and r[2]}
     assert summary["reconciliation"] == 1 and summary["budget_vs_actual"] == 1
     assert summary["relief_without_voucher"] == 0
@@ -431,25 +517,48 @@ def test_no_model_downstream_of_raw_holds_an_id_name_or_phone(demo: DemoRun) -> 
     eng = demo.engine()
     try:
         with eng.connect() as conn:
-            names = " union ".join(f"select {c} as v from raw.{t} where {c} is not null" for t, c in (
-                ("welfare__condolence", "name"), ("welfare__health_checks", "name"), ("welfare__relief", "name"),
-                ("training__attendance", "name"), ("members__member", "name")))
+            names = " union ".join(
+                f"select {c} as v from raw.{t} where {c} is not null"
+                for t, c in (
+                    ("welfare__condolence", "name"),
+                    ("welfare__health_checks", "name"),
+                    ("welfare__relief", "name"),
+                    ("training__attendance", "name"),
+                    ("members__member", "name"),
+                )
+            )
             assert conn.execute(sa.text(f"select count(*) from ({names}) n")).scalar_one() > 1000
-            assert conn.execute(sa.text("select count(*) from raw.members__member where regexp_matches(id_card, :p)"),
-                                {"p": ID_SHAPED}).scalar_one() > 1000
-            assert conn.execute(sa.text("select count(*) from raw.members__member where regexp_matches(phone, :p)"),
-                                {"p": PHONE_SHAPED}).scalar_one() > 1000
-            columns = conn.execute(sa.text(
-                "select table_schema, table_name, column_name from information_schema.columns "
-                "where table_schema in ('staging', 'intermediate', 'marts') and data_type = 'VARCHAR' "
-                "order by 1, 2, 3")).all()
+            assert (
+                conn.execute(
+                    sa.text("select count(*) from raw.members__member where regexp_matches(id_card, :p)"),
+                    {"p": ID_SHAPED},
+                ).scalar_one()
+                > 1000
+            )
+            assert (
+                conn.execute(
+                    sa.text("select count(*) from raw.members__member where regexp_matches(phone, :p)"),
+                    {"p": PHONE_SHAPED},
+                ).scalar_one()
+                > 1000
+            )
+            columns = conn.execute(
+                sa.text(
+                    "select table_schema, table_name, column_name from information_schema.columns "
+                    "where table_schema in ('staging', 'intermediate', 'marts') and data_type = 'VARCHAR' "
+                    "order by 1, 2, 3"
+                )
+            ).all()
             assert len(columns) > 100
             found = []
             for schema, rel, col in columns:
-                hits = conn.execute(sa.text(
-                    f"select count(*) from {schema}.{rel} where regexp_matches({col}, :id) "
-                    f"or regexp_matches({col}, :phone) or {col} in ({names})"),
-                    {"id": ID_SHAPED, "phone": PHONE_SHAPED}).scalar_one()
+                hits = conn.execute(
+                    sa.text(
+                        f"select count(*) from {schema}.{rel} where regexp_matches({col}, :id) "
+                        f"or regexp_matches({col}, :phone) or {col} in ({names})"
+                    ),
+                    {"id": ID_SHAPED, "phone": PHONE_SHAPED},
+                ).scalar_one()
                 if hits:
                     found.append(f"{schema}.{rel}.{col}: {hits}")
     finally:
@@ -464,30 +573,47 @@ def test_a_later_correction_changes_exactly_its_figures(demo: DemoRun) -> None:
     eng = demo.engine()
     try:
         with eng.connect() as conn:
-            bad = conn.execute(sa.text(
-                "select row_key, file_name, row_number from ops.quarantine "
-                "where rules = 'received_on.date_format' and table_name = 'cases'")).one()
+            bad = conn.execute(
+                sa.text(
+                    "select row_key, file_name, row_number from ops.quarantine "
+                    "where rules = 'received_on.date_format' and table_name = 'cases'"
+                )
+            ).one()
     finally:
         eng.dispose()
-    redeliver_dispute_as_resolved(demo, "2022-02-20", "1,000.50", closed="2022年2月1日",
-                                  extra=[[bad[0], "咨询", "2021-02-28", "", "", "", "", ""]])
+    redeliver_dispute_as_resolved(
+        demo,
+        "2022-02-20",
+        "1,000.50",
+        closed="2022年2月1日",
+        extra=[[bad[0], "咨询", "2021-02-28", "", "", "", "", ""]],
+    )
     run = demo.run()
     assert run.status == "succeeded"
     after = demo.figures()
     changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
     assert changed == {
-        "rights.disputes_resolved": (before["rights.disputes_resolved"], before["rights.disputes_resolved"] + 1),
-        "rights.amount_recovered_yuan": (before["rights.amount_recovered_yuan"],
-                                         before["rights.amount_recovered_yuan"] + Decimal("1000.50")),
+        "rights.disputes_resolved": (
+            before["rights.disputes_resolved"],
+            before["rights.disputes_resolved"] + 1,
+        ),
+        "rights.amount_recovered_yuan": (
+            before["rights.amount_recovered_yuan"],
+            before["rights.amount_recovered_yuan"] + Decimal("1000.50"),
+        ),
         "rights.consultations": (before["rights.consultations"], before["rights.consultations"] + 1),
     }
     eng = demo.engine()
     try:
         with eng.connect() as conn:
-            resolved = conn.execute(sa.text(
-                "select file_name, row_number, resolved_by_file from marts.audit_quarantine where is_resolved")).all()
-            open_rows = conn.execute(sa.text(
-                "select count(*) from marts.audit_quarantine where not is_resolved")).scalar_one()
+            resolved = conn.execute(
+                sa.text(
+                    "select file_name, row_number, resolved_by_file from marts.audit_quarantine where is_resolved"
+                )
+            ).all()
+            open_rows = conn.execute(
+                sa.text("select count(*) from marts.audit_quarantine where not is_resolved")
+            ).scalar_one()
     finally:
         eng.dispose()
     assert [tuple(r) for r in resolved] == [(bad[1], bad[2], "rights/2022-02-20/cases.csv")]
@@ -501,10 +627,17 @@ def assert_built_only_downstream_of_new_rows(demo: DemoRun, run: RunSummary) -> 
     warehouse (a copy of it, built in full by dbt)."""
     assert run.run_dir is not None
     built = {n.unique_id for n in node_results(run.run_dir / "dbt") if n.unique_id.startswith("model.")}
-    assert {"model.unionwh.fct_rights_cases", "model.unionwh.fig_annual_figures",
-            "model.unionwh.audit_quarantine"} <= built
-    assert not built & {"model.unionwh.dim_member", "model.unionwh.fct_welfare_visits",
-                        "model.unionwh.fct_member_cards", "model.unionwh.dim_enterprise"}
+    assert {
+        "model.unionwh.fct_rights_cases",
+        "model.unionwh.fig_annual_figures",
+        "model.unionwh.audit_quarantine",
+    } <= built
+    assert not built & {
+        "model.unionwh.dim_member",
+        "model.unionwh.fct_welfare_visits",
+        "model.unionwh.fct_member_cards",
+        "model.unionwh.dim_enterprise",
+    }
     [last] = demo.query("select selection, status from ops.dbt_builds order by built_at desc limit 1")
     assert last[1] == "succeeded" and last[0].split() == ["source:ops+", "source:rights.rights__cases+"]
     copy = demo.home / "full-build.duckdb"
@@ -517,10 +650,20 @@ def assert_built_only_downstream_of_new_rows(demo: DemoRun, run: RunSummary) -> 
         eng = sa.create_engine(f"duckdb:///{path}")
         try:
             with eng.connect() as conn:
-                names = conn.execute(sa.text("select table_name from information_schema.tables "
-                                             "where table_schema = 'marts' and table_type = 'BASE TABLE'")).scalars().all()
-                return {n: sorted(map(tuple, conn.execute(sa.text(f"select * from marts.{n}")).all()), key=repr)
-                        for n in names}
+                names = (
+                    conn.execute(
+                        sa.text(
+                            "select table_name from information_schema.tables "
+                            "where table_schema = 'marts' and table_type = 'BASE TABLE'"
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                return {
+                    n: sorted(map(tuple, conn.execute(sa.text(f"select * from marts.{n}")).all()), key=repr)
+                    for n in names
+                }
         finally:
             eng.dispose()
 
@@ -537,13 +680,16 @@ def assert_built_only_downstream_of_new_rows(demo: DemoRun, run: RunSummary) -> 
     finally:
         eng.dispose()
     template = (ROOT / "config" / "report" / "summary.zh.md").read_text(encoding="utf-8")
-    [full_md] = [p for p in write_report(data, template, demo.home / "full-build-summary") if p.suffix == ".md"]
+    [full_md] = [
+        p for p in write_report(data, template, demo.home / "full-build-summary") if p.suffix == ".md"
+    ]
     assert run.run_dir is not None
     assert appendix(run.run_dir / "summary-2021.md") == appendix(full_md)
 
 
 def test_figures_as_known_on_an_earlier_date_lack_exactly_the_later_corrections(
-        demo: DemoRun, capsys: pytest.CaptureFixture[str]) -> None:
+    demo: DemoRun, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Runs after the correction above (delivered 2022-02-20). Recomputed over the deliveries up
     to 2022-02-19, the figures differ from today's by exactly the later deliveries: that
     correction, and the member database, whose rows are dated by the day they were pulled
@@ -553,8 +699,11 @@ def test_figures_as_known_on_an_earlier_date_lack_exactly_the_later_corrections(
         assert main(["figures", "--year", "2021", "--format", "json", "--as-known-on", "2022-02-19"]) == 0
     known = {f["id"]: Decimal(str(f["value"])) for f in json.loads(capsys.readouterr().out)["figures"]}
     assert {k for k in today if today[k] != known[k]} == {
-        "rights.disputes_resolved", "rights.amount_recovered_yuan", "rights.consultations",
-        "members.cards_issued_or_renewed"}
+        "rights.disputes_resolved",
+        "rights.amount_recovered_yuan",
+        "rights.consultations",
+        "members.cards_issued_or_renewed",
+    }
     assert known["members.cards_issued_or_renewed"] == 0 < today["members.cards_issued_or_renewed"]
     assert today["rights.disputes_resolved"] - known["rights.disputes_resolved"] == 1
     assert today["rights.amount_recovered_yuan"] - known["rights.amount_recovered_yuan"] == Decimal("1000.50")
@@ -572,7 +721,8 @@ def test_any_contract_landing_zone_runs_with_explicit_urls(
     (events / "honours.csv").write_text(
         "荣誉编号,年度,荣誉,级别,获奖对象\nH1,2021,五一劳动奖状,区级,甲公司\nH2,2021,五一劳动奖状,区级,乙公司\n"
         "H3,2021,五一劳动奖状,新区级,丙公司\nH4,２０２１,优秀志愿者,区级,张三\nH5,2021,不存在的荣誉,区级,李四\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     members_db = tmp_path / "platform.sqlite"
     con = sqlite3.connect(members_db)
     con.executescript(
@@ -583,16 +733,31 @@ def test_any_contract_landing_zone_runs_with_explicit_urls(
         " action_on text, updated_at text);"
         "insert into member_card values (1, 1, 'K1', 'new', '2021-03-01', '2021-03-01 09:00:00'),"
         " (2, 1, 'K1', 'renew', '2021/9/1', '2021-09-01 09:00:00'), (3, 2, 'K2', 'lost', '2021-05-01',"
-        " '2021-05-01 09:00:00');")
+        " '2021-05-01 09:00:00');"
+    )
     con.commit()
     con.close()
     warehouse = tmp_path / "elsewhere" / "wh.duckdb"
     with Env(UNIONWH_HOME=str(tmp_path), UNIONWH_OUTPUT=str(tmp_path / "runs")):
-        code = main(["run", "--landing", str(landing), "--members-url", f"sqlite:///{members_db}",
-                     "--warehouse", f"duckdb:///{warehouse}", "--year", "2021"])
+        code = main(
+            [
+                "run",
+                "--landing",
+                str(landing),
+                "--members-url",
+                f"sqlite:///{members_db}",
+                "--warehouse",
+                f"duckdb:///{warehouse}",
+                "--year",
+                "2021",
+            ]
+        )
         out = capsys.readouterr().out
         assert code == 0, out
-        assert main(["figures", "--year", "2021", "--format", "json", "--warehouse", f"duckdb:///{warehouse}"]) == 0
+        assert (
+            main(["figures", "--year", "2021", "--format", "json", "--warehouse", f"duckdb:///{warehouse}"])
+            == 0
+        )
     figures = {f["id"]: f["value"] for f in json.loads(capsys.readouterr().out)["figures"]}
     assert figures["honours.mayday_certificates"] == 2
     assert figures["honours.excellent_volunteers"] == 1
@@ -601,28 +766,61 @@ def test_any_contract_landing_zone_runs_with_explicit_urls(
     assert "quarantined 2" in out
 
 
-def redeliver_dispute_as_resolved(demo: DemoRun, delivered: str, amount: str, closed: str = "2022年3月1日",
-                                  extra: list[list[str]] | None = None) -> str:
+def redeliver_dispute_as_resolved(
+    demo: DemoRun,
+    delivered: str,
+    amount: str,
+    closed: str = "2022年3月1日",
+    extra: list[list[str]] | None = None,
+) -> str:
     """Deliver (on ``delivered``) the first 2021 dispute still 调解中 again, now 成功 with ``amount``
     (and the ``extra`` rows); returns its case number."""
     eng = demo.engine()
     try:
         with eng.connect() as conn:
-            case = conn.execute(sa.text(
-                "select case_no, received_on, uscc from staging.stg_rights__cases "
-                "where case_type = '劳动争议' and mediation_result = '调解中' "
-                "and extract(year from received_on) = 2021 order by case_no limit 1")).one()
-            worker = conn.execute(sa.text(  # only the restricted raw layer has the ID itself
-                "select worker_id_card from raw.rights__cases where case_no = :c limit 1"), {"c": case[0]}).scalar()
+            case = conn.execute(
+                sa.text(
+                    "select case_no, received_on, uscc from staging.stg_rights__cases "
+                    "where case_type = '劳动争议' and mediation_result = '调解中' "
+                    "and extract(year from received_on) = 2021 order by case_no limit 1"
+                )
+            ).one()
+            worker = conn.execute(
+                sa.text(  # only the restricted raw layer has the ID itself
+                    "select worker_id_card from raw.rights__cases where case_no = :c limit 1"
+                ),
+                {"c": case[0]},
+            ).scalar()
     finally:
         eng.dispose()
     folder = demo.home / "landing" / "rights" / delivered
     folder.mkdir(parents=True)
     with (folder / "cases.csv").open("w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["案件编号", "类型", "受理日期", "统一社会信用代码", "职工身份证号", "调解结果", "结案日期", "维权金额(元)"])
-        w.writerow([case[0], "劳动争议", case[1].strftime("%Y/%-m/%-d"), case[2] or "", worker or "", "成功",
-                    closed, amount])
+        w.writerow(
+            [
+                "案件编号",
+                "类型",
+                "受理日期",
+                "统一社会信用代码",
+                "职工身份证号",
+                "调解结果",
+                "结案日期",
+                "维权金额(元)",
+            ]
+        )
+        w.writerow(
+            [
+                case[0],
+                "劳动争议",
+                case[1].strftime("%Y/%-m/%-d"),
+                case[2] or "",
+                worker or "",
+                "成功",
+                closed,
+                amount,
+            ]
+        )
         w.writerows(extra or [])
     return str(case[0])
 
@@ -637,18 +835,35 @@ def test_publish_then_correct_then_diff(demo: DemoRun, capsys: pytest.CaptureFix
         assert main(["report", "publish", "--year", "2021"]) == 0
     folder = demo.home / "published" / "2021"
     hashes = {p.name: publish.sha256(p) for p in folder.iterdir()}
-    assert {"summary-2021.md", "summary-2021.html", "summary-2021.docx", "figures-2021.json",
-            "figure-rows-2021.csv", "sources-2021.json", "publication.json", "MANIFEST.sha256"} == set(hashes)
+    assert {
+        "summary-2021.md",
+        "summary-2021.html",
+        "summary-2021.docx",
+        "figures-2021.json",
+        "figure-rows-2021.csv",
+        "sources-2021.json",
+        "publication.json",
+        "MANIFEST.sha256",
+    } == set(hashes)
     manifest = (folder / "MANIFEST.sha256").read_text(encoding="utf-8")
     assert all(f"{hashes[n]}  {n}" in manifest for n in hashes if n != "MANIFEST.sha256")
     sources = json.loads((folder / "sources-2021.json").read_text(encoding="utf-8"))
-    assert len(sources) > 20 and {s["source"] for s in sources} >= {"registry", "rights", "welfare", "finance"}
-    for s in (s for s in sources if s["source"] != "members"):  # each file's hash, as it lies in the landing zone
+    assert len(sources) > 20 and {s["source"] for s in sources} >= {
+        "registry",
+        "rights",
+        "welfare",
+        "finance",
+    }
+    for s in (
+        s for s in sources if s["source"] != "members"
+    ):  # each file's hash, as it lies in the landing zone
         assert publish.sha256(demo.home / "landing" / s["file"]) == s["sha256"], s["file"]
     eng = demo.engine()
     try:
         with eng.connect() as conn:
-            rows = conn.execute(sa.text("select count(*) from marts.fig_figure_rows where report_year = 2021")).scalar()
+            rows = conn.execute(
+                sa.text("select count(*) from marts.fig_figure_rows where report_year = 2021")
+            ).scalar()
     finally:
         eng.dispose()
     assert (folder / "figure-rows-2021.csv").read_text(encoding="utf-8").count("\n") - 1 == rows
@@ -683,14 +898,17 @@ def test_publish_then_correct_then_diff(demo: DemoRun, capsys: pytest.CaptureFix
 
     md = folder / "summary-2021.md"
     md.chmod(0o644)
-    md.write_text(md.read_text(encoding="utf-8") + "\n（改）\n", encoding="utf-8")  # an edit after publication
+    md.write_text(
+        md.read_text(encoding="utf-8") + "\n（改）\n", encoding="utf-8"
+    )  # an edit after publication
     with Env(**env):
         assert main(["report", "diff", "--year", "2021"]) == 3  # the published copy was altered (exit 3)
     assert "summary-2021.md: altered" in capsys.readouterr().out
 
 
 def test_rotating_the_key_rekeys_every_pseudonym_and_the_next_run_rebuilds_the_marts(
-        demo: DemoRun, capsys: pytest.CaptureFixture[str]) -> None:
+    demo: DemoRun, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``unionwh warehouse rotate-key``: raw pseudonyms recomputed under the new key, the key
     file replaced, the old key refused from then on; the next run rebuilds every model (the
     key is part of the build's hash), so the marts carry the new pseudonyms; figures unchanged."""
@@ -704,8 +922,10 @@ def test_rotating_the_key_rekeys_every_pseudonym_and_the_next_run_rebuilds_the_m
     out = capsys.readouterr().out
     assert "re-keyed" in out and new not in out and old not in out
     assert (demo.home / "pii.key").read_text(encoding="ascii").strip() == new
-    raw = demo.query("select member_id, id_card, id_card_pseudonym from raw.members__member "
-                     "where id_card is not null limit 50")
+    raw = demo.query(
+        "select member_id, id_card, id_card_pseudonym from raw.members__member "
+        "where id_card is not null limit 50"
+    )
     [(fingerprint,)] = demo.query("select value from ops.settings where name = 'pii_key_fingerprint'")
     assert raw and all(p == pii.pseudonym(new.encode(), i) for _, i, p in raw)
     assert fingerprint == pii.fingerprint(new.encode())
@@ -733,14 +953,17 @@ def test_the_demo_is_clean_under_its_own_dbt_tests(demo: DemoRun) -> None:
     [cards] = [t for t in tests if t.startswith("test.unionwh.relationships_fct_member_cards_member_id")]
     assert tests[cards] == "pass"
     assert demo.first.dbt_counts.keys() <= {"pass", "success"}
-    assert demo.query("select count(*) from marts.fct_member_cards c left join marts.dim_member m "
-                      "on c.member_id = m.member_id where m.member_id is null") == [(0,)]
+    assert demo.query(
+        "select count(*) from marts.fct_member_cards c left join marts.dim_member m "
+        "on c.member_id = m.member_id where m.member_id is null"
+    ) == [(0,)]
     departed = demo.query("select count(*), count(deleted_at) from marts.dim_member where is_deleted")
     assert departed == [(200, 200)]  # the demo soft-deletes every 200th of its 40,000 members
 
 
 def test_figures_csv_as_known_on_names_its_date_and_starts_with_a_bom(
-        demo: DemoRun, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    demo: DemoRun, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
     """Issue 19: Excel shows the CSV's Chinese labels only with a UTF-8 BOM, and figures as known
     on a past date say that date (a last column: a comment line would be a data row to Excel).
     The same render path writes the table title and the json field (tests/test_read_commands.py)."""

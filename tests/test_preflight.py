@@ -21,7 +21,6 @@ from sqlalchemy.engine import make_url
 
 from flows.errors import ConfigError
 from flows.orchestration.logfilter import quiet_tracebacks
-
 from tests.support import clean_env, free_port, mariadb_or_skip, postgres_or_skip
 
 UNIONWH = [sys.executable, "-m", "flows.cli"]
@@ -32,11 +31,24 @@ FLOW_RUN = "Beginning flow run"
 def unionwh(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], float]:
     """``unionwh <args>`` in ``tmp_path`` (its home), with only the UNIONWH_* variables given, under
     the usual umask 022; the finished process and its wall time."""
-    full = dict(clean_env(), UNIONWH_HOME=str(tmp_path), PREFECT_HOME=str(tmp_path / "prefect"),
-                PREFECT_SERVER_ANALYTICS_ENABLED="false", **env)
+    full = dict(
+        clean_env(),
+        UNIONWH_HOME=str(tmp_path),
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        **env,
+    )
     started = time.monotonic()
-    proc = subprocess.run([*UNIONWH, *args], env=full, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=600, umask=0o022)
+    proc = subprocess.run(
+        [*UNIONWH, *args],
+        env=full,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        umask=0o022,
+        check=False,
+    )
     return proc, time.monotonic() - started
 
 
@@ -51,10 +63,13 @@ def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.mark.mariadb
-@pytest.mark.parametrize("command", [["run", "--load-only"], ["backfill", "--from", "2021-01-01",
-                                                                "--to", "2021-01-02", "--load-only"]])
-def test_wrong_members_password_is_one_line_in_seconds_without_retries(tmp_path: Path,
-                                                                        command: list[str]) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [["run", "--load-only"], ["backfill", "--from", "2021-01-01", "--to", "2021-01-02", "--load-only"]],
+)
+def test_wrong_members_password_is_one_line_in_seconds_without_retries(
+    tmp_path: Path, command: list[str]
+) -> None:
     server = make_url(mariadb_or_skip())
     password = f"wrong-{secrets.token_hex(6)}"
     url = server.set(password=password, database="test").render_as_string(hide_password=False)
@@ -81,8 +96,9 @@ def test_missing_postgres_database_is_named_without_the_password(tmp_path: Path)
     server = make_url(postgres_or_skip())
     name, password = f"unionwh_absent_{secrets.token_hex(4)}", f"pw-{secrets.token_hex(8)}"
     url = server.set(database=name, password=password).render_as_string(hide_password=False)
-    proc, _ = unionwh(tmp_path, "run", "--load-only", UNIONWH_WAREHOUSE=url,
-                      UNIONWH_PII_KEY=f"key-{secrets.token_hex(16)}")
+    proc, _ = unionwh(
+        tmp_path, "run", "--load-only", UNIONWH_WAREHOUSE=url, UNIONWH_PII_KEY=f"key-{secrets.token_hex(16)}"
+    )
     line = one_line_error(proc)
     assert f"no database '{name}'" in line and f"{server.host}:{server.port or 5432}" in line
     assert "UNIONWH_WAREHOUSE" in line and password not in proc.stdout + proc.stderr
@@ -90,8 +106,12 @@ def test_missing_postgres_database_is_named_without_the_password(tmp_path: Path)
 
 def test_unreachable_members_server_is_one_line(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there: connection refused
-    proc, _ = unionwh(tmp_path, "run", "--load-only",
-                      UNIONWH_MEMBERS_URL=f"postgresql+psycopg://postgres@127.0.0.1:{port}/members")
+    proc, _ = unionwh(
+        tmp_path,
+        "run",
+        "--load-only",
+        UNIONWH_MEMBERS_URL=f"postgresql+psycopg://postgres@127.0.0.1:{port}/members",
+    )
     line = one_line_error(proc)
     assert f"cannot reach the members database at 127.0.0.1:{port}" in line
 
@@ -121,7 +141,7 @@ def test_own_errors_lose_their_prefect_traceback_bugs_keep_it() -> None:
             try:
                 raise exc
             except Exception as caught:
-                logger.error("Encountered exception during execution: %r", caught, exc_info=True)
+                logger.error("Encountered exception during execution: %r", caught, exc_info=True)  # noqa: G201 - as Prefect logs it
     finally:
         logger.handlers, logger.propagate = saved
         loud()
@@ -164,8 +184,11 @@ def test_own_error_inside_a_run_prints_no_traceback_and_run_folder_is_private(tm
     ends in its one line; the run folder the run made is 0700 (one real run)."""
     import duckdb
 
-    env = {"UNIONWH_WAREHOUSE": "duckdb:///wh.duckdb", "UNIONWH_MEMBERS_URL": "",
-           "UNIONWH_PII_KEY": f"key-{secrets.token_hex(16)}"}
+    env = {
+        "UNIONWH_WAREHOUSE": "duckdb:///wh.duckdb",
+        "UNIONWH_MEMBERS_URL": "",
+        "UNIONWH_PII_KEY": f"key-{secrets.token_hex(16)}",
+    }
     init, _ = unionwh(tmp_path, "warehouse", "init", **env)
     assert init.returncode == 0, init.stderr[-3000:]
     with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:  # loaded once under another key
@@ -190,8 +213,10 @@ def test_own_error_inside_a_run_prints_no_traceback_and_run_folder_is_private(tm
 # (the whole tmp tree, the landing zone included, compared before and after).
 def tree(root: Path) -> dict[str, tuple[int, int]]:
     """Every file and folder under ``root`` with its size and modification time."""
-    return {str(p.relative_to(root)): (p.stat().st_size if p.is_file() else 0, p.stat().st_mtime_ns)
-            for p in [root, *root.rglob("*")]}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size if p.is_file() else 0, p.stat().st_mtime_ns)
+        for p in [root, *root.rglob("*")]
+    }
 
 
 def delivered(landing: Path) -> Path:
@@ -214,17 +239,25 @@ def refused(tmp_path: Path, *args: str, **env: str) -> tuple[str, float]:
 
 
 @pytest.mark.parametrize("command", [["run"], ["backfill", "--from", "2021-01-01", "--to", "2021-12-31"]])
-@pytest.mark.parametrize("make,said", [
-    (None, "does not exist"),
-    ([], "holds no delivery (it is empty)"),
-    (["Events/2021-04-01/activities.csv", "notes.txt"],
-     "holds no delivery (it holds only Events/, notes.txt)"),
-    (["registry/unions.csv", "welfare/spring/HG01.xlsx"],
-     "holds no delivery (it holds only registry/, welfare/)"),
-    (["registry/2021-04-01/"], "holds no delivery"),  # a dated folder without a file
-])
+@pytest.mark.parametrize(
+    "make,said",
+    [
+        (None, "does not exist"),
+        ([], "holds no delivery (it is empty)"),
+        (
+            ["Events/2021-04-01/activities.csv", "notes.txt"],
+            "holds no delivery (it holds only Events/, notes.txt)",
+        ),
+        (
+            ["registry/unions.csv", "welfare/spring/HG01.xlsx"],
+            "holds no delivery (it holds only registry/, welfare/)",
+        ),
+        (["registry/2021-04-01/"], "holds no delivery"),  # a dated folder without a file
+    ],
+)
 def test_landing_zone_without_a_delivery_is_one_line_before_anything_starts(
-        tmp_path: Path, command: list[str], make: list[str] | None, said: str) -> None:
+    tmp_path: Path, command: list[str], make: list[str] | None, said: str
+) -> None:
     landing = tmp_path / "zone"
     if make is not None:
         landing.mkdir()
@@ -295,8 +328,9 @@ def test_members_sqlite_url_to_a_missing_file_creates_nothing(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("members", ["sqlite:///no-such-folder/members.sqlite", "sqlite:///zone"])
-def test_members_url_to_a_missing_or_wrong_folder_is_one_line_never_retried(tmp_path: Path,
-                                                                            members: str) -> None:
+def test_members_url_to_a_missing_or_wrong_folder_is_one_line_never_retried(
+    tmp_path: Path, members: str
+) -> None:
     delivered(tmp_path / "zone")
     line, took = refused(tmp_path, "run", "--landing", "zone", "--members-url", members)
     assert "members database file" in line and ("does not exist" in line or "is a folder" in line)
@@ -315,8 +349,9 @@ def test_report_year_out_of_range_is_refused_before_the_load(tmp_path: Path, how
 def test_postgres_warehouse_without_key_fails_before_any_connection_in_seconds(tmp_path: Path) -> None:
     """No server is needed: the key is checked before the warehouse is connected to."""
     delivered(tmp_path / "zone")
-    line, took = refused(tmp_path, "run", "--landing", "zone",
-                         UNIONWH_WAREHOUSE="postgresql+psycopg://postgres@127.0.0.1:1/x")
+    line, took = refused(
+        tmp_path, "run", "--landing", "zone", UNIONWH_WAREHOUSE="postgresql+psycopg://postgres@127.0.0.1:1/x"
+    )
     assert "UNIONWH_PII_KEY" in line
     assert took < 5, f"{took:.1f} s"  # (was about 26 s and a Prefect traceback; about 0.7 s now)
 
@@ -327,8 +362,10 @@ def test_warehouse_commands_name_a_missing_postgres_database(tmp_path: Path, act
     server = make_url(postgres_or_skip())
     name = f"unionwh_absent_{secrets.token_hex(4)}"
     url = server.set(database=name).render_as_string()
-    keys = {"UNIONWH_PII_KEY": f"key-{secrets.token_hex(16)}",
-            "UNIONWH_NEW_PII_KEY": f"new-{secrets.token_hex(16)}"}
+    keys = {
+        "UNIONWH_PII_KEY": f"key-{secrets.token_hex(16)}",
+        "UNIONWH_NEW_PII_KEY": f"new-{secrets.token_hex(16)}",
+    }
     line, _ = refused(tmp_path, "warehouse", action, UNIONWH_WAREHOUSE=url, **keys)
     assert f"no database '{name}'" in line  # (was 119 lines and two tracebacks)
     assert f"{server.host}:{server.port or 5432}" in line
@@ -336,8 +373,13 @@ def test_warehouse_commands_name_a_missing_postgres_database(tmp_path: Path, act
 
 @pytest.mark.parametrize("action", ["upgrade", "rotate-key"])
 def test_upgrade_and_rotate_key_never_create_a_warehouse(tmp_path: Path, action: str) -> None:
-    line, _ = refused(tmp_path, "warehouse", action, UNIONWH_WAREHOUSE="duckdb:///data/wh.duckdb",
-                      UNIONWH_NEW_PII_KEY=f"new-{secrets.token_hex(16)}")
+    line, _ = refused(
+        tmp_path,
+        "warehouse",
+        action,
+        UNIONWH_WAREHOUSE="duckdb:///data/wh.duckdb",
+        UNIONWH_NEW_PII_KEY=f"new-{secrets.token_hex(16)}",
+    )
     assert f"no DuckDB warehouse at {tmp_path / 'data' / 'wh.duckdb'}" in line
 
 
@@ -354,22 +396,38 @@ def test_a_bad_argument_is_one_line(tmp_path: Path) -> None:
     assert line == "unionwh: error: argument --year: invalid int value: 'abc' (see `unionwh run --help`)"
 
 
-BUG = ("import sys\nimport flows.cli as cli\n\n"
-       "def bug(args):\n    raise KeyError('11010519491231002X 张三丰')  # a value a library might quote\n\n"
-       "cli.COMMANDS['status'] = bug\nsys.exit(cli.main(sys.argv[1:]))\n")
+BUG = (
+    "import sys\nimport flows.cli as cli\n\n"
+    "def bug(args):\n    raise KeyError('11010519491231002X 张三丰')  # a value a library might quote\n\n"
+    "cli.COMMANDS['status'] = bug\nsys.exit(cli.main(sys.argv[1:]))\n"
+)
 
 
 def test_an_unexpected_exception_is_one_line_exit_3_and_debug_keeps_the_traceback(tmp_path: Path) -> None:
     """A bug (here a command that raises KeyError, in a real CLI process): one line naming the
     type, scrubbed of values (flows.errors.safe_error_text), exit 3; ``--debug`` adds the traceback."""
     env = dict(clean_env(), UNIONWH_HOME=str(tmp_path), PREFECT_HOME=str(tmp_path / "prefect"))
-    plain = subprocess.run([sys.executable, "-c", BUG, "status"], env=env, cwd=tmp_path, capture_output=True,
-                           text=True, timeout=120)
+    plain = subprocess.run(
+        [sys.executable, "-c", BUG, "status"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert plain.returncode == 3, plain.stderr[-3000:]
     said = "unionwh: error: unexpected KeyError: '…' (rerun with --debug for the traceback)"
     assert plain.stderr.splitlines() == [said], plain.stderr[-3000:]
-    debug = subprocess.run([sys.executable, "-c", BUG, "--debug", "status"], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
+    debug = subprocess.run(
+        [sys.executable, "-c", BUG, "--debug", "status"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert debug.returncode == 3 and "Traceback" in debug.stderr and "in bug" in debug.stderr
     assert debug.stderr.splitlines()[-1].startswith("unionwh: error: unexpected KeyError")
 

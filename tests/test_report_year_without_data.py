@@ -12,8 +12,9 @@ from tests.support import Demo2021, Env, copy_demo
 pytestmark = pytest.mark.e2e
 
 
-def test_a_run_for_a_year_without_data_succeeds_without_a_summary(demo_2021: Demo2021, tmp_path: Path,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_a_run_for_a_year_without_data_succeeds_without_a_summary(
+    demo_2021: Demo2021, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from flows.nightly import nightly_load
 
     mine = copy_demo(demo_2021, tmp_path / "demo")

@@ -17,7 +17,6 @@ from sqlalchemy.engine import make_url
 from flows.errors import BatchError, ConfigError, FileInFlux
 from flows.nightly import is_transient, nightly_load
 from flows.sources import common
-
 from tests.support import Env, free_port, mariadb_or_skip, postgres_or_skip
 
 
@@ -65,8 +64,10 @@ def test_refused_logins_and_unknown_databases_are_not_retried_refused_connection
     for what, url in never.items():
         exc = connect_error(url.render_as_string(hide_password=False))
         assert isinstance(exc, sa.exc.OperationalError) and not is_transient(exc), what
-    for what, url in {"MariaDB closed port": maria.set(port=closed, database="test"),
-                      "PostgreSQL closed port": pg.set(port=closed, database="test")}.items():
+    for what, url in {
+        "MariaDB closed port": maria.set(port=closed, database="test"),
+        "PostgreSQL closed port": pg.set(port=closed, database="test"),
+    }.items():
         exc = connect_error(url.render_as_string(hide_password=False))
         assert is_transient(exc), what
 
@@ -75,9 +76,19 @@ def test_a_duckdb_file_held_by_another_process_is_retried(tmp_path: Path) -> Non
     """DuckDB allows one process per file: a load that finds it held (by a `unionwh status` of a
     monitor, say) gets an OperationalError worth retrying — not a configuration error."""
     path = tmp_path / "wh.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-                               "print('open', flush=True); time.sleep(60)", str(path)], stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                "print('open', flush=True); time.sleep(60)"
+            ),
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
         exc = connect_error(f"duckdb:///{path}")
@@ -93,8 +104,11 @@ def task_runs(flow_run_id: object) -> dict[str, int]:
     from prefect.client.schemas.sorting import TaskRunSort
 
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-                                     sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200)
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
+            limit=200,
+        )
     return {r.name: r.run_count for r in runs}
 
 
@@ -116,9 +130,14 @@ def test_a_file_growing_while_read_is_loaded_once_complete(tmp_path: Path, prefe
                 time.sleep(0.0005)
 
     writer = threading.Thread(target=grow)
-    with Env(UNIONWH_HOME=str(tmp_path), UNIONWH_LANDING=str(tmp_path / "landing"),
-             UNIONWH_WAREHOUSE=f"duckdb:///{tmp_path / 'wh.duckdb'}", UNIONWH_OUTPUT=str(tmp_path / "runs"),
-             UNIONWH_MEMBERS_URL="", UNIONWH_PII_KEY="retry-test-key-0123456789abcdef"):
+    with Env(
+        UNIONWH_HOME=str(tmp_path),
+        UNIONWH_LANDING=str(tmp_path / "landing"),
+        UNIONWH_WAREHOUSE=f"duckdb:///{tmp_path / 'wh.duckdb'}",
+        UNIONWH_OUTPUT=str(tmp_path / "runs"),
+        UNIONWH_MEMBERS_URL="",
+        UNIONWH_PII_KEY="retry-test-key-0123456789abcdef",
+    ):
         writer.start()
         state = nightly_load(build=False, return_state=True)
         writer.join()
@@ -129,8 +148,10 @@ def test_a_file_growing_while_read_is_loaded_once_complete(tmp_path: Path, prefe
     engine = sa.create_engine(f"duckdb:///{tmp_path / 'wh.duckdb'}")
     try:
         with engine.connect() as conn:
-            ledger = conn.exec_driver_sql("SELECT file_sha256, rows_read, rows_loaded, status FROM ops.load_ledger "
-                                          "WHERE table_name = 'honours'").all()
+            ledger = conn.exec_driver_sql(
+                "SELECT file_sha256, rows_read, rows_loaded, status FROM ops.load_ledger "
+                "WHERE table_name = 'honours'"
+            ).all()
             loaded = conn.exec_driver_sql("SELECT count(*) FROM raw.events__honours").scalar()
     finally:
         engine.dispose()

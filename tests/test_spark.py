@@ -22,8 +22,10 @@ def spark_or_skip() -> None:
     missing = [m for m in ("pyspark", "dbt.adapters.spark") if importlib.util.find_spec(m) is None]
     missing += [] if shutil.which("java") else ["java"]
     if missing:
-        pytest.skip("optional: the Spark run needs pip install -e '.[spark]' (dbt-spark[session], pyspark) "
-                    f"and Java; missing: {', '.join(missing)}")
+        pytest.skip(
+            "optional: the Spark run needs pip install -e '.[spark]' (dbt-spark[session], pyspark) "
+            f"and Java; missing: {', '.join(missing)}"
+        )
 
 
 def test_the_models_on_spark_give_the_duckdb_figures(tmp_path: Path, prefect_harness: None) -> None:
@@ -32,8 +34,12 @@ def test_the_models_on_spark_give_the_duckdb_figures(tmp_path: Path, prefect_har
 
     generate(tmp_path / "landing", year=2021, seed=2021)
     warehouse = tmp_path / "warehouse.duckdb"
-    with Env(UNIONWH_HOME=str(tmp_path), UNIONWH_LANDING=str(tmp_path / "landing"),
-             UNIONWH_WAREHOUSE=f"duckdb:///{warehouse}", UNIONWH_OUTPUT=str(tmp_path / "runs")):
+    with Env(
+        UNIONWH_HOME=str(tmp_path),
+        UNIONWH_LANDING=str(tmp_path / "landing"),
+        UNIONWH_WAREHOUSE=f"duckdb:///{warehouse}",
+        UNIONWH_OUTPUT=str(tmp_path / "runs"),
+    ):
         assert nightly_load(year=2021).status == "succeeded"
     work = tmp_path / "spark"
     work.mkdir()
@@ -43,10 +49,18 @@ def test_the_models_on_spark_give_the_duckdb_figures(tmp_path: Path, prefect_har
     assert rows["raw.members__member"] > 30_000
     spark.register_sources(work, sources, work / "sources")
     dbt = str(Path(sys.executable).with_name("dbt"))
-    assert spark.run_dbt(dbt, spark.DBT_PROJECT_DIR, work, ["seed", "--full-refresh"], work / "seed.log")["returncode"] == 0
+    assert (
+        spark.run_dbt(dbt, spark.DBT_PROJECT_DIR, work, ["seed", "--full-refresh"], work / "seed.log")[
+            "returncode"
+        ]
+        == 0
+    )
     build = spark.run_dbt(dbt, spark.DBT_PROJECT_DIR, work, ["build"], work / "build.log")
     assert build["returncode"] == 0, (work / "build.log").read_text()[-3000:]
     assert build["statuses"].get("error", 0) == 0 and build["statuses"].get("fail", 0) == 0
     figures = spark.compare_figures(warehouse, work)
-    assert figures["rows_duckdb"] > 42 and figures["rows_equal"] == figures["rows_duckdb"] == figures["rows_spark"]
+    assert (
+        figures["rows_duckdb"] > 42
+        and figures["rows_equal"] == figures["rows_duckdb"] == figures["rows_spark"]
+    )
     assert figures["n_differences"] == 0 and figures["types_equal"]

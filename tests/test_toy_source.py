@@ -33,7 +33,14 @@ from flows.schema import FILE_REPLACES, Column, Source, Table, rule
 from flows.settings import QualitySettings, load_settings
 from flows.sources import common
 from flows.warehouse import builds, pii
-from flows.warehouse.ddl import META_DDL, OPS_SCHEMA, RAW_SCHEMA, SQL_TYPES, personal_columns, pseudonym_columns
+from flows.warehouse.ddl import (
+    META_DDL,
+    OPS_SCHEMA,
+    RAW_SCHEMA,
+    SQL_TYPES,
+    personal_columns,
+    pseudonym_columns,
+)
 from flows.warehouse.engine import init_warehouse, warehouse_engine
 from flows.warehouse.loader import LedgerEntry, write_batch
 
@@ -57,21 +64,34 @@ def read_depot(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
     raw = common.RawRows.empty(c.name for c in t.columns)
     for number, row in enumerate(lines[1:], start=2):
         raw.add(number, {name: row[i] for name, i in positions.items()}, dict(zip(header, row, strict=True)))
-    frame = common.canonical_frame(t, raw, source="depot", file_name=delivery.rel_name,
-                                   sha256=common.sha256_bytes(data), delivery_date=delivery.delivery_date,
-                                   factors=factors, constants=fields)
+    frame = common.canonical_frame(
+        t,
+        raw,
+        source="depot",
+        file_name=delivery.rel_name,
+        sha256=common.sha256_bytes(data),
+        delivery_date=delivery.delivery_date,
+        factors=factors,
+        constants=fields,
+    )
     return {t.name: frame}
 
 
 # ----------------------------------------------------------------- the toy contract entries
 DEPOT = Source(
-    "depot", reader=read_depot, encoding="utf-8",
+    "depot",
+    reader=read_depot,
+    encoding="utf-8",
     file_name=r"^(?P<depot_code>[A-Z]\d{2})_(?P<ledger_month>\d{4}(?:0[1-9]|1[0-2]))\.csv$",
-    file_name_hint="<depot-code>_<YYYYMM>.csv", kind_fields=("depot_code",),
-    replace=FILE_REPLACES, register="files", personal=("name",),
+    file_name_hint="<depot-code>_<YYYYMM>.csv",
+    kind_fields=("depot_code",),
+    replace=FILE_REPLACES,
+    register="files",
+    personal=("name",),
 )
 TALLIES = Table(
-    "depot", "tallies",
+    "depot",
+    "tallies",
     (
         Column("tally_date", "日期", "date"),
         Column("item", "物品", "code", allowed=("米", "油")),
@@ -80,17 +100,29 @@ TALLIES = Table(
         Column("qty", "数量", "int", min_value=0),
         Column("note", "备注", "text", required=False),
     ),
-    key=("depot_code", "ledger_month", "_row_number"), file_pattern="<depot-code>_<YYYYMM>.csv",
+    key=("depot_code", "ledger_month", "_row_number"),
+    file_pattern="<depot-code>_<YYYYMM>.csv",
     wins="file replaces",
     extra_columns=(Column("depot_code", "", "text"), Column("ledger_month", "", "text")),
-    rules=(rule("note.required_for_oil", "expect_column_values_to_not_be_null",
-                "备注 is required for 油", "物品为油时必须填写备注", column="note", row_condition='item=="油"'),),
+    rules=(
+        rule(
+            "note.required_for_oil",
+            "expect_column_values_to_not_be_null",
+            "备注 is required for 油",
+            "物品为油时必须填写备注",
+            column="note",
+            row_condition='item=="油"',
+        ),
+    ),
 )
 KIOSK = Source("kiosk", reader=lambda d: common.read_csv_source(d, "kiosk"), encoding="utf-8")
 VISITS = Table(
-    "kiosk", "visits",
+    "kiosk",
+    "visits",
     (Column("visit_id", "编号", "text"), Column("visited_on", "日期", "date")),
-    key=("visit_id",), file_pattern="visits.csv", wins="latest delivery",
+    key=("visit_id",),
+    file_pattern="visits.csv",
+    wins="latest delivery",
 )
 
 
@@ -111,13 +143,24 @@ def engine(tmp_path: Path, toys: None):
     init_warehouse(eng)
     with eng.begin() as conn:  # what a migration of the new source would add
         for t in (TALLIES, VISITS):
-            cols = [(c.name, SQL_TYPES[c.kind]) for c in t.all_columns] + list(META_DDL) + pseudonym_columns(t)
-            conn.execute(sa.text(f"CREATE TABLE {RAW_SCHEMA}.{t.raw_table} ("
-                                 + ", ".join(f"{n} {typ}" for n, typ in cols) + ")"))
+            cols = (
+                [(c.name, SQL_TYPES[c.kind]) for c in t.all_columns] + list(META_DDL) + pseudonym_columns(t)
+            )
+            conn.execute(
+                sa.text(
+                    f"CREATE TABLE {RAW_SCHEMA}.{t.raw_table} ("
+                    + ", ".join(f"{n} {typ}" for n, typ in cols)
+                    + ")"
+                )
+            )
         fields = ", ".join(f"{f} VARCHAR NOT NULL" for f in DEPOT.file_fields)
-        conn.execute(sa.text(f"CREATE TABLE {RAW_SCHEMA}.{DEPOT.register_table} ({fields}, _load_id VARCHAR NOT "
-                             "NULL, _file_name VARCHAR NOT NULL, _file_sha256 VARCHAR NOT NULL, _delivery_date "
-                             "DATE NOT NULL)"))
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE {RAW_SCHEMA}.{DEPOT.register_table} ({fields}, _load_id VARCHAR NOT "
+                "NULL, _file_name VARCHAR NOT NULL, _file_sha256 VARCHAR NOT NULL, _delivery_date "
+                "DATE NOT NULL)"
+            )
+        )
     yield eng
     eng.dispose()
 
@@ -138,11 +181,26 @@ def load(engine, delivery: common.Delivery, outcomes: list[Outcome]) -> None:
         assert o.error is None and o.result is not None, o.error
         t = schema.table(delivery.source, o.table_name)
         passed, quarantined = o.result.passed, o.result.quarantined
-        entry = LedgerEntry("toy-run", src.name, t.name, delivery.rel_name, sha, delivery.delivery_date,
-                            o.rows_read, passed.height, quarantined.height, "loaded")
-        write_batch(engine, entry, t, pii.pseudonymise(common.to_typed(passed, t), t, KEY),
-                    pii.pseudonymise(quarantined, t, KEY),
-                    workbook=src.file_key(delivery.rel_name) if src.register is not None else None)
+        entry = LedgerEntry(
+            "toy-run",
+            src.name,
+            t.name,
+            delivery.rel_name,
+            sha,
+            delivery.delivery_date,
+            o.rows_read,
+            passed.height,
+            quarantined.height,
+            "loaded",
+        )
+        write_batch(
+            engine,
+            entry,
+            t,
+            pii.pseudonymise(common.to_typed(passed, t), t, KEY),
+            pii.pseudonymise(quarantined, t, KEY),
+            workbook=src.file_key(delivery.rel_name) if src.register is not None else None,
+        )
 
 
 def rows(engine, sql: str) -> list[tuple]:
@@ -153,22 +211,30 @@ def rows(engine, sql: str) -> list[tuple]:
 def test_a_welfare_shaped_source_flows_end_to_end(tmp_path: Path, engine) -> None:
     landing = tmp_path / "landing"
     header = ["日期", "物品", "姓名", "身份证号", "数量", "备注"]
-    write_csv(landing, "depot", "D01_202403.csv", header, [
-        ["2024-03-05", "米", "测试甲", ID, "10", ""],
-        ["2024/3/6", "米", "测试乙", BAD_ID, "5", ""],         # id_card.resident_id
-        ["2024-03-07", "油", "测试丙", "", "3", ""],            # note.required_for_oil (a rule given as data)
-        ["2024-03-08", "米", "测试丁", "", "-1", ""],           # qty.integer
-        ["2024-05-01", "油", "测试戊", "", "2", "补发"],         # tally_date.after_delivery
-        ["2024-03-05", "米", "测试甲", ID, "10", ""],           # the same row again: no key, it counts
-    ])
+    write_csv(
+        landing,
+        "depot",
+        "D01_202403.csv",
+        header,
+        [
+            ["2024-03-05", "米", "测试甲", ID, "10", ""],
+            ["2024/3/6", "米", "测试乙", BAD_ID, "5", ""],  # id_card.resident_id
+            ["2024-03-07", "油", "测试丙", "", "3", ""],  # note.required_for_oil (a rule given as data)
+            ["2024-03-08", "米", "测试丁", "", "-1", ""],  # qty.integer
+            ["2024-05-01", "油", "测试戊", "", "2", "补发"],  # tally_date.after_delivery
+            ["2024-03-05", "米", "测试甲", ID, "10", ""],  # the same row again: no key, it counts
+        ],
+    )
     write_csv(landing, "depot", "D01_202413.csv", header, [])  # month 13: not a name depot delivers
 
     assert common.discover_unknown(landing) == []  # a registered source is no stranger at the top
     found = common.discover(landing, "depot")
     assert [(d.rel_name, d.problem) for d in found] == [
         ("depot/2024-04-02/D01_202403.csv", None),
-        ("depot/2024-04-02/D01_202413.csv",
-         "unknown file name 'D01_202413.csv': depot delivers <depot-code>_<YYYYMM>.csv"),
+        (
+            "depot/2024-04-02/D01_202413.csv",
+            "unknown file name 'D01_202413.csv': depot delivers <depot-code>_<YYYYMM>.csv",
+        ),
     ]
     good, unknown = found
     [rejected] = screen_delivery(unknown, QualitySettings())
@@ -181,36 +247,57 @@ def test_a_welfare_shaped_source_flows_end_to_end(tmp_path: Path, engine) -> Non
     [o] = outcomes
     assert (o.table_name, o.rows_read, o.rows_loaded, o.rows_quarantined) == ("tallies", 6, 2, 4)
     by_row = dict(zip(o.result.quarantined["_row_number"], o.result.quarantined["rules"], strict=True))
-    assert by_row == {3: "id_card.resident_id", 4: "note.required_for_oil", 5: "qty.integer",
-                      6: "tally_date.after_delivery"}
+    assert by_row == {
+        3: "id_card.resident_id",
+        4: "note.required_for_oil",
+        5: "qty.integer",
+        6: "tally_date.after_delivery",
+    }
     assert delivery_kind(good.rel_name) == "D01"  # the row-count gate compares a depot's files
 
     load(engine, good, outcomes)
-    [ledger] = rows(engine, f"SELECT table_name, rows_read, rows_loaded, rows_quarantined, status "
-                            f"FROM {OPS_SCHEMA}.load_ledger")
+    [ledger] = rows(
+        engine,
+        f"SELECT table_name, rows_read, rows_loaded, rows_quarantined, status FROM {OPS_SCHEMA}.load_ledger",
+    )
     assert ledger == ("tallies", 6, 2, 4, "loaded")
     assert ledger[1] == ledger[2] + ledger[3]  # every row in is loaded or quarantined
-    assert rows(engine, f"SELECT depot_code, ledger_month, count(*), count(id_card_pseudonym), "
-                        f"count(name_pseudonym) FROM {RAW_SCHEMA}.depot__tallies GROUP BY ALL") == [
-        ("D01", "202403", 2, 2, 2)]
+    assert rows(
+        engine,
+        f"SELECT depot_code, ledger_month, count(*), count(id_card_pseudonym), "
+        f"count(name_pseudonym) FROM {RAW_SCHEMA}.depot__tallies GROUP BY ALL",
+    ) == [("D01", "202403", 2, 2, 2)]
     # the quarantine's row key is the file's fields, as for a welfare ledger row
     assert rows(engine, f"SELECT DISTINCT row_key FROM {OPS_SCHEMA}.quarantine") == [("D01|202403",)]
     assert rows(engine, f"SELECT depot_code, ledger_month, _file_name FROM {RAW_SCHEMA}.depot__files") == [
-        ("D01", "202403", "depot/2024-04-02/D01_202403.csv")]
+        ("D01", "202403", "depot/2024-04-02/D01_202403.csv")
+    ]
     assert personal_columns(TALLIES) == schema.personal_columns(TALLIES) == ("name", "id_card")
 
     # the dbt build this load asks for: the table and the source's register, with what is downstream
     builds.record(engine, "earlier", "hash", builds.Plan((), None, "test"), succeeded=True)
     chosen = builds.plan(engine, "hash")
-    assert chosen.selectors == (builds.OPS_SELECTOR, "source:depot.depot__files+",
-                                "source:depot.depot__tallies+")
+    assert chosen.selectors == (
+        builds.OPS_SELECTOR,
+        "source:depot.depot__files+",
+        "source:depot.depot__tallies+",
+    )
 
 
 def test_a_keyed_source_flows_end_to_end(tmp_path: Path, engine) -> None:
     landing = tmp_path / "landing"
-    write_csv(landing, "kiosk", "visits.csv", ["编号", "日期"], [
-        ["V1", "2024-03-01"], ["V2", "2024-03-02"], ["V2", "2024-03-03"], ["V3", "3月4日"],
-    ])
+    write_csv(
+        landing,
+        "kiosk",
+        "visits.csv",
+        ["编号", "日期"],
+        [
+            ["V1", "2024-03-01"],
+            ["V2", "2024-03-02"],
+            ["V2", "2024-03-03"],
+            ["V3", "3月4日"],
+        ],
+    )
     [delivery] = common.discover(landing, "kiosk")
     assert delivery.problem is None
     # two of four rows share a key: more than the default 5%, the batch gate holds the file back
@@ -222,11 +309,16 @@ def test_a_keyed_source_flows_end_to_end(tmp_path: Path, engine) -> None:
     assert (o.rows_read, o.rows_loaded, o.rows_quarantined) == (4, 1, 3)
     load(engine, delivery, outcomes)
     assert rows(engine, f"SELECT rows_read, rows_loaded, rows_quarantined FROM {OPS_SCHEMA}.load_ledger") == [
-        (4, 1, 3)]
+        (4, 1, 3)
+    ]
     assert rows(engine, f"SELECT row_key, rules FROM {OPS_SCHEMA}.quarantine ORDER BY row_number") == [
-        ("V2", "key.unique_in_delivery"), ("V2", "key.unique_in_delivery"), ("V3", "visited_on.date_format")]
+        ("V2", "key.unique_in_delivery"),
+        ("V2", "key.unique_in_delivery"),
+        ("V3", "visited_on.date_format"),
+    ]
     assert rows(engine, f"SELECT visit_id, visited_on FROM {RAW_SCHEMA}.kiosk__visits") == [
-        ("V1", date(2024, 3, 1))]
+        ("V1", date(2024, 3, 1))
+    ]
 
 
 def test_registering_is_undone() -> None:

@@ -23,12 +23,30 @@ def test_no_unit_test_needs_a_server_or_a_run() -> None:
     from tests.support import ROOT
 
     collected = _Collected()
-    code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-m", "unit", "-n", "0",
-                        "--rootdir", str(ROOT), str(ROOT / "tests")], plugins=[collected])
+    code = pytest.main(
+        [
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "unit",
+            "-n",
+            "0",
+            "--rootdir",
+            str(ROOT),
+            str(ROOT / "tests"),
+        ],
+        plugins=[collected],
+    )
     assert code == pytest.ExitCode.OK, code
     unit = [item for item in collected.items if item.get_closest_marker("unit")]
     assert len(unit) > 300, len(unit)  # the tier is there (and the marker selects it)
-    wrong = {item.nodeid: sorted(SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
-                                 | SERVER_MARKERS & {m.name for m in item.iter_markers()})
-             for item in unit}
+    wrong = {
+        item.nodeid: sorted(
+            SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+            | SERVER_MARKERS & {m.name for m in item.iter_markers()}
+        )
+        for item in unit
+    }
     assert not {k: v for k, v in wrong.items() if v}

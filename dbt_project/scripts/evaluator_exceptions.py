@@ -48,8 +48,14 @@ def rows(manifest: dict) -> list[dict[str, str]]:
             column = COLUMN[rule]
             if rule == "fct_source_fanout" and not is_source:
                 column, name = "model_children", f"%{name}%"
-            found.append({"fct_name": rule, "column_name": column, "id_to_exclude": name,
-                          "comment": " ".join(str(reason).split())})
+            found.append(
+                {
+                    "fct_name": rule,
+                    "column_name": column,
+                    "id_to_exclude": name,
+                    "comment": " ".join(str(reason).split()),
+                }
+            )
     return sorted(found, key=lambda r: (r["fct_name"], r["id_to_exclude"]))
 
 

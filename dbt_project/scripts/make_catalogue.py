@@ -13,7 +13,9 @@ SEED = ROOT / "dbt_project" / "seeds" / "figure_catalogue.csv"
 
 def catalogue_rows() -> list[list[str]]:
     figures = yaml.safe_load((ROOT / "config" / "figures.yaml").read_text(encoding="utf-8"))["figures"]
-    return [[f["id"], f["zh"], f["en"], f["unit"], f["definition"], str(i + 1)] for i, f in enumerate(figures)]
+    return [
+        [f["id"], f["zh"], f["en"], f["unit"], f["definition"], str(i + 1)] for i, f in enumerate(figures)
+    ]
 
 
 def main() -> None:

@@ -29,8 +29,8 @@ import polars as pl
 
 from flows import schema
 from flows.errors import BatchError
-from flows.sources import common, members
 from flows.quality.screen import read_delivery
+from flows.sources import common, members
 from flows.warehouse import pii
 from flows.warehouse.dbt import DBT_PROJECT_DIR
 from flows.warehouse.ddl import RAW_SCHEMA
@@ -61,9 +61,14 @@ def read_all(landing: Path) -> tuple[dict[str, list[pl.DataFrame]], dict[str, li
                 frames.setdefault(t.raw_table, []).append(typed.with_columns(pl.lit(sha).alias("_load_id")))
                 if src.register is not None and frame.height:
                     workbooks.setdefault(src.register_table, []).append(
-                        {**{f: frame[f][0] for f in src.file_fields}, "_load_id": sha,
-                         "_file_name": delivery.rel_name, "_file_sha256": sha,
-                         "_delivery_date": delivery.delivery_date})
+                        {
+                            **{f: frame[f][0] for f in src.file_fields},
+                            "_load_id": sha,
+                            "_file_name": delivery.rel_name,
+                            "_file_sha256": sha,
+                            "_delivery_date": delivery.delivery_date,
+                        }
+                    )
     db = landing / "members.sqlite"
     if db.exists():
         import sqlalchemy as sa
@@ -79,8 +84,11 @@ def read_all(landing: Path) -> tuple[dict[str, list[pl.DataFrame]], dict[str, li
     return frames, workbooks
 
 
-def create_raw(con: duckdb.DuckDBPyConnection, frames: dict[str, list[pl.DataFrame]],
-               workbooks: dict[str, list[dict[str, Any]]]) -> int:
+def create_raw(
+    con: duckdb.DuckDBPyConnection,
+    frames: dict[str, list[pl.DataFrame]],
+    workbooks: dict[str, list[dict[str, Any]]],
+) -> int:
     from flows.warehouse.migrations import MIGRATIONS
 
     for migration in MIGRATIONS:  # the same DDL as the pipeline's warehouse: empty ops tables included
@@ -126,11 +134,15 @@ def transform(con: duckdb.DuckDBPyConnection, manifest: dict[str, Any]) -> int:
         if node["resource_type"] == "seed":
             path = DBT_PROJECT_DIR / node["original_file_path"]
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {node['schema']}")
-            con.execute(f"CREATE OR REPLACE TABLE {relation} AS SELECT * FROM read_csv('{path}', header = true)")
+            con.execute(
+                f"CREATE OR REPLACE TABLE {relation} AS SELECT * FROM read_csv('{path}', header = true)"
+            )
         elif node["config"]["materialized"] != "ephemeral":
             code = node.get("compiled_code")
             if not code:
-                raise SystemExit(f"{node['name']}: no compiled SQL in the manifest (use a build's manifest.json)")
+                raise SystemExit(
+                    f"{node['name']}: no compiled SQL in the manifest (use a build's manifest.json)"
+                )
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {node['schema']}")
             kind = "VIEW" if node["config"]["materialized"] == "view" else "TABLE"
             con.execute(f"CREATE OR REPLACE {kind} {relation} AS {code}")
@@ -144,7 +156,9 @@ def run(landing: Path, warehouse: Path, manifest_path: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     frames, workbooks = read_all(landing)
     rows_read = sum(f.height for parts in frames.values() for f in parts)
-    stages.append({"stage": "read", "seconds": time.perf_counter() - t0, "rows": rows_read, "peak_mb": peak_mb()})
+    stages.append(
+        {"stage": "read", "seconds": time.perf_counter() - t0, "rows": rows_read, "peak_mb": peak_mb()}
+    )
     t0 = time.perf_counter()
     con = duckdb.connect(str(warehouse))
     rows = create_raw(con, frames, workbooks)
@@ -152,11 +166,22 @@ def run(landing: Path, warehouse: Path, manifest_path: Path) -> dict[str, Any]:
     stages.append({"stage": "load", "seconds": time.perf_counter() - t0, "rows": rows, "peak_mb": peak_mb()})
     t0 = time.perf_counter()
     built = transform(con, manifest)
-    figures = {r[0]: str(Decimal(str(r[1]))) for r in con.execute(
-        "SELECT figure_id, value FROM marts.fig_annual_figures WHERE report_year = 2021").fetchall()}
+    figures = {
+        r[0]: str(Decimal(str(r[1])))
+        for r in con.execute(
+            "SELECT figure_id, value FROM marts.fig_annual_figures WHERE report_year = 2021"
+        ).fetchall()
+    }
     con.close()
-    stages.append({"stage": "transform", "seconds": time.perf_counter() - t0, "rows": rows, "models": built,
-                   "peak_mb": peak_mb()})
+    stages.append(
+        {
+            "stage": "transform",
+            "seconds": time.perf_counter() - t0,
+            "rows": rows,
+            "models": built,
+            "peak_mb": peak_mb(),
+        }
+    )
     return {"stages": stages, "figures": figures}
 
 

@@ -31,8 +31,14 @@ def _admin(server: str, sql: str) -> None:
     import psycopg
 
     url = make_url(f"{server}/postgres")
-    with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                         dbname="postgres", autocommit=True) as con:
+    with psycopg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname="postgres",
+        autocommit=True,
+    ) as con:
         con.execute(sql)
 
 
@@ -49,24 +55,40 @@ def _warm_up() -> None:
 def _load(work: Path, landing: Path, warehouse: str, label: str) -> dict[str, Any]:
     from flows.nightly import nightly_load
 
-    os.environ.update(UNIONWH_HOME=str(work), UNIONWH_LANDING=str(landing), UNIONWH_WAREHOUSE=warehouse,
-                      UNIONWH_OUTPUT=str(work / f"runs-{label}"), UNIONWH_PII_KEY=BENCH_KEY)
+    os.environ.update(
+        UNIONWH_HOME=str(work),
+        UNIONWH_LANDING=str(landing),
+        UNIONWH_WAREHOUSE=warehouse,
+        UNIONWH_OUTPUT=str(work / f"runs-{label}"),
+        UNIONWH_PII_KEY=BENCH_KEY,
+    )
     os.environ.pop("UNIONWH_MEMBERS_URL", None)
     t0 = time.perf_counter()
     summary = nightly_load(build=False)
     seconds = time.perf_counter() - t0
     read, loaded, quarantined = summary.rows
-    return {"target": label, "seconds": round(seconds, 2), "status": summary.status, "rows_read": read,
-            "rows_loaded": loaded, "rows_quarantined": quarantined,
-            "rows_per_second": round(read / seconds) if seconds else None,
-            "phases": {k: round(v, 2) for k, v in summary.seconds.items()}}
+    return {
+        "target": label,
+        "seconds": round(seconds, 2),
+        "status": summary.status,
+        "rows_read": read,
+        "rows_loaded": loaded,
+        "rows_quarantined": quarantined,
+        "rows_per_second": round(read / seconds) if seconds else None,
+        "phases": {k: round(v, 2) for k, v in summary.seconds.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--landing", type=Path, help="an existing landing zone (default: write the 2021 demo)")
-    parser.add_argument("--pg", default=os.environ.get("UNIONWH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432"),
-                        help="PostgreSQL server URL without a database (a fresh database is made and dropped)")
+    parser.add_argument(
+        "--landing", type=Path, help="an existing landing zone (default: write the 2021 demo)"
+    )
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("UNIONWH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server URL without a database (a fresh database is made and dropped)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -92,17 +114,27 @@ def main(argv: list[str] | None = None) -> int:
     ratio = pg["seconds"] / duck["seconds"]
     load_ratio = pg["phases"]["load"] / duck["phases"]["load"]
     if args.json:
-        print(json.dumps({"runs": results, "ratio": round(ratio, 2), "load_phase_ratio": round(load_ratio, 2)},
-                         indent=2))
+        print(
+            json.dumps(
+                {"runs": results, "ratio": round(ratio, 2), "load_phase_ratio": round(load_ratio, 2)},
+                indent=2,
+            )
+        )
         return 0
-    print(f"{'target':<11} {'seconds':>8} {'extract':>8} {'validate':>9} {'load':>7} {'rows read':>10} "
-          f"{'rows/s':>8}  status")
+    print(
+        f"{'target':<11} {'seconds':>8} {'extract':>8} {'validate':>9} {'load':>7} {'rows read':>10} "
+        f"{'rows/s':>8}  status"
+    )
     for r in results:
         ph = r["phases"]
-        print(f"{r['target']:<11} {r['seconds']:>8.1f} {ph['extract']:>8.1f} {ph['validate']:>9.1f} "
-              f"{ph['load']:>7.1f} {r['rows_read']:>10} {r['rows_per_second']:>8}  {r['status']}")
-    print(f"PostgreSQL / DuckDB: {ratio:.2f}x for the whole load run, {load_ratio:.2f}x for the load phase "
-          f"(target: at most 2x; {'met' if ratio <= 2 else 'NOT met'})")
+        print(
+            f"{r['target']:<11} {r['seconds']:>8.1f} {ph['extract']:>8.1f} {ph['validate']:>9.1f} "
+            f"{ph['load']:>7.1f} {r['rows_read']:>10} {r['rows_per_second']:>8}  {r['status']}"
+        )
+    print(
+        f"PostgreSQL / DuckDB: {ratio:.2f}x for the whole load run, {load_ratio:.2f}x for the load phase "
+        f"(target: at most 2x; {'met' if ratio <= 2 else 'NOT met'})"
+    )
     return 0
 
 

@@ -84,9 +84,14 @@ def measured(cmd: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return {"seconds": seconds, "returncode": proc.returncode, "stdout": out.read().decode(),
-                "stderr": err.read().decode(), "peak_mb": max(peak[0], usage.ru_maxrss / 1024),
-                "peak_process_mb": usage.ru_maxrss / 1024}
+        return {
+            "seconds": seconds,
+            "returncode": proc.returncode,
+            "stdout": out.read().decode(),
+            "stderr": err.read().decode(),
+            "peak_mb": max(peak[0], usage.ru_maxrss / 1024),
+            "peak_process_mb": usage.ru_maxrss / 1024,
+        }
 
 
 def run_ledger(warehouse: Path) -> dict[str, Any]:
@@ -95,13 +100,23 @@ def run_ledger(warehouse: Path) -> dict[str, Any]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         run_id, phases, rows_read, status = con.execute(
-            "SELECT run_id, phase_seconds, rows_read, status FROM ops.runs ORDER BY started_at DESC LIMIT 1").fetchone()
-        figures = {r[0]: str(r[1]) for r in con.execute(
-            "SELECT figure_id, value FROM marts.fig_annual_figures WHERE report_year = 2021").fetchall()}
+            "SELECT run_id, phase_seconds, rows_read, status FROM ops.runs ORDER BY started_at DESC LIMIT 1"
+        ).fetchone()
+        figures = {
+            r[0]: str(r[1])
+            for r in con.execute(
+                "SELECT figure_id, value FROM marts.fig_annual_figures WHERE report_year = 2021"
+            ).fetchall()
+        }
     finally:
         con.close()
-    return {"run_id": run_id, "phases": json.loads(phases or "{}"), "rows_read": int(rows_read or 0),
-            "status": status, "figures": figures}
+    return {
+        "run_id": run_id,
+        "phases": json.loads(phases or "{}"),
+        "rows_read": int(rows_read or 0),
+        "status": status,
+        "figures": figures,
+    }
 
 
 def write_delta(landing: Path, want: int) -> int:
@@ -119,7 +134,7 @@ def write_delta(landing: Path, want: int) -> int:
             continue
         enc = ENCODINGS[path.parent.parent.name]
         rows = list(csv.reader(io.StringIO(path.read_bytes().decode(enc))))
-        take = rows[1:1 + want - written]
+        take = rows[1 : 1 + want - written]
         out.parent.mkdir(parents=True, exist_ok=True)
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\r\n").writerows([rows[0], *take])
@@ -132,10 +147,16 @@ def _commit() -> str:
     """The checked-out commit (``+dirty`` when the work tree has changes), or ``unknown``."""
     root = Path(__file__).resolve().parents[2]
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return sha + ("+dirty" if dirty else "")
@@ -150,12 +171,18 @@ def _row(label: str, r: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--landing", type=Path, help="an existing landing zone (default: write the 2021 demo)")
+    parser.add_argument(
+        "--landing", type=Path, help="an existing landing zone (default: write the 2021 demo)"
+    )
     parser.add_argument("--scale", type=int, default=1, help="demo size: N copies of the zone (default 1)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--record", type=Path, metavar="FILE",
-                        help="also append the result, with the commit, as a line of JSON to FILE "
-                             "(flows/bench/results.jsonl feeds RESULTS.md and the size-vs-time plot)")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="also append the result, with the commit, as a line of JSON to FILE "
+        "(flows/bench/results.jsonl feeds RESULTS.md and the size-vs-time plot)",
+    )
     args = parser.parse_args(argv)
     exe = Path(sys.executable).parent
     with tempfile.TemporaryDirectory(prefix="unionwh-bench-pipeline-") as tmp:
@@ -170,11 +197,19 @@ def main(argv: list[str] | None = None) -> int:
 
             t0 = time.perf_counter()
             generate(landing, year=2021, seed=2021, scale=args.scale)
-            print(f"demo landing zone x{args.scale} written in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        env = {**os.environ, "UNIONWH_HOME": str(work), "UNIONWH_LANDING": str(landing),
-               "UNIONWH_WAREHOUSE": f"duckdb:///{work / 'a' / 'warehouse.duckdb'}",
-               "UNIONWH_OUTPUT": str(work / "runs"), "UNIONWH_PII_KEY": BENCH_KEY,
-               "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+            print(
+                f"demo landing zone x{args.scale} written in {time.perf_counter() - t0:.0f} s",
+                file=sys.stderr,
+            )
+        env = {
+            **os.environ,
+            "UNIONWH_HOME": str(work),
+            "UNIONWH_LANDING": str(landing),
+            "UNIONWH_WAREHOUSE": f"duckdb:///{work / 'a' / 'warehouse.duckdb'}",
+            "UNIONWH_OUTPUT": str(work / "runs"),
+            "UNIONWH_PII_KEY": BENCH_KEY,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
         env.pop("UNIONWH_MEMBERS_URL", None)
         (work / "a").mkdir()
         runs: dict[str, dict[str, Any]] = {}
@@ -182,55 +217,94 @@ def main(argv: list[str] | None = None) -> int:
         if full["returncode"] != 0:
             raise SystemExit(f"pipeline run failed:\n{full['stderr'][-3000:]}")
         ledger = run_ledger(work / "a" / "warehouse.duckdb")
-        runs["pipeline"] = {"seconds": full["seconds"], "peak_mb": full["peak_mb"],
-                            "peak_process_mb": full["peak_process_mb"], "rows": ledger["rows_read"],
-                            "phases": ledger["phases"]}
+        runs["pipeline"] = {
+            "seconds": full["seconds"],
+            "peak_mb": full["peak_mb"],
+            "peak_process_mb": full["peak_process_mb"],
+            "rows": ledger["rows_read"],
+            "phases": ledger["phases"],
+        }
         manifest = next((work / "runs").glob(f"{ledger['run_id']}/dbt/manifest.json"))
         (work / "b").mkdir()
-        base = measured([sys.executable, "-m", "flows.bench.baseline", str(landing),
-                         str(work / "b" / "warehouse.duckdb"), str(manifest)], env, work)
+        base = measured(
+            [
+                sys.executable,
+                "-m",
+                "flows.bench.baseline",
+                str(landing),
+                str(work / "b" / "warehouse.duckdb"),
+                str(manifest),
+            ],
+            env,
+            work,
+        )
         if base["returncode"] != 0:
             raise SystemExit(f"baseline failed:\n{base['stderr'][-3000:]}")
         got = json.loads(base["stdout"])
-        runs["baseline"] = {"seconds": base["seconds"], "peak_mb": base["peak_mb"],
-                            "peak_process_mb": base["peak_process_mb"],
-                            "rows": got["stages"][0]["rows"],
-                            "phases": {"extract": got["stages"][0]["seconds"], "load": got["stages"][1]["seconds"],
-                                       "dbt": got["stages"][2]["seconds"]}}
+        runs["baseline"] = {
+            "seconds": base["seconds"],
+            "peak_mb": base["peak_mb"],
+            "peak_process_mb": base["peak_process_mb"],
+            "rows": got["stages"][0]["rows"],
+            "phases": {
+                "extract": got["stages"][0]["seconds"],
+                "load": got["stages"][1]["seconds"],
+                "dbt": got["stages"][2]["seconds"],
+            },
+        }
         delta_rows = write_delta(landing, max(1, ledger["rows_read"] // 100))  # 1% of the rows
         delta = measured([str(exe / "unionwh"), "run", "--year", "2021"], env, work)
         dl = run_ledger(work / "a" / "warehouse.duckdb")
-        runs["delta"] = {"seconds": delta["seconds"], "peak_mb": delta["peak_mb"],
-                         "peak_process_mb": delta["peak_process_mb"], "rows": dl["rows_read"],
-                         "phases": dl["phases"], "delivered_rows": delta_rows}
+        runs["delta"] = {
+            "seconds": delta["seconds"],
+            "peak_mb": delta["peak_mb"],
+            "peak_process_mb": delta["peak_process_mb"],
+            "rows": dl["rows_read"],
+            "phases": dl["phases"],
+            "delivered_rows": delta_rows,
+        }
     differs = sorted(k for k, v in ledger["figures"].items() if got["figures"].get(k) != v)
     result = {
         "scale": args.scale,
         "runs": runs,
         "ratio_pipeline_to_baseline": runs["pipeline"]["seconds"] / runs["baseline"]["seconds"],
         "delta_share_of_full": runs["delta"]["seconds"] / runs["pipeline"]["seconds"],
-        "peak_mb": max(runs[k]["peak_mb"] for k in ("pipeline", "delta")),  # the pipeline's, not the baseline's
+        "peak_mb": max(
+            runs[k]["peak_mb"] for k in ("pipeline", "delta")
+        ),  # the pipeline's, not the baseline's
         "figures_differing_from_baseline": differs,
         "targets": TARGETS,
     }
     if args.record:
         with args.record.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"commit": _commit(), "measured_on": date.today().isoformat(), **result}) + "\n")
+            f.write(
+                json.dumps({"commit": _commit(), "measured_on": date.today().isoformat(), **result}) + "\n"
+            )
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{'run':<10} {'seconds':>8} {'extract':>8} {'validate':>8} {'load':>8} {'dbt':>8} {'rows':>9} "
-          f"{'rows/s':>9} {'peak MB':>8}")
+    print(
+        f"{'run':<10} {'seconds':>8} {'extract':>8} {'validate':>8} {'load':>8} {'dbt':>8} {'rows':>9} "
+        f"{'rows/s':>9} {'peak MB':>8}"
+    )
     for label, r in runs.items():
         print(_row(label, r))
-    met = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+    met = lambda ok: "met" if ok else "NOT met"
     ratio, share = result["ratio_pipeline_to_baseline"], result["delta_share_of_full"]
-    print(f"pipeline / baseline: {ratio:.2f}x (target <= {TARGETS['ratio']}x: {met(ratio <= TARGETS['ratio'])})")
-    print(f"delta ({runs['delta']['delivered_rows']} rows re-delivered) / full: {share:.0%} "
-          f"(target <= 10%: {met(share <= TARGETS['delta_share'])})")
-    print(f"peak RSS: {result['peak_mb']:.0f} MB (target < 4096 MB: {met(result['peak_mb'] < TARGETS['peak_mb'])})")
-    print(f"demo run end to end: {runs['pipeline']['seconds']:.1f} s (target < 30 s: "
-          f"{met(runs['pipeline']['seconds'] < TARGETS['demo_seconds'])})")
+    print(
+        f"pipeline / baseline: {ratio:.2f}x (target <= {TARGETS['ratio']}x: {met(ratio <= TARGETS['ratio'])})"
+    )
+    print(
+        f"delta ({runs['delta']['delivered_rows']} rows re-delivered) / full: {share:.0%} "
+        f"(target <= 10%: {met(share <= TARGETS['delta_share'])})"
+    )
+    print(
+        f"peak RSS: {result['peak_mb']:.0f} MB (target < 4096 MB: {met(result['peak_mb'] < TARGETS['peak_mb'])})"
+    )
+    print(
+        f"demo run end to end: {runs['pipeline']['seconds']:.1f} s (target < 30 s: "
+        f"{met(runs['pipeline']['seconds'] < TARGETS['demo_seconds'])})"
+    )
     print(f"figures the baseline gets otherwise (it quarantines nothing): {', '.join(differs) or 'none'}")
     return 0
 

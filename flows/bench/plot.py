@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-SERIES = (("pipeline", "seconds", "#1f77b4", "pipeline (s)"), ("baseline", "seconds", "#ff7f0e", "bare baseline (s)"),
-          ("delta", "seconds", "#2ca02c", "1% delta run (s)"), ("pipeline", "peak_mb", "#d62728",
-                                                                 "pipeline peak memory (MB)"))
+SERIES = (
+    ("pipeline", "seconds", "#1f77b4", "pipeline (s)"),
+    ("baseline", "seconds", "#ff7f0e", "bare baseline (s)"),
+    ("delta", "seconds", "#2ca02c", "1% delta run (s)"),
+    ("pipeline", "peak_mb", "#d62728", "pipeline peak memory (MB)"),
+)
 
 
 def newest_by_scale(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -32,8 +35,10 @@ def newest_by_scale(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def svg(results: list[dict[str, Any]], width: int = 640, height: int = 400) -> str:
     """A log-log chart of every series against the rows the pipeline read."""
-    points = [(run, key, colour, label, [(r["runs"]["pipeline"]["rows"], r["runs"][run][key]) for r in results])
-              for run, key, colour, label in SERIES]
+    points = [
+        (run, key, colour, label, [(r["runs"]["pipeline"]["rows"], r["runs"][run][key]) for r in results])
+        for run, key, colour, label in SERIES
+    ]
     xs = [x for *_, pts in points for x, _ in pts]
     ys = [y for *_, pts in points for _, y in pts]
     if not xs:
@@ -49,24 +54,39 @@ def svg(results: list[dict[str, Any]], width: int = 640, height: int = 400) -> s
     def py(y: float) -> float:
         return height - bottom - (math.log10(y) - y0) / (y1 - y0) * (height - top - bottom)
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="sans-serif" font-size="11">',
-           f'<rect width="{width}" height="{height}" fill="white"/>']
+    out = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'font-family="sans-serif" font-size="11">'
+        ),
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+    ]
     for e in range(x0, x1 + 1):
-        out.append(f'<line x1="{px(10**e):.1f}" y1="{top}" x2="{px(10**e):.1f}" y2="{height - bottom}" stroke="#ddd"/>')
+        out.append(
+            f'<line x1="{px(10**e):.1f}" y1="{top}" x2="{px(10**e):.1f}" y2="{height - bottom}" stroke="#ddd"/>'
+        )
         out.append(f'<text x="{px(10**e):.1f}" y="{height - bottom + 14}" text-anchor="middle">1e{e}</text>')
     for e in range(y0, y1 + 1):
-        out.append(f'<line x1="{left}" y1="{py(10**e):.1f}" x2="{width - right}" y2="{py(10**e):.1f}" stroke="#ddd"/>')
+        out.append(
+            f'<line x1="{left}" y1="{py(10**e):.1f}" x2="{width - right}" y2="{py(10**e):.1f}" stroke="#ddd"/>'
+        )
         out.append(f'<text x="{left - 6}" y="{py(10**e) + 4:.1f}" text-anchor="end">{10**e:g}</text>')
-    out.append(f'<text x="{(left + width - right) / 2}" y="{height - bottom + 30}" text-anchor="middle">'
-               'rows read (log)</text>')
-    out.append(f'<text x="14" y="{(top + height - bottom) / 2}" text-anchor="middle" '
-               f'transform="rotate(-90 14 {(top + height - bottom) / 2})">seconds / MB (log)</text>')
+    out.append(
+        f'<text x="{(left + width - right) / 2}" y="{height - bottom + 30}" text-anchor="middle">'
+        "rows read (log)</text>"
+    )
+    out.append(
+        f'<text x="14" y="{(top + height - bottom) / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {(top + height - bottom) / 2})">seconds / MB (log)</text>'
+    )
     for i, (_, _, colour, label, pts) in enumerate(points):
         path = " ".join(f"{'M' if j == 0 else 'L'}{px(x):.1f},{py(y):.1f}" for j, (x, y) in enumerate(pts))
         out.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"><title>{label}: {y:,.1f} at '
-                f'{x:,} rows</title></circle>' for x, y in pts]
+        out += [
+            f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"><title>{label}: {y:,.1f} at '
+            f"{x:,} rows</title></circle>"
+            for x, y in pts
+        ]
         lx, ly = left + (i % 2) * 260, height - bottom + 48 + (i // 2) * 16
         out.append(f'<rect x="{lx}" y="{ly - 9}" width="12" height="3" fill="{colour}"/>')
         out.append(f'<text x="{lx + 18}" y="{ly - 4}">{label}</text>')
@@ -79,14 +99,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=HERE / "results.jsonl")
     parser.add_argument("--out", type=Path, default=HERE / "size-vs-time.svg")
     args = parser.parse_args(argv)
-    lines = [json.loads(line) for line in args.results.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [
+        json.loads(line) for line in args.results.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     results = newest_by_scale(lines)
     args.out.write_text(svg(results), encoding="utf-8")
     for r in results:
         p = r["runs"]["pipeline"]
-        print(f"N={r['scale']:>4} {p['rows']:>11,} rows  pipeline {p['seconds']:8.1f} s  baseline "
-              f"{r['runs']['baseline']['seconds']:8.1f} s  delta {r['runs']['delta']['seconds']:7.1f} s  "
-              f"peak {p['peak_mb']:8.0f} MB  ({r['commit']})")
+        print(
+            f"N={r['scale']:>4} {p['rows']:>11,} rows  pipeline {p['seconds']:8.1f} s  baseline "
+            f"{r['runs']['baseline']['seconds']:8.1f} s  delta {r['runs']['delta']['seconds']:7.1f} s  "
+            f"peak {p['peak_mb']:8.0f} MB  ({r['commit']})"
+        )
     print(f"wrote {args.out}")
     return 0
 

@@ -63,7 +63,9 @@ def export_sources(warehouse: Path, sources: list[tuple[str, str]], out_dir: Pat
             con.execute(
                 f'copy (select * from "{schema}"."{table}") to \'{target / "data.parquet"}\' (format parquet)'
             )
-            counts[f"{schema}.{table}"] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            counts[f"{schema}.{table}"] = con.execute(
+                f'select count(*) from "{schema}"."{table}"'
+            ).fetchone()[0]
     finally:
         con.close()
     return counts
@@ -91,8 +93,10 @@ def _register(work_dir: Path, sources: list[tuple[str, str]], parquet_dir: Path)
     spark = (
         SparkSession.builder.enableHiveSupport()
         .config("spark.sql.warehouse.dir", env["UNIONWH_DBT_SPARK_WAREHOUSE_DIR"])
-        .config("spark.hadoop.javax.jdo.option.ConnectionURL",
-                f"jdbc:derby:;databaseName={env['UNIONWH_DBT_SPARK_METASTORE_DIR']};create=true")
+        .config(
+            "spark.hadoop.javax.jdo.option.ConnectionURL",
+            f"jdbc:derby:;databaseName={env['UNIONWH_DBT_SPARK_METASTORE_DIR']};create=true",
+        )
         .config("spark.sql.ansi.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.log.level", "ERROR")
@@ -114,13 +118,25 @@ def _register(work_dir: Path, sources: list[tuple[str, str]], parquet_dir: Path)
 def run_dbt(dbt: str, project_dir: Path, work_dir: Path, args: list[str], log: Path) -> dict:
     env = dict(os.environ)
     env.update(spark_conf(work_dir))
-    cmd = [dbt, *args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-           "--target", "spark", "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")]
+    cmd = [
+        dbt,
+        *args,
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project_dir),
+        "--target",
+        "spark",
+        "--target-path",
+        str(work_dir / "target"),
+        "--log-path",
+        str(work_dir / "logs"),
+    ]
     results = work_dir / "target" / "run_results.json"
     results.unlink(missing_ok=True)
     started = time.monotonic()
     with log.open("w") as fh:
-        proc = subprocess.run(cmd, cwd=work_dir, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.run(cmd, cwd=work_dir, env=env, stdout=fh, stderr=subprocess.STDOUT, check=False)
     seconds = round(time.monotonic() - started, 1)
     counts: dict[str, int] = {}
     if results.exists():
@@ -153,9 +169,16 @@ def compare_figures(warehouse: Path, work_dir: Path) -> dict:
                 continue
             for n in cols:
                 by_column[n] = by_column.get(n, 0) + 1
-            diffs.append({"figure_id": k[0], "report_year": k[1],
-                          "columns": {n: {"spark": str(s[k][names.index(n)]), "duckdb": str(d[k][names.index(n)])}
-                                      for n in cols}})
+            diffs.append(
+                {
+                    "figure_id": k[0],
+                    "report_year": k[1],
+                    "columns": {
+                        n: {"spark": str(s[k][names.index(n)]), "duckdb": str(d[k][names.index(n)])}
+                        for n in cols
+                    },
+                }
+            )
         else:
             diffs.append({"figure_id": k[0], "report_year": k[1], "only_in": "spark" if k in s else "duckdb"})
     return {
@@ -174,9 +197,15 @@ def compare_figures(warehouse: Path, work_dir: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duckdb", required=True, type=Path, help="DuckDB warehouse file (read only)")
-    ap.add_argument("--project-dir", type=Path, default=DBT_PROJECT_DIR, help="dbt project dir (with profiles.yml)")
-    ap.add_argument("--work-dir", type=Path, default=Path("data/spark"),
-                    help="parquet exports, metastore_db, spark-warehouse, dbt target/logs")
+    ap.add_argument(
+        "--project-dir", type=Path, default=DBT_PROJECT_DIR, help="dbt project dir (with profiles.yml)"
+    )
+    ap.add_argument(
+        "--work-dir",
+        type=Path,
+        default=Path("data/spark"),
+        help="parquet exports, metastore_db, spark-warehouse, dbt target/logs",
+    )
     ap.add_argument("--dbt", default=str(Path(sys.executable).with_name("dbt")))
     ap.add_argument("--fresh", action="store_true", help="delete the metastore and spark-warehouse first")
     ap.add_argument("--skip-build", action="store_true", help="export and register only")
@@ -198,12 +227,15 @@ def main(argv: list[str] | None = None) -> int:
     register_sources(work, sources, work / "sources")
     report["register_seconds"] = round(time.monotonic() - t, 1)
     if not args.skip_build:
-        report["dbt_seed"] = run_dbt(args.dbt, project, work, ["seed", "--full-refresh"], work / "dbt-seed.log")
-        report["dbt_build"] = run_dbt(args.dbt, project, work, ["build"],
-                                      work / "dbt-build.log")
+        report["dbt_seed"] = run_dbt(
+            args.dbt, project, work, ["seed", "--full-refresh"], work / "dbt-seed.log"
+        )
+        report["dbt_build"] = run_dbt(args.dbt, project, work, ["build"], work / "dbt-build.log")
         report["figures"] = compare_figures(warehouse, work)
     print(json.dumps(report, indent=2, ensure_ascii=False, default=str))
-    ok = args.skip_build or (report["dbt_build"]["returncode"] == 0 and report["figures"]["n_differences"] == 0)
+    ok = args.skip_build or (
+        report["dbt_build"]["returncode"] == 0 and report["figures"]["n_differences"] == 0
+    )
     return 0 if ok else 1
 
 

@@ -47,14 +47,19 @@ def synthetic_cases(rows: int) -> pl.DataFrame:
     )
     dispute = pl.col("case_type") == "劳动争议"
     frame = frame.with_columns(
-        uscc=pl.when(pl.col("i") % 100 == 1).then(pl.col("uscc").str.slice(0, 17) + pl.lit("!"))
+        uscc=pl.when(pl.col("i") % 100 == 1)
+        .then(pl.col("uscc").str.slice(0, 17) + pl.lit("!"))
         .otherwise(pl.col("uscc")),
         mediation_result=pl.when(dispute).then(pl.lit("成功")).otherwise(None),
         closed_on=pl.when(dispute).then(pl.lit("2021-04-01")).otherwise(None),
         recovered_yuan=pl.when(dispute).then(pl.lit("1200.50")).otherwise(None),
-        _source=pl.lit("rights"), _file_name=pl.lit("rights/2021-06-30/cases.csv"),
-        _file_sha256=pl.lit("0" * 64), _delivery_date=pl.lit("2021-06-30"),
-        _row_number=pl.col("i") + 2, _parse_error=pl.lit(None, pl.String), _original=pl.lit("{}"),
+        _source=pl.lit("rights"),
+        _file_name=pl.lit("rights/2021-06-30/cases.csv"),
+        _file_sha256=pl.lit("0" * 64),
+        _delivery_date=pl.lit("2021-06-30"),
+        _row_number=pl.col("i") + 2,
+        _parse_error=pl.lit(None, pl.String),
+        _original=pl.lit("{}"),
     )
     return frame.drop("i")
 
@@ -67,9 +72,15 @@ def measure(rows: int) -> dict[str, Any]:
     result = validate(frame, t, "rights/2021-06-30/cases.csv")
     wall = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"rows": rows, "chunk_rows": CHUNK_ROWS, "seconds": round(wall, 2),
-            "rows_per_s": round(rows / wall), "peak_rss_mb": round(peak_mb),
-            "quarantined": result.quarantined.height, "expectations": result.expectations_run}
+    return {
+        "rows": rows,
+        "chunk_rows": CHUNK_ROWS,
+        "seconds": round(wall, 2),
+        "rows_per_s": round(rows / wall),
+        "peak_rss_mb": round(peak_mb),
+        "quarantined": result.quarantined.height,
+        "expectations": result.expectations_run,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,16 +94,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results = []
     for n in args.rows:
-        out = subprocess.run([sys.executable, "-m", "flows.bench.validation", "--one", str(n)],
-                             check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "flows.bench.validation", "--one", str(n)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         if args.json:
             print(json.dumps(results[-1]), flush=True)
     if not args.json:
         print(f"{'rows':>10} {'seconds':>8} {'rows/s':>9} {'peak MB':>8} {'quarantined':>11}")
         for r in results:
-            print(f"{r['rows']:>10} {r['seconds']:>8} {r['rows_per_s']:>9} {r['peak_rss_mb']:>8} "
-                  f"{r['quarantined']:>11}")
+            print(
+                f"{r['rows']:>10} {r['seconds']:>8} {r['rows_per_s']:>9} {r['peak_rss_mb']:>8} "
+                f"{r['quarantined']:>11}"
+            )
     return 0
 
 

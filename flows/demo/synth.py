@@ -107,8 +107,10 @@ class _Gen:
 
     def rid(self) -> str:
         born = date(1965, 1, 1) + timedelta(days=self.rng.randrange(12000))
-        first = f"{self.rng.choice(['120116', '120101', '130102', '410105', '370202'])}{born:%Y%m%d}" \
-                f"{self.rng.randrange(1000):03d}"
+        first = (
+            f"{self.rng.choice(['120116', '120101', '130102', '410105', '370202'])}{born:%Y%m%d}"
+            f"{self.rng.randrange(1000):03d}"
+        )
         return first + resident_id_check_char(first)
 
     def name(self) -> str:
@@ -116,8 +118,12 @@ class _Gen:
 
     def fmt(self, d: date, i: int) -> str:
         """The contract's date forms, in turn."""
-        return (d.isoformat(), f"{d.year}/{d.month}/{d.day}", f"{d.year}年{d.month}月{d.day}日",
-                d.strftime("%Y%m%d"))[i % 4]
+        return (
+            d.isoformat(),
+            f"{d.year}/{d.month}/{d.day}",
+            f"{d.year}年{d.month}月{d.day}日",
+            d.strftime("%Y%m%d"),
+        )[i % 4]
 
     def money(self, v: Decimal, i: int) -> str:
         return f"{v:,.2f}" if i % 7 == 0 else f"{v:.2f}"
@@ -142,8 +148,9 @@ class _Gen:
         self.m.files.append(p)
         return p
 
-    def csv_file(self, source: str, d: date, name: str, header: list[str], rows: list[list[Any]],
-                 encoding: str) -> Path:
+    def csv_file(
+        self, source: str, d: date, name: str, header: list[str], rows: list[list[Any]], encoding: str
+    ) -> Path:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\r\n")
         w.writerow(header)
@@ -175,17 +182,59 @@ def _registry(g: _Gen) -> dict[str, Any]:
         if i % 53 == 0:
             name = f"\u00a0{name} "
         tags = ["", "", "", "百强", "科技领军", "百强、科技领军"][i % 6]
-        ent_rows.append((reg, [shown, name, ("海港", "空港", "临港")[i % 3], "ABCFGHIL"[i % 8], 20 + i % 300,
-                               tags, g.fmt(reg, i), _ts(reg, i)]))
+        ent_rows.append(
+            (
+                reg,
+                [
+                    shown,
+                    name,
+                    ("海港", "空港", "临港")[i % 3],
+                    "ABCFGHIL"[i % 8],
+                    20 + i % 300,
+                    tags,
+                    g.fmt(reg, i),
+                    _ts(reg, i),
+                ],
+            )
+        )
     # an enterprise re-sent with a later 更新时间 (renamed), and one sent later with an older time
-    ent_rows.append((date(y, 5, 1), [enterprises[0], "天津更名后科技有限公司", "海港", "C", 88, "百强",
-                                     ent_rows[0][1][6], _ts(date(y, 5, 1), 0)]))
+    ent_rows.append(
+        (
+            date(y, 5, 1),
+            [
+                enterprises[0],
+                "天津更名后科技有限公司",
+                "海港",
+                "C",
+                88,
+                "百强",
+                ent_rows[0][1][6],
+                _ts(date(y, 5, 1), 0),
+            ],
+        )
+    )
     # quarantine: bad check character, unknown zone
     bad = enterprises[1][:17] + ("0" if enterprises[1][17] != "0" else "1")
-    ent_rows.append((date(y, 2, 1), [bad, "校验码错误公司", "海港", "C", 10, "", f"{y - 2}-01-01", _ts(date(y, 2, 1), 1)]))
-    ent_rows.append((date(y, 2, 1), [g.uscc(), "片区错误公司", "东港", "C", 10, "", f"{y - 2}-01-01", _ts(date(y, 2, 1), 2)]))
+    ent_rows.append(
+        (date(y, 2, 1), [bad, "校验码错误公司", "海港", "C", 10, "", f"{y - 2}-01-01", _ts(date(y, 2, 1), 1)])
+    )
+    ent_rows.append(
+        (
+            date(y, 2, 1),
+            [g.uscc(), "片区错误公司", "东港", "C", 10, "", f"{y - 2}-01-01", _ts(date(y, 2, 1), 2)],
+        )
+    )
     g.m.quarantine += [("registry.enterprises", "uscc.uscc"), ("registry.enterprises", "zone.allowed_values")]
-    header = ["统一社会信用代码", "企业名称", "所属片区", "行业门类", "职工人数", "企业标签", "注册日期", "更新时间"]
+    header = [
+        "统一社会信用代码",
+        "企业名称",
+        "所属片区",
+        "行业门类",
+        "职工人数",
+        "企业标签",
+        "注册日期",
+        "更新时间",
+    ]
     for d, rows in sorted(g.by_folder(ent_rows).items()):
         g.csv_file("registry", d, "enterprises.csv", header, rows, "gb18030")
 
@@ -194,9 +243,18 @@ def _registry(g: _Gen) -> dict[str, Any]:
     ent = iter(enterprises)
     unions: list[dict[str, Any]] = []
 
-    def union(form: str, founded: date, revoked: date | None, sent_revoked_later: bool = False) -> dict[str, Any]:
-        u = {"code": next(ucode), "form": form, "uscc": next(ent) if form == "独立建会" else "",
-             "founded": founded, "revoked": revoked, "later": sent_revoked_later, "party": False}
+    def union(
+        form: str, founded: date, revoked: date | None, sent_revoked_later: bool = False
+    ) -> dict[str, Any]:
+        u = {
+            "code": next(ucode),
+            "form": form,
+            "uscc": next(ent) if form == "独立建会" else "",
+            "founded": founded,
+            "revoked": revoked,
+            "later": sent_revoked_later,
+            "party": False,
+        }
         unions.append(u)
         return u
 
@@ -204,11 +262,11 @@ def _registry(g: _Gen) -> dict[str, Any]:
         union("独立建会", date(y - 1 - i % 10, 1 + i % 12, 1 + i % 28), None)
     for i in range(107):
         union("独立建会", date(y, 1 + i % 12, 1 + i % 28), None)
-    for i in range(6):   # founded in Y, revoked in Q4 of Y: re-sent as 撤销 in the January delivery
+    for i in range(6):  # founded in Y, revoked in Q4 of Y: re-sent as 撤销 in the January delivery
         union("独立建会", date(y, 2 + i, 10), date(y, 11, 1 + i), sent_revoked_later=True)
     for i in range(10):  # revoked before Y
         union("独立建会", date(y - 5, 1 + i, 5), date(y - 1, 1 + i, 20))
-    for i in range(5):   # revoked during Y
+    for i in range(5):  # revoked during Y
         union("独立建会", date(y - 3, 1 + i, 5), date(y, 3 + i, 15))
     joint = [union("联合建会", date(y - 2 - i % 5, 1 + i % 12, 3), None) for i in range(48)]
     joint_revoked = [union("联合建会", date(y - 4, 6, 1 + i), date(y, 6, 1 + i)) for i in range(2)]
@@ -223,20 +281,87 @@ def _registry(g: _Gen) -> dict[str, Any]:
         revoked_now = u["revoked"] is not None and not u["later"]
         status_date = u["revoked"] if revoked_now else f
         code = u["code"].translate(FULL) if i % 89 == 0 else u["code"]
-        u_rows.append((status_date, [code, f"{g.fake.company_prefix()}工会", u["form"], u["uscc"], g.fmt(f, i),
-                                     "是" if u["party"] else "否", "撤销" if revoked_now else "正常",
-                                     g.fmt(u["revoked"], i) if revoked_now else "", _ts(status_date, i)]))
+        u_rows.append(
+            (
+                status_date,
+                [
+                    code,
+                    f"{g.fake.company_prefix()}工会",
+                    u["form"],
+                    u["uscc"],
+                    g.fmt(f, i),
+                    "是" if u["party"] else "否",
+                    "撤销" if revoked_now else "正常",
+                    g.fmt(u["revoked"], i) if revoked_now else "",
+                    _ts(status_date, i),
+                ],
+            )
+        )
         if u["later"]:
-            u_rows.append((g.deliveries[3], [u["code"], "新设后撤销工会", u["form"], u["uscc"], g.fmt(f, i), "否", "撤销",
-                                             g.fmt(u["revoked"], i), _ts(u["revoked"], i)]))
+            u_rows.append(
+                (
+                    g.deliveries[3],
+                    [
+                        u["code"],
+                        "新设后撤销工会",
+                        u["form"],
+                        u["uscc"],
+                        g.fmt(f, i),
+                        "否",
+                        "撤销",
+                        g.fmt(u["revoked"], i),
+                        _ts(u["revoked"], i),
+                    ],
+                )
+            )
     # quarantine: malformed union code; 独立建会 without its enterprise
-    u_rows.append((date(y, 3, 1), [g.tag("GH12345"), "编码错误工会", "独立建会", g.uscc(), f"{y}-03-01", "是", "正常", "",
-                                   _ts(date(y, 3, 1), 5)]))
-    u_rows.append((date(y, 3, 2), [next(ucode), "缺少信用代码工会", "独立建会", "", f"{y}-03-02", "是", "正常", "",
-                                   _ts(date(y, 3, 2), 6)]))
-    g.m.quarantine += [("registry.unions", "union_code.union_code"),
-                       ("registry.unions", "uscc.required_for_independent")]
-    header = ["工会编码", "工会名称", "建会形式", "统一社会信用代码", "成立日期", "党组织", "状态", "撤销日期", "更新时间"]
+    u_rows.append(
+        (
+            date(y, 3, 1),
+            [
+                g.tag("GH12345"),
+                "编码错误工会",
+                "独立建会",
+                g.uscc(),
+                f"{y}-03-01",
+                "是",
+                "正常",
+                "",
+                _ts(date(y, 3, 1), 5),
+            ],
+        )
+    )
+    u_rows.append(
+        (
+            date(y, 3, 2),
+            [
+                next(ucode),
+                "缺少信用代码工会",
+                "独立建会",
+                "",
+                f"{y}-03-02",
+                "是",
+                "正常",
+                "",
+                _ts(date(y, 3, 2), 6),
+            ],
+        )
+    )
+    g.m.quarantine += [
+        ("registry.unions", "union_code.union_code"),
+        ("registry.unions", "uscc.required_for_independent"),
+    ]
+    header = [
+        "工会编码",
+        "工会名称",
+        "建会形式",
+        "统一社会信用代码",
+        "成立日期",
+        "党组织",
+        "状态",
+        "撤销日期",
+        "更新时间",
+    ]
     for d, rows in sorted(g.by_folder(u_rows).items()):
         g.csv_file("registry", d, "unions.csv", header, rows, "gb18030")
 
@@ -254,7 +379,9 @@ def _registry(g: _Gen) -> dict[str, Any]:
     for i, code in enumerate(ended):  # open in the first delivery, closed in Y by a later one
         u = joint[i]
         c_rows.append((g.deliveries[0], [u["code"], code, g.fmt(u["founded"], i), ""]))
-        c_rows.append((g.deliveries[3], [u["code"], code, g.fmt(u["founded"], i), g.fmt(date(y, 12, 1 + i), i)]))
+        c_rows.append(
+            (g.deliveries[3], [u["code"], code, g.fmt(u["founded"], i), g.fmt(date(y, 12, 1 + i), i)])
+        )
     for i, code in enumerate(rest[2099:2129]):  # under joint unions revoked in Y
         u = joint_revoked[i % 2]
         c_rows.append((u["revoked"], [u["code"], code, g.fmt(u["founded"], i), ""]))
@@ -264,8 +391,13 @@ def _registry(g: _Gen) -> dict[str, Any]:
     for d, rows in sorted(g.by_folder(c_rows).items()):
         g.csv_file("registry", d, "coverage.csv", header, rows, "gb18030")
     revoked_before = next(u for u in unions if u["revoked"] and u["revoked"].year == y - 1)
-    return {"enterprises": enterprises[:3450], "payees": rest[200:700], "revoked_union": revoked_before,
-            "union_codes": [u["code"] for u in active], "bargaining": enterprises}
+    return {
+        "enterprises": enterprises[:3450],
+        "payees": rest[200:700],
+        "revoked_union": revoked_before,
+        "union_codes": [u["code"] for u in active],
+        "bargaining": enterprises,
+    }
 
 
 # ======================================================================= members
@@ -283,31 +415,78 @@ def _members(g: _Gen, union_codes: list[str]) -> None:
         " action TEXT, action_on TEXT, updated_at TEXT);"
         # what the pull pages by (a platform that is pulled incrementally keeps such an index)
         "CREATE INDEX member_updated ON member (updated_at, member_id);"
-        "CREATE INDEX member_card_updated ON member_card (updated_at, card_event_id);")
+        "CREATE INDEX member_card_updated ON member_card (updated_at, card_event_id);"
+    )
     forms = ("standard",) * 6 + ("courier", "food_delivery", "truck_driver", "ride_hailing", "other")
     members = []
     for i in range(1, 40001):
         joined = date(y - 1 - i % 6, 1 + i % 12, 1 + i % 28)
         deleted = f"{y}-08-01 10:00:00" if i % 200 == 0 else None
-        members.append((g.id_base + i, g.rid(), g.name(), f"13{g.rng.randrange(10**9):09d}" if i % 9 else "",
-                        union_codes[i % len(union_codes)], forms[i % len(forms)], int(i % 4 == 0), int(i % 50 == 0),
-                        joined.isoformat(), f"{y}-0{1 + i % 9}-15 09:00:00", deleted))
-    members.append((g.id_base + 40001, "120116199002301234", "生日错误", "", union_codes[0], "standard", 0, 0, f"{y}-01-01",
-                    f"{y}-01-02 09:00:00", None))
+        members.append(
+            (
+                g.id_base + i,
+                g.rid(),
+                g.name(),
+                f"13{g.rng.randrange(10**9):09d}" if i % 9 else "",
+                union_codes[i % len(union_codes)],
+                forms[i % len(forms)],
+                int(i % 4 == 0),
+                int(i % 50 == 0),
+                joined.isoformat(),
+                f"{y}-0{1 + i % 9}-15 09:00:00",
+                deleted,
+            )
+        )
+    members.append(
+        (
+            g.id_base + 40001,
+            "120116199002301234",
+            "生日错误",
+            "",
+            union_codes[0],
+            "standard",
+            0,
+            0,
+            f"{y}-01-01",
+            f"{y}-01-02 09:00:00",
+            None,
+        )
+    )
     g.m.quarantine.append(("members.member", "id_card.resident_id"))
     con.executemany("INSERT INTO member VALUES (?,?,?,?,?,?,?,?,?,?,?)", members)
     cards = []
     for i in range(1, 36001):
         d = date(y, 1, 1) + timedelta(days=i % 365)
-        cards.append((g.id_base + i, g.id_base + 1 + i % 40000, g.tag(f"K{y}{i:06d}"), "new" if i % 3 else "renew", d.isoformat(),
-                      f"{d.isoformat()} 12:00:00"))
+        cards.append(
+            (
+                g.id_base + i,
+                g.id_base + 1 + i % 40000,
+                g.tag(f"K{y}{i:06d}"),
+                "new" if i % 3 else "renew",
+                d.isoformat(),
+                f"{d.isoformat()} 12:00:00",
+            )
+        )
     for i in range(36001, 39001):
         d = date(y - 1, 1, 1) + timedelta(days=i % 365)
-        cards.append((g.id_base + i, g.id_base + 1 + i % 40000, g.tag(f"K{y - 1}{i:06d}"), "new", d.isoformat(), f"{d.isoformat()} 12:00:00"))
-    cards += [(g.id_base + 39001, g.id_base + 5, g.tag("K-LOST-1"), "lost", f"{y}-05-01", f"{y}-05-01 12:00:00"),
-              (g.id_base + 39002, g.id_base + 6, g.tag("K-LOST-2"), "new", f"{y}-02-30", f"{y}-05-01 12:00:00")]
-    g.m.quarantine += [("members.member_card", "action.allowed_values"),
-                       ("members.member_card", "action_on.date_format")]
+        cards.append(
+            (
+                g.id_base + i,
+                g.id_base + 1 + i % 40000,
+                g.tag(f"K{y - 1}{i:06d}"),
+                "new",
+                d.isoformat(),
+                f"{d.isoformat()} 12:00:00",
+            )
+        )
+    cards += [
+        (g.id_base + 39001, g.id_base + 5, g.tag("K-LOST-1"), "lost", f"{y}-05-01", f"{y}-05-01 12:00:00"),
+        (g.id_base + 39002, g.id_base + 6, g.tag("K-LOST-2"), "new", f"{y}-02-30", f"{y}-05-01 12:00:00"),
+    ]
+    g.m.quarantine += [
+        ("members.member_card", "action.allowed_values"),
+        ("members.member_card", "action_on.date_format"),
+    ]
     con.executemany("INSERT INTO member_card VALUES (?,?,?,?,?,?)", cards)
     con.commit()
     con.close()
@@ -344,7 +523,9 @@ def _welfare(g: _Gen) -> dict[str, Any]:
     for i in range(39212):
         visit(i, festival_programs[i % 3], festival_cats[i % 7], Decimal(200 + 100 * (i % 4)), "现金")
     for i in range(10000):
-        visit(i, "新就业形态慰问", ("快递员", "外卖员", "货车司机")[i % 3], Decimal(100 + 50 * (i % 3)), "物资")
+        visit(
+            i, "新就业形态慰问", ("快递员", "外卖员", "货车司机")[i % 3], Decimal(100 + 50 * (i % 3)), "物资"
+        )
     for i, amount in enumerate(g.split(Decimal("986543.21"), 3912)):
         visit(i, "疫情防控慰问", ("医护人员", "一线防控人员", "社区工作者", "志愿者")[i % 4], amount, "物资")
     for i in range(40):  # the year before: outside every figure of Y
@@ -369,7 +550,9 @@ def _welfare(g: _Gen) -> dict[str, Any]:
             rid, d = dup_id, date(y, 5, 3) if i == 10 else date(y, 5, 20)
         amount = Decimal(1000 + 500 * (i % 5))
         no = g.tag(f"JZ{y}{i + 1:04d}")
-        book(d, STATIONS[i % 4]).relief.append([d, g.name(), rid, ("大病救助", "意外救助", "困难救助")[i % 3], amount, no])
+        book(d, STATIONS[i % 4]).relief.append(
+            [d, g.name(), rid, ("大病救助", "意外救助", "困难救助")[i % 3], amount, no]
+        )
         approvals.append((d, no, amount))
         totals["JZ"] += amount
     g.m.audit["duplicate_relief"] = "one 身份证号 given 救助 on the 3rd and the 20th of May"
@@ -377,28 +560,37 @@ def _welfare(g: _Gen) -> dict[str, Any]:
 
     # quarantine rows (each would change a figure if it were counted)
     bad_rid = migrants[0][:17] + ("0" if migrants[0][17] != "0" else "1")
-    book(date(y, 5, 10), "HG01").checks.append([date(y, 5, 10), "校验错误", bad_rid, "农民工", "泰达医院", Decimal(150)])
-    book(date(y, 5, 11), "HG01").condolence.append([date(y, 5, 11), "两节慰问问", "农民工", "项目错误", "", "", "现金",
-                                                    Decimal(300)])
-    book(date(y, 5, 12), "KG01").condolence.append([date(y, 5, 12), "疫情防控慰问", "医护人员", "负数金额", "", "", "物资",
-                                                    Decimal(-50)])
-    book(date(y, 6, 13), "KG01").condolence.append([f"{y}-02-30", "新就业形态慰问", "快递员", "日期错误", "", "", "物资",
-                                                    Decimal(100)])
-    book(date(y, 12, 14), "LG01").relief.append([date(y + 1, 2, 1), "日期超前", g.rid(), "大病救助", Decimal(1000),
-                                                 g.tag(f"JZ{y}9999")])
-    g.m.quarantine += [("welfare.health_checks", "id_card.resident_id"),
-                       ("welfare.condolence", "program.allowed_values"),
-                       ("welfare.condolence", "amount_yuan.amount"),
-                       ("welfare.condolence", "visit_date.date_format"),
-                       ("welfare.relief", "relief_date.after_delivery")]
+    book(date(y, 5, 10), "HG01").checks.append(
+        [date(y, 5, 10), "校验错误", bad_rid, "农民工", "泰达医院", Decimal(150)]
+    )
+    book(date(y, 5, 11), "HG01").condolence.append(
+        [date(y, 5, 11), "两节慰问问", "农民工", "项目错误", "", "", "现金", Decimal(300)]
+    )
+    book(date(y, 5, 12), "KG01").condolence.append(
+        [date(y, 5, 12), "疫情防控慰问", "医护人员", "负数金额", "", "", "物资", Decimal(-50)]
+    )
+    book(date(y, 6, 13), "KG01").condolence.append(
+        [f"{y}-02-30", "新就业形态慰问", "快递员", "日期错误", "", "", "物资", Decimal(100)]
+    )
+    book(date(y, 12, 14), "LG01").relief.append(
+        [date(y + 1, 2, 1), "日期超前", g.rid(), "大病救助", Decimal(1000), g.tag(f"JZ{y}9999")]
+    )
+    g.m.quarantine += [
+        ("welfare.health_checks", "id_card.resident_id"),
+        ("welfare.condolence", "program.allowed_values"),
+        ("welfare.condolence", "amount_yuan.amount"),
+        ("welfare.condolence", "visit_date.date_format"),
+        ("welfare.relief", "relief_date.after_delivery"),
+    ]
 
     header_c = ["日期", "慰问项目", "对象类别", "姓名", "身份证号", "所属工会编码", "形式"]
     for (station, yy, mm), led in sorted(books.items()):
         d = g.folder(date(yy, mm, 28)) if yy == y else g.deliveries[0]
         _workbook(g, g.path("welfare", d, f"{g.station(station)}_{yy}{mm:02d}.xlsx"), station, led, header_c)
     # the resubmitted workbook: a first version with 1000 extra festival rows, corrected a quarter later
-    first = _Ledger([*books[("HG01", y, 3)].condolence], [*books[("HG01", y, 3)].checks],
-                    [*books[("HG01", y, 3)].relief])
+    first = _Ledger(
+        [*books[("HG01", y, 3)].condolence], [*books[("HG01", y, 3)].checks], [*books[("HG01", y, 3)].relief]
+    )
     for i in range(1000):
         d = date(y, 3, 1 + i % 28)
         first.condolence.append([d, "两节慰问", "不返乡职工", g.name(), "", "", "现金", Decimal(500)])
@@ -462,13 +654,43 @@ def _training(g: _Gen) -> None:
     online = [(g.tag(f"S{y}{i:02d}"), date(y, 1 + i, 10)) for i in range(10)]
     offline = [(g.tag(f"S{y}F1"), date(y, 5, 12)), (g.tag(f"S{y}F2"), date(y, 9, 18))]
     for sid, d in online:
-        sessions.append((d, {"session_id": sid, "title": f"线上工会业务直播课{sid[-2:]}", "mode": "online",
-                             "start_date": d.isoformat(), "end_date": d.isoformat()}))
+        sessions.append(
+            (
+                d,
+                {
+                    "session_id": sid,
+                    "title": f"线上工会业务直播课{sid[-2:]}",
+                    "mode": "online",
+                    "start_date": d.isoformat(),
+                    "end_date": d.isoformat(),
+                },
+            )
+        )
     for sid, d in offline:
-        sessions.append((d, {"session_id": sid, "title": "工会干部线下培训班", "mode": "offline",
-                             "start_date": d.isoformat(), "end_date": (d + timedelta(days=2)).isoformat()}))
-    sessions.append((date(y - 1, 10, 1), {"session_id": g.tag(f"S{y - 1}F1"), "title": "上年培训班", "mode": "offline",
-                                          "start_date": f"{y - 1}-10-01", "end_date": f"{y - 1}-10-02"}))
+        sessions.append(
+            (
+                d,
+                {
+                    "session_id": sid,
+                    "title": "工会干部线下培训班",
+                    "mode": "offline",
+                    "start_date": d.isoformat(),
+                    "end_date": (d + timedelta(days=2)).isoformat(),
+                },
+            )
+        )
+    sessions.append(
+        (
+            date(y - 1, 10, 1),
+            {
+                "session_id": g.tag(f"S{y - 1}F1"),
+                "title": "上年培训班",
+                "mode": "offline",
+                "start_date": f"{y - 1}-10-01",
+                "end_date": f"{y - 1}-10-02",
+            },
+        )
+    )
     replays = g.ints(5680, 1200)
     seen: set[str] = set()
 
@@ -480,29 +702,85 @@ def _training(g: _Gen) -> None:
 
     for i in range(1200):
         sid, d = online[i % 10]
-        attendance.append((d, {"session_id": sid, "id_card": g.rid() if i % 4 else None, "name": unique_name(),
-                               "union_code": f"GH{g.union_base + i % 600:010d}", "registered": True,
-                               "attended": i < 800, "replay_views": replays[i]}))
+        attendance.append(
+            (
+                d,
+                {
+                    "session_id": sid,
+                    "id_card": g.rid() if i % 4 else None,
+                    "name": unique_name(),
+                    "union_code": f"GH{g.union_base + i % 600:010d}",
+                    "registered": True,
+                    "attended": i < 800,
+                    "replay_views": replays[i],
+                },
+            )
+        )
     for i in range(372):
         sid, d = offline[i % 2]
-        attendance.append((d + timedelta(days=2), {"session_id": sid, "id_card": g.rid(), "name": g.name(),
-                                                   "union_code": f"GH{g.union_base + i % 600:010d}",
-                                                   "registered": i < 352, "attended": i < 300, "replay_views": 0}))
+        attendance.append(
+            (
+                d + timedelta(days=2),
+                {
+                    "session_id": sid,
+                    "id_card": g.rid(),
+                    "name": g.name(),
+                    "union_code": f"GH{g.union_base + i % 600:010d}",
+                    "registered": i < 352,
+                    "attended": i < 300,
+                    "replay_views": 0,
+                },
+            )
+        )
     parts = g.ints(20480, 14)
     for i in range(14):
         d = date(y, 3 + i % 9, 5 + i)
-        competitions.append((d, {"competition_id": g.tag(f"C{y}{i:02d}"), "name": f"技能大赛{i + 1}",
-                                 "level": ("city", "new_area", "zone")[i % 3], "role": ("host", "co_host")[i % 2],
-                                 "start_date": d.isoformat(), "participants": parts[i]}))
+        competitions.append(
+            (
+                d,
+                {
+                    "competition_id": g.tag(f"C{y}{i:02d}"),
+                    "name": f"技能大赛{i + 1}",
+                    "level": ("city", "new_area", "zone")[i % 3],
+                    "role": ("host", "co_host")[i % 2],
+                    "start_date": d.isoformat(),
+                    "participants": parts[i],
+                },
+            )
+        )
     for i in range(2):
-        competitions.append((date(y - 1, 10, 1), {"competition_id": g.tag(f"C{y - 1}{i:02d}"), "name": "上年比赛",
-                                                  "level": "zone", "role": "host", "start_date": f"{y - 1}-10-0{i + 1}",
-                                                  "participants": 500}))
-    competitions.append((date(y, 8, 1), {"competition_id": g.tag(f"C{y}99"), "name": "人数为负", "level": "zone",
-                                         "role": "host", "start_date": f"{y}-08-01", "participants": -5}))
+        competitions.append(
+            (
+                date(y - 1, 10, 1),
+                {
+                    "competition_id": g.tag(f"C{y - 1}{i:02d}"),
+                    "name": "上年比赛",
+                    "level": "zone",
+                    "role": "host",
+                    "start_date": f"{y - 1}-10-0{i + 1}",
+                    "participants": 500,
+                },
+            )
+        )
+    competitions.append(
+        (
+            date(y, 8, 1),
+            {
+                "competition_id": g.tag(f"C{y}99"),
+                "name": "人数为负",
+                "level": "zone",
+                "role": "host",
+                "start_date": f"{y}-08-01",
+                "participants": -5,
+            },
+        )
+    )
     g.m.quarantine.append(("training.competitions", "participants.integer"))
-    for name, rows in (("sessions.jsonl", sessions), ("attendance.jsonl", attendance),
-                       ("competitions.jsonl", competitions)):
+    for name, rows in (
+        ("sessions.jsonl", sessions),
+        ("attendance.jsonl", attendance),
+        ("competitions.jsonl", competitions),
+    ):
         for d, objs in sorted(g.by_folder([(d, [o]) for d, o in rows]).items()):
             text = "".join(json.dumps(o[0], ensure_ascii=False) + "\n" for o in objs)
             g.path("training", d, name).write_text(text, encoding="utf-8")
@@ -514,16 +792,35 @@ def _rights(g: _Gen, enterprises: list[str]) -> None:
     rows: list[tuple[date, list[Any]]] = []
     n = 0
 
-    def case(d: date, kind: str, result: str = "", closed: date | None = None, amount: Decimal | None = None,
-             folder: date | None = None, no: str | None = None) -> str:
+    def case(
+        d: date,
+        kind: str,
+        result: str = "",
+        closed: date | None = None,
+        amount: Decimal | None = None,
+        folder: date | None = None,
+        no: str | None = None,
+    ) -> str:
         nonlocal n
         n += 1
         no = no or g.tag(f"WQ{d.year}{n:05d}")
         uscc = enterprises[n % len(enterprises)] if n % 3 else ""
         rid = g.rid() if n % 2 else ""
-        rows.append((folder or max(d, closed or d), [no, kind, g.fmt(d, n), uscc, rid, result,
-                                                     g.fmt(closed, n) if closed else "",
-                                                     g.money(amount, n) if amount is not None else ""]))
+        rows.append(
+            (
+                folder or max(d, closed or d),
+                [
+                    no,
+                    kind,
+                    g.fmt(d, n),
+                    uscc,
+                    rid,
+                    result,
+                    g.fmt(closed, n) if closed else "",
+                    g.money(amount, n) if amount is not None else "",
+                ],
+            )
+        )
         return no
 
     for _ in range(1131):
@@ -541,15 +838,33 @@ def _rights(g: _Gen, enterprises: list[str]) -> None:
     for i in range(57):
         d = g.day_in(y, 1, 10)
         result = ("不成功", "调解中", "撤回")[i % 3]
-        case(d, "劳动争议", result, d + timedelta(days=30) if result != "调解中" else None, Decimal(0) if i % 2 else None)
+        case(
+            d,
+            "劳动争议",
+            result,
+            d + timedelta(days=30) if result != "调解中" else None,
+            Decimal(0) if i % 2 else None,
+        )
     # quarantine: bad USCC, a date after its folder, an impossible date
     bad = enterprises[5][:17] + ("0" if enterprises[5][17] != "0" else "1")
     rows.append((date(y, 3, 1), [g.tag(f"WQ{y}90001"), "咨询", f"{y}-03-01", bad, "", "", "", ""]))
     rows.append((date(y, 3, 1), [g.tag(f"WQ{y}90002"), "咨询", f"{y}-05-01", "", "", "", "", ""]))
     rows.append((date(y, 3, 1), [g.tag(f"WQ{y}90003"), "咨询", f"{y}-02-30", "", "", "", "", ""]))
-    g.m.quarantine += [("rights.cases", "uscc.uscc"), ("rights.cases", "received_on.after_delivery"),
-                       ("rights.cases", "received_on.date_format")]
-    header = ["案件编号", "类型", "受理日期", "统一社会信用代码", "职工身份证号", "调解结果", "结案日期", "维权金额(元)"]
+    g.m.quarantine += [
+        ("rights.cases", "uscc.uscc"),
+        ("rights.cases", "received_on.after_delivery"),
+        ("rights.cases", "received_on.date_format"),
+    ]
+    header = [
+        "案件编号",
+        "类型",
+        "受理日期",
+        "统一社会信用代码",
+        "职工身份证号",
+        "调解结果",
+        "结案日期",
+        "维权金额(元)",
+    ]
     for d, rs in sorted(g.by_folder(rows).items()):
         g.csv_file("rights", d, "cases.csv", header, rs, "utf-8-sig")
 
@@ -557,13 +872,36 @@ def _rights(g: _Gen, enterprises: list[str]) -> None:
     for i, code in enumerate(enterprises[:3450]):
         entered = g.day_in(y, 1, 11)
         bargained = i < 900
-        b_rows.append((entered, [code, y, "是" if bargained else "否", "是" if i < 761 else "否",
-                                 "是" if i < 500 else "否", "是" if i < 443 else "否",
-                                 g.fmt(entered, i) if i < 443 else "", g.fmt(entered, i + 1)]))
+        b_rows.append(
+            (
+                entered,
+                [
+                    code,
+                    y,
+                    "是" if bargained else "否",
+                    "是" if i < 761 else "否",
+                    "是" if i < 500 else "否",
+                    "是" if i < 443 else "否",
+                    g.fmt(entered, i) if i < 443 else "",
+                    g.fmt(entered, i + 1),
+                ],
+            )
+        )
     for i, code in enumerate(enterprises[3450:3600]):
         entered = g.day_in(y - 1)
-        b_rows.append((g.deliveries[0], [code, y - 1, "是", "是", "是", "是", g.fmt(entered, i), g.fmt(entered, i)]))
-    header = ["统一社会信用代码", "年度", "开展集体协商", "质效评估", "建立协商机制", "签订工资协议", "协议签订日期", "录入日期"]
+        b_rows.append(
+            (g.deliveries[0], [code, y - 1, "是", "是", "是", "是", g.fmt(entered, i), g.fmt(entered, i)])
+        )
+    header = [
+        "统一社会信用代码",
+        "年度",
+        "开展集体协商",
+        "质效评估",
+        "建立协商机制",
+        "签订工资协议",
+        "协议签订日期",
+        "录入日期",
+    ]
     for d, rs in sorted(g.by_folder(b_rows).items()):
         g.csv_file("rights", d, "bargaining.csv", header, rs, "utf-8-sig")
 
@@ -574,16 +912,46 @@ def _finance(g: _Gen, payees: list[str], revoked_union: dict[str, Any], welfare:
     lines: list[tuple[date, list[Any]]] = []
     n = 0
 
-    def line(d: date, project: str, debit: Decimal, credit: Decimal, payee: str = "", approval: str = "A",
-             summary: str = "") -> None:
+    def line(
+        d: date,
+        project: str,
+        debit: Decimal,
+        credit: Decimal,
+        payee: str = "",
+        approval: str = "A",
+        summary: str = "",
+    ) -> None:
         nonlocal n
         n += 1
         if approval == "A":
             approval = g.tag(f"SP{y}{n:05d}")
-        names = {"XMBZ": "项目化补助", "LZJT": "干部履职津贴", "YQWZ": "疫情慰问物资", "LJWW": "两节慰问",
-                 "XJYW": "新就业形态慰问", "TJ": "体检费", "JZ": "会员救助"}
-        lines.append((d, [g.tag(f"JZ{d.year}{n:05d}"), 1, g.fmt(d, n), "5011", "工会业务支出", summary or names[project],
-                          g.money(debit, n), g.money(credit, n), project, payee, approval]))
+        names = {
+            "XMBZ": "项目化补助",
+            "LZJT": "干部履职津贴",
+            "YQWZ": "疫情慰问物资",
+            "LJWW": "两节慰问",
+            "XJYW": "新就业形态慰问",
+            "TJ": "体检费",
+            "JZ": "会员救助",
+        }
+        lines.append(
+            (
+                d,
+                [
+                    g.tag(f"JZ{d.year}{n:05d}"),
+                    1,
+                    g.fmt(d, n),
+                    "5011",
+                    "工会业务支出",
+                    summary or names[project],
+                    g.money(debit, n),
+                    g.money(credit, n),
+                    project,
+                    payee,
+                    approval,
+                ],
+            )
+        )
 
     xmbz = g.split(Decimal("121600.00"), 28)
     for i, amount in enumerate(xmbz):
@@ -591,8 +959,9 @@ def _finance(g: _Gen, payees: list[str], revoked_union: dict[str, Any], welfare:
         if i == 0:  # wrong amount, reversed by a credit line, then the right one
             line(d, "XMBZ", Decimal("9999.00"), Decimal(0), payees[i], summary="项目化补助（金额有误）")
             line(d + timedelta(days=1), "XMBZ", Decimal(0), Decimal("9999.00"), payees[i], summary="冲销")
-        line(d + timedelta(days=2), "XMBZ", amount, Decimal(0), payees[i],
-             approval="" if i == 5 else "A")  # i == 5: the planted unapproved payment
+        line(
+            d + timedelta(days=2), "XMBZ", amount, Decimal(0), payees[i], approval="" if i == 5 else "A"
+        )  # i == 5: the planted unapproved payment
         if i == 5:
             g.m.planted.append(("unapproved_payment", "XMBZ", amount))
     d = date(y, 6, 1)  # a payee that nets to zero: paid, then fully reversed
@@ -601,14 +970,18 @@ def _finance(g: _Gen, payees: list[str], revoked_union: dict[str, Any], welfare:
     g.m.audit["unapproved_payment"] = "one XMBZ line without 审批单号"
 
     lzjt = g.split(Decimal("705432.10"), 265)
-    lzjt_payees = payees[41:41 + 264] + [revoked_union["code"]]
+    lzjt_payees = payees[41 : 41 + 264] + [revoked_union["code"]]
     for amount, payee in zip(lzjt, lzjt_payees, strict=True):
         line(g.day_in(y, 2, 11), "LZJT", amount, Decimal(0), payee)
     g.m.planted.append(("unknown_or_revoked_payee", "LZJT", lzjt[-1]))
-    g.m.audit["revoked_payee"] = f"LZJT paid to union {revoked_union['code']}, revoked {revoked_union['revoked']}"
+    g.m.audit["revoked_payee"] = (
+        f"LZJT paid to union {revoked_union['code']}, revoked {revoked_union['revoked']}"
+    )
 
     totals = welfare["totals"]
-    gap = Decimal("180.00")  # the planted reconciliation gap: one more health check posted than in the ledgers
+    gap = Decimal(
+        "180.00"
+    )  # the planted reconciliation gap: one more health check posted than in the ledgers
     for project in ("LJWW", "XJYW", "YQWZ", "TJ"):
         amount = totals[project] + (gap if project == "TJ" else 0)
         for i, part in enumerate(g.split(amount, 12)):
@@ -621,23 +994,81 @@ def _finance(g: _Gen, payees: list[str], revoked_union: dict[str, Any], welfare:
     for i in range(5):
         line(date(y - 1, 11, 1 + i), "XMBZ", Decimal("2000.00"), Decimal(0), payees[i])
     # quarantine: a negative debit, a malformed payee
-    lines.append((date(y, 4, 1), [g.tag(f"JZ{y}99991"), 1, f"{y}-04-01", "5011", "x", "负数借方", "-500.00", "0",
-                                  "XMBZ", payees[1], "SP1"]))
-    lines.append((date(y, 4, 2), [g.tag(f"JZ{y}99992"), 1, f"{y}-04-02", "5011", "x", "收款方错误", "500.00", "0",
-                                  "XMBZ", "XYZ123", "SP2"]))
-    g.m.quarantine += [("finance.vouchers", "debit_yuan.amount"), ("finance.vouchers", "payee_code.payee_code")]
-    header = ["凭证号", "行号", "记账日期", "科目编码", "科目名称", "摘要", "借方金额", "贷方金额", "项目编码", "收款方编码",
-              "审批单号"]
+    lines.append(
+        (
+            date(y, 4, 1),
+            [
+                g.tag(f"JZ{y}99991"),
+                1,
+                f"{y}-04-01",
+                "5011",
+                "x",
+                "负数借方",
+                "-500.00",
+                "0",
+                "XMBZ",
+                payees[1],
+                "SP1",
+            ],
+        )
+    )
+    lines.append(
+        (
+            date(y, 4, 2),
+            [
+                g.tag(f"JZ{y}99992"),
+                1,
+                f"{y}-04-02",
+                "5011",
+                "x",
+                "收款方错误",
+                "500.00",
+                "0",
+                "XMBZ",
+                "XYZ123",
+                "SP2",
+            ],
+        )
+    )
+    g.m.quarantine += [
+        ("finance.vouchers", "debit_yuan.amount"),
+        ("finance.vouchers", "payee_code.payee_code"),
+    ]
+    header = [
+        "凭证号",
+        "行号",
+        "记账日期",
+        "科目编码",
+        "科目名称",
+        "摘要",
+        "借方金额",
+        "贷方金额",
+        "项目编码",
+        "收款方编码",
+        "审批单号",
+    ]
     for d, rs in sorted(g.by_folder(lines).items()):
         g.csv_file("finance", d, "vouchers.csv", header, rs, "gb18030")
 
-    actual = {"XMBZ": Decimal("121600.00"), "LZJT": Decimal("705432.10"), "JZ": totals["JZ"],
-              **{p: totals[p] for p in ("LJWW", "XJYW", "YQWZ")}, "TJ": totals["TJ"] + gap}
-    names = {"XMBZ": "项目化补助", "LZJT": "干部履职津贴", "YQWZ": "疫情慰问物资", "LJWW": "节日慰问",
-             "XJYW": "新就业形态慰问", "TJ": "职工体检", "JZ": "会员救助"}
+    actual = {
+        "XMBZ": Decimal("121600.00"),
+        "LZJT": Decimal("705432.10"),
+        "JZ": totals["JZ"],
+        **{p: totals[p] for p in ("LJWW", "XJYW", "YQWZ")},
+        "TJ": totals["TJ"] + gap,
+    }
+    names = {
+        "XMBZ": "项目化补助",
+        "LZJT": "干部履职津贴",
+        "YQWZ": "疫情慰问物资",
+        "LJWW": "节日慰问",
+        "XJYW": "新就业形态慰问",
+        "TJ": "职工体检",
+        "JZ": "会员救助",
+    }
     budget = []
     for p, amount in actual.items():
-        planned = Decimal("120000.00") if p == "XMBZ" else (amount * Decimal("1.2")).quantize(Decimal("1"))
+        planned = Decimal("120000.00") if p == "XMBZ" else (amount * Decimal("1.2")).quantize(Decimal(1))
         budget.append([y, p, names[p], f"{planned:.2f}"])
     g.m.audit["budget_overrun"] = "XMBZ: 121600.00 posted against a budget of 120000.00"
     g.m.planted.append(("budget_overrun", "XMBZ", actual["XMBZ"] - Decimal("120000.00")))
@@ -669,43 +1100,102 @@ def _events(g: _Gen) -> None:
     acts.append((date(y, 3, 1), [g.tag(f"HD{y}9001"), "类别错误", "体育", f"{y}-03-01", "举办", 100]))
     g.m.quarantine.append(("events.activities", "category.allowed_values"))
     for d, rs in sorted(g.by_folder(acts).items()):
-        g.csv_file("events", d, "activities.csv", ["活动编号", "名称", "类别", "日期", "参与方式", "参与人次"], rs, "utf-8")
+        g.csv_file(
+            "events",
+            d,
+            "activities.csv",
+            ["活动编号", "名称", "类别", "日期", "参与方式", "参与人次"],
+            rs,
+            "utf-8",
+        )
 
-    counts = [("五一劳动奖状", "区级", 10), ("五一劳动奖章", "区级", 30), ("工人先锋号", "区级", 20),
-              ("市级先进个人", "市级", 6), ("市级先进集体", "市级", 3), ("优秀志愿者", "区级", 30),
-              ("志愿者标兵", "区级", 20), ("优秀志愿服务团队", "区级", 10), ("安康杯优胜单位", "新区级", 4),
-              ("安康杯优胜班组", "新区级", 3), ("安康杯优秀组织单位", "新区级", 1), ("安康杯优秀组织个人", "新区级", 8),
-              ("五一劳动奖状", "新区级", 2)]
+    counts = [
+        ("五一劳动奖状", "区级", 10),
+        ("五一劳动奖章", "区级", 30),
+        ("工人先锋号", "区级", 20),
+        ("市级先进个人", "市级", 6),
+        ("市级先进集体", "市级", 3),
+        ("优秀志愿者", "区级", 30),
+        ("志愿者标兵", "区级", 20),
+        ("优秀志愿服务团队", "区级", 10),
+        ("安康杯优胜单位", "新区级", 4),
+        ("安康杯优胜班组", "新区级", 3),
+        ("安康杯优秀组织单位", "新区级", 1),
+        ("安康杯优秀组织个人", "新区级", 8),
+        ("五一劳动奖状", "新区级", 2),
+    ]
     rows = []
     k = 0
     for honour, level, count in counts:
         for _ in range(count):
             k += 1
-            rows.append([g.tag(f"RY{y}{k:04d}"), y, honour, level, g.name() if "个人" in honour or "者" in honour
-                         or "奖章" in honour else f"{g.fake.company_prefix()}公司"])
+            rows.append(
+                [
+                    g.tag(f"RY{y}{k:04d}"),
+                    y,
+                    honour,
+                    level,
+                    g.name()
+                    if "个人" in honour or "者" in honour or "奖章" in honour
+                    else f"{g.fake.company_prefix()}公司",
+                ]
+            )
     for i in range(6):
         rows.append([g.tag(f"RY{y - 1}{i:04d}"), y - 1, "五一劳动奖章", "区级", g.name()])
     rows.append([g.tag(f"RY{y}9999"), y, "优秀志愿者", "国家级", g.name()])
     g.m.quarantine.append(("events.honours", "level.allowed_values"))
-    g.csv_file("events", g.deliveries[3], "honours.csv", ["荣誉编号", "年度", "荣誉", "级别", "获奖对象"], rows, "utf-8")
+    g.csv_file(
+        "events",
+        g.deliveries[3],
+        "honours.csv",
+        ["荣誉编号", "年度", "荣誉", "级别", "获奖对象"],
+        rows,
+        "utf-8",
+    )
 
 
 TARGETS = {
-    "org.new_independent_unions": 107, "org.independent_unions_total": 655, "org.union_units_total": 2744,
-    "org.unions_with_party_org": 263, "rights.consultations": 1131, "rights.disputes_mediated": 283,
-    "rights.disputes_resolved": 226, "rights.amount_recovered_yuan": 3498856.37,
-    "bargain.evaluated_enterprises": 761, "bargain.wage_agreements": 443, "bargain.records_entered": 3450,
-    "comp.competitions": 14, "comp.participants": 20480, "welfare.festival_condolence": 39212,
-    "welfare.new_form_condolence": 10000, "welfare.migrant_health_checks": 721, "welfare.relief_cases": 74,
-    "welfare.pandemic_supply_recipients": 3912, "welfare.pandemic_supply_value_yuan": 986543.21,
-    "members.cards_issued_or_renewed": 36000, "funds.project_subsidy_enterprises": 28,
-    "funds.project_subsidy_yuan": 121600.00, "funds.cadre_allowance_yuan": 705432.10,
-    "funds.cadre_allowance_enterprises": 265, "training.online_views": 6480, "training.offline_sessions": 2,
-    "training.offline_registrations": 352, "events.culture_activities": 63, "events.safety_participants": 2350,
-    "events.vaccination_volunteers": 436, "honours.mayday_certificates": 10, "honours.mayday_medals": 30,
-    "honours.worker_pioneers": 20, "honours.city_individuals": 6, "honours.city_collectives": 3,
-    "honours.excellent_volunteers": 30, "honours.volunteer_models": 20, "honours.volunteer_teams": 10,
-    "honours.ankang_units": 4, "honours.ankang_teams": 3, "honours.ankang_org_units": 1,
+    "org.new_independent_unions": 107,
+    "org.independent_unions_total": 655,
+    "org.union_units_total": 2744,
+    "org.unions_with_party_org": 263,
+    "rights.consultations": 1131,
+    "rights.disputes_mediated": 283,
+    "rights.disputes_resolved": 226,
+    "rights.amount_recovered_yuan": 3498856.37,
+    "bargain.evaluated_enterprises": 761,
+    "bargain.wage_agreements": 443,
+    "bargain.records_entered": 3450,
+    "comp.competitions": 14,
+    "comp.participants": 20480,
+    "welfare.festival_condolence": 39212,
+    "welfare.new_form_condolence": 10000,
+    "welfare.migrant_health_checks": 721,
+    "welfare.relief_cases": 74,
+    "welfare.pandemic_supply_recipients": 3912,
+    "welfare.pandemic_supply_value_yuan": 986543.21,
+    "members.cards_issued_or_renewed": 36000,
+    "funds.project_subsidy_enterprises": 28,
+    "funds.project_subsidy_yuan": 121600.00,
+    "funds.cadre_allowance_yuan": 705432.10,
+    "funds.cadre_allowance_enterprises": 265,
+    "training.online_views": 6480,
+    "training.offline_sessions": 2,
+    "training.offline_registrations": 352,
+    "events.culture_activities": 63,
+    "events.safety_participants": 2350,
+    "events.vaccination_volunteers": 436,
+    "honours.mayday_certificates": 10,
+    "honours.mayday_medals": 30,
+    "honours.worker_pioneers": 20,
+    "honours.city_individuals": 6,
+    "honours.city_collectives": 3,
+    "honours.excellent_volunteers": 30,
+    "honours.volunteer_models": 20,
+    "honours.volunteer_teams": 10,
+    "honours.ankang_units": 4,
+    "honours.ankang_teams": 3,
+    "honours.ankang_org_units": 1,
     "honours.ankang_org_individuals": 8,
 }
 """What the demo aims at for the report year (every value inside its seed_range)."""
@@ -742,9 +1232,13 @@ def generate(landing: Path, year: int = 2021, seed: int = 2021, scale: int = 1) 
                 first.planted += m.planted
             shutil.rmtree(part)
     for path, rows in budgets.items():  # one budget per project: the copies' budgets summed
-        _write_csv(path, ["年度", "项目编码", "项目名称", "预算金额"],
-                   [[y, code, name, f"{amount:.2f}"] for (y, code), (name, amount) in sorted(rows.items())],
-                   "gb18030", append=False)
+        _write_csv(
+            path,
+            ["年度", "项目编码", "项目名称", "预算金额"],
+            [[y, code, name, f"{amount:.2f}"] for (y, code), (name, amount) in sorted(rows.items())],
+            "gb18030",
+            append=False,
+        )
     assert first is not None
     first.landing = landing
     first.files = sorted(p for p in landing.rglob("*") if p.is_file())
@@ -768,7 +1262,9 @@ def _generate_one(landing: Path, year: int, seed: int, replica: int) -> Manifest
     return g.m
 
 
-def _write_csv(path: Path, header: list[str] | None, rows: list[list[Any]], encoding: str, append: bool) -> None:
+def _write_csv(
+    path: Path, header: list[str] | None, rows: list[list[Any]], encoding: str, append: bool
+) -> None:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     if header is not None:

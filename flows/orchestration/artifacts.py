@@ -45,7 +45,7 @@ SCALAR = (str, int, float, bool, type(None))
 def cut(text: str, limit: int) -> str:
     """``text`` on one line, at most ``limit`` characters (the cut marked with …)."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 # ------------------------------------------------------------------ dbt results
@@ -81,9 +81,17 @@ def dbt_rows(nodes: Sequence[NodeResult], manifest: Mapping[str, Any]) -> list[d
     scrubbed as error texts are (a database error may quote a value)."""
     rank = {s: i for i, s in enumerate(FIRST_STATUSES)}
     ordered = sorted(nodes, key=lambda n: rank.get(n.status, len(rank)))  # (stable: dbt's order within)
-    return [{"status": n.status, "type": n.unique_id.partition(".")[0], "name": node_name(n.unique_id, manifest),
-             "seconds": float(n.seconds), "rows": n.rows_affected,
-             "message": scrub_text(n.message, MESSAGE_LIMIT) if n.message else ""} for n in ordered]
+    return [
+        {
+            "status": n.status,
+            "type": n.unique_id.partition(".")[0],
+            "name": node_name(n.unique_id, manifest),
+            "seconds": float(n.seconds),
+            "rows": n.rows_affected,
+            "message": scrub_text(n.message, MESSAGE_LIMIT) if n.message else "",
+        }
+        for n in ordered
+    ]
 
 
 def dbt_description(nodes: Sequence[NodeResult], artifacts: Path) -> str:
@@ -92,8 +100,10 @@ def dbt_description(nodes: Sequence[NodeResult], artifacts: Path) -> str:
     for n in nodes:
         counts[n.status] = counts.get(n.status, 0) + 1
     tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    return (f"dbt build: {len(nodes)} nodes ({tally}). Each node's full id, timing and SQL: "
-            f"`{artifacts / 'run_results.json'}`")
+    return (
+        f"dbt build: {len(nodes)} nodes ({tally}). Each node's full id, timing and SQL: "
+        f"`{artifacts / 'run_results.json'}`"
+    )
 
 
 def read_manifest(artifacts: Path) -> dict[str, Any]:
@@ -115,20 +125,33 @@ def change_kind(c: FigureChange) -> str:
     return "new" if c.old is None else "gone" if c.new is None else "changed"
 
 
-def figure_change_rows(changes: Sequence[FigureChange], limit: int = FIGURE_CHANGES_SHOWN
-                       ) -> list[dict[str, Any]]:
+def figure_change_rows(
+    changes: Sequence[FigureChange], limit: int = FIGURE_CHANGES_SHOWN
+) -> list[dict[str, Any]]:
     """The figure-changes table: values that moved or went first, then new values other than 0
     (newest year first), then new zeros (a first run's hundreds of empty years); at most ``limit``."""
     moved = [c for c in changes if c.old is not None]
     new = [c for c in changes if c.old is None]
-    first = moved + sorted((c for c in new if c.new != 0), key=lambda c: -c.report_year) + [
-        c for c in new if c.new == 0]
-    return [{"figure": c.figure_id, "year": c.report_year, "previous": exact(c.old), "new": exact(c.new),
-             "change": change_kind(c)} for c in first[:limit]]
+    first = (
+        moved
+        + sorted((c for c in new if c.new != 0), key=lambda c: -c.report_year)
+        + [c for c in new if c.new == 0]
+    )
+    return [
+        {
+            "figure": c.figure_id,
+            "year": c.report_year,
+            "previous": exact(c.old),
+            "new": exact(c.new),
+            "change": change_kind(c),
+        }
+        for c in first[:limit]
+    ]
 
 
-def figure_changes_description(run_id: str, changes: Sequence[FigureChange],
-                               limit: int = FIGURE_CHANGES_SHOWN) -> str:
+def figure_changes_description(
+    run_id: str, changes: Sequence[FigureChange], limit: int = FIGURE_CHANGES_SHOWN
+) -> str:
     counts = {k: sum(1 for c in changes if change_kind(c) == k) for k in ("changed", "new", "gone")}
     tally = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "none"
     shown = "" if len(changes) <= limit else f"; the first {limit} here, all: `unionwh status --changes`"
@@ -162,8 +185,11 @@ def outputs(files: Iterable[Path], docs_dir: Path | None) -> list[Output]:
     known: list[tuple[int, Output]] = []
     for path in files:
         for i, (pattern, label) in enumerate(OUTPUT_KINDS):
-            if (path.match(pattern) if pattern else
-                    docs_dir is not None and path.name == "index.html" and path.parent == docs_dir):
+            if (
+                path.match(pattern)
+                if pattern
+                else docs_dir is not None and path.name == "index.html" and path.parent == docs_dir
+            ):
                 known.append((i, Output(label, path)))
                 break
         else:
@@ -197,19 +223,26 @@ def _ledger_table(ledger: Sequence[LedgerEntry]) -> list[str]:
     by_source: dict[str, list[LedgerEntry]] = {}
     for e in ledger:
         by_source.setdefault(e.source, []).append(e)
-    head = ["| source | files | rejected | rows read | loaded | quarantined | read = loaded + quarantined | held back |",
-            "|---|---:|---:|---:|---:|---:|:---:|---:|"]
+    head = [
+        "| source | files | rejected | rows read | loaded | quarantined | read = loaded + quarantined | held back |",
+        "|---|---:|---:|---:|---:|---:|:---:|---:|",
+    ]
 
     def row(name: str, entries: Sequence[LedgerEntry]) -> str:
         ok = [e for e in entries if e.status == "loaded"]
-        read, loaded, quarantined = (sum(e.rows_read for e in ok), sum(e.rows_loaded for e in ok),
-                                     sum(e.rows_quarantined for e in ok))
+        read, loaded, quarantined = (
+            sum(e.rows_read for e in ok),
+            sum(e.rows_loaded for e in ok),
+            sum(e.rows_quarantined for e in ok),
+        )
         held = sum(e.rows_read for e in entries if e.status == "rejected")
         files = len({(e.source, e.file_name) for e in ok})
         rejected = len({(e.source, e.file_name) for e in entries if e.status == "rejected"})
         holds = "yes" if read == loaded + quarantined else "**NO**"
-        return (f"| {_cell(name)} | {files:,} | {rejected:,} | {read:,} | {loaded:,} | {quarantined:,} | {holds} "
-                f"| {held:,} |")
+        return (
+            f"| {_cell(name)} | {files:,} | {rejected:,} | {read:,} | {loaded:,} | {quarantined:,} | {holds} "
+            f"| {held:,} |"
+        )
 
     lines = head + [row(source, entries) for source, entries in sorted(by_source.items())]
     if len(by_source) > 1:
@@ -217,11 +250,21 @@ def _ledger_table(ledger: Sequence[LedgerEntry]) -> list[str]:
     return lines
 
 
-def run_outputs_markdown(run_id: str, status: str, year: int, run_dir: Path | None, files: Sequence[Path],
-                         docs_dir: Path | None, ledger: Sequence[LedgerEntry], files_unchanged: int,
-                         figure_changes: Sequence[FigureChange] | None, errors: Sequence[str],
-                         seconds: Mapping[str, float] | None = None, failure: str | None = None,
-                         first_errors: int = 10) -> str:
+def run_outputs_markdown(
+    run_id: str,
+    status: str,
+    year: int,
+    run_dir: Path | None,
+    files: Sequence[Path],
+    docs_dir: Path | None,
+    ledger: Sequence[LedgerEntry],
+    files_unchanged: int,
+    figure_changes: Sequence[FigureChange] | None,
+    errors: Sequence[str],
+    seconds: Mapping[str, float] | None = None,
+    failure: str | None = None,
+    first_errors: int = 10,
+) -> str:
     """The run-outputs artifact: the run's id and status, a table of its files (each a file://
     link and its plain path), where the fund audit workbook comes from, the ledger's counts per
     source (rows read = loaded + quarantined), the figures it changed and its rejected files;
@@ -234,21 +277,36 @@ def run_outputs_markdown(run_id: str, status: str, year: int, run_dir: Path | No
         facts.append(f"run folder {_code(str(run_dir))}")
     if seconds:
         facts.append("took " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
-    lines += ["; ".join(facts), "", "### Outputs", "",
-              "Each file as a `file://` link and its path (the Prefect UI may not follow a `file://` link: "
-              "paste the path into a file browser).", ""]
+    lines += [
+        "; ".join(facts),
+        "",
+        "### Outputs",
+        "",
+        (
+            "Each file as a `file://` link and its path (the Prefect UI may not follow a `file://` link: "
+            "paste the path into a file browser)."
+        ),
+        "",
+    ]
     found = outputs(files, docs_dir)
     lines += [f"- **{o.label}**: {_link(o.path)} {_code(str(o.path))}" for o in found]
     if not any(o.label == "Fund audit workbook" for o in found):
-        lines.append(f"- **Fund audit workbook**: not written by this flow; {_code(f'unionwh audit --year {year}')} "
-                     "writes it")
+        lines.append(
+            f"- **Fund audit workbook**: not written by this flow; {_code(f'unionwh audit --year {year}')} "
+            "writes it"
+        )
     if figure_changes is None:
         lines.append("- **Summary, figures, dbt docs**: not written, no dbt build finished in this run")
     lines += ["", "### Ledger", ""]
     if ledger:
         lines += _ledger_table(ledger)
-        lines += ["", "files: files loaded; rejected: files rejected whole, whose rows are held back (neither loaded "
-                  "nor quarantined; `unionwh quality` says why)."]
+        lines += [
+            "",
+            (
+                "files: files loaded; rejected: files rejected whole, whose rows are held back (neither loaded "
+                "nor quarantined; `unionwh quality` says why)."
+            ),
+        ]
     else:
         lines.append("No file or member rows were new in this run.")
     if files_unchanged:
@@ -259,9 +317,11 @@ def run_outputs_markdown(run_id: str, status: str, year: int, run_dir: Path | No
     elif not figure_changes:
         lines.append("No figure value changed against the previous run.")
     else:
-        lines.append(f"{len(figure_changes):,} figure values differ from the previous run's: "
-                     f"the table artifact {_code(FIGURE_CHANGES)} lists them "
-                     f"({_code('unionwh status --changes')} too).")
+        lines.append(
+            f"{len(figure_changes):,} figure values differ from the previous run's: "
+            f"the table artifact {_code(FIGURE_CHANGES)} lists them "
+            f"({_code('unionwh status --changes')} too)."
+        )
     if errors:
         shown = list(errors[:first_errors])
         lines += ["", f"### Rejected files ({len(errors)})", "", "```text"]
@@ -282,8 +342,11 @@ def publish_dbt_results(nodes: Sequence[NodeResult], artifacts: Path) -> None:
     from prefect.artifacts import create_table_artifact
 
     if nodes:
-        create_table_artifact(key=DBT_RESULTS, table=dbt_rows(nodes, read_manifest(artifacts)),
-                              description=dbt_description(nodes, artifacts))
+        create_table_artifact(
+            key=DBT_RESULTS,
+            table=dbt_rows(nodes, read_manifest(artifacts)),
+            description=dbt_description(nodes, artifacts),
+        )
 
 
 def publish(markdown: str, description: str, run_id: str, changes: Sequence[FigureChange] | None) -> None:
@@ -293,5 +356,8 @@ def publish(markdown: str, description: str, run_id: str, changes: Sequence[Figu
 
     create_markdown_artifact(markdown=markdown, key=RUN_OUTPUTS, description=description)
     if changes is not None:
-        create_table_artifact(key=FIGURE_CHANGES, table=figure_change_rows(changes),
-                              description=figure_changes_description(run_id, changes))
+        create_table_artifact(
+            key=FIGURE_CHANGES,
+            table=figure_change_rows(changes),
+            description=figure_changes_description(run_id, changes),
+        )

@@ -31,13 +31,19 @@ def deployments(settings: Settings) -> list[Any]:
     common: dict[str, Any] = {"tags": TAGS, "entrypoint_type": EntrypointType.MODULE_PATH}
     return [
         nightly_load.to_deployment(
-            name="nightly", schedule=Cron(settings.nightly_cron, timezone=settings.timezone),
-            description=f"The nightly load: every day at {settings.nightly_cron} ({settings.timezone}).", **common),
+            name="nightly",
+            schedule=Cron(settings.nightly_cron, timezone=settings.timezone),
+            description=f"The nightly load: every day at {settings.nightly_cron} ({settings.timezone}).",
+            **common,
+        ),
         backfill.to_deployment(
-            name="backfill", description="Replay the deliveries dated date_from..date_to, one run per date.",
-            **common),
+            name="backfill",
+            description="Replay the deliveries dated date_from..date_to, one run per date.",
+            **common,
+        ),
         annual_report.to_deployment(
-            name="annual-report", description="The year's figures, report and fund-audit workbook.", **common),
+            name="annual-report", description="The year's figures, report and fund-audit workbook.", **common
+        ),
     ]
 
 

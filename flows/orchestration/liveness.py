@@ -44,26 +44,37 @@ HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
 
 
 def crash_message(crashed_after_seconds: int) -> str:
-    return (f"no heartbeat for {crashed_after_seconds} s: the process running this flow run died "
-            "(killed, out of memory, machine lost); the warehouse lock died with it")
+    return (
+        f"no heartbeat for {crashed_after_seconds} s: the process running this flow run died "
+        "(killed, out of memory, machine lost); the warehouse lock died with it"
+    )
 
 
 def automation(crashed_after_seconds: int) -> AutomationCore:
     """The automation (not yet sent to the server)."""
-    from prefect.automations import AutomationCore, ChangeFlowRunState, EventTrigger, Posture, ResourceSpecification
+    from prefect.automations import (
+        AutomationCore,
+        ChangeFlowRunState,
+        EventTrigger,
+        Posture,
+        ResourceSpecification,
+    )
     from prefect.client.schemas.objects import StateType
 
     return AutomationCore(
         name=AUTOMATION_NAME,
-        description=(f"A unionwh flow run ({', '.join(FLOW_NAMES)}) that sends no heartbeat and changes no state "
-                     f"for {crashed_after_seconds} s is marked Crashed (installed by unionwh)."),
+        description=(
+            f"A unionwh flow run ({', '.join(FLOW_NAMES)}) that sends no heartbeat and changes no state "
+            f"for {crashed_after_seconds} s is marked Crashed (installed by unionwh)."
+        ),
         trigger=EventTrigger(
             after={HEARTBEAT_EVENT},
             # any event of the flow run: a heartbeat, or a state change whatever the state's name
             expect={"prefect.flow-run.*"},
             match=ResourceSpecification({"prefect.resource.id": "prefect.flow-run.*"}),
-            match_related=ResourceSpecification({"prefect.resource.role": "flow",
-                                                 "prefect.resource.name": list(FLOW_NAMES)}),
+            match_related=ResourceSpecification(
+                {"prefect.resource.role": "flow", "prefect.resource.name": list(FLOW_NAMES)}
+            ),
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
@@ -74,8 +85,11 @@ def automation(crashed_after_seconds: int) -> AutomationCore:
 
 
 def _comparable(a: Any) -> dict[str, Any]:
-    return a.model_dump(mode="json", include={"name", "description", "enabled", "trigger", "actions"},
-                        exclude={"trigger": {"id"}})
+    return a.model_dump(
+        mode="json",
+        include={"name", "description", "enabled", "trigger", "actions"},
+        exclude={"trigger": {"id"}},
+    )
 
 
 def install(crashed_after_seconds: int) -> str:
@@ -104,12 +118,18 @@ def install_or_warn(settings: Settings, out: Any = None) -> str | None:
 
     try:
         done = install(settings.crashed_after_seconds)
-    except Exception as exc:  # (an old server, a network error: the command still serves)
-        print(f"unionwh: warning: could not install the liveness automation: {type(exc).__name__}: {exc}",
-              file=out or sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - (an old server, a network error: the command still serves)
+        print(
+            f"unionwh: warning: could not install the liveness automation: {type(exc).__name__}: {exc}",
+            file=out or sys.stderr,
+        )
         return None
-    print(f"liveness automation {done}: a flow run silent for {settings.crashed_after_seconds} s is marked "
-          f"Crashed (heartbeats every {settings.heartbeat_seconds} s)", file=out or sys.stderr, flush=True)
+    print(
+        f"liveness automation {done}: a flow run silent for {settings.crashed_after_seconds} s is marked "
+        f"Crashed (heartbeats every {settings.heartbeat_seconds} s)",
+        file=out or sys.stderr,
+        flush=True,
+    )
     return done
 
 

@@ -22,9 +22,23 @@ class Progress:
     Rows are those of the items done (``step(rows)``, or ``rows +=`` while an item runs).
     """
 
-    def __init__(self, what: str, total: int, unit: str, log: Callable[[str], None], every: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.what, self.total, self.unit, self.log, self.every, self.clock = what, total, unit, log, every, clock
+    def __init__(
+        self,
+        what: str,
+        total: int,
+        unit: str,
+        log: Callable[[str], None],
+        every: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.what, self.total, self.unit, self.log, self.every, self.clock = (
+            what,
+            total,
+            unit,
+            log,
+            every,
+            clock,
+        )
         self.done = 0
         self.rows = 0
         self.started = self.last = clock()

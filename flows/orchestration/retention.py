@@ -48,8 +48,10 @@ def run_folders(output_dir: Path) -> list[str]:
         entries = list(os.scandir(output_dir))
     except FileNotFoundError:
         return []
-    return sorted((e.name for e in entries if RUN_ID.fullmatch(e.name) and e.is_dir(follow_symlinks=False)),
-                  reverse=True)
+    return sorted(
+        (e.name for e in entries if RUN_ID.fullmatch(e.name) and e.is_dir(follow_symlinks=False)),
+        reverse=True,
+    )
 
 
 def to_remove(folders: list[str], keep: int, finished: set[str], protected: set[str]) -> list[str]:
@@ -137,15 +139,23 @@ def apply(settings: Settings, engine: Engine, current: str, log: Callable[[str],
         runs = ledger_runs(engine)
         newest_with_artifacts, _ = latest_artifacts(engine, settings.output_dir)
         succeeded = sorted((r for r, s in runs.items() if s == "succeeded"), reverse=True)
-        protected = {current, *published, *succeeded[:1], *([newest_with_artifacts] if newest_with_artifacts else [])}
+        protected = {
+            current,
+            *published,
+            *succeeded[:1],
+            *([newest_with_artifacts] if newest_with_artifacts else []),
+        }
         pruned = prune(settings.output_dir, settings.keep_runs, runs, protected)
-    except Exception as exc:  # (a folder it cannot read, the warehouse gone): nothing more is removed
+    except Exception as exc:  # noqa: BLE001 - (a folder it cannot read, the warehouse gone): nothing more is removed
         log(f"run folders: none removed ({safe_error_text(exc)})")
         return None
     if pruned.removed or pruned.failed:
-        names = ", ".join(pruned.removed[:3]) + (f" and {len(pruned.removed) - 3} more" if len(pruned.removed) > 3
-                                                 else "")
-        log(f"run folders: removed {len(pruned.removed)} beyond the newest {settings.keep_runs} "
+        names = ", ".join(pruned.removed[:3]) + (
+            f" and {len(pruned.removed) - 3} more" if len(pruned.removed) > 3 else ""
+        )
+        log(
+            f"run folders: removed {len(pruned.removed)} beyond the newest {settings.keep_runs} "
             f"({pruned.freed_bytes / 1e6:.1f} MB{': ' + names if names else ''})"
-            + (f"; could not remove {', '.join(pruned.failed[:3])}" if pruned.failed else ""))
+            + (f"; could not remove {', '.join(pruned.failed[:3])}" if pruned.failed else "")
+        )
     return pruned

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +45,14 @@ def ensure_database(url: URL) -> bool:
     import psycopg
     from psycopg import sql
 
-    params = {"host": url.host or "127.0.0.1", "port": url.port or 5432, "user": url.username,
-              "password": url.password, "dbname": "postgres", "connect_timeout": 5}
+    params = {
+        "host": url.host or "127.0.0.1",
+        "port": url.port or 5432,
+        "user": url.username,
+        "password": url.password,
+        "dbname": "postgres",
+        "connect_timeout": 5,
+    }
     try:
         with psycopg.connect(**{k: v for k, v in params.items() if v is not None}, autocommit=True) as con:
             if con.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,)).fetchone():
@@ -54,20 +60,24 @@ def ensure_database(url: URL) -> bool:
             con.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.database)))
             return True
     except psycopg.OperationalError as exc:
-        raise ConfigError(f"cannot reach PostgreSQL for the Prefect database at {url.host}:{url.port or 5432}: "
-                          f"{str(exc).strip().splitlines()[0]}") from None
+        raise ConfigError(
+            f"cannot reach PostgreSQL for the Prefect database at {url.host}:{url.port or 5432}: "
+            f"{str(exc).strip().splitlines()[0]}"
+        ) from None
 
 
 def server_environment(url: URL, host: str, port: int, home: Path | None = None) -> dict[str, str]:
     """The environment of ``prefect server start`` on this database."""
     env = dict(os.environ)
-    env.update({
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": url.render_as_string(hide_password=False),
-        "PREFECT_SERVER_API_HOST": host,
-        "PREFECT_SERVER_API_PORT": str(port),
-        "PREFECT_UI_API_URL": f"http://{host}:{port}/api",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    })
+    env.update(
+        {
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": url.render_as_string(hide_password=False),
+            "PREFECT_SERVER_API_HOST": host,
+            "PREFECT_SERVER_API_PORT": str(port),
+            "PREFECT_UI_API_URL": f"http://{host}:{port}/api",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+    )
     env.pop("PREFECT_API_URL", None)  # the server is not a client of another server
     if home is not None:
         env["PREFECT_HOME"] = str(home)
@@ -83,8 +93,11 @@ def start(url: URL, host: str, port: int) -> int:
     answers, the liveness automation is installed on it (flows/orchestration/liveness.py)."""
     created = ensure_database(url)
     print(f"Prefect database: {url.render_as_string(hide_password=True)}{' (created)' if created else ''}")
-    print(f"Prefect UI and API: http://{host}:{port}  (flows report here with "
-          f"PREFECT_API_URL=http://{host}:{port}/api)", flush=True)
+    print(
+        f"Prefect UI and API: http://{host}:{port}  (flows report here with "
+        f"PREFECT_API_URL=http://{host}:{port}/api)",
+        flush=True,
+    )
     with subprocess.Popen(command(), env=server_environment(url, host, port)) as proc:
         try:
             _install_liveness(proc, host, port)

@@ -25,14 +25,21 @@ import os
 import re
 import threading
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-VALUE_KEYS = ("unexpected_list", "partial_unexpected_list", "unexpected_index_list",
-              "partial_unexpected_index_list", "partial_unexpected_counts", "unexpected_index_query",
-              "unexpected_rows", "details")
+VALUE_KEYS = (
+    "unexpected_list",
+    "partial_unexpected_list",
+    "unexpected_index_list",
+    "partial_unexpected_index_list",
+    "partial_unexpected_counts",
+    "unexpected_index_query",
+    "unexpected_rows",
+    "details",
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC = PACKAGE_DIR / "static"
@@ -151,7 +158,7 @@ def render_page(result: Any, run_id: str, asset: str | None = None) -> str:
 
     started = run_time(run_id)
     # GE prints a run time as UTC ("…Z"): the run id's local time, converted
-    at = datetime.fromisoformat(started).astimezone(timezone.utc) if started else None
+    at = datetime.fromisoformat(started).astimezone(UTC) if started else None
     result.meta["run_id"] = RunIdentifier(run_name=run_id, run_time=at)
     if asset is not None:
         spec = result.meta.get("batch_spec")
@@ -160,8 +167,11 @@ def render_page(result: Any, run_id: str, asset: str | None = None) -> str:
     document = ValidationResultsPageRenderer().render(result)
     _link_suite(document, suite_href(result.suite_name))
     document.page_title = " / ".join(x for x in (result.suite_name, asset) if x)  # (the run is in the navbar)
-    return str(_view().render(document, home_url="index.html", static_dir="static/", run_name=run_id,
-                              run_time=started))
+    return str(
+        _view().render(
+            document, home_url="index.html", static_dir="static/", run_name=run_id, run_time=started
+        )
+    )
 
 
 def render_suite_page(suite: Any, run_id: str) -> str:
@@ -171,8 +181,15 @@ def render_suite_page(suite: Any, run_id: str) -> str:
     from . import expectations as _registered  # noqa: F401  (their renderers)
 
     document = ExpectationSuitePageRenderer().render(suite)
-    return str(_view().render(document, home_url="../index.html", static_dir="../static/", run_name=run_id,
-                              run_time=run_time(run_id)))
+    return str(
+        _view().render(
+            document,
+            home_url="../index.html",
+            static_dir="../static/",
+            run_name=run_id,
+            run_time=run_time(run_id),
+        )
+    )
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -230,8 +247,13 @@ def counts(pages: list[DocPage]) -> dict[str, int]:
     for p in pages:
         files[(p.source, p.table, p.file_name)] = (p.rows, p.quarantined)
     failed = sum(1 for _, q in files.values() if q)
-    return {"files": len(files), "passed": len(files) - failed, "failed": failed,
-            "rows": sum(r for r, _ in files.values()), "quarantined": sum(q for _, q in files.values())}
+    return {
+        "files": len(files),
+        "passed": len(files) - failed,
+        "failed": failed,
+        "rows": sum(r for r, _ in files.values()),
+        "quarantined": sum(q for _, q in files.values()),
+    }
 
 
 def _num(value: int | None) -> str:
@@ -257,32 +279,42 @@ def index_html(run_id: str, pages: list[DocPage], history: list[PastRun]) -> str
     c = counts(pages)
     stats = "".join(
         f'<div class="stat{cls}"><span class="value">{c[key]:,}</span><span class="label">{label}</span></div>'
-        for key, label, cls in (("files", "文件 files", ""), ("passed", "通过 passed", " ok"),
-                                ("failed", "有隔离行 with quarantined rows", " bad" if c["failed"] else ""),
-                                ("rows", "行 rows", ""), ("quarantined", "隔离行 quarantined", "")))
+        for key, label, cls in (
+            ("files", "文件 files", ""),
+            ("passed", "通过 passed", " ok"),
+            ("failed", "有隔离行 with quarantined rows", " bad" if c["failed"] else ""),
+            ("rows", "行 rows", ""),
+            ("quarantined", "隔离行 quarantined", ""),
+        )
+    )
     if pages:
-        ordered = sorted(pages, key=lambda p: (p.quarantined == 0, p.source, p.table, p.file_name))  # failed first
+        ordered = sorted(
+            pages, key=lambda p: (p.quarantined == 0, p.source, p.table, p.file_name)
+        )  # failed first
         rows = "\n".join(
-            f'<tr><td>{e(p.source)}</td><td>{e(p.table)}</td>'
+            f"<tr><td>{e(p.source)}</td><td>{e(p.table)}</td>"
             f'<td><a href="{e(p.path.name)}">{e(p.file_name)}</a></td>'
             f'<td>{_status(p.quarantined)}</td><td class="num">{p.rows:,}</td>'
             f'<td class="num">{p.quarantined:,}</td><td class="num">{e(p.validated_at) or "—"}</td>'
             f'<td><a class="suite" href="{e(suite_href(p.suite))}">{e(p.suite)}</a></td></tr>'
-            for p in ordered)
+            for p in ordered
+        )
         files = (
             '<table class="table table-sm files"><thead><tr><th>来源 source</th><th>表 table</th>'
             '<th>文件 file（校验页 page）</th><th>结果 result</th><th class="num">行 rows</th>'
             '<th class="num">隔离 quarantined</th><th class="num">校验时间 validated</th><th>规则集 suite</th>'
-            f'</tr></thead><tbody>\n{rows}\n</tbody></table>')
+            f"</tr></thead><tbody>\n{rows}\n</tbody></table>"
+        )
     else:
         files = '<p class="empty">本次运行没有校验任何文件。 This run validated no file.</p>'
     if history:
         past = "\n".join(
-            f'<tr><td>{_run_cell(h)}</td>'
+            f"<tr><td>{_run_cell(h)}</td>"
             f'<td class="num">{e(h.run_time) or "—"}</td><td class="num">{_num(h.files)}</td>'
             f'<td class="num">{_num(h.passed)}</td><td class="num">{_num(h.failed)}</td>'
             f'<td class="num">{_num(h.rows)}</td><td class="num">{_num(h.quarantined)}</td></tr>'
-            for h in history)
+            for h in history
+        )
         earlier = (
             '<table class="table table-sm history"><thead><tr><th>运行 run</th><th class="num">时间 time</th>'
             '<th class="num">文件 files</th><th class="num">通过 passed</th><th class="num">未通过 failed</th>'
@@ -290,7 +322,8 @@ def index_html(run_id: str, pages: list[DocPage], history: list[PastRun]) -> str
             f'<tr class="current"><td>{e(run_id)}（本次 this run）</td><td class="num">{e(run_time(run_id)) or "—"}</td>'
             f'<td class="num">{c["files"]:,}</td><td class="num">{c["passed"]:,}</td>'
             f'<td class="num">{c["failed"]:,}</td><td class="num">{c["rows"]:,}</td>'
-            f'<td class="num">{c["quarantined"]:,}</td></tr>\n{past}\n</tbody></table>')
+            f'<td class="num">{c["quarantined"]:,}</td></tr>\n{past}\n</tbody></table>'
+        )
     else:
         earlier = '<p class="empty">没有更早的运行。 No earlier run in this output folder.</p>'
     return (
@@ -304,12 +337,12 @@ def index_html(run_id: str, pages: list[DocPage], history: list[PastRun]) -> str
         '<main class="docs-main">'
         f'<h1>本次运行的数据校验结果 <span class="brand-en">Validation results of run {e(run_id)}</span></h1>'
         '<p class="subtitle">每个交付文件按其规则集（Great Expectations）校验；未通过的行进入隔离区，'
-        '页面只列计数，不含任何行值。 Each delivered file is validated against its suite; failing rows go '
-        'to quarantine. Pages show counts, never row values.</p>\n'
+        "页面只列计数，不含任何行值。 Each delivered file is validated against its suite; failing rows go "
+        "to quarantine. Pages show counts, never row values.</p>\n"
         f'<div class="stats">{stats}</div>\n<h2>文件 Files</h2>\n{files}\n'
-        f'<h2>历次运行 Earlier runs</h2>\n{earlier}\n</main>'
+        f"<h2>历次运行 Earlier runs</h2>\n{earlier}\n</main>"
         '<footer class="ge-footer">unionwh · Great Expectations Data Docs · 离线可读 works offline</footer>'
-        '</body></html>\n'
+        "</body></html>\n"
     )
 
 
@@ -330,17 +363,30 @@ def _past(entry: dict[str, Any], href: str | None) -> PastRun | None:
         value = entry.get(key)
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
-    return PastRun(run_id, run_time(run_id), number("files"), number("passed"), number("failed"),
-                   number("rows"), number("quarantined"), href)
+    return PastRun(
+        run_id,
+        run_time(run_id),
+        number("files"),
+        number("passed"),
+        number("failed"),
+        number("rows"),
+        number("quarantined"),
+        href,
+    )
 
 
 def history(output_dir: Path, run_id: str, limit: int = HISTORY_RUNS) -> list[PastRun]:
     """The runs before ``run_id``, newest first: every run folder of ``output_dir`` with Data
     Docs (linked), and the runs the newest of them listed whose folders retention removed."""
     try:
-        folders = sorted((p.name for p in output_dir.iterdir()
-                          if RUN_ID.fullmatch(p.name) and p.name < run_id and not p.is_symlink() and p.is_dir()),
-                         reverse=True)
+        folders = sorted(
+            (
+                p.name
+                for p in output_dir.iterdir()
+                if RUN_ID.fullmatch(p.name) and p.name < run_id and not p.is_symlink() and p.is_dir()
+            ),
+            reverse=True,
+        )
     except OSError:
         folders = []
     found: dict[str, PastRun] = {}
@@ -369,8 +415,12 @@ def write_index(directory: Path, run_id: str, pages: list[DocPage]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)  # (a run that validated nothing made no page)
     write_assets(directory)
     past = history(directory.parent.parent, run_id)
-    summary = {"run_id": run_id, "run_time": run_time(run_id), **counts(pages),
-               "history": [{k: v for k, v in asdict(h).items() if k != "href"} for h in past]}
+    summary = {
+        "run_id": run_id,
+        "run_time": run_time(run_id),
+        **counts(pages),
+        "history": [{k: v for k, v in asdict(h).items() if k != "href"} for h in past],
+    }
     (directory / SUMMARY).write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
     path = directory / "index.html"
     path.write_text(index_html(run_id, pages, past), encoding="utf-8")

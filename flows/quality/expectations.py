@@ -51,10 +51,21 @@ def _dates(column: pd.Series, fmt: str) -> pd.Series:
 
 
 CHINESE_LABELS = {
-    "_delivery_date": "交付目录日期", "joined_on": "入会日期", "updated_at": "更新时间", "deleted_at": "注销时间",
-    "action_on": "办理日期", "start_date": "开始日期", "end_date": "结束日期", "id_card": "身份证号",
-    "union_code": "工会编码", "member_id": "会员编号", "card_event_id": "办卡记录编号", "session_id": "培训场次编号",
-    "competition_id": "竞赛编号", "participants": "参与人次", "replay_views": "回放次数",
+    "_delivery_date": "交付目录日期",
+    "joined_on": "入会日期",
+    "updated_at": "更新时间",
+    "deleted_at": "注销时间",
+    "action_on": "办理日期",
+    "start_date": "开始日期",
+    "end_date": "结束日期",
+    "id_card": "身份证号",
+    "union_code": "工会编码",
+    "member_id": "会员编号",
+    "card_event_id": "办卡记录编号",
+    "session_id": "培训场次编号",
+    "competition_id": "竞赛编号",
+    "participants": "参与人次",
+    "replay_views": "回放次数",
 }
 """Chinese names of the columns whose upstream header is English (the members database, the
 training JSON) or differs between files; ``_delivery_date`` is the date of the file's folder."""
@@ -70,8 +81,11 @@ def _chinese_labels() -> Mapping[str, str]:
     for t in TABLES:
         for c in t.all_columns:
             headers.setdefault(c.name, set()).add(c.header)
-    labels = {name: next(iter(h)) for name, h in headers.items()
-              if len(h) == 1 and any("\u4e00" <= ch <= "\u9fff" for ch in next(iter(h)))}
+    labels = {
+        name: next(iter(h))
+        for name, h in headers.items()
+        if len(h) == 1 and any("\u4e00" <= ch <= "\u9fff" for ch in next(iter(h)))
+    }
     return labels | CHINESE_LABELS
 
 
@@ -127,18 +141,24 @@ class Described:
 
     @classmethod
     @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
-    def _prescriptive_renderer(cls, configuration: Any = None, result: Any = None,
-                               runtime_configuration: dict | None = None, **kwargs: Any
-                               ) -> list[RenderedStringTemplateContent]:
+    def _prescriptive_renderer(
+        cls,
+        configuration: Any = None,
+        result: Any = None,
+        runtime_configuration: dict | None = None,
+        **kwargs: Any,
+    ) -> list[RenderedStringTemplateContent]:
         """The text in a validation or suite page's "Expectation" column."""
         if configuration is None and result is not None:
             configuration = result.expectation_config
         template, params = cls.describe(dict(configuration.kwargs) if configuration is not None else {})
         styling = (runtime_configuration or {}).get("styling")
-        return [RenderedStringTemplateContent(
-            content_block_type="string_template",
-            string_template={"template": template, "params": params, "styling": styling},
-        )]
+        return [
+            RenderedStringTemplateContent(
+                content_block_type="string_template",
+                string_template={"template": template, "params": params, "styling": styling},
+            )
+        ]
 
 
 # ------------------------------------------------------------------ identifiers
@@ -258,8 +278,11 @@ class ExpectColumnValuesToBeNumber(Described, ColumnMapExpectation):
 
     @classmethod
     def texts(cls, kwargs: Mapping[str, Any]) -> tuple[str, str]:
-        zh, en = ("$column_zh 为整数", "$column is a whole number") if kwargs.get("integer") else \
-            ("$column_zh 为数字（入库时计到分）", "$column is a number (kept to cents)")
+        zh, en = (
+            ("$column_zh 为整数", "$column is a whole number")
+            if kwargs.get("integer")
+            else ("$column_zh 为数字（入库时计到分）", "$column is a number (kept to cents)")
+        )
         if kwargs.get("min_value") is not None:
             zh, en = f"{zh}，且不小于 $min_value", f"{en} of at least $min_value"
         return zh, en

@@ -25,8 +25,10 @@ def delivery_kind(file_name: str) -> str:
 def duplicate_gate(rows: int, failures_by_rule: dict[str, int], max_share: float) -> str | None:
     dupes = failures_by_rule.get(DUPLICATE_RULE, 0)
     if rows and dupes / rows > max_share:
-        return (f"{dupes} of {rows} rows share a key with another row of the same file "
-                f"(more than the allowed {max_share:.0%}); the whole file is held back")
+        return (
+            f"{dupes} of {rows} rows share a key with another row of the same file "
+            f"(more than the allowed {max_share:.0%}); the whole file is held back"
+        )
     return None
 
 
@@ -34,6 +36,8 @@ def row_count_gate(rows: int, previous_rows: int | None, min_share: float | None
     if min_share is None or not previous_rows:
         return None
     if rows < previous_rows * min_share:
-        return (f"{rows} rows, less than {min_share:.0%} of the previous delivery's {previous_rows}; "
-                "the whole file is held back")
+        return (
+            f"{rows} rows, less than {min_share:.0%} of the previous delivery's {previous_rows}; "
+            "the whole file is held back"
+        )
     return None

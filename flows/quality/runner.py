@@ -72,13 +72,13 @@ def _make_batch_definition() -> Any:
     return asset.add_batch_definition_whole_dataframe("whole_frame")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _suite(source: str, name: str) -> Any:
     import great_expectations as gx
 
-    from . import expectations as _registered  # noqa: F401  (registers the custom expectations)
-
     from flows.schema import table
+
+    from . import expectations as _registered  # noqa: F401  (registers the custom expectations)
 
     return gx.ExpectationSuite(**load_suite_dict(table(source, name)))
 
@@ -99,10 +99,17 @@ def _validate_chunk(chunk: pl.DataFrame, t: Table, file: str) -> tuple[dict[int,
     """Map row key -> failed rules' metadata for one chunk."""
     suite = _suite(t.source, t.name)
     if uses_key_scope(t):
-        chunk = chunk.with_columns(pl.when(pl.any_horizontal([pl.col(k).is_not_null() for k in t.unique_key]))
-                                   .then(pl.col(FILE_COLUMN)).otherwise(None).alias(KEY_SCOPE_COLUMN))
-    details = {c: dict(zip(*chunk.filter(pl.col(c).is_not_null()).select(ROW_KEY, c).get_columns(), strict=True))
-               for c in DETAIL_COLUMNS if c in chunk.columns}
+        chunk = chunk.with_columns(
+            pl.when(pl.any_horizontal([pl.col(k).is_not_null() for k in t.unique_key]))
+            .then(pl.col(FILE_COLUMN))
+            .otherwise(None)
+            .alias(KEY_SCOPE_COLUMN)
+        )
+    details = {
+        c: dict(zip(*chunk.filter(pl.col(c).is_not_null()).select(ROW_KEY, c).get_columns(), strict=True))
+        for c in DETAIL_COLUMNS
+        if c in chunk.columns
+    }
     frame = chunk.to_pandas(use_pyarrow_extension_array=True)
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(
@@ -113,18 +120,24 @@ def _validate_chunk(chunk: pl.DataFrame, t: Table, file: str) -> tuple[dict[int,
         meta = dict(res.expectation_config.meta or {})
         error = _exception_message(res.exception_info)
         if error is not None:
-            raise BatchError(file, "batch.validation_error",
-                             f"expectation {meta.get('rule', res.expectation_config.type)} errored: {error}")
+            raise BatchError(
+                file,
+                "batch.validation_error",
+                f"expectation {meta.get('rule', res.expectation_config.type)} errored: {error}",
+            )
         if res.success:
             continue
         rows = res.result.get("unexpected_index_list")
         if rows is None:
-            raise BatchError(file, "batch.validation_error",
-                             f"expectation {meta.get('rule')} failed without row indexes")
+            raise BatchError(
+                file, "batch.validation_error", f"expectation {meta.get('rule')} failed without row indexes"
+            )
         detail = meta.get("detail_column")
         for row in rows:
             key = int(row[ROW_KEY])
-            failed.setdefault(key, []).append({**meta, "detail": details[detail].get(key)} if detail else meta)
+            failed.setdefault(key, []).append(
+                {**meta, "detail": details[detail].get(key)} if detail else meta
+            )
     return failed, scrub(result)
 
 
@@ -145,8 +158,9 @@ def chunks(keyed: pl.DataFrame, t: Table, chunk_rows: int = CHUNK_ROWS) -> list[
     return [c.drop("_chunk") for c in keyed.with_columns(part).partition_by("_chunk", maintain_order=True)]
 
 
-def validate_files(frames: list[pl.DataFrame], t: Table, label: str, chunk_rows: int = CHUNK_ROWS
-                   ) -> tuple[list[ValidationResult], list[Any]]:
+def validate_files(
+    frames: list[pl.DataFrame], t: Table, label: str, chunk_rows: int = CHUNK_ROWS
+) -> tuple[list[ValidationResult], list[Any]]:
     """Validate several files of one table in one go (Great Expectations' fixed cost per
     validation, paid once instead of once per file) and split the result back per file.
     Every rule is a rule on a row or on a key within its own file (``_file_name``), so this
@@ -165,8 +179,11 @@ def validate_files(frames: list[pl.DataFrame], t: Table, label: str, chunk_rows:
         for rules in q["rules"]:
             for rule in rules.split(";"):
                 counts[rule] = counts.get(rule, 0) + 1
-        out.append(ValidationResult(passed=p, quarantined=q, expectations_run=result.expectations_run,
-                                    failures_by_rule=counts))
+        out.append(
+            ValidationResult(
+                passed=p, quarantined=q, expectations_run=result.expectations_run, failures_by_rule=counts
+            )
+        )
     return out, result.ge_results
 
 
@@ -174,7 +191,10 @@ def validate(frame: pl.DataFrame, t: Table, file: str, chunk_rows: int = CHUNK_R
     """Validate ``frame`` (a reader's canonical output) against ``t``'s suite."""
     if FILE_COLUMN not in frame.columns:  # keys are unique per file; a bare frame is one file
         result = validate(frame.with_columns(pl.lit(file).alias(FILE_COLUMN)), t, file, chunk_rows)
-        result.passed, result.quarantined = result.passed.drop(FILE_COLUMN), result.quarantined.drop(FILE_COLUMN)
+        result.passed, result.quarantined = (
+            result.passed.drop(FILE_COLUMN),
+            result.quarantined.drop(FILE_COLUMN),
+        )
         return result
     missing = [c for c in DETAIL_COLUMNS if c not in frame.columns]
     if missing:  # a frame not made by a reader (a test's, the benchmark's): nothing was flagged
@@ -196,15 +216,29 @@ def validate(frame: pl.DataFrame, t: Table, file: str, chunk_rows: int = CHUNK_R
             counts[rid] = counts.get(rid, 0) + 1
         keys.append(key)
         rules.append(";".join(ids))
-        reasons.append(json.dumps([{"rule": m["rule"], "en": m["reason_en"], "zh": m["reason_zh"]}
-                                   | ({"detail": m["detail"]} if m.get("detail") else {})
-                                   for m in metas], ensure_ascii=False))
-    bad = pl.DataFrame({ROW_KEY: keys, "rules": rules, "reasons": reasons},
-                       schema={ROW_KEY: keyed.schema[ROW_KEY], "rules": pl.String, "reasons": pl.String})
+        reasons.append(
+            json.dumps(
+                [
+                    {"rule": m["rule"], "en": m["reason_en"], "zh": m["reason_zh"]}
+                    | ({"detail": m["detail"]} if m.get("detail") else {})
+                    for m in metas
+                ],
+                ensure_ascii=False,
+            )
+        )
+    bad = pl.DataFrame(
+        {ROW_KEY: keys, "rules": rules, "reasons": reasons},
+        schema={ROW_KEY: keyed.schema[ROW_KEY], "rules": pl.String, "reasons": pl.String},
+    )
     quarantined = keyed.join(bad, on=ROW_KEY, how="inner").drop(ROW_KEY)
     passed = keyed.join(bad, on=ROW_KEY, how="anti").drop(ROW_KEY)
     if passed.height + quarantined.height != frame.height:  # pragma: no cover - a bug, not data
         raise AssertionError(f"{file}: row conservation broken in validation")
     runs = len(ge_results[0].results) if ge_results else 0
-    return ValidationResult(passed=passed, quarantined=quarantined, expectations_run=runs,
-                            failures_by_rule=counts, ge_results=ge_results)
+    return ValidationResult(
+        passed=passed,
+        quarantined=quarantined,
+        expectations_run=runs,
+        failures_by_rule=counts,
+        ge_results=ge_results,
+    )

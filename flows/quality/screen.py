@@ -31,12 +31,16 @@ def read_delivery(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
     return frames
 
 
-def gate(result: ValidationResult, file_name: str, quality: QualitySettings,
-         previous_rows: int | None = None) -> BatchError | None:
+def gate(
+    result: ValidationResult, file_name: str, quality: QualitySettings, previous_rows: int | None = None
+) -> BatchError | None:
     """The batch gates on a validated batch: the error that holds it back whole, or None."""
     rows = result.passed.height + result.quarantined.height
     for rule, message in (
-        ("batch.duplicate_keys", duplicate_gate(rows, result.failures_by_rule, quality.max_duplicate_key_share)),
+        (
+            "batch.duplicate_keys",
+            duplicate_gate(rows, result.failures_by_rule, quality.max_duplicate_key_share),
+        ),
         ("batch.row_count_drop", row_count_gate(rows, previous_rows, quality.min_row_share)),
     ):
         if message:
@@ -63,8 +67,9 @@ class Outcome:
         return self.result.quarantined.height if self.result is not None else 0
 
 
-def screen_delivery(delivery: common.Delivery, quality: QualitySettings,
-                    previous_rows: dict[str, int] | None = None) -> list[Outcome]:
+def screen_delivery(
+    delivery: common.Delivery, quality: QualitySettings, previous_rows: dict[str, int] | None = None
+) -> list[Outcome]:
     """Every table of one delivered file through the gate."""
     try:
         frames = read_delivery(delivery)
@@ -78,5 +83,7 @@ def screen_delivery(delivery: common.Delivery, quality: QualitySettings,
             out.append(Outcome(delivery.rel_name, name, frame.height, error=err))
             continue
         error = gate(result, delivery.rel_name, quality, (previous_rows or {}).get(name))
-        out.append(Outcome(delivery.rel_name, name, frame.height, result=None if error else result, error=error))
+        out.append(
+            Outcome(delivery.rel_name, name, frame.height, result=None if error else result, error=error)
+        )
     return out

@@ -17,12 +17,19 @@ from flows.schema import TABLES, Column, Table, source
 SUITE_DIR = Path(__file__).resolve().parents[2] / "expectations"
 
 KIND_LABEL = {
-    "uscc": ("USCC check character is wrong or the code is malformed (GB 32100-2015)",
-             "统一社会信用代码格式或校验码错误（GB 32100-2015）"),
-    "resident_id": ("resident ID is malformed, has an impossible birth date or a wrong check character "
-                    "(GB 11643-1999)", "身份证号格式、出生日期或校验码错误（GB 11643-1999）"),
+    "uscc": (
+        "USCC check character is wrong or the code is malformed (GB 32100-2015)",
+        "统一社会信用代码格式或校验码错误（GB 32100-2015）",
+    ),
+    "resident_id": (
+        "resident ID is malformed, has an impossible birth date or a wrong check character (GB 11643-1999)",
+        "身份证号格式、出生日期或校验码错误（GB 11643-1999）",
+    ),
     "union_code": ("union code must be GH followed by 10 digits", "工会编码应为GH加10位数字"),
-    "payee_code": ("payee code is neither a valid USCC nor a union code", "收款方编码既不是有效的统一社会信用代码也不是工会编码"),
+    "payee_code": (
+        "payee code is neither a valid USCC nor a union code",
+        "收款方编码既不是有效的统一社会信用代码也不是工会编码",
+    ),
     "date": ("not a date in an accepted form, or not a real calendar date", "日期无法识别或不是真实日期"),
     "timestamp": ("not a timestamp YYYY-MM-DD HH:MM:SS", "时间格式应为YYYY-MM-DD HH:MM:SS"),
     "bool": ("must be 是/否 (true/false)", "应为是/否"),
@@ -30,8 +37,9 @@ KIND_LABEL = {
 }
 
 
-def _exp(type_: str, rule: str, en: str, zh: str, detail_column: str | None = None, **kwargs: Any
-         ) -> dict[str, Any]:
+def _exp(
+    type_: str, rule: str, en: str, zh: str, detail_column: str | None = None, **kwargs: Any
+) -> dict[str, Any]:
     """One expectation; ``detail_column``: a column of the frame whose value says, per failing
     row, what exactly failed (which columns), added to the row's reason in quarantine."""
     meta = {"rule": rule, "reason_en": en, "reason_zh": zh}
@@ -44,41 +52,101 @@ def _column_expectations(t: Table, c: Column) -> list[dict[str, Any]]:
     label = c.header or c.name
     out: list[dict[str, Any]] = []
     if c.required:
-        out.append(_exp("expect_column_values_to_not_be_null", f"{c.name}.required",
-                        f"{label} is required but blank", f"{label}为必填项，但为空", column=c.name))
+        out.append(
+            _exp(
+                "expect_column_values_to_not_be_null",
+                f"{c.name}.required",
+                f"{label} is required but blank",
+                f"{label}为必填项，但为空",
+                column=c.name,
+            )
+        )
     if c.kind == "code":
         allowed = "、".join(c.allowed)
-        out.append(_exp("expect_column_values_to_be_in_set", f"{c.name}.allowed_values",
-                        f"{label} must be one of {allowed}", f"{label}应为{allowed}之一",
-                        column=c.name, value_set=list(c.allowed)))
+        out.append(
+            _exp(
+                "expect_column_values_to_be_in_set",
+                f"{c.name}.allowed_values",
+                f"{label} must be one of {allowed}",
+                f"{label}应为{allowed}之一",
+                column=c.name,
+                value_set=list(c.allowed),
+            )
+        )
     elif c.kind in ("uscc", "resident_id", "payee_code"):
         en, zh = KIND_LABEL[c.kind]
-        type_ = {"uscc": "expect_column_values_to_be_valid_uscc",
-                 "resident_id": "expect_column_values_to_be_valid_resident_id",
-                 "payee_code": "expect_column_values_to_be_valid_payee_code"}[c.kind]
+        type_ = {
+            "uscc": "expect_column_values_to_be_valid_uscc",
+            "resident_id": "expect_column_values_to_be_valid_resident_id",
+            "payee_code": "expect_column_values_to_be_valid_payee_code",
+        }[c.kind]
         out.append(_exp(type_, f"{c.name}.{c.kind}", f"{label}: {en}", f"{label}：{zh}", column=c.name))
     elif c.kind == "union_code":
         en, zh = KIND_LABEL[c.kind]
-        out.append(_exp("expect_column_values_to_match_regex", f"{c.name}.union_code", f"{label}: {en}",
-                        f"{label}：{zh}", column=c.name, regex=r"^GH\d{10}$"))
+        out.append(
+            _exp(
+                "expect_column_values_to_match_regex",
+                f"{c.name}.union_code",
+                f"{label}: {en}",
+                f"{label}：{zh}",
+                column=c.name,
+                regex=r"^GH\d{10}$",
+            )
+        )
     elif c.kind == "phone":
         en, zh = KIND_LABEL[c.kind]
-        out.append(_exp("expect_column_values_to_match_regex", f"{c.name}.phone", f"{label}: {en}",
-                        f"{label}：{zh}", column=c.name, regex=r"^\d{11}$"))
+        out.append(
+            _exp(
+                "expect_column_values_to_match_regex",
+                f"{c.name}.phone",
+                f"{label}: {en}",
+                f"{label}：{zh}",
+                column=c.name,
+                regex=r"^\d{11}$",
+            )
+        )
     elif c.kind == "bool":
         en, zh = KIND_LABEL[c.kind]
-        out.append(_exp("expect_column_values_to_be_in_set", f"{c.name}.boolean", f"{label}: {en}",
-                        f"{label}：{zh}", column=c.name, value_set=["true", "false"]))
+        out.append(
+            _exp(
+                "expect_column_values_to_be_in_set",
+                f"{c.name}.boolean",
+                f"{label}: {en}",
+                f"{label}：{zh}",
+                column=c.name,
+                value_set=["true", "false"],
+            )
+        )
     elif c.kind in ("date", "timestamp"):
         en, zh = KIND_LABEL[c.kind]
-        type_ = "expect_column_values_to_be_iso_date" if c.kind == "date" else \
-            "expect_column_values_to_be_iso_timestamp"
-        out.append(_exp(type_, f"{c.name}.{c.kind}_format", f"{label}: {en}", f"{label}：{zh}", column=c.name))
-        out.append(_exp("expect_column_values_to_be_date_on_or_after", f"{c.name}.before_1949",
-                        f"{label} is before 1949", f"{label}早于1949年", column=c.name, min_date="1949-01-01"))
-        out.append(_exp("expect_column_pair_values_to_be_date_not_after", f"{c.name}.after_delivery",
-                        f"{label} is later than the delivery date of its folder",
-                        f"{label}晚于所在交付目录的日期", column_A=c.name, column_B="_delivery_date"))
+        type_ = (
+            "expect_column_values_to_be_iso_date"
+            if c.kind == "date"
+            else "expect_column_values_to_be_iso_timestamp"
+        )
+        out.append(
+            _exp(type_, f"{c.name}.{c.kind}_format", f"{label}: {en}", f"{label}：{zh}", column=c.name)
+        )
+        out.append(
+            _exp(
+                "expect_column_values_to_be_date_on_or_after",
+                f"{c.name}.before_1949",
+                f"{label} is before 1949",
+                f"{label}早于1949年",
+                column=c.name,
+                min_date="1949-01-01",
+            )
+        )
+        out.append(
+            _exp(
+                "expect_column_pair_values_to_be_date_not_after",
+                f"{c.name}.after_delivery",
+                f"{label} is later than the delivery date of its folder",
+                f"{label}晚于所在交付目录的日期",
+                column_A=c.name,
+                column_B="_delivery_date",
+            )
+        )
     elif c.kind in ("int", "amount"):
         integer = c.kind == "int"
         what_en = "a whole number" if integer else "an amount"
@@ -86,9 +154,17 @@ def _column_expectations(t: Table, c: Column) -> list[dict[str, Any]]:
         if c.min_value is not None:
             what_en += f" of at least {c.min_value:g}"
             what_zh += f"且不小于{c.min_value:g}"
-        out.append(_exp("expect_column_values_to_be_number", f"{c.name}.{'integer' if integer else 'amount'}",
-                        f"{label} must be {what_en}", f"{label}应为{what_zh}", column=c.name,
-                        integer=integer, min_value=c.min_value))
+        out.append(
+            _exp(
+                "expect_column_values_to_be_number",
+                f"{c.name}.{'integer' if integer else 'amount'}",
+                f"{label} must be {what_en}",
+                f"{label}应为{what_zh}",
+                column=c.name,
+                integer=integer,
+                min_value=c.min_value,
+            )
+        )
     return out
 
 
@@ -122,7 +198,10 @@ def _key_uniqueness(t: Table) -> list[dict[str, Any]]:
     if not t.unique_key:
         return []
     headers = "、".join(t.column(k).header for k in t.unique_key)
-    en, zh = f"key ({headers}) appears more than once in this delivery", f"同一交付文件中主键（{headers}）重复"
+    en, zh = (
+        f"key ({headers}) appears more than once in this delivery",
+        f"同一交付文件中主键（{headers}）重复",
+    )
     # per file: the run validates all files of a table at once, and a key rightly recurs in later deliveries
     # (a blank single key breaks its own `required` rule, not this one; in a compound key a blank
     # part is a value, as the contract's optional 身份证号 in the attendance key, but a row whose
@@ -130,33 +209,68 @@ def _key_uniqueness(t: Table) -> list[dict[str, Any]]:
     # only when some part is there, so such rows are all missing and ignored, and two garbled lines
     # never "share a key")
     if not uses_key_scope(t):
-        return [_exp("expect_compound_columns_to_be_unique", "key.unique_in_delivery", en, zh,
-                     column_list=[FILE_COLUMN, *t.unique_key], ignore_row_if="any_value_is_missing")]
-    return [_exp("expect_compound_columns_to_be_unique", "key.unique_in_delivery", en, zh,
-                 column_list=[KEY_SCOPE_COLUMN, *t.unique_key], ignore_row_if="all_values_are_missing")]
+        return [
+            _exp(
+                "expect_compound_columns_to_be_unique",
+                "key.unique_in_delivery",
+                en,
+                zh,
+                column_list=[FILE_COLUMN, *t.unique_key],
+                ignore_row_if="any_value_is_missing",
+            )
+        ]
+    return [
+        _exp(
+            "expect_compound_columns_to_be_unique",
+            "key.unique_in_delivery",
+            en,
+            zh,
+            column_list=[KEY_SCOPE_COLUMN, *t.unique_key],
+            ignore_row_if="all_values_are_missing",
+        )
+    ]
 
 
 def build_suite(t: Table) -> dict[str, Any]:
     expectations = [
-        _exp("expect_column_values_to_be_null", "row.parse", "the record could not be parsed",
-             "该行无法解析", column="_parse_error"),
-        _exp("expect_column_values_to_be_null", "row.control_characters",
-             "a value holds a control character (NUL or another C0 character; line breaks only inside a "
-             "quoted CSV field)", "字段含有控制字符（如NUL；换行符仅允许出现在CSV引号字段内）",
-             column="_control_chars", detail_column="_control_chars"),
+        _exp(
+            "expect_column_values_to_be_null",
+            "row.parse",
+            "the record could not be parsed",
+            "该行无法解析",
+            column="_parse_error",
+        ),
+        _exp(
+            "expect_column_values_to_be_null",
+            "row.control_characters",
+            "a value holds a control character (NUL or another C0 character; line breaks only inside a "
+            "quoted CSV field)",
+            "字段含有控制字符（如NUL；换行符仅允许出现在CSV引号字段内）",
+            column="_control_chars",
+            detail_column="_control_chars",
+        ),
     ]
     if source(t.source).json_types:
-        expectations.append(_exp(
-            "expect_column_values_to_be_null", "row.json_type",
-            "a JSON value has the wrong type for its column (text wants a string, integers a JSON integer, "
-            "booleans true/false)", "JSON值类型与字段不符（文本应为字符串，整数应为JSON整数，布尔值应为true/false）",
-            column="_type_errors", detail_column="_type_errors"))
+        expectations.append(
+            _exp(
+                "expect_column_values_to_be_null",
+                "row.json_type",
+                "a JSON value has the wrong type for its column (text wants a string, integers a JSON integer, "
+                "booleans true/false)",
+                "JSON值类型与字段不符（文本应为字符串，整数应为JSON整数，布尔值应为true/false）",
+                column="_type_errors",
+                detail_column="_type_errors",
+            )
+        )
     for c in t.columns:
         expectations += _column_expectations(t, c)
     expectations += _conditional(t)
     expectations += _key_uniqueness(t)
-    return {"name": f"{t.source}.{t.name}", "expectations": expectations,
-            "meta": {"generated_from": "flows/schema.py (python -m flows.quality.suites)"}}
+    return {
+        "name": f"{t.source}.{t.name}",
+        "expectations": expectations,
+        "meta": {"generated_from": "flows/schema.py (python -m flows.quality.suites)"},
+    }
 
 
 def suite_path(t: Table, directory: Path = SUITE_DIR) -> Path:

@@ -35,6 +35,11 @@ def annual_report(year: int | None = None) -> list[Path]:
         engine.dispose()
     files = write_report(data, template, out)
     files.append(write_workbook(audit, out / f"audit-{y}.xlsx"))
-    get_run_logger().info("annual report %d: %d figures, %d audit exceptions, written to %s", y, len(data.figures),
-                          len(data.audit.exceptions), out)
+    get_run_logger().info(
+        "annual report %d: %d figures, %d audit exceptions, written to %s",
+        y,
+        len(data.figures),
+        len(data.audit.exceptions),
+        out,
+    )
     return files

@@ -34,8 +34,11 @@ from flows.errors import UnionWHError
 EXCEPTION_RULES: tuple[tuple[str, str, str], ...] = (
     ("budget_overrun", "超预算", "net postings on a project in the year exceed its budget"),
     ("unapproved_payment", "无审批支付", "XMBZ, LZJT or JZ voucher line without 审批单号"),
-    ("unknown_or_revoked_payee", "收款方异常", ("payee is no registered enterprise/union, or a union revoked "
-                                             "before the posting date")),
+    (
+        "unknown_or_revoked_payee",
+        "收款方异常",
+        ("payee is no registered enterprise/union, or a union revoked before the posting date"),
+    ),
     ("duplicate_relief", "重复救助", "the same 身份证号 given 救助 twice within 30 days"),
     ("relief_without_voucher", "救助无凭证", "a 救助 审批单号 that no JZ voucher line carries"),
     ("reconciliation_gap", "对账差异", "a welfare ledger total differs from its project's net postings"),
@@ -52,12 +55,38 @@ RULE_ZH_DESCRIPTION = {
 TRACE_COLUMNS = ("voucher_no", "line_no", "posting_date", "payee_code", "payee_name", "memo", "approval_no")
 """Where an exception comes from a voucher line: the line itself (null otherwise). Added to the mart
 later than the rest, so a warehouse whose marts an older release built reads them as null."""
-EXCEPTION_COLUMNS = ("exception_id", "rule", "project_code", "reference", "event_date", "amount_yuan",
-                     "reason_zh", "reason_en", "source_file", "source_row", *TRACE_COLUMNS)
-RECONCILIATION_COLUMNS = ("project_code", "ledger_total_yuan", "ledger_rows", "postings_yuan", "posting_lines",
-                          "difference_yuan", "is_gap")
-BUDGET_COLUMNS = ("project_code", "report_month", "project_name", "budget_yuan", "actual_yuan",
-                  "actual_to_date_yuan", "remaining_yuan", "is_over_budget")
+EXCEPTION_COLUMNS = (
+    "exception_id",
+    "rule",
+    "project_code",
+    "reference",
+    "event_date",
+    "amount_yuan",
+    "reason_zh",
+    "reason_en",
+    "source_file",
+    "source_row",
+    *TRACE_COLUMNS,
+)
+RECONCILIATION_COLUMNS = (
+    "project_code",
+    "ledger_total_yuan",
+    "ledger_rows",
+    "postings_yuan",
+    "posting_lines",
+    "difference_yuan",
+    "is_gap",
+)
+BUDGET_COLUMNS = (
+    "project_code",
+    "report_month",
+    "project_name",
+    "budget_yuan",
+    "actual_yuan",
+    "actual_to_date_yuan",
+    "remaining_yuan",
+    "is_over_budget",
+)
 
 RECONCILIATION_SHEET = "对账 reconciliation"
 BUDGET_SHEET = "预算执行 budget"
@@ -112,16 +141,30 @@ class Audit:
         return sorted({r["project_code"] for r in self.budget if r["is_over_budget"]})
 
 
-def _rows(conn: sa.Connection, relation: str, columns: tuple[str, ...], year: int, order: str,
-          optional: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def _rows(
+    conn: sa.Connection,
+    relation: str,
+    columns: tuple[str, ...],
+    year: int,
+    order: str,
+    optional: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
     """The year's rows of a mart; ``optional`` columns the mart lacks (built by an older release) are None."""
     present: set[str] = set()
     if optional:  # information_schema: DuckDB's SQLAlchemy inspector cannot list columns
-        present = {str(n).lower() for n in conn.execute(sa.text(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts' AND table_name = :t"),
-            {"t": relation}).scalars()}
+        present = {
+            str(n).lower()
+            for n in conn.execute(
+                sa.text(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts' AND table_name = :t"
+                ),
+                {"t": relation},
+            ).scalars()
+        }
     selected = [c for c in columns if c not in optional or c in present]
-    query = sa.text(f"SELECT {', '.join(selected)} FROM marts.{relation} WHERE report_year = :y ORDER BY {order}")
+    query = sa.text(
+        f"SELECT {', '.join(selected)} FROM marts.{relation} WHERE report_year = :y ORDER BY {order}"
+    )
     return [{c: dict(r._mapping).get(c) for c in columns} for r in conn.execute(query, {"y": year})]
 
 
@@ -149,13 +192,19 @@ def _first(engine: Engine, sql: str, params: dict[str, Any] | None = None) -> sa
 def build_run(engine: Engine) -> tuple[str | None, datetime | None]:
     """The run that last built the audit marts successfully and when it finished: the newest
     successful dbt node result of ``audit_exceptions``, else the newest succeeded run."""
-    row = _first(engine, "SELECT n.run_id, coalesce(r.finished_at, n.built_at) FROM ops.dbt_node_results n "
-                         "LEFT JOIN ops.runs r ON r.run_id = n.run_id "
-                         "WHERE n.unique_id = 'model.unionwh.audit_exceptions' AND n.status = 'success' "
-                         "ORDER BY n.built_at DESC LIMIT 1")
+    row = _first(
+        engine,
+        "SELECT n.run_id, coalesce(r.finished_at, n.built_at) FROM ops.dbt_node_results n "
+        "LEFT JOIN ops.runs r ON r.run_id = n.run_id "
+        "WHERE n.unique_id = 'model.unionwh.audit_exceptions' AND n.status = 'success' "
+        "ORDER BY n.built_at DESC LIMIT 1",
+    )
     if row is None:
-        row = _first(engine, "SELECT run_id, finished_at FROM ops.runs WHERE status = 'succeeded' "
-                             "ORDER BY started_at DESC, run_id DESC LIMIT 1")
+        row = _first(
+            engine,
+            "SELECT run_id, finished_at FROM ops.runs WHERE status = 'succeeded' "
+            "ORDER BY started_at DESC, run_id DESC LIMIT 1",
+        )
     return (None, None) if row is None else (str(row[0]), row[1])
 
 
@@ -178,34 +227,50 @@ def publication(published_dir: Path, year: int) -> tuple[bool, str | None, str |
     return True, when, digest
 
 
-def fetch_audit(engine: Engine, year: int, published_dir: Path | None = None,
-                template: str | None = None) -> Audit:
+def fetch_audit(
+    engine: Engine, year: int, published_dir: Path | None = None, template: str | None = None
+) -> Audit:
     """The year's audit marts, with what the cover states about them (the publication only when
     ``published_dir`` is given; the federation's name from the summary ``template``)."""
     try:
         with engine.connect() as conn:
-            exceptions = _rows(conn, "audit_exceptions", EXCEPTION_COLUMNS, year, "rule, reference", TRACE_COLUMNS)
+            exceptions = _rows(
+                conn, "audit_exceptions", EXCEPTION_COLUMNS, year, "rule, reference", TRACE_COLUMNS
+            )
             reconciliation = _rows(conn, "audit_reconciliation", RECONCILIATION_COLUMNS, year, "project_code")
             budget = _rows(conn, "audit_budget_vs_actual", BUDGET_COLUMNS, year, "project_code, report_month")
     except DBAPIError as exc:
         raise UnionWHError(
             "cannot read the audit marts from the warehouse (has `unionwh run` built them?): "
-            f"{type(exc.orig).__name__}") from None
+            f"{type(exc.orig).__name__}"
+        ) from None
     run_id, run_time = build_run(engine)
-    published, published_at, digest = (None, None, None) if published_dir is None else publication(published_dir,
-                                                                                                  year)
-    meta = AuditMeta(federation=federation_of(template) if template else DEFAULT_FEDERATION, run_id=run_id,
-                     run_time=run_time, warehouse=engine.url.render_as_string(hide_password=True),
-                     published=published, published_at=published_at, manifest_sha256=digest)
+    published, published_at, digest = (
+        (None, None, None) if published_dir is None else publication(published_dir, year)
+    )
+    meta = AuditMeta(
+        federation=federation_of(template) if template else DEFAULT_FEDERATION,
+        run_id=run_id,
+        run_time=run_time,
+        warehouse=engine.url.render_as_string(hide_password=True),
+        published=published,
+        published_at=published_at,
+        manifest_sha256=digest,
+    )
     return Audit(year, exceptions, reconciliation, budget, meta)
 
 
 def audit_years(engine: Engine) -> list[int]:
     """The years the audit marts hold anything for (budgets, postings, welfare ledgers)."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(" UNION ".join(
-            f"SELECT DISTINCT report_year FROM marts.{r}" for r in
-            ("audit_budget_vs_actual", "audit_reconciliation", "audit_exceptions")))).all()
+        rows = conn.execute(
+            sa.text(
+                " UNION ".join(
+                    f"SELECT DISTINCT report_year FROM marts.{r}"
+                    for r in ("audit_budget_vs_actual", "audit_reconciliation", "audit_exceptions")
+                )
+            )
+        ).all()
     return sorted(int(r[0]) for r in rows)
 
 
@@ -250,30 +315,60 @@ def shown(value: Any, kind: str) -> str:
 
 
 RECONCILIATION_TABLE = (
-    Column("project_code", "项目编码", key_cell=True), Column("ledger_total_yuan", "台账合计", "money"),
-    Column("ledger_rows", "台账行数", "int"), Column("postings_yuan", "记账净额", "money"),
-    Column("posting_lines", "凭证行数", "int"), Column("difference_yuan", "差额", "money", key_cell=True),
-    Column("is_gap", "存在差异", "flag", key_cell=True))
+    Column("project_code", "项目编码", key_cell=True),
+    Column("ledger_total_yuan", "台账合计", "money"),
+    Column("ledger_rows", "台账行数", "int"),
+    Column("postings_yuan", "记账净额", "money"),
+    Column("posting_lines", "凭证行数", "int"),
+    Column("difference_yuan", "差额", "money", key_cell=True),
+    Column("is_gap", "存在差异", "flag", key_cell=True),
+)
 BUDGET_TABLE = (
-    Column("project_code", "项目编码"), Column("report_month", "月份", "int"),
-    Column("project_name", "项目名称", most=28), Column("budget_yuan", "全年预算", "money"),
-    Column("actual_yuan", "本月支出", "money"), Column("actual_to_date_yuan", "累计支出", "money", key_cell=True),
-    Column("remaining_yuan", "预算余额", "money", key_cell=True), Column("is_over_budget", "超预算", "flag", key_cell=True))
-_VOUCHER = (Column("voucher_no", "凭证号", key_cell=True), Column("line_no", "行号", "int", key_cell=True),
-            Column("posting_date", "记账日期", "date"), Column("project_code", "项目编码"),
-            Column("payee_code", "收款方编码", most=22), Column("payee_name", "收款方名称", most=30),
-            Column("memo", "摘要", most=24), Column("approval_no", "审批单号"),
-            Column("amount_yuan", "金额", "money", key_cell=True), Column("reason_zh", "原因", most=24, key_cell=True),
-            Column("source", "来源文件#行", most=30))
-_RELIEF = (Column("reference", "台账文件#行", most=40, key_cell=True), Column("event_date", "救助日期", "date"),
-           Column("project_code", "项目编码"), Column("approval_no", "审批单号", key_cell=True),
-           Column("amount_yuan", "救助金额", "money", key_cell=True), Column("reason_zh", "原因", most=40, key_cell=True))
-_PROJECT = (Column("project_code", "项目编码", key_cell=True), Column("reference", "引用"),
-            Column("amount_yuan", "金额", "money", key_cell=True), Column("reason_zh", "原因", most=40, key_cell=True),
-            Column("reason_en", "英文说明", most=50))
+    Column("project_code", "项目编码"),
+    Column("report_month", "月份", "int"),
+    Column("project_name", "项目名称", most=28),
+    Column("budget_yuan", "全年预算", "money"),
+    Column("actual_yuan", "本月支出", "money"),
+    Column("actual_to_date_yuan", "累计支出", "money", key_cell=True),
+    Column("remaining_yuan", "预算余额", "money", key_cell=True),
+    Column("is_over_budget", "超预算", "flag", key_cell=True),
+)
+_VOUCHER = (
+    Column("voucher_no", "凭证号", key_cell=True),
+    Column("line_no", "行号", "int", key_cell=True),
+    Column("posting_date", "记账日期", "date"),
+    Column("project_code", "项目编码"),
+    Column("payee_code", "收款方编码", most=22),
+    Column("payee_name", "收款方名称", most=30),
+    Column("memo", "摘要", most=24),
+    Column("approval_no", "审批单号"),
+    Column("amount_yuan", "金额", "money", key_cell=True),
+    Column("reason_zh", "原因", most=24, key_cell=True),
+    Column("source", "来源文件#行", most=30),
+)
+_RELIEF = (
+    Column("reference", "台账文件#行", most=40, key_cell=True),
+    Column("event_date", "救助日期", "date"),
+    Column("project_code", "项目编码"),
+    Column("approval_no", "审批单号", key_cell=True),
+    Column("amount_yuan", "救助金额", "money", key_cell=True),
+    Column("reason_zh", "原因", most=40, key_cell=True),
+)
+_PROJECT = (
+    Column("project_code", "项目编码", key_cell=True),
+    Column("reference", "引用"),
+    Column("amount_yuan", "金额", "money", key_cell=True),
+    Column("reason_zh", "原因", most=40, key_cell=True),
+    Column("reason_en", "英文说明", most=50),
+)
 EXCEPTION_TABLES: dict[str, tuple[Column, ...]] = {
-    "budget_overrun": _PROJECT, "unapproved_payment": _VOUCHER, "unknown_or_revoked_payee": _VOUCHER,
-    "duplicate_relief": _RELIEF, "relief_without_voucher": _RELIEF, "reconciliation_gap": _PROJECT}
+    "budget_overrun": _PROJECT,
+    "unapproved_payment": _VOUCHER,
+    "unknown_or_revoked_payee": _VOUCHER,
+    "duplicate_relief": _RELIEF,
+    "relief_without_voucher": _RELIEF,
+    "reconciliation_gap": _PROJECT,
+}
 
 
 @dataclass(frozen=True)
@@ -291,19 +386,42 @@ class Check:
 def checks(audit: Audit) -> list[Check]:
     """Every check with its number of exceptions and the amount at stake (pure): reconciliation
     gaps, projects over budget, then each exception rule."""
+
     def total(values: list[Any]) -> Decimal:
         return sum((Decimal(str(v)) for v in values if v is not None), Decimal(0))
 
     gaps = [r for r in audit.reconciliation if r["is_gap"]]
-    out = [Check("reconciliation", "福利台账对账", "福利台账与财务项目记账净额核对", RECONCILIATION_SHEET,
-                 len(gaps), total([r["difference_yuan"] for r in gaps])),
-           Check("budget_vs_actual", "预算执行", "各项目逐月预算执行（超预算的项目数）", BUDGET_SHEET,
-                 len(audit.over_budget_projects()), None)]
+    out = [
+        Check(
+            "reconciliation",
+            "福利台账对账",
+            "福利台账与财务项目记账净额核对",
+            RECONCILIATION_SHEET,
+            len(gaps),
+            total([r["difference_yuan"] for r in gaps]),
+        ),
+        Check(
+            "budget_vs_actual",
+            "预算执行",
+            "各项目逐月预算执行（超预算的项目数）",
+            BUDGET_SHEET,
+            len(audit.over_budget_projects()),
+            None,
+        ),
+    ]
     by_rule = audit.by_rule()
     for rule, zh, _ in EXCEPTION_RULES:
         rows = by_rule[rule]
-        out.append(Check(rule, zh, RULE_ZH_DESCRIPTION[rule], rule_sheet(rule), len(rows),
-                         total([r["amount_yuan"] for r in rows])))
+        out.append(
+            Check(
+                rule,
+                zh,
+                RULE_ZH_DESCRIPTION[rule],
+                rule_sheet(rule),
+                len(rows),
+                total([r["amount_yuan"] for r in rows]),
+            )
+        )
     return out
 
 
@@ -333,7 +451,9 @@ class _Formats:
         self.sign_box = f(border=1)
         self.seal = f(border=1, font_color="#A6A6A6", align="right", valign="bottom")
         self.link_count = f(font_color="#0563C1", underline=1, align="center", bold=True)
-        self.link_count_hit = f(font_color="#C00000", underline=1, align="center", bold=True, bg_color="#FCE4D6")
+        self.link_count_hit = f(
+            font_color="#C00000", underline=1, align="center", bold=True, bg_color="#FCE4D6"
+        )
         self.link_text = f(font_color="#0563C1", underline=1, align="left", indent=1)
         self.dash = f(align="center", font_color="#7F7F7F")
         self.total_label = f(bold=True, top=1)
@@ -387,16 +507,32 @@ def _write(ws: Any, row: int, col: int, value: Any, kind: str, fmt: Any) -> None
     elif kind == "flag":
         ws.write_string(row, col, "是" if value else "否", fmt)
     elif kind == "date" and isinstance(value, (date, datetime)):
-        ws.write_datetime(row, col, value if isinstance(value, datetime) else datetime(value.year, value.month,
-                                                                                         value.day), fmt)
-    elif kind in ("money", "int") and isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        ws.write_datetime(
+            row,
+            col,
+            value if isinstance(value, datetime) else datetime(value.year, value.month, value.day),
+            fmt,
+        )
+    elif (
+        kind in ("money", "int") and isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+    ):
         ws.write_number(row, col, float(value), fmt)
     else:
         ws.write_string(row, col, str(value), fmt)
 
 
-def _table(wb: Any, fm: _Formats, audit: Audit, name: str, table_name: str, title: str, notes: list[str],
-           columns: Sequence[Column], rows: list[dict[str, Any]], is_hit: Callable[[dict[str, Any]], bool]) -> None:
+def _table(
+    wb: Any,
+    fm: _Formats,
+    audit: Audit,
+    name: str,
+    table_name: str,
+    title: str,
+    notes: list[str],
+    columns: Sequence[Column],
+    rows: list[dict[str, Any]],
+    is_hit: Callable[[dict[str, Any]], bool],
+) -> None:
     """One check as a sheet: title and notes, the English names over a Chinese-headed Excel table
     frozen below its header, the exception rows' key cells filled, set up for print."""
     ws = wb.add_worksheet(name)
@@ -412,9 +548,19 @@ def _table(wb: Any, fm: _Formats, audit: Audit, name: str, table_name: str, titl
     for c, col in enumerate(columns):
         ws.write_string(header_row - 1, c, col.en, fm.en_header)
     body = rows or [{}]  # an Excel table needs a data row: an empty check shows one blank row
-    ws.add_table(header_row, 0, header_row + len(body), last, {
-        "name": table_name, "style": "Table Style Light 9", "banded_rows": True, "autofilter": True,
-        "columns": [{"header": col.zh, "header_format": fm.header} for col in columns]})
+    ws.add_table(
+        header_row,
+        0,
+        header_row + len(body),
+        last,
+        {
+            "name": table_name,
+            "style": "Table Style Light 9",
+            "banded_rows": True,
+            "autofilter": True,
+            "columns": [{"header": col.zh, "header_format": fm.header} for col in columns],
+        },
+    )
     for r, row in enumerate(rows, start=header_row + 1):
         hit = is_hit(row)
         for c, col in enumerate(columns):
@@ -427,9 +573,13 @@ def _table(wb: Any, fm: _Formats, audit: Audit, name: str, table_name: str, titl
     for c, col in enumerate(columns):
         texts = [col.zh, "x" * (len(col.en) * 3 // 4)]  # the English name is set smaller
         texts += [shown(row.get(col.key), col.kind) for row in rows[:500]]
-        ws.set_column(c, c, column_width(texts, least={"money": 14, "date": 12}.get(col.kind, 6), most=col.most))
+        ws.set_column(
+            c, c, column_width(texts, least={"money": 14, "date": 12}.get(col.kind, 6), most=col.most)
+        )
     ws.freeze_panes(header_row + 1, 0)
-    _page_setup(ws, f"{audit.meta.federation}{audit.year}年度经费审计 · {title}", (header_row - 1, header_row))
+    _page_setup(
+        ws, f"{audit.meta.federation}{audit.year}年度经费审计 · {title}", (header_row - 1, header_row)
+    )
 
 
 def _fmt_time(value: Any) -> str:
@@ -451,8 +601,12 @@ def _cover(wb: Any, fm: _Formats, audit: Audit) -> None:
     ws.write_string(0, 0, title, fm.title)
     ws.set_row(0, 36)
     ws.merge_range(1, 0, 1, last, "", fm.subtitle)
-    ws.write_string(1, 0, f"Fund audit workbook · {audit.year} · 本工作簿由数据仓库的审计数据生成，不含个人身份信息",
-                    fm.subtitle)
+    ws.write_string(
+        1,
+        0,
+        f"Fund audit workbook · {audit.year} · 本工作簿由数据仓库的审计数据生成，不含个人身份信息",
+        fm.subtitle,
+    )
 
     if meta.published is None:
         pub, pub_fmt = "未核对（未指定发布目录）/ not checked", fm.value
@@ -461,12 +615,14 @@ def _cover(wb: Any, fm: _Formats, audit: Audit) -> None:
         pub_fmt = fm.value_ok
     else:
         pub, pub_fmt = "未发布 / not published：数据仍可能随新交付变化", fm.value_warn
-    info = [("年度 Year", f"{audit.year}年度", fm.value),
-            ("数据批次 Run", meta.run_id or "—（运行台账中没有构建记录）", fm.value),
-            ("运行完成 Run time", _fmt_time(meta.run_time), fm.value),
-            ("数据仓库 Warehouse", meta.warehouse or "—", fm.value),
-            ("发布状态 Published", pub, pub_fmt),
-            ("生成时间 Generated", _fmt_time(meta.generated_at), fm.value)]
+    info = [
+        ("年度 Year", f"{audit.year}年度", fm.value),
+        ("数据批次 Run", meta.run_id or "—（运行台账中没有构建记录）", fm.value),
+        ("运行完成 Run time", _fmt_time(meta.run_time), fm.value),
+        ("数据仓库 Warehouse", meta.warehouse or "—", fm.value),
+        ("发布状态 Published", pub, pub_fmt),
+        ("生成时间 Generated", _fmt_time(meta.generated_at), fm.value),
+    ]
     row = 3
     for label, value, fmt in info:
         ws.merge_range(row, 0, row, 1, "", fm.label)
@@ -483,9 +639,19 @@ def _cover(wb: Any, fm: _Formats, audit: Audit) -> None:
     headers = ("序号", "检查", "Check", "检查内容", "异常数", "涉及金额", "工作表")
     table_top = row
     all_checks = checks(audit)
-    ws.add_table(table_top, 0, table_top + len(all_checks), last, {
-        "name": "checks", "style": "Table Style Light 9", "banded_rows": True, "autofilter": False,
-        "columns": [{"header": h, "header_format": fm.header} for h in headers]})
+    ws.add_table(
+        table_top,
+        0,
+        table_top + len(all_checks),
+        last,
+        {
+            "name": "checks",
+            "style": "Table Style Light 9",
+            "banded_rows": True,
+            "autofilter": False,
+            "columns": [{"header": h, "header_format": fm.header} for h in headers],
+        },
+    )
     for i, check in enumerate(all_checks, start=1):
         r = table_top + i
         hit = check.exceptions > 0
@@ -495,8 +661,14 @@ def _cover(wb: Any, fm: _Formats, audit: Audit) -> None:
         ws.write_string(r, 3, check.what, fm.cell("text", False, wrap=True))
         link = f"internal:'{check.sheet}'!A1"
         # XlsxWriter's documented way to a linked number: write the link, then the number over it
-        ws.write_url(r, 4, link, fm.link_count_hit if hit else fm.link_count, str(check.exceptions),
-                     f"打开工作表 {check.sheet}")
+        ws.write_url(
+            r,
+            4,
+            link,
+            fm.link_count_hit if hit else fm.link_count,
+            str(check.exceptions),
+            f"打开工作表 {check.sheet}",
+        )
         ws.write_number(r, 4, check.exceptions, fm.link_count_hit if hit else fm.link_count)
         if check.amount is None:  # months over budget are no amount at stake: the overrun is budget_overrun's
             ws.write_string(r, 5, "—", fm.dash)
@@ -509,13 +681,20 @@ def _cover(wb: Any, fm: _Formats, audit: Audit) -> None:
     for c in (0, 2, 3, 6):
         ws.write_blank(row, c, None, fm.total_label)
     ws.write_number(row, 4, len(audit.exceptions), fm.total_int)
-    rule_total = sum((c.amount or Decimal(0) for c in all_checks if c.key not in ("reconciliation",
-                                                                                 "budget_vs_actual")), Decimal(0))
+    rule_total = sum(
+        (c.amount or Decimal(0) for c in all_checks if c.key not in ("reconciliation", "budget_vs_actual")),
+        Decimal(0),
+    )
     ws.write_number(row, 5, float(rule_total), fm.total_money)
     row += 1
     ws.merge_range(row, 0, row, last, "", fm.note)
-    ws.write_string(row, 0, "异常数可点击，跳转到该项检查的工作表；对账与预算执行两项不计入合计（其差异已作为"
-                            "“对账差异”“超预算”异常列出）。金额单位：元。", fm.note)
+    ws.write_string(
+        row,
+        0,
+        "异常数可点击，跳转到该项检查的工作表；对账与预算执行两项不计入合计（其差异已作为"
+        "“对账差异”“超预算”异常列出）。金额单位：元。",
+        fm.note,
+    )
     ws.set_row(row, 28)
 
     row += 2
@@ -539,31 +718,79 @@ def write_workbook(audit: Audit, out: Path) -> Path:
     import xlsxwriter
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    wb = xlsxwriter.Workbook(str(out), {"strings_to_formulas": False, "strings_to_urls": False,
-                                        "strings_to_numbers": False, "default_date_format": DATE})
-    wb.set_properties({"title": f"{audit.meta.federation}{audit.year}年度经费审计", "subject": "fund audit",
-                       "author": "unionwh", "comments": f"run {audit.meta.run_id or '—'}"})
+    wb = xlsxwriter.Workbook(
+        str(out),
+        {
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+            "default_date_format": DATE,
+        },
+    )
+    wb.set_properties(
+        {
+            "title": f"{audit.meta.federation}{audit.year}年度经费审计",
+            "subject": "fund audit",
+            "author": "unionwh",
+            "comments": f"run {audit.meta.run_id or '—'}",
+        }
+    )
     fm = _Formats(wb)
     _cover(wb, fm, audit)
     year = f"{audit.year}年度"
     gaps = sum(1 for r in audit.reconciliation if r["is_gap"])
-    _table(wb, fm, audit, RECONCILIATION_SHEET, "reconciliation", f"福利台账对账 · {year}",
-           ["每个福利项目的台账合计与其财务项目的记账净额（借方－贷方）；差额不为零即为差异。",
-            f"Welfare ledgers vs their finance projects' net postings. 差异 {gaps} 项。"],
-           RECONCILIATION_TABLE, audit.reconciliation, lambda r: bool(r["is_gap"]))
+    _table(
+        wb,
+        fm,
+        audit,
+        RECONCILIATION_SHEET,
+        "reconciliation",
+        f"福利台账对账 · {year}",
+        [
+            "每个福利项目的台账合计与其财务项目的记账净额（借方－贷方）；差额不为零即为差异。",
+            f"Welfare ledgers vs their finance projects' net postings. 差异 {gaps} 项。",
+        ],
+        RECONCILIATION_TABLE,
+        audit.reconciliation,
+        lambda r: bool(r["is_gap"]),
+    )
     over = audit.over_budget_projects()
-    _table(wb, fm, audit, BUDGET_SHEET, "budget_vs_actual", f"预算执行 · {year}",
-           ["各项目逐月记账净额与全年预算；累计支出超过预算（或无预算而有支出）的月份标红。",
-            f"Budget vs net postings per project and month. 超预算项目：{'、'.join(over) if over else '无'}。"],
-           BUDGET_TABLE, audit.budget, lambda r: bool(r["is_over_budget"]))
+    _table(
+        wb,
+        fm,
+        audit,
+        BUDGET_SHEET,
+        "budget_vs_actual",
+        f"预算执行 · {year}",
+        [
+            "各项目逐月记账净额与全年预算；累计支出超过预算（或无预算而有支出）的月份标红。",
+            f"Budget vs net postings per project and month. 超预算项目：{'、'.join(over) if over else '无'}。",
+        ],
+        BUDGET_TABLE,
+        audit.budget,
+        lambda r: bool(r["is_over_budget"]),
+    )
     by_rule = audit.by_rule()
     for rule, zh, en in EXCEPTION_RULES:
-        rows = [{**r, "source": f"{r['source_file']}#{r['source_row']}" if r["source_file"] else None}
-                for r in by_rule[rule]]
-        _table(wb, fm, audit, rule_sheet(rule), rule, f"{zh} · {rule} · {year}",
-               [f"{RULE_ZH_DESCRIPTION[rule]}。{en}.",
-                f"异常 {len(rows)} 项" + ("" if rows else "：本项检查已执行，未发现异常 / checked, none found")],
-               EXCEPTION_TABLES[rule], rows, lambda r: True)
+        rows = [
+            {**r, "source": f"{r['source_file']}#{r['source_row']}" if r["source_file"] else None}
+            for r in by_rule[rule]
+        ]
+        _table(
+            wb,
+            fm,
+            audit,
+            rule_sheet(rule),
+            rule,
+            f"{zh} · {rule} · {year}",
+            [
+                f"{RULE_ZH_DESCRIPTION[rule]}。{en}.",
+                f"异常 {len(rows)} 项"
+                + ("" if rows else "：本项检查已执行，未发现异常 / checked, none found"),
+            ],
+            EXCEPTION_TABLES[rule],
+            rows,
+            lambda r: True,
+        )
     wb.close()
     return out
-

@@ -85,19 +85,36 @@ def compact(value: Number, money: bool = False) -> str:
 
 
 def _svg_open(chart_id: str, title: str, width: int, height: int) -> list[str]:
-    return [f'<svg class="chart" id="{escape(chart_id)}" role="img" aria-label="{escape(title)}" '
-            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
-            f'<title>{escape(title)}</title>']
+    return [
+        (
+            f'<svg class="chart" id="{escape(chart_id)}" role="img" aria-label="{escape(title)}" '
+            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+        ),
+        f"<title>{escape(title)}</title>",
+    ]
 
 
-def bars(title: str, labels: Sequence[str], series: dict[str, Sequence[Number]],
-         chart_id: str, width: int = 640, height: int = 240, *, money: bool = False, note: str = "") -> str:
+def bars(
+    title: str,
+    labels: Sequence[str],
+    series: dict[str, Sequence[Number]],
+    chart_id: str,
+    width: int = 640,
+    height: int = 240,
+    *,
+    money: bool = False,
+    note: str = "",
+) -> str:
     """Vertical grouped bars: one group per label, one bar per series, on a nice axis (whole
     numbers for counts; ``money``: yuan, in 万 from 1万). ``note`` (e.g. the total) is written
     under the title."""
     values = [_dec(v) for s in series.values() for v in s]
-    ticks = nice_ticks(max(values, default=Decimal(0)), 4 if height < 200 else 5, integer=not money,
-                       bottom=min(values, default=Decimal(0)))
+    ticks = nice_ticks(
+        max(values, default=Decimal(0)),
+        4 if height < 200 else 5,
+        integer=not money,
+        bottom=min(values, default=Decimal(0)),
+    )
     labels_y = tick_labels(ticks, money)
     left = 14 + 6 * max(len(t) for t in labels_y) + (6 if any("万" in t for t in labels_y) else 0)
     bottom, pad_top, right = 18 + (14 if len(series) > 1 else 0), 42 if note else 26, 8
@@ -113,11 +130,13 @@ def bars(title: str, labels: Sequence[str], series: dict[str, Sequence[Number]],
         out.append(f'<text x="4" y="28" font-size="10" fill="#555" class="note">{escape(note)}</text>')
     for t, text in zip(ticks, labels_y):
         y = y_of(t)
-        out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
-                   f'stroke="{"#999" if t == 0 else "#e3e3e3"}"/>'
-                   f'<text class="tick" x="{left - 4}" y="{y + 3.5:.1f}" font-size="10" fill="#444" '
-                   f'text-anchor="end">'
-                   f'{escape(text)}</text>')
+        out.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{"#999" if t == 0 else "#e3e3e3"}"/>'
+            f'<text class="tick" x="{left - 4}" y="{y + 3.5:.1f}" font-size="10" fill="#444" '
+            f'text-anchor="end">'
+            f"{escape(text)}</text>"
+        )
     group_w = plot_w / max(len(labels), 1)
     bar_w = min(40.0, max(2.0, (group_w * 0.8) / max(len(series), 1)))
     zero = y_of(Decimal(0))
@@ -126,15 +145,21 @@ def bars(title: str, labels: Sequence[str], series: dict[str, Sequence[Number]],
         for si, (name, vals) in enumerate(series.items()):
             v = _dec(vals[gi])
             y = min(y_of(v), zero)
-            out.append(f'<rect class="bar" x="{x0 + si * bar_w:.1f}" y="{y:.1f}" width="{max(bar_w - 1, 1):.1f}" '
-                       f'height="{abs(zero - y_of(v)):.1f}" fill="{PALETTE[si % len(PALETTE)]}" '
-                       f'data-series="{escape(name)}" data-label="{escape(label)}" data-value="{v}">'
-                       f'<title>{escape(name)} {escape(label)}: {exact(v, money)}</title></rect>')
+            out.append(
+                f'<rect class="bar" x="{x0 + si * bar_w:.1f}" y="{y:.1f}" width="{max(bar_w - 1, 1):.1f}" '
+                f'height="{abs(zero - y_of(v)):.1f}" fill="{PALETTE[si % len(PALETTE)]}" '
+                f'data-series="{escape(name)}" data-label="{escape(label)}" data-value="{v}">'
+                f"<title>{escape(name)} {escape(label)}: {exact(v, money)}</title></rect>"
+            )
             if len(labels) <= LABELLED_GROUPS:
-                out.append(f'<text class="value" x="{x0 + (si + 0.5) * bar_w:.1f}" y="{y - 3:.1f}" font-size="8" '
-                           f'fill="#333" text-anchor="middle">{escape(compact(v, money))}</text>')
-        out.append(f'<text x="{left + (gi + 0.5) * group_w:.1f}" y="{pad_top + plot_h + 13:.1f}" font-size="10" '
-                   f'fill="#444" text-anchor="middle">{escape(_fit(label, group_w + 4))}</text>')
+                out.append(
+                    f'<text class="value" x="{x0 + (si + 0.5) * bar_w:.1f}" y="{y - 3:.1f}" font-size="8" '
+                    f'fill="#333" text-anchor="middle">{escape(compact(v, money))}</text>'
+                )
+        out.append(
+            f'<text x="{left + (gi + 0.5) * group_w:.1f}" y="{pad_top + plot_h + 13:.1f}" font-size="10" '
+            f'fill="#444" text-anchor="middle">{escape(_fit(label, group_w + 4))}</text>'
+        )
     if len(series) > 1:
         out.append(_legend(list(series), left, height - 11, 150))
     out.append("</svg>")
@@ -160,13 +185,16 @@ def _colour(name: str, i: int) -> str:
 
 
 def _legend(names: Sequence[str], left: float, y: float, spacing: int) -> str:
-    return "".join(f'<rect x="{left + i * spacing}" y="{y}" width="10" height="10" fill="{_colour(name, i)}"/>'
-                   f'<text x="{left + i * spacing + 14}" y="{y + 9}" font-size="10">{escape(name)}</text>'
-                   for i, name in enumerate(names))
+    return "".join(
+        f'<rect x="{left + i * spacing}" y="{y}" width="10" height="10" fill="{_colour(name, i)}"/>'
+        f'<text x="{left + i * spacing + 14}" y="{y + 9}" font-size="10">{escape(name)}</text>'
+        for i, name in enumerate(names)
+    )
 
 
-def stacked(title: str, rows: dict[str, dict[str, int]], keys: Sequence[str], chart_id: str,
-            width: int = 760) -> str:
+def stacked(
+    title: str, rows: dict[str, dict[str, int]], keys: Sequence[str], chart_id: str, width: int = 760
+) -> str:
     """Horizontal stacked bars: one row per entry, one segment per key, as shares of the row; the
     row's total (the sum of its segments) is written after it."""
     row_h, left, top_pad = 24, 250, 26
@@ -178,22 +206,31 @@ def stacked(title: str, rows: dict[str, dict[str, int]], keys: Sequence[str], ch
         y = top_pad + ri * row_h
         total = sum(parts.values())
         x = float(left)
-        out.append(f'<text x="{left - 6}" y="{y + 15}" font-size="10" text-anchor="end">{escape(label)}</text>')
+        out.append(
+            f'<text x="{left - 6}" y="{y + 15}" font-size="10" text-anchor="end">{escape(label)}</text>'
+        )
         for ki, key in enumerate(keys):
             n = parts.get(key, 0)
             w = max(plot_w * n / (total or 1), 2.0) if n > 0 else 0.0  # one key of hundreds stays visible
             if w > 0:
-                out.append(f'<rect class="bar" x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" '
-                           f'fill="{_colour(key, ki)}" data-series="{escape(label)}" data-label="{escape(key)}" '
-                           f'data-value="{n}"><title>{escape(label)} '
-                           f'{escape(key)}: {n:,}</title></rect>')
+                out.append(
+                    f'<rect class="bar" x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" '
+                    f'fill="{_colour(key, ki)}" data-series="{escape(label)}" data-label="{escape(key)}" '
+                    f'data-value="{n}"><title>{escape(label)} '
+                    f"{escape(key)}: {n:,}</title></rect>"
+                )
                 if w >= 8 * len(f"{n:,}") + 4:
-                    out.append(f'<text x="{x + w / 2:.1f}" y="{y + 15}" font-size="9" fill="#fff" '
-                               f'text-anchor="middle">{n:,}</text>')
+                    out.append(
+                        f'<text x="{x + w / 2:.1f}" y="{y + 15}" font-size="9" fill="#fff" '
+                        f'text-anchor="middle">{n:,}</text>'
+                    )
             x += w
         unknown = parts.get(UNKNOWN, 0)
-        out.append(f'<text x="{x + 4:.1f}" y="{y + 15}" font-size="10" class="total">{total:,}'
-                   + (f'<tspan fill="#777">（含{UNKNOWN} {unknown:,}）</tspan>' if unknown else "") + "</text>")
+        out.append(
+            f'<text x="{x + 4:.1f}" y="{y + 15}" font-size="10" class="total">{total:,}'
+            + (f'<tspan fill="#777">（含{UNKNOWN} {unknown:,}）</tspan>' if unknown else "")
+            + "</text>"
+        )
     out.append(_legend(keys, left, height - 16, 70))
     out.append("</svg>")
     return "".join(out)

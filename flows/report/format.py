@@ -45,8 +45,9 @@ def figures_json(year: int, figures: list[Figure], as_known_on: date | None = No
     payload: dict[str, Any] = {"year": year}
     if as_known_on is not None:
         payload["as_known_on"] = as_known_on.isoformat()
-    payload["figures"] = [{"id": f.id, "value": f.json_value(), "unit": f.unit, "zh": f.zh, "en": f.en}
-                          for f in figures]
+    payload["figures"] = [
+        {"id": f.id, "value": f.json_value(), "unit": f.unit, "zh": f.zh, "en": f.en} for f in figures
+    ]
     return json.dumps(payload, ensure_ascii=False, indent=2)
 
 
@@ -61,8 +62,12 @@ def figures_csv(year: int, figures: list[Figure], as_known_on: date | None = Non
     that date in a last column ``as_known_on`` on every row (a comment line above the header
     would be read by Excel as a data row and shift the columns)."""
     extra = [] if as_known_on is None else [as_known_on.isoformat()]
-    return csv_text([["year", "id", "value", "unit", "zh", "en", *(["as_known_on"] if extra else [])],
-                     *(csv_row([year, f.id, f.json_value(), f.unit, f.zh, f.en, *extra]) for f in figures)])
+    return csv_text(
+        [
+            ["year", "id", "value", "unit", "zh", "en", *(["as_known_on"] if extra else [])],
+            *(csv_row([year, f.id, f.json_value(), f.unit, f.zh, f.en, *extra]) for f in figures),
+        ]
+    )
 
 
 def figures_table(year: int, figures: list[Figure], as_known_on: date | None = None) -> str:
@@ -75,8 +80,14 @@ def figures_table(year: int, figures: list[Figure], as_known_on: date | None = N
 
 
 def figures_markdown(year: int, figures: list[Figure], title: str) -> str:
-    lines = [f"# {title}", "", f"报告年度 / report year: {year}", "",
-             "| 指标 | figure | 数值 | 单位 |", "|---|---|---:|---|"]
+    lines = [
+        f"# {title}",
+        "",
+        f"报告年度 / report year: {year}",
+        "",
+        "| 指标 | figure | 数值 | 单位 |",
+        "|---|---|---:|---|",
+    ]
     for f in figures:
         lines.append(f"| {f.zh} | `{f.id}` {f.en} | {f.display()} | {f.unit} |")
     return "\n".join(lines) + "\n"

@@ -34,8 +34,10 @@ from flows.errors import ConfigError
 
 WAN = Decimal(10000)
 FINEST = Decimal("0.01")
-_STYLE = re.compile(r"^(?P<flags>[万汉]*)(?:(?P<q>[余超近约])(?P<step>\d+(?:\.\d+)?)(?:/(?P<tol>\d+(?:\.\d+)?))?)?"
-                    r"(?P<flags2>[万汉]*)$")
+_STYLE = re.compile(
+    r"^(?P<flags>[万汉]*)(?:(?P<q>[余超近约])(?P<step>\d+(?:\.\d+)?)(?:/(?P<tol>\d+(?:\.\d+)?))?)?"
+    r"(?P<flags2>[万汉]*)$"
+)
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,20 @@ def parse_style(text: str) -> Style:
     """``'万余0.01'`` -> Style(wan=True, qualifier='余', step=0.01). Raises ConfigError."""
     m = _STYLE.match(text.strip())
     if not m:
-        raise ConfigError(f"figure style {text!r}: expected e.g. 万余0.01, 近500, 约50/10, 汉 (see flows/report/phrase.py)")
+        raise ConfigError(
+            f"figure style {text!r}: expected e.g. 万余0.01, 近500, 约50/10, 汉 (see flows/report/phrase.py)"
+        )
     flags = (m["flags"] or "") + (m["flags2"] or "")
     step = Decimal(m["step"]) if m["step"] else None
     if step is not None and step <= 0:
         raise ConfigError(f"figure style {text!r}: the step must be positive")
-    return Style(wan="万" in flags, chinese="汉" in flags, qualifier=m["q"], step=step,
-                 tolerance=Decimal(m["tol"]) if m["tol"] else None)
+    return Style(
+        wan="万" in flags,
+        chinese="汉" in flags,
+        qualifier=m["q"],
+        step=step,
+        tolerance=Decimal(m["tol"]) if m["tol"] else None,
+    )
 
 
 IDIOMS = {2: "两", 10: "十", 100: "百", 1000: "千"}
@@ -94,7 +103,7 @@ def _floor(x: Decimal, step: Decimal) -> Decimal:
     return (x / step).to_integral_value(ROUND_FLOOR) * step
 
 
-def phrase(value: Decimal | int | float | str, style: Style | str = "") -> str:
+def phrase(value: Decimal | float | str, style: Style | str = "") -> str:
     """The figure as the summary writes it, without its unit (the template carries that)."""
     st = parse_style(style) if isinstance(style, str) else style
     v = Decimal(str(value))

@@ -48,20 +48,44 @@ def sha256(path: Path) -> str:
 def figure_rows(engine: Engine, year: int) -> list[tuple[str, str, str, str, str]]:
     """Every source row behind every figure of ``year``, as text (sorted)."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT figure_id, source_model, source_ref, count_key, amount FROM marts.fig_figure_rows "
-            "WHERE report_year = :y"), {"y": year}).all()
-    return sorted((r[0], r[1], str(r[2]), "" if r[3] is None else str(r[3]),
-                   "" if r[4] is None else f"{Decimal(str(r[4])):.2f}") for r in rows)
+        rows = conn.execute(
+            sa.text(
+                "SELECT figure_id, source_model, source_ref, count_key, amount FROM marts.fig_figure_rows "
+                "WHERE report_year = :y"
+            ),
+            {"y": year},
+        ).all()
+    return sorted(
+        (
+            r[0],
+            r[1],
+            str(r[2]),
+            "" if r[3] is None else str(r[3]),
+            "" if r[4] is None else f"{Decimal(str(r[4])):.2f}",
+        )
+        for r in rows
+    )
 
 
 def source_files(engine: Engine) -> list[dict[str, object]]:
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT source, table_name, file_name, file_sha256, delivery_date, sum(rows_loaded) FROM ops.load_ledger "
-            "WHERE status = 'loaded' GROUP BY 1, 2, 3, 4, 5 ORDER BY 3, 2")).all()
-    return [{"source": r[0], "table": r[1], "file": r[2], "sha256": r[3],
-             "delivery_date": None if r[4] is None else str(r[4]), "rows_loaded": int(r[5])} for r in rows]
+        rows = conn.execute(
+            sa.text(
+                "SELECT source, table_name, file_name, file_sha256, delivery_date, sum(rows_loaded) FROM ops.load_ledger "
+                "WHERE status = 'loaded' GROUP BY 1, 2, 3, 4, 5 ORDER BY 3, 2"
+            )
+        ).all()
+    return [
+        {
+            "source": r[0],
+            "table": r[1],
+            "file": r[2],
+            "sha256": r[3],
+            "delivery_date": None if r[4] is None else str(r[4]),
+            "rows_loaded": int(r[5]),
+        }
+        for r in rows
+    ]
 
 
 def _as_written(row: tuple[str, ...]) -> tuple[str, ...]:
@@ -75,13 +99,21 @@ def _rows_csv(rows: list[tuple[str, ...]]) -> str:
     return csv_text([ROW_COLUMNS, *(_as_written(r) for r in rows)])
 
 
-def publish(engine: Engine, year: int, template: str, output_dir: Path, published_dir: Path,
-            meta: dict[str, object] | None = None) -> Path:
+def publish(
+    engine: Engine,
+    year: int,
+    template: str,
+    output_dir: Path,
+    published_dir: Path,
+    meta: dict[str, object] | None = None,
+) -> Path:
     """Freeze ``year``'s report; returns its folder. Raises UnionWHError if already published."""
     target = published_dir / str(year)
     if target.exists():
-        raise UnionWHError(f"{year} is already published in {target}; a published summary never changes. "
-                           f"`unionwh report diff --year {year}` lists what would change now")
+        raise UnionWHError(
+            f"{year} is already published in {target}; a published summary never changes. "
+            f"`unionwh report diff --year {year}` lists what would change now"
+        )
     data = collect(engine, year, output_dir)
     gaps = trace_gaps(data)
     if gaps is not None:  # the published copy states only a verified trace
@@ -92,11 +124,23 @@ def publish(engine: Engine, year: int, template: str, output_dir: Path, publishe
     write_report(data, template, work, generated=now)
     (work / f"figure-rows-{year}.csv").write_text(_rows_csv(figure_rows(engine, year)), encoding="utf-8")
     (work / f"sources-{year}.json").write_text(
-        json.dumps(source_files(engine), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    (work / "publication.json").write_text(json.dumps(
-        {"year": year, "published_at": now.isoformat(timespec="seconds"), "run_id": data.run_id,
-         "template_sha256": hashlib.sha256(template.encode("utf-8")).hexdigest(), **(meta or {})},
-        ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        json.dumps(source_files(engine), ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
+    (work / "publication.json").write_text(
+        json.dumps(
+            {
+                "year": year,
+                "published_at": now.isoformat(timespec="seconds"),
+                "run_id": data.run_id,
+                "template_sha256": hashlib.sha256(template.encode("utf-8")).hexdigest(),
+                **(meta or {}),
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     names = sorted(p.name for p in work.iterdir())
     (work / MANIFEST).write_text("".join(f"{sha256(work / n)}  {n}\n" for n in names), encoding="utf-8")
     for p in work.iterdir():
@@ -120,8 +164,11 @@ def verify(folder: Path) -> list[str]:
             problems.append(f"{name}: missing")
         elif sha256(path) != digest:
             problems.append(f"{name}: altered (SHA-256 differs from the manifest)")
-    problems += [f"{p.name}: not in the manifest" for p in folder.iterdir()
-                 if p.name != MANIFEST and p.name not in listed]
+    problems += [
+        f"{p.name}: not in the manifest"
+        for p in folder.iterdir()
+        if p.name != MANIFEST and p.name not in listed
+    ]
     return problems
 
 
@@ -149,16 +196,27 @@ class Diff:
 def diff(engine: Engine, year: int, published_dir: Path) -> Diff:
     folder = published_dir / str(year)
     if not folder.exists():
-        raise UnionWHError(f"{year} has not been published (no {folder}); `unionwh report publish --year {year}`")
+        raise UnionWHError(
+            f"{year} has not been published (no {folder}); `unionwh report publish --year {year}`"
+        )
     problems = verify(folder)
     meta = json.loads((folder / "publication.json").read_text(encoding="utf-8"))
-    published = {f["id"]: f for f in json.loads((folder / f"figures-{year}.json").read_text(encoding="utf-8"))["figures"]}
+    published = {
+        f["id"]: f
+        for f in json.loads((folder / f"figures-{year}.json").read_text(encoding="utf-8"))["figures"]
+    }
     with (folder / f"figure-rows-{year}.csv").open(encoding="utf-8", newline="") as fh:
         old_rows = [tuple(r) for r in list(csv.reader(fh))[1:]]
     with engine.connect() as conn:
-        now = {r[0]: (Decimal(str(r[1])), r[2], r[3]) for r in conn.execute(sa.text(
-            "SELECT figure_id, value, label_zh, unit FROM marts.fig_annual_figures WHERE report_year = :y"),
-            {"y": year})}
+        now = {
+            r[0]: (Decimal(str(r[1])), r[2], r[3])
+            for r in conn.execute(
+                sa.text(
+                    "SELECT figure_id, value, label_zh, unit FROM marts.fig_annual_figures WHERE report_year = :y"
+                ),
+                {"y": year},
+            )
+        }
     new_rows = [_as_written(r) for r in figure_rows(engine, year)]  # compared as the file holds them
     changes = []
     for fid, pub in published.items():
@@ -168,11 +226,18 @@ def diff(engine: Engine, year: int, published_dir: Path) -> Diff:
             continue
         old = {r[2]: r for r in old_rows if r[0] == fid}
         new = {r[2]: r for r in new_rows if r[0] == fid}
-        changes.append(FigureChange(
-            fid, zh, unit, before, value,
-            added=[new[k] for k in sorted(new.keys() - old.keys())],
-            removed=[old[k] for k in sorted(old.keys() - new.keys())],
-            changed=[(old[k], new[k]) for k in sorted(old.keys() & new.keys()) if old[k] != new[k]]))
+        changes.append(
+            FigureChange(
+                fid,
+                zh,
+                unit,
+                before,
+                value,
+                added=[new[k] for k in sorted(new.keys() - old.keys())],
+                removed=[old[k] for k in sorted(old.keys() - new.keys())],
+                changed=[(old[k], new[k]) for k in sorted(old.keys() & new.keys()) if old[k] != new[k]],
+            )
+        )
     return Diff(year, folder, meta.get("published_at", "?"), problems, changes)
 
 
@@ -182,14 +247,18 @@ def _row(r: tuple[str, ...]) -> str:
 
 
 def format_diff(d: Diff, limit: int = 20) -> str:
-    lines = [f"published {d.year} ({d.published_at}, {d.folder}): "
-             + ("intact, every file matches " + MANIFEST if not d.problems else "ALTERED")]
+    lines = [
+        f"published {d.year} ({d.published_at}, {d.folder}): "
+        + ("intact, every file matches " + MANIFEST if not d.problems else "ALTERED")
+    ]
     lines += [f"  ! {p}" for p in d.problems]
     if not d.changes:
         lines.append("no figure would change")
     for c in d.changes:
-        lines.append(f"{c.figure_id} {c.zh}: {Figure(c.figure_id, c.published, c.unit, '', '').display()} -> "
-                     f"{Figure(c.figure_id, c.now, c.unit, '', '').display()} {c.unit}")
+        lines.append(
+            f"{c.figure_id} {c.zh}: {Figure(c.figure_id, c.published, c.unit, '', '').display()} -> "
+            f"{Figure(c.figure_id, c.now, c.unit, '', '').display()} {c.unit}"
+        )
         for label, rows in (("+", c.added), ("-", c.removed)):
             for r in rows[:limit]:
                 lines.append(f"  {label} {_row(r)}")

@@ -34,7 +34,7 @@ def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
     """``text`` on one line (newlines and runs of spaces become one space), at most ``limit``
     characters, the cut marked with …"""
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def dbt_text(results: dict[str, int]) -> str:
@@ -54,16 +54,37 @@ def _files(r: RunRow) -> str:
 
 
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("run", "<"), ("started", "<"), ("took", ">"), ("status", "<"), ("files +/x/=", ">"), ("rows read", ">"),
-    ("loaded", ">"), ("quar.", ">"), ("figs", ">"), ("dbt", "<"))
+    ("run", "<"),
+    ("started", "<"),
+    ("took", ">"),
+    ("status", "<"),
+    ("files +/x/=", ">"),
+    ("rows read", ">"),
+    ("loaded", ">"),
+    ("quar.", ">"),
+    ("figs", ">"),
+    ("dbt", "<"),
+)
 
 
 def runs_table(runs: Sequence[RunRow]) -> list[str]:
     """One line per run (newest first), columns sized to their widest cell; a run's message
     follows it on one indented line. The dbt column is last: it is the widest and varies most."""
-    cells = [[r.run_id, f"{r.started_at:%Y-%m-%d %H:%M:%S}", _took(r), r.status, _files(r),
-              number(r.rows_read), number(r.rows_loaded), number(r.rows_quarantined),
-              number(r.figures_changed), dbt_text(r.dbt_results)] for r in runs]
+    cells = [
+        [
+            r.run_id,
+            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            _took(r),
+            r.status,
+            _files(r),
+            number(r.rows_read),
+            number(r.rows_loaded),
+            number(r.rows_quarantined),
+            number(r.figures_changed),
+            dbt_text(r.dbt_results),
+        ]
+        for r in runs
+    ]
     widths = [max([len(name)] + [len(row[i]) for row in cells]) for i, (name, _) in enumerate(COLUMNS)]
 
     def line(values: Sequence[str]) -> str:
@@ -77,8 +98,9 @@ def runs_table(runs: Sequence[RunRow]) -> list[str]:
     return out
 
 
-def changes_summary(run_id: str, changes: Sequence[FigureChange],
-                    limit: int | None = FIRST_CHANGES) -> list[str]:
+def changes_summary(
+    run_id: str, changes: Sequence[FigureChange], limit: int | None = FIRST_CHANGES
+) -> list[str]:
     """The figures ``run_id`` changed: one line of counts, then the changes (old -> new): with
     ``limit``, that many, changed and gone values first, then new ones other than 0; None: all of
     them, in year and figure order."""
@@ -91,9 +113,11 @@ def changes_summary(run_id: str, changes: Sequence[FigureChange],
     parts = [f"{len(moved)} changed value{'s' if len(moved) != 1 else ''}"] if moved else []
     if new:
         years = sorted({c.report_year for c in new})
-        parts.append(f"{len(new)} new figure-year{'s' if len(new) != 1 else ''} "
-                     f"{years[0] if len(years) == 1 else f'{years[0]}–{years[-1]}'}"
-                     + (f", {len(zero)} of them 0" if zero else ""))
+        parts.append(
+            f"{len(new)} new figure-year{'s' if len(new) != 1 else ''} "
+            f"{years[0] if len(years) == 1 else f'{years[0]}–{years[-1]}'}"
+            + (f", {len(zero)} of them 0" if zero else "")
+        )
     if gone:
         parts.append(f"{len(gone)} gone")
     # what a reader looks for first: values that moved or went, then new values other than 0,

@@ -62,17 +62,28 @@ def _unverified_note(f: FigureTrace) -> str:
 
 
 def _appendix_md(data: ReportData, template: str) -> str:
-    lines = ["", "---", "", "## 附录：数据溯源 / appendix: where each figure comes from", "",
-             "| 指标 | figure | 数值 | 源记录 | dbt 测试通过 | 隔离行 (未解决) | 资金审计 |",
-             "|---|---|---:|---:|---:|---:|---|"]
+    lines = [
+        "",
+        "---",
+        "",
+        "## 附录：数据溯源 / appendix: where each figure comes from",
+        "",
+        "| 指标 | figure | 数值 | 源记录 | dbt 测试通过 | 隔离行 (未解决) | 资金审计 |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
     for f in data.figures:
-        lines.append(f"| {f.zh} | `{f.id}` | {_display(f)} {f.unit} | {f.source_rows:,} | "
-                     f"{f.tests_passed}/{len(f.tests)}{_unverified_note(f)} | {f.quarantined} ({f.quarantined_open}) | "
-                     f"{f.audit or '—'} |")
+        lines.append(
+            f"| {f.zh} | `{f.id}` | {_display(f)} {f.unit} | {f.source_rows:,} | "
+            f"{f.tests_passed}/{len(f.tests)}{_unverified_note(f)} | {f.quarantined} ({f.quarantined_open}) | "
+            f"{f.audit or '—'} |"
+        )
     typed = stated_numbers(template)
     if typed:
-        lines += ["", "文中手写的数字（非计算所得）/ numbers typed into the text, not computed: "
-                  + "、".join(f"{n}（第{line}行）" for line, n, _ in typed)]
+        lines += [
+            "",
+            "文中手写的数字（非计算所得）/ numbers typed into the text, not computed: "
+            + "、".join(f"{n}（第{line}行）" for line, n, _ in typed),
+        ]
     lines += _yoy_md(data)
     return "\n".join(lines) + "\n"
 
@@ -87,8 +98,10 @@ def _yoy_years(data: ReportData) -> list[int]:
 
 
 NO_DATA = "—"
-NO_DATA_NOTE = (f"{NO_DATA}：该年无数据（当年未收到交付，或该指标当年无源记录）/ no data that year "
-                "(no delivery that year, or no source row of the figure).")
+NO_DATA_NOTE = (
+    f"{NO_DATA}：该年无数据（当年未收到交付，或该指标当年无源记录）/ no data that year "
+    "(no delivery that year, or no source row of the figure)."
+)
 
 
 def yoy_change(prev: Decimal | None, cur: Decimal | None) -> str:
@@ -118,8 +131,13 @@ def _yoy_md(data: ReportData) -> list[str]:
     years, rows = yoy_rows(data)
     if len(years) < 2:
         return []
-    lines = ["", "## 历年对比 / year over year", "",
-             "| 指标 | " + " | ".join(str(y) for y in years) + " | 同比 change |", "|---|" + "---:|" * (len(years) + 1)]
+    lines = [
+        "",
+        "## 历年对比 / year over year",
+        "",
+        "| 指标 | " + " | ".join(str(y) for y in years) + " | 同比 change |",
+        "|---|" + "---:|" * (len(years) + 1),
+    ]
     for f, values, change in rows:
         lines.append(f"| {f.zh} | " + " | ".join(_cell(v, f.unit) for v in values) + f" | {change} |")
     return lines + ["", NO_DATA_NOTE]
@@ -147,8 +165,10 @@ def _body_html(parts: list[Part], data: ReportData) -> str:
     by_id = {f.id: f for f in data.figures}
     for i, p in enumerate(figs):
         f = by_id[p.figure_id]
-        link = (f'<a class="figure" href="#{anchor(f.id)}" data-figure="{escape(f.id)}" '
-                f'title="{escape(f.zh)}: {_display(f)} {escape(f.unit)}">{escape(p.text)}</a>')
+        link = (
+            f'<a class="figure" href="#{anchor(f.id)}" data-figure="{escape(f.id)}" '
+            f'title="{escape(f.zh)}: {_display(f)} {escape(f.unit)}">{escape(p.text)}</a>'
+        )
         html = html.replace(f"\ue000{i}\ue001", link)
     return html
 
@@ -182,9 +202,19 @@ def month_charts(data: ReportData) -> list[ChartData]:
         labels = [str(m) for m in range(1, 13)] + [charts.UNKNOWN] * (len(series) - 12)
         money = f.unit in MONEY_UNITS
         note = f"合计 {charts.exact(sum(series, Decimal(0)), money)}" + (
-            "，按首次月份" if f.id in data.distinct_ids else "")
-        out.append(ChartData(f"chart-month-{anchor(f.id)}", f"{f.zh}（{f.unit}）", labels, {f.zh: list(series)},
-                             money, f.id, note))
+            "，按首次月份" if f.id in data.distinct_ids else ""
+        )
+        out.append(
+            ChartData(
+                f"chart-month-{anchor(f.id)}",
+                f"{f.zh}（{f.unit}）",
+                labels,
+                {f.zh: list(series)},
+                money,
+                f.id,
+                note,
+            )
+        )
     return out
 
 
@@ -196,8 +226,11 @@ def zone_rows(data: ReportData) -> dict[str, dict[str, int]]:
 
 def zone_keys(rows: dict[str, dict[str, int]]) -> list[str]:
     found = {z for parts in rows.values() for z in parts}
-    return [z for z in ZONES if z in found] + sorted(found - set(ZONES) - {charts.UNKNOWN}) + (
-        [charts.UNKNOWN] if charts.UNKNOWN in found else [])
+    return (
+        [z for z in ZONES if z in found]
+        + sorted(found - set(ZONES) - {charts.UNKNOWN})
+        + ([charts.UNKNOWN] if charts.UNKNOWN in found else [])
+    )
 
 
 def welfare_chart(data: ReportData) -> ChartData | None:
@@ -207,10 +240,16 @@ def welfare_chart(data: ReportData) -> ChartData | None:
     if not recon:
         return None
     names = {r["project_code"]: r["project_name"] for r in data.audit.budget if r["project_name"]}
-    return ChartData("chart-welfare", "福利台账与财务入账（元）/ welfare ledger vs postings (yuan)",
-                     [str(names.get(r["project_code"], r["project_code"])) for r in recon],
-                     {"台账 ledger": [Decimal(r["ledger_total_yuan"] or 0) for r in recon],
-                      "入账 postings": [Decimal(r["postings_yuan"] or 0) for r in recon]}, money=True)
+    return ChartData(
+        "chart-welfare",
+        "福利台账与财务入账（元）/ welfare ledger vs postings (yuan)",
+        [str(names.get(r["project_code"], r["project_code"])) for r in recon],
+        {
+            "台账 ledger": [Decimal(r["ledger_total_yuan"] or 0) for r in recon],
+            "入账 postings": [Decimal(r["postings_yuan"] or 0) for r in recon],
+        },
+        money=True,
+    )
 
 
 def budget_chart(data: ReportData) -> ChartData | None:
@@ -221,10 +260,16 @@ def budget_chart(data: ReportData) -> ChartData | None:
             last[r["project_code"]] = r
     if not last:
         return None
-    return ChartData("chart-budget", "预算与实际（元）/ budget vs actual to date (yuan)",
-                     [str(r["project_name"] or code) for code, r in last.items()],
-                     {"预算 budget": [Decimal(r["budget_yuan"] or 0) for r in last.values()],
-                      "实际 actual": [Decimal(r["actual_to_date_yuan"] or 0) for r in last.values()]}, money=True)
+    return ChartData(
+        "chart-budget",
+        "预算与实际（元）/ budget vs actual to date (yuan)",
+        [str(r["project_name"] or code) for code, r in last.items()],
+        {
+            "预算 budget": [Decimal(r["budget_yuan"] or 0) for r in last.values()],
+            "实际 actual": [Decimal(r["actual_to_date_yuan"] or 0) for r in last.values()],
+        },
+        money=True,
+    )
 
 
 def _bars(c: ChartData, width: int = 760, height: int = 260) -> str:
@@ -232,18 +277,26 @@ def _bars(c: ChartData, width: int = 760, height: int = 260) -> str:
 
 
 def _charts_html(data: ReportData) -> str:
-    out = ['<section id="charts"><h2>图表 / charts</h2>', '<h3>各项指标按月 / figures by month</h3>',
-           '<div class="charts" id="chart-months">']
+    out = [
+        '<section id="charts"><h2>图表 / charts</h2>',
+        "<h3>各项指标按月 / figures by month</h3>",
+        '<div class="charts" id="chart-months">',
+    ]
     out += [_bars(c, 310, 160) for c in month_charts(data)]
     out.append("</div>")
     rows = zone_rows(data)
-    out.append('<h3>按片区 / by zone</h3>')
-    out.append(charts.stacked("按企业所属片区 / figures counted by enterprise, by zone", rows, zone_keys(rows),
-                              "chart-zones") if rows else "<p>无按企业统计的指标。</p>")
+    out.append("<h3>按片区 / by zone</h3>")
+    out.append(
+        charts.stacked(
+            "按企业所属片区 / figures counted by enterprise, by zone", rows, zone_keys(rows), "chart-zones"
+        )
+        if rows
+        else "<p>无按企业统计的指标。</p>"
+    )
     welfare, budget = welfare_chart(data), budget_chart(data)
-    out.append('<h3>福利项目 / welfare by programme</h3>')
+    out.append("<h3>福利项目 / welfare by programme</h3>")
     out.append(_bars(welfare) if welfare else "<p>本年无福利台账。</p>")
-    out.append('<h3>预算执行 / budget vs actual</h3>')
+    out.append("<h3>预算执行 / budget vs actual</h3>")
     out.append(_bars(budget) if budget else "<p>本年无预算。</p>")
     out.append("</section>")
     return "".join(out)
@@ -252,13 +305,23 @@ def _charts_html(data: ReportData) -> str:
 def _trace_html(f: FigureTrace) -> str:
     tests_ok = all(t.status == "pass" for t in f.tests)
     failed = [t for t in f.tests if t.status != "pass"]
-    suites = "".join(
-        f"<li><code>{escape(s.name)}</code>: {s.expectations} 项期望 / expectations; "
-        f"{s.rows_loaded:,} 行通过并入库 / rows passed and loaded, {s.rows_quarantined:,} 行隔离 / quarantined"
-        + (f", {s.files_rejected} 个文件整批拒收 / files rejected" if s.files_rejected else "") + "</li>"
-        for s in f.suites) or "<li>—</li>"
-    audit = "—" if f.audit is None else (
-        f'<span class="{"ok" if f.audit_clean else ("bad" if f.audit_clean is False else "")}">{escape(f.audit)}</span>')
+    suites = (
+        "".join(
+            f"<li><code>{escape(s.name)}</code>: {s.expectations} 项期望 / expectations; "
+            f"{s.rows_loaded:,} 行通过并入库 / rows passed and loaded, {s.rows_quarantined:,} 行隔离 / quarantined"
+            + (f", {s.files_rejected} 个文件整批拒收 / files rejected" if s.files_rejected else "")
+            + "</li>"
+            for s in f.suites
+        )
+        or "<li>—</li>"
+    )
+    audit = (
+        "—"
+        if f.audit is None
+        else (
+            f'<span class="{"ok" if f.audit_clean else ("bad" if f.audit_clean is False else "")}">{escape(f.audit)}</span>'
+        )
+    )
     test_list = ", ".join(escape(t.name) for t in f.tests[:60]) + (" …" if len(f.tests) > 60 else "")
     return (
         f'<div class="trace" id="{anchor(f.id)}"><h3>{escape(f.zh)} <code>{escape(f.id)}</code></h3><dl>'
@@ -273,7 +336,8 @@ def _trace_html(f: FigureTrace) -> str:
         f"<dt>数据期望 expectations</dt><dd><ul>{suites}</ul></dd>"
         f"<dt>隔离 quarantine</dt><dd>{f.quarantined:,} 行 / rows ({f.quarantined_open:,} 未解决 / open)</dd>"
         f"<dt>资金审计 fund audit</dt><dd>{audit}</dd></dl>"
-        f'<a href="#top" class="meta">↑ 返回 / back</a></div>')
+        f'<a href="#top" class="meta">↑ 返回 / back</a></div>'
+    )
 
 
 def _yoy_html(data: ReportData) -> str:
@@ -284,30 +348,44 @@ def _yoy_html(data: ReportData) -> str:
     body = "".join(
         f'<tr><td><a href="#{anchor(f.id)}">{escape(f.zh)}</a></td>'
         + "".join(f'<td class="n">{_cell(v, f.unit)}</td>' for v in values)
-        + f'<td class="n">{change}</td></tr>' for f, values, change in rows)
-    return (f'<section id="yoy"><h2>历年对比 / year over year</h2><table><tr><th>指标</th>{head}'
-            f'<th>同比 change</th></tr>{body}</table><p class=meta>{escape(NO_DATA_NOTE)}</p></section>')
+        + f'<td class="n">{change}</td></tr>'
+        for f, values, change in rows
+    )
+    return (
+        f'<section id="yoy"><h2>历年对比 / year over year</h2><table><tr><th>指标</th>{head}'
+        f"<th>同比 change</th></tr>{body}</table><p class=meta>{escape(NO_DATA_NOTE)}</p></section>"
+    )
 
 
 def to_html(parts: list[Part], data: ReportData, template: str, generated: datetime) -> str:
-    title = next((p.text.split("\n", 1)[0].lstrip("# ") for p in parts if p.text.startswith("#")),
-                 f"{data.year}年工作总结")
+    title = next(
+        (p.text.split("\n", 1)[0].lstrip("# ") for p in parts if p.text.startswith("#")),
+        f"{data.year}年工作总结",
+    )
     typed = stated_numbers(template)
-    typed_html = ("<h3>文中手写的数字 / numbers typed into the text</h3><p class=meta>以下数字写在模板文字中，"
-                  "不是由数据计算所得 / these are part of the template's text, not computed:</p><ul>"
-                  + "".join(f"<li>{escape(n)}（模板第{line}行：{escape(ctx)}）</li>" for line, n, ctx in typed)
-                  + "</ul>") if typed else ""
+    typed_html = (
+        (
+            "<h3>文中手写的数字 / numbers typed into the text</h3><p class=meta>以下数字写在模板文字中，"
+            "不是由数据计算所得 / these are part of the template's text, not computed:</p><ul>"
+            + "".join(f"<li>{escape(n)}（模板第{line}行：{escape(ctx)}）</li>" for line, n, ctx in typed)
+            + "</ul>"
+        )
+        if typed
+        else ""
+    )
     return (
         f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
         f'<body><main id="top"><article id="summary">{_body_html(parts, data)}</article>'
         f"{_charts_html(data)}{_yoy_html(data)}"
         f'<section id="appendix"><h2>附录：数据溯源 / appendix: where each figure comes from</h2>'
-        f'<p class=meta>{len(data.figures)} 项指标 / figures. dbt 结果来自运行 / dbt results of run '
-        f'{escape(data.run_id or "—")}{"" if data.artifacts else "（未找到 dbt 产物 / artifacts not found）"}. '
-        f'生成于 / generated {generated:%Y-%m-%d %H:%M}.</p>'
-        + "".join(_trace_html(f) for f in data.figures) + typed_html
-        + "</section></main></body></html>\n")
+        f"<p class=meta>{len(data.figures)} 项指标 / figures. dbt 结果来自运行 / dbt results of run "
+        f"{escape(data.run_id or '—')}{'' if data.artifacts else '（未找到 dbt 产物 / artifacts not found）'}. "
+        f"生成于 / generated {generated:%Y-%m-%d %H:%M}.</p>"
+        + "".join(_trace_html(f) for f in data.figures)
+        + typed_html
+        + "</section></main></body></html>\n"
+    )
 
 
 # ---------------------------------------------------------------------------------- Word
@@ -362,26 +440,52 @@ def to_docx(parts: list[Part], data: ReportData, out: Path) -> Path:
 
 # ------------------------------------------------------------------------------- writing
 def figures_payload(data: ReportData) -> dict:
-    return {"year": data.year, "run_id": data.run_id, "figures": [
-        {"id": f.id, "value": Figure(f.id, f.value, f.unit, f.zh, f.en).json_value(), "unit": f.unit,
-         "zh": f.zh, "en": f.en, "source_rows": f.source_rows, "models": f.models,
-         "dbt_tests": {"passed": f.tests_passed, "total": len(f.tests), "without_current_result": len(f.unverified),
-                       "results_from_runs": sorted({t.run_id for t in f.tests if t.run_id})},
-         "expectation_suites": [s.name for s in f.suites], "quarantined": f.quarantined,
-         "quarantined_open": f.quarantined_open, "audit": f.audit}
-        for f in data.figures]}
+    return {
+        "year": data.year,
+        "run_id": data.run_id,
+        "figures": [
+            {
+                "id": f.id,
+                "value": Figure(f.id, f.value, f.unit, f.zh, f.en).json_value(),
+                "unit": f.unit,
+                "zh": f.zh,
+                "en": f.en,
+                "source_rows": f.source_rows,
+                "models": f.models,
+                "dbt_tests": {
+                    "passed": f.tests_passed,
+                    "total": len(f.tests),
+                    "without_current_result": len(f.unverified),
+                    "results_from_runs": sorted({t.run_id for t in f.tests if t.run_id}),
+                },
+                "expectation_suites": [s.name for s in f.suites],
+                "quarantined": f.quarantined,
+                "quarantined_open": f.quarantined_open,
+                "audit": f.audit,
+            }
+            for f in data.figures
+        ],
+    }
 
 
-def write_report(data: ReportData, template: str, out_dir: Path, generated: datetime | None = None) -> list[Path]:
+def write_report(
+    data: ReportData, template: str, out_dir: Path, generated: datetime | None = None
+) -> list[Path]:
     """Write summary-<year>.md/.html/.docx and figures-<year>.json into ``out_dir``."""
     generated = generated or datetime.now()
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = render_parts(template, data)
     y = data.year
-    files = [out_dir / f"summary-{y}.md", out_dir / f"summary-{y}.html", out_dir / f"summary-{y}.docx",
-             out_dir / f"figures-{y}.json"]
+    files = [
+        out_dir / f"summary-{y}.md",
+        out_dir / f"summary-{y}.html",
+        out_dir / f"summary-{y}.docx",
+        out_dir / f"figures-{y}.json",
+    ]
     files[0].write_text(to_markdown(parts, data, template), encoding="utf-8")
     files[1].write_text(to_html(parts, data, template, generated), encoding="utf-8")
     to_docx(parts, data, files[2])
-    files[3].write_text(json.dumps(figures_payload(data), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    files[3].write_text(
+        json.dumps(figures_payload(data), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
     return files

@@ -21,10 +21,12 @@ from decimal import Decimal
 from flows.errors import ConfigError
 from flows.report.phrase import parse_style, phrase
 
-PLACEHOLDER = re.compile(r"\{\{|\}\}|\{(?P<id>year(?:[+-]\d{1,2})?|[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)"
-                         r"(?::(?P<style>[^{}]*))?\}|\{[^{}]*\}")
+PLACEHOLDER = re.compile(
+    r"\{\{|\}\}|\{(?P<id>year(?:[+-]\d{1,2})?|[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)"
+    r"(?::(?P<style>[^{}]*))?\}|\{[^{}]*\}"
+)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
 def strip_comments(template: str) -> str:
@@ -60,8 +62,10 @@ def placeholders(template: str) -> list[Placeholder]:
             continue
         line = template.count("\n", 0, m.start()) + 1
         if m["id"] is None:
-            raise ConfigError(f"report template line {line}: {token!r} is no placeholder; write "
-                              "{figure.id}, {figure.id:STYLE} or {year} (and {{ }} for braces)")
+            raise ConfigError(
+                f"report template line {line}: {token!r} is no placeholder; write "
+                "{figure.id}, {figure.id:STYLE} or {year} (and {{ }} for braces)"
+            )
         if m["id"].startswith("year"):
             continue
         style = m["style"] or ""
@@ -69,7 +73,7 @@ def placeholders(template: str) -> list[Placeholder]:
             parse_style(style)
         except ConfigError as exc:
             raise ConfigError(f"report template line {line}: {exc}") from None
-        rest = template[m.end():]
+        rest = template[m.end() :]
         after = re.split(r"[。；，、,;\n{]", rest, maxsplit=1)[0]
         found.append(Placeholder(m["id"], style, line, after))
     return found
@@ -92,7 +96,7 @@ def render(template: str, year: int, values: Mapping[str, Decimal | int | float]
                 parts.append(Part(text))
 
     for m in PLACEHOLDER.finditer(template):
-        literal(template[pos:m.start()])
+        literal(template[pos : m.start()])
         pos = m.end()
         token = m.group(0)
         if token in ("{{", "}}"):
@@ -118,5 +122,5 @@ def stated_numbers(template: str) -> list[tuple[int, str, str]]:
         text = PLACEHOLDER.sub(lambda m: " " * len(m.group(0)), line)
         body = re.sub(r"^#+\s*[（(]?\d+[)）、.]?\s*", lambda m: " " * len(m.group(0)), text)
         for m in _NUMBER.finditer(body):
-            out.append((lineno, m.group(0), line[max(0, m.start() - 12):m.end() + 8].strip()))
+            out.append((lineno, m.group(0), line[max(0, m.start() - 12) : m.end() + 8].strip()))
     return out

@@ -128,8 +128,12 @@ def figure_domain_models() -> dict[str, str]:
 def latest_artifacts(engine: Engine, output_dir: Path) -> tuple[str | None, Path | None]:
     """The newest succeeded run whose dbt artifacts are still on disk."""
     with engine.connect() as conn:
-        runs = [r[0] for r in _q(conn, "SELECT run_id FROM ops.runs WHERE status = 'succeeded' "
-                                       "ORDER BY started_at DESC")]
+        runs = [
+            r[0]
+            for r in _q(
+                conn, "SELECT run_id FROM ops.runs WHERE status = 'succeeded' ORDER BY started_at DESC"
+            )
+        ]
     for run_id in runs:
         folder = output_dir / run_id / "dbt"
         if (folder / "run_results.json").exists() and (folder / "manifest.json").exists():
@@ -137,8 +141,9 @@ def latest_artifacts(engine: Engine, output_dir: Path) -> tuple[str | None, Path
     return (runs[0] if runs else None), None
 
 
-def _dbt_tests(engine: Engine, run_id: str | None, artifacts: Path | None
-               ) -> tuple[dict[str, list[Check]], dict[str, list[str]]]:
+def _dbt_tests(
+    engine: Engine, run_id: str | None, artifacts: Path | None
+) -> tuple[dict[str, list[Check]], dict[str, list[str]]]:
     """model name -> its tests with their latest result; staging model -> its raw tables.
 
     The tests are the run's manifest's (every test of the project, whatever the build selected).
@@ -149,7 +154,9 @@ def _dbt_tests(engine: Engine, run_id: str | None, artifacts: Path | None
     if artifacts is None:
         return {}, {}
     manifest = json.loads((artifacts / "manifest.json").read_text(encoding="utf-8"))
-    project = builds.build_of(engine, run_id) if run_id is not None and builds.has_results(engine, run_id) else None
+    project = (
+        builds.build_of(engine, run_id) if run_id is not None and builds.has_results(engine, run_id) else None
+    )
     if project is not None:
         ledger = builds.latest_results(engine, project)
         status = {uid: (r.status, r.run_id, r.built_at) for uid, r in ledger.items()}
@@ -163,8 +170,11 @@ def _dbt_tests(engine: Engine, run_id: str | None, artifacts: Path | None
         if node["resource_type"] == "test":
             models = [d for d in deps if d.startswith("model.")]
             result, by, at = status.get(uid, ("missing", None, None))
-            built = [status[m][2] for m in models
-                     if m in status and status[m][0] == "success" and status[m][2] is not None]
+            built = [
+                status[m][2]
+                for m in models
+                if m in status and status[m][0] == "success" and status[m][2] is not None
+            ]
             if at is not None and built and max(built) > at:
                 result = "stale"  # a model it tests was rebuilt after this result
             for dep in models:
@@ -203,8 +213,10 @@ def _audit_status(fid: str, audit: Audit) -> tuple[str | None, bool | None]:
     exceptions = [e for e in audit.exceptions if e["project_code"] == code]
     recon = [r for r in audit.reconciliation if r["project_code"] == code]
     budget = [r for r in audit.budget if r["project_code"] == code]
-    parts = [f"{code}: {len(exceptions)} 项审计异常 / exceptions"
-             + (" (" + ", ".join(sorted({e['rule'] for e in exceptions})) + ")" if exceptions else "")]
+    parts = [
+        f"{code}: {len(exceptions)} 项审计异常 / exceptions"
+        + (" (" + ", ".join(sorted({e["rule"] for e in exceptions})) + ")" if exceptions else "")
+    ]
     gap = any(r["is_gap"] for r in recon)
     if recon:
         parts.append("台账对账" + ("有差异 / reconciliation gap" if gap else "一致 / reconciled"))
@@ -212,8 +224,11 @@ def _audit_status(fid: str, audit: Audit) -> tuple[str | None, bool | None]:
     if budget:
         last = max(budget, key=lambda r: r["report_month"])
         b = last["budget_yuan"]
-        parts.append(f"预算 {b:,.2f} 元, 实际 {last['actual_to_date_yuan']:,.2f} 元" if b is not None
-                     else f"无预算, 实际 {last['actual_to_date_yuan']:,.2f} 元 / no budget")
+        parts.append(
+            f"预算 {b:,.2f} 元, 实际 {last['actual_to_date_yuan']:,.2f} 元"
+            if b is not None
+            else f"无预算, 实际 {last['actual_to_date_yuan']:,.2f} 元 / no budget"
+        )
         if over:
             parts.append("超预算 / over budget")
     return "; ".join(parts), not exceptions and not gap and not over
@@ -223,8 +238,10 @@ def trace_gaps(data: ReportData) -> str | None:
     """Why ``data``'s trace cannot be stated as verified (None: every test on every figure's
     lineage has a current result). ``unionwh report publish`` refuses a summary with gaps."""
     if data.artifacts is None:
-        return ("no dbt artifacts of a successful run are on disk, so no figure's tests can be stated: "
-                "run `unionwh run`")
+        return (
+            "no dbt artifacts of a successful run are on disk, so no figure's tests can be stated: "
+            "run `unionwh run`"
+        )
     untested = [f.id for f in data.figures if not f.tests]
     gaps = sorted({(t.status, t.name) for f in data.figures for t in f.unverified})
     if not gaps and not untested:
@@ -236,8 +253,11 @@ def trace_gaps(data: ReportData) -> str | None:
             parts.append(f"{len(names)} {status} (e.g. {names[0]})")
     if untested:
         parts.append(f"{len(untested)} figure(s) with no test at all (e.g. {untested[0]})")
-    return ("the trace is incomplete: dbt tests on the figures' lineage without a current result: "
-            + ", ".join(parts) + "; run `UNIONWH_DBT_BUILD=all unionwh run` to run every test")
+    return (
+        "the trace is incomplete: dbt tests on the figures' lineage without a current result: "
+        + ", ".join(parts)
+        + "; run `UNIONWH_DBT_BUILD=all unionwh run` to run every test"
+    )
 
 
 # The chart series are read so that each adds up to the figure it illustrates (fig_annual_figures
@@ -310,8 +330,9 @@ def chart_series(conn: sa.Connection, year: int) -> ChartSeries:
     for fid, y, value, source_rows in _q(conn, HISTORY_SQL, y=year):
         if int(y) == year or int(source_rows or 0) > 0:
             history[fid][int(y)] = Decimal(str(value))
-    return ChartSeries(_months(monthly), dict(by_zone), dict(history),
-                       frozenset(r[0] for r in monthly if r[1] == "distinct"))
+    return ChartSeries(
+        _months(monthly), dict(by_zone), dict(history), frozenset(r[0] for r in monthly if r[1] == "distinct")
+    )
 
 
 def collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] | None = None) -> ReportData:
@@ -320,8 +341,9 @@ def collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] |
     try:
         return _collect(engine, year, output_dir, run)
     except DBAPIError as exc:
-        raise UnionWHError(f"cannot read the figures marts (has `unionwh run` built them?): "
-                           f"{type(exc.orig).__name__}") from None
+        raise UnionWHError(
+            f"cannot read the figures marts (has `unionwh run` built them?): {type(exc.orig).__name__}"
+        ) from None
 
 
 def _collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] | None) -> ReportData:
@@ -330,16 +352,30 @@ def _collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] 
     domains = figure_domain_models()
     audit = fetch_audit(engine, year)
     with engine.connect() as conn:
-        rows = _q(conn, "SELECT figure_id, value, unit, label_zh, label_en, definition, source_rows, models_read "
-                        "FROM marts.fig_annual_figures WHERE report_year = :y ORDER BY sort_order", y=year)
+        rows = _q(
+            conn,
+            "SELECT figure_id, value, unit, label_zh, label_en, definition, source_rows, models_read "
+            "FROM marts.fig_annual_figures WHERE report_year = :y ORDER BY sort_order",
+            y=year,
+        )
         if not rows:
             raise UnionWHError(f"no figures for {year} in the warehouse")
-        ledger = {(r[0], r[1]): r[2:] for r in _q(
-            conn, "SELECT source, table_name, sum(rows_loaded), sum(rows_quarantined), "
-                  "sum(CASE WHEN status = 'rejected' THEN 1 ELSE 0 END) FROM ops.load_ledger GROUP BY 1, 2")}
-        quarantine = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in _q(
-            conn, "SELECT source_system, table_name, count(*), "
-                  "sum(CASE WHEN is_resolved THEN 0 ELSE 1 END) FROM marts.audit_quarantine GROUP BY 1, 2")}
+        ledger = {
+            (r[0], r[1]): r[2:]
+            for r in _q(
+                conn,
+                "SELECT source, table_name, sum(rows_loaded), sum(rows_quarantined), "
+                "sum(CASE WHEN status = 'rejected' THEN 1 ELSE 0 END) FROM ops.load_ledger GROUP BY 1, 2",
+            )
+        }
+        quarantine = {
+            (r[0], r[1]): (int(r[2]), int(r[3]))
+            for r in _q(
+                conn,
+                "SELECT source_system, table_name, count(*), "
+                "sum(CASE WHEN is_resolved THEN 0 ELSE 1 END) FROM marts.audit_quarantine GROUP BY 1, 2",
+            )
+        }
         series = chart_series(conn, year)
     by_table = {t.raw_table: t for t in schema.TABLES}
     figures = []
@@ -353,12 +389,28 @@ def _collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] 
             if t is None:
                 continue
             loaded, quarantined, rejected = ledger.get((t.source, t.name), (0, 0, 0))
-            trace.suites.append(Suite(f"{t.source}.{t.name}", _suite_size(t.source, t.name),
-                                      int(loaded or 0), int(quarantined or 0), int(rejected or 0)))
+            trace.suites.append(
+                Suite(
+                    f"{t.source}.{t.name}",
+                    _suite_size(t.source, t.name),
+                    int(loaded or 0),
+                    int(quarantined or 0),
+                    int(rejected or 0),
+                )
+            )
             q_all, q_open = quarantine.get((t.source, t.name), (0, 0))
             trace.quarantined += q_all
             trace.quarantined_open += q_open
         trace.audit, trace.audit_clean = _audit_status(fid, audit)
         figures.append(trace)
-    return ReportData(year, figures, series.by_month, series.by_zone, audit, series.history, run_id, artifacts,
-                      series.distinct_ids)
+    return ReportData(
+        year,
+        figures,
+        series.by_month,
+        series.by_zone,
+        audit,
+        series.history,
+        run_id,
+        artifacts,
+        series.distinct_ids,
+    )

@@ -16,6 +16,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import stat
@@ -36,8 +37,10 @@ from flows.schema import Column, Table
 # ------------------------------------------------------------------ constants
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u180e"
 """Invisible characters stripped at both ends of every value (NFKC keeps them)."""
-STRIP_CHARS = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" \
-              "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000" + ZERO_WIDTH
+STRIP_CHARS = (
+    " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000" + ZERO_WIDTH
+)
 """Whitespace (incl. NBSP U+00A0 and the ideographic space U+3000) and zero-width characters."""
 
 UPPER_KINDS = frozenset({"uscc", "resident_id", "union_code", "payee_code"})
@@ -54,8 +57,17 @@ AMOUNT_SUFFIXES: Mapping[str, int] = {"": 1, "(元)": 1, "(万元)": 10000}
 EXCEL_EPOCH = date(1899, 12, 30)
 EXCEL_MAX_SERIAL = 2958465  # 9999-12-31
 
-META_OUT: tuple[str, ...] = ("_source", "_file_name", "_file_sha256", "_delivery_date", "_row_number",
-                             "_parse_error", "_control_chars", "_type_errors", "_original")
+META_OUT: tuple[str, ...] = (
+    "_source",
+    "_file_name",
+    "_file_sha256",
+    "_delivery_date",
+    "_row_number",
+    "_parse_error",
+    "_control_chars",
+    "_type_errors",
+    "_original",
+)
 """Lineage columns of a canonical frame, after the contract columns."""
 TYPED_META: tuple[str, ...] = ("_source", "_file_name", "_file_sha256", "_delivery_date", "_row_number")
 
@@ -199,8 +211,11 @@ def _files_below(folder: Path, root: Path) -> Iterable[tuple[Path, tuple[str, st
             sub = here / name
             if sub.is_symlink():
                 dirnames.remove(name)
-                yield sub, entry_problem(sub, root) or (UNKNOWN_FILE, "a link to a folder inside the delivery "
-                                                                      "folder: not descended into")
+                yield (
+                    sub,
+                    entry_problem(sub, root)
+                    or (UNKNOWN_FILE, "a link to a folder inside the delivery folder: not descended into"),
+                )
         dirnames.sort()
         for name in sorted(filenames):
             yield here / name, entry_problem(here / name, root)
@@ -237,8 +252,14 @@ def discover(landing: Path, source: str) -> list[Delivery]:
             out.append(flagged(entry, None, *problem))
             continue
         if entry.is_file():
-            out.append(flagged(entry, None, UNKNOWN_FILE,
-                               f"file {entry.name!r} is not inside a delivery-date folder <YYYY-MM-DD>"))
+            out.append(
+                flagged(
+                    entry,
+                    None,
+                    UNKNOWN_FILE,
+                    f"file {entry.name!r} is not inside a delivery-date folder <YYYY-MM-DD>",
+                )
+            )
             continue
         folder_date = _parse_folder_date(entry.name)
         found = False
@@ -248,17 +269,33 @@ def discover(landing: Path, source: str) -> list[Delivery]:
             if problem is not None:
                 out.append(Delivery(source, folder_date, path, rel, problem[1], problem[0]))
             elif folder_date is None:
-                out.append(Delivery(source, None, path, rel,
-                                    f"folder name {entry.name!r} is not a date (YYYY-MM-DD)"))
+                out.append(
+                    Delivery(
+                        source, None, path, rel, f"folder name {entry.name!r} is not a date (YYYY-MM-DD)"
+                    )
+                )
             elif path.parent != entry:
                 inner = path.relative_to(entry).as_posix()
-                out.append(Delivery(source, folder_date, path, rel,
-                                    f"file {inner!r} is in a sub-folder of the delivery folder"))
+                out.append(
+                    Delivery(
+                        source,
+                        folder_date,
+                        path,
+                        rel,
+                        f"file {inner!r} is in a sub-folder of the delivery folder",
+                    )
+                )
             else:
                 out.append(Delivery(source, folder_date, path, rel, file_problem(source, path.name)))
         if not found and folder_date is None:  # an empty folder that is no delivery: still said
-            out.append(flagged(entry, None, UNKNOWN_FILE,
-                               f"folder name {entry.name!r} is not a date (YYYY-MM-DD); it is empty"))
+            out.append(
+                flagged(
+                    entry,
+                    None,
+                    UNKNOWN_FILE,
+                    f"folder name {entry.name!r} is not a date (YYYY-MM-DD); it is empty",
+                )
+            )
     out.sort(key=lambda d: (d.delivery_date is None, d.delivery_date or date.min, d.rel_name))
     return out
 
@@ -270,9 +307,15 @@ def hold_future(deliveries: Iterable[Delivery], today: date) -> list[Delivery]:
     out = []
     for d in deliveries:
         if d.problem is None and d.delivery_date is not None and d.delivery_date > today:
-            d = Delivery(d.source, d.delivery_date, d.path, d.rel_name,
-                         f"delivery folder dated {d.delivery_date.isoformat()}, after today "
-                         f"({today.isoformat()}): not read before that day", FUTURE_DELIVERY)
+            d = Delivery(
+                d.source,
+                d.delivery_date,
+                d.path,
+                d.rel_name,
+                f"delivery folder dated {d.delivery_date.isoformat()}, after today "
+                f"({today.isoformat()}): not read before that day",
+                FUTURE_DELIVERY,
+            )
         out.append(d)
     return out
 
@@ -291,10 +334,17 @@ def discover_unknown(landing: Path) -> list[Delivery]:
         if name in schema.file_sources() or name == MEMBERS_FILE or name.startswith(MEMBERS_FILE + "-"):
             continue
         kind = "folder" if entry.is_dir() and not entry.is_symlink() else "entry"
-        out.append(Delivery(LANDING, None, entry, name + ("/" if kind == "folder" else ""),
-                            f"{kind} {name!r} is not a source of the landing zone (the sources are "
-                            f"{', '.join(schema.file_sources())}, exact and lower case, and {MEMBERS_FILE})",
-                            UNKNOWN_SOURCE))
+        out.append(
+            Delivery(
+                LANDING,
+                None,
+                entry,
+                name + ("/" if kind == "folder" else ""),
+                f"{kind} {name!r} is not a source of the landing zone (the sources are "
+                f"{', '.join(schema.file_sources())}, exact and lower case, and {MEMBERS_FILE})",
+                UNKNOWN_SOURCE,
+            )
+        )
     return out
 
 
@@ -352,10 +402,21 @@ def _iso_date_from(t: pl.Expr, pattern: str) -> pl.Expr:
 
 def _iso_timestamp_from(t: pl.Expr, pattern: str) -> pl.Expr:
     g = [t.str.extract(pattern, i) for i in range(1, 7)]
-    return pl.concat_str([
-        g[0], pl.lit("-"), g[1].str.zfill(2), pl.lit("-"), g[2].str.zfill(2), pl.lit(" "),
-        g[3].str.zfill(2), pl.lit(":"), g[4], pl.lit(":"), g[5].fill_null("00"),
-    ])
+    return pl.concat_str(
+        [
+            g[0],
+            pl.lit("-"),
+            g[1].str.zfill(2),
+            pl.lit("-"),
+            g[2].str.zfill(2),
+            pl.lit(" "),
+            g[3].str.zfill(2),
+            pl.lit(":"),
+            g[4],
+            pl.lit(":"),
+            g[5].fill_null("00"),
+        ]
+    )
 
 
 def date_expr(t: pl.Expr) -> pl.Expr:
@@ -370,8 +431,7 @@ def timestamp_expr(t: pl.Expr) -> pl.Expr:
     """Accepted timestamp forms -> 'YYYY-MM-DD HH:MM:SS' (fractions dropped); else the text unchanged."""
     iso = _first_match(t, _TIMESTAMP_RES, _iso_timestamp_from)
     parsed = iso.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us")
-    ok = (parsed.is_not_null() & (parsed.dt.year() >= 1)
-          & (parsed.dt.to_string("%Y-%m-%d %H:%M:%S") == iso))
+    ok = parsed.is_not_null() & (parsed.dt.year() >= 1) & (parsed.dt.to_string("%Y-%m-%d %H:%M:%S") == iso)
     return pl.when(ok).then(iso).otherwise(t)
 
 
@@ -383,9 +443,13 @@ def int_expr(t: pl.Expr) -> pl.Expr:
     """'1,234' -> '1234', '12.0' -> '12'; anything else unchanged."""
     plain = _drop_thousands(t)
     integral = plain.str.extract(_INTEGRAL_FLOAT_RE, 1)
-    return (pl.when(plain.str.contains(_INTEGER_RE)).then(plain)
-            .when(integral.is_not_null()).then(integral)
-            .otherwise(t))
+    return (
+        pl.when(plain.str.contains(_INTEGER_RE))
+        .then(plain)
+        .when(integral.is_not_null())
+        .then(integral)
+        .otherwise(t)
+    )
 
 
 def amount_expr(t: pl.Expr, factor: int = 1) -> pl.Expr:
@@ -448,8 +512,13 @@ class RawRows:
         cols = tuple(columns)
         return cls(cols, {c: [] for c in cols}, [], [], [], [])
 
-    def add(self, row_number: int, values: Mapping[str, str | None], original: Mapping[str, Any],
-            type_error: str | None = None) -> None:
+    def add(
+        self,
+        row_number: int,
+        values: Mapping[str, str | None],
+        original: Mapping[str, Any],
+        type_error: str | None = None,
+    ) -> None:
         for c in self.columns:
             self.values[c].append(values.get(c))
         self.row_numbers.append(row_number)
@@ -498,10 +567,14 @@ def canonical_frame(
     raw = pl.DataFrame(data, schema={c.name: pl.String for c in table.all_columns})
     # lazily: the optimiser then computes each shared sub-expression once (a date column's
     # candidate ISO text is used three times); eager select does not, and is ~7x slower here
-    frame = raw.lazy().select(
-        [canonical_expr(c, factor=factors.get(c.name, 1), bools=bools) for c in table.all_columns]
-        + [control_columns(table, line_breaks)]
-    ).collect()
+    frame = (
+        raw.lazy()
+        .select(
+            [canonical_expr(c, factor=factors.get(c.name, 1), bools=bools) for c in table.all_columns]
+            + [control_columns(table, line_breaks)]
+        )
+        .collect()
+    )
     control = frame.get_column("_control_chars")
     frame = frame.drop("_control_chars")
     meta = pl.DataFrame(
@@ -516,9 +589,17 @@ def canonical_frame(
             "_type_errors": rows.type_errors or [None] * n,
             "_original": rows.originals,
         },
-        schema={"_source": pl.String, "_file_name": pl.String, "_file_sha256": pl.String,
-                "_delivery_date": pl.String, "_row_number": pl.Int64, "_parse_error": pl.String,
-                "_control_chars": pl.String, "_type_errors": pl.String, "_original": pl.String},
+        schema={
+            "_source": pl.String,
+            "_file_name": pl.String,
+            "_file_sha256": pl.String,
+            "_delivery_date": pl.String,
+            "_row_number": pl.Int64,
+            "_parse_error": pl.String,
+            "_control_chars": pl.String,
+            "_type_errors": pl.String,
+            "_original": pl.String,
+        },
     )
     return pl.concat([frame, meta], how="horizontal")
 
@@ -551,8 +632,15 @@ def _position_ranges(positions: Sequence[int], limit: int = 12) -> str:
     return text + (", …" if len(groups) > limit else "")
 
 
-def found_text(names: Sequence[str], known: Iterable[str], *, item: str = "column",
-               what: str = "contract header", positions: bool = True, hint: str | None = None) -> str:
+def found_text(
+    names: Sequence[str],
+    known: Iterable[str],
+    *,
+    item: str = "column",
+    what: str = "contract header",
+    positions: bool = True,
+    hint: str | None = None,
+) -> str:
     """``found: …`` of a structure error, quoting only the names the contract knows.
 
     What stands where a header (sheet name, JSON key, database column) should be may be
@@ -575,8 +663,9 @@ def found_text(names: Sequence[str], known: Iterable[str], *, item: str = "colum
     return text
 
 
-def match_headers(headers: Sequence[str | None], table: Table, file: str,
-                  where: str = "") -> tuple[dict[str, int], dict[str, int]]:
+def match_headers(
+    headers: Sequence[str | None], table: Table, file: str, where: str = ""
+) -> tuple[dict[str, int], dict[str, int]]:
     """Map each contract column of ``table`` to its header position, and amount factors.
 
     Headers are compared after NFKC, stripping and removing inner whitespace;
@@ -607,11 +696,13 @@ def match_headers(headers: Sequence[str | None], table: Table, file: str,
     # never the unknown headers' text: without its header row a file's first record is there
     shown = found_text(keys, known, hint="is the header row missing?")
     if missing:
-        raise BatchError(file, "batch.columns",
-                         f"{prefix}missing column(s) {', '.join(missing)}; {shown}")
+        raise BatchError(file, "batch.columns", f"{prefix}missing column(s) {', '.join(missing)}; {shown}")
     if duplicated:
-        raise BatchError(file, "batch.columns",
-                         f"{prefix}column(s) present more than once: {'; '.join(duplicated)}; {shown}")
+        raise BatchError(
+            file,
+            "batch.columns",
+            f"{prefix}column(s) present more than once: {'; '.join(duplicated)}; {shown}",
+        )
     return positions, factors
 
 
@@ -630,28 +721,37 @@ def decode(data: bytes, source: str, file: str) -> str:
     contract = f"(contract: {source} files are {label})"
     if encoding == "gb18030":
         if data.startswith(codecs.BOM_UTF8):
-            raise BatchError(file, "batch.encoding",
-                             f"not valid GB18030: the file starts with a UTF-8 byte-order mark {contract}")
+            raise BatchError(
+                file,
+                "batch.encoding",
+                f"not valid GB18030: the file starts with a UTF-8 byte-order mark {contract}",
+            )
         if not data.isascii():
             try:
                 data.decode("utf-8")
             except UnicodeDecodeError:
                 pass
             else:
-                raise BatchError(file, "batch.encoding",
-                                 f"not valid GB18030: the file is UTF-8-encoded {contract}")
+                raise BatchError(
+                    file, "batch.encoding", f"not valid GB18030: the file is UTF-8-encoded {contract}"
+                )
     try:
         text = data.decode(encoding, errors="strict")
     except UnicodeDecodeError as exc:
-        raise BatchError(file, "batch.encoding",
-                         f"not valid {label}: undecodable bytes at offset {exc.start} {contract}") from None
+        raise BatchError(
+            file, "batch.encoding", f"not valid {label}: undecodable bytes at offset {exc.start} {contract}"
+        ) from None
     return text.removeprefix("\ufeff")
 
 
 BINARY_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"PK\x03\x04", "a zip archive (an xlsx workbook?)"), (b"\xd0\xcf\x11\xe0", "an OLE2 file (an xls workbook?)"),
-    (b"%PDF", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
-    (b"\x1f\x8b", "a gzip archive"), (b"SQLite format 3\x00", "an SQLite database"),
+    (b"PK\x03\x04", "a zip archive (an xlsx workbook?)"),
+    (b"\xd0\xcf\x11\xe0", "an OLE2 file (an xls workbook?)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"SQLite format 3\x00", "an SQLite database"),
 )
 
 
@@ -733,34 +833,53 @@ def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
                 continue
             spans = reader.line_num - first_line
             if spans > 1 and _swallows_rows(fields, len(header), len(fields) != len(header)):
-                raise BatchError(file, STRUCTURE,
-                                 f"a quoted field opened on line {first_line + 1} runs over {spans - 1} line "
-                                 f"break(s) to line {reader.line_num} and takes in what looks like rows of "
-                                 "their own: an unbalanced quote (\")?")
+                raise BatchError(
+                    file,
+                    STRUCTURE,
+                    f"a quoted field opened on line {first_line + 1} runs over {spans - 1} line "
+                    f"break(s) to line {reader.line_num} and takes in what looks like rows of "
+                    'their own: an unbalanced quote (")?',
+                )
             if len(fields) != len(header):
-                raw_line = "".join(lines[first_line:reader.line_num]).rstrip("\r\n")
+                raw_line = "".join(lines[first_line : reader.line_num]).rstrip("\r\n")
                 error = f"row has {len(fields)} fields, header has {len(header)}"
                 rows.add_unparseable(record, error, raw_line)
                 continue
             split += 1
-            rows.add(record, {name: fields[i] for name, i in positions.items()},
-                     _original_object(header, fields))
+            rows.add(
+                record, {name: fields[i] for name, i in positions.items()}, _original_object(header, fields)
+            )
     except csv.Error as exc:
-        raise BatchError(file, "batch.unreadable",
-                         f"CSV cannot be parsed near line {reader.line_num}: {exc}") from None
+        raise BatchError(
+            file, "batch.unreadable", f"CSV cannot be parsed near line {reader.line_num}: {exc}"
+        ) from None
     if header is None:
         raise BatchError(file, "batch.empty", "the file has no header row")
     last = "".join(lines[first_line:])
     if last.count('"') % 2 and any("\n" in f or "\r" in f for f in fields):
-        raise BatchError(file, STRUCTURE, f"a quoted field opened on line {first_line + 1} is never closed "
-                                          "(an unbalanced quote (\") runs to the end of the file)")
+        raise BatchError(
+            file,
+            STRUCTURE,
+            f"a quoted field opened on line {first_line + 1} is never closed "
+            '(an unbalanced quote (") runs to the end of the file)',
+        )
     if rows.row_numbers and not split:
-        raise BatchError(file, STRUCTURE,
-                         f"not one of its {len(rows.row_numbers)} data rows splits into the header's "
-                         f"{len(header)} comma-separated columns: is it delimited text of this table?")
-    return canonical_frame(table, rows, source=delivery.source, file_name=file, sha256=sha,
-                           delivery_date=delivery.delivery_date, factors=factors,  # type: ignore[arg-type]
-                           line_breaks=True)
+        raise BatchError(
+            file,
+            STRUCTURE,
+            f"not one of its {len(rows.row_numbers)} data rows splits into the header's "
+            f"{len(header)} comma-separated columns: is it delimited text of this table?",
+        )
+    return canonical_frame(
+        table,
+        rows,
+        source=delivery.source,
+        file_name=file,
+        sha256=sha,
+        delivery_date=delivery.delivery_date,
+        factors=factors,  # type: ignore[arg-type]
+        line_breaks=True,
+    )
 
 
 def _swallows_rows(fields: Sequence[str], width: int, ragged: bool) -> bool:
@@ -783,20 +902,23 @@ def read_csv_source(delivery: Delivery, source: str) -> dict[str, pl.DataFrame]:
     check_delivery(delivery)
     table = table_for_file(delivery.source, Path(delivery.path).name)
     if table is None:  # pragma: no cover - discover() flags these already
-        raise BatchError(delivery.rel_name, "batch.unknown_file",
-                         file_problem(delivery.source, Path(delivery.path).name) or "unknown file")
+        raise BatchError(
+            delivery.rel_name,
+            "batch.unknown_file",
+            file_problem(delivery.source, Path(delivery.path).name) or "unknown file",
+        )
     return {table.name: read_csv_delivery(delivery, table)}
 
 
 # ----------------------------------------------------------------- cell text
-def number_text(value: int | float | Decimal) -> str:
+def number_text(value: float | Decimal) -> str:
     """A number as plain text: integers without '.0', no exponent."""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if math.isnan(value) or math.isinf(value):
             return str(value)
         if value.is_integer():
             return str(int(value))
@@ -813,7 +935,7 @@ def timestamp_text(value: datetime) -> str:
     return text + (f".{value.microsecond:06d}" if value.microsecond else "")
 
 
-def excel_serial_date(value: int | float) -> str | None:
+def excel_serial_date(value: float) -> str | None:
     """An Excel serial day number (1900 system) as 'YYYY-MM-DD', or None if it is not one."""
     if isinstance(value, bool):
         return None
@@ -883,8 +1005,11 @@ def to_typed(frame: pl.DataFrame, table: Table, strict: bool = True) -> pl.DataF
             e = col.cast(pl.Decimal(18, 2), strict=strict)
         elif c.kind == "bool":
             mapping = {"true": True, "false": False}
-            e = (col.replace_strict(mapping, return_dtype=pl.Boolean) if strict
-                 else col.replace_strict(mapping, default=None, return_dtype=pl.Boolean))
+            e = (
+                col.replace_strict(mapping, return_dtype=pl.Boolean)
+                if strict
+                else col.replace_strict(mapping, default=None, return_dtype=pl.Boolean)
+            )
         else:
             e = col
         exprs.append(e.alias(c.name))

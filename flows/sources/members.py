@@ -55,16 +55,24 @@ def _check_columns(conn: Connection, t: Table) -> None:
     try:
         columns = [c["name"].lower() for c in inspector.get_columns(t.name)]
     except sa.exc.NoSuchTableError:
-        raise BatchError(file, "batch.columns",
-                         f"table {t.name} does not exist in the members database") from None
+        raise BatchError(
+            file, "batch.columns", f"table {t.name} does not exist in the members database"
+        ) from None
     missing = [c.name for c in t.columns if c.name not in columns]
     if missing:
         # a table imported from a file without its header row (SQLite's .import) is named by
         # its first record: only contract column names are quoted
-        raise BatchError(file, "batch.columns",
-                         f"missing column(s) {', '.join(missing)} in table {t.name}; "
-                         + common.found_text(columns, (c.name for c in t.columns), what="contract column",
-                                             hint="was the table imported without its header row?"))
+        raise BatchError(
+            file,
+            "batch.columns",
+            f"missing column(s) {', '.join(missing)} in table {t.name}; "
+            + common.found_text(
+                columns,
+                (c.name for c in t.columns),
+                what="contract column",
+                hint="was the table imported without its header row?",
+            ),
+        )
 
 
 def _since_param(conn: Connection, since: datetime) -> Any:
@@ -74,8 +82,13 @@ def _since_param(conn: Connection, since: datetime) -> Any:
     return since
 
 
-def _pull(conn: Connection, t: Table, since: datetime | None, after: tuple[Any, Any] | None = None,
-          limit: int | None = None) -> list[tuple[Any, ...]]:
+def _pull(
+    conn: Connection,
+    t: Table,
+    since: datetime | None,
+    after: tuple[Any, Any] | None = None,
+    limit: int | None = None,
+) -> list[tuple[Any, ...]]:
     """Rows changed after ``since``, in (``updated_at``, key) order; ``after``: only rows past
     this (``updated_at``, key) pair, as the database gave them (a page's last row);
     ``limit``: at most this many."""
@@ -93,12 +106,21 @@ def _pull(conn: Connection, t: Table, since: datetime | None, after: tuple[Any, 
     if after is not None:
         last_updated, last_key = after
         if last_updated is None:
-            query = query.where(sa.or_(sa.and_(updated.is_(None), key > sa.bindparam("after_k", last_key)),
-                                       updated.is_not(None)))
+            query = query.where(
+                sa.or_(
+                    sa.and_(updated.is_(None), key > sa.bindparam("after_k", last_key)), updated.is_not(None)
+                )
+            )
         else:
-            query = query.where(sa.or_(updated > sa.bindparam("after_u", last_updated),
-                                       sa.and_(updated == sa.bindparam("after_u2", last_updated),
-                                               key > sa.bindparam("after_k", last_key))))
+            query = query.where(
+                sa.or_(
+                    updated > sa.bindparam("after_u", last_updated),
+                    sa.and_(
+                        updated == sa.bindparam("after_u2", last_updated),
+                        key > sa.bindparam("after_k", last_key),
+                    ),
+                )
+            )
     query = query.order_by(sa.nulls_first(updated) if nulls_first else updated, key)
     if limit is not None:
         query = query.limit(limit)
@@ -110,15 +132,23 @@ def table_frame(t: Table, rows: list[tuple[Any, ...]], pulled_on: date) -> pl.Da
     names = [c.name for c in t.columns]
     texts = [[db_text(v) for v in r] for r in rows]
     digest = common.sha256_bytes(
-        json.dumps({"table": t.name, "columns": names, "rows": texts}, ensure_ascii=False,
-                   separators=(",", ":")).encode("utf-8")
+        json.dumps(
+            {"table": t.name, "columns": names, "rows": texts}, ensure_ascii=False, separators=(",", ":")
+        ).encode("utf-8")
     )
     raw = common.RawRows.empty(names)
     for i, row in enumerate(texts, start=1):
         values = dict(zip(names, row, strict=True))
         raw.add(i, values, values)
-    return common.canonical_frame(t, raw, source=SOURCE, file_name=f"{SOURCE}/{t.name}", sha256=digest,
-                                  delivery_date=pulled_on, bools=common.DB_BOOLS)
+    return common.canonical_frame(
+        t,
+        raw,
+        source=SOURCE,
+        file_name=f"{SOURCE}/{t.name}",
+        sha256=digest,
+        delivery_date=pulled_on,
+        bools=common.DB_BOOLS,
+    )
 
 
 def lower_bound(watermark: datetime | None, overlap: timedelta) -> datetime | None:
@@ -136,9 +166,14 @@ def read(
     return out
 
 
-def read_page(connection: Connection, t: Table, pulled_on: date, since: datetime | None,
-              after: tuple[Any, Any] | None = None, limit: int | None = None
-              ) -> tuple[pl.DataFrame, tuple[Any, Any] | None]:
+def read_page(
+    connection: Connection,
+    t: Table,
+    pulled_on: date,
+    since: datetime | None,
+    after: tuple[Any, Any] | None = None,
+    limit: int | None = None,
+) -> tuple[pl.DataFrame, tuple[Any, Any] | None]:
     """One page of table ``t``'s rows changed after ``since``: at most ``limit`` rows past the
     cursor ``after``, as a canonical frame, and the cursor of the page's last row (None when
     the page is short, i.e. nothing is left). Pages follow (``updated_at``, key) order, so
@@ -147,8 +182,9 @@ def read_page(connection: Connection, t: Table, pulled_on: date, since: datetime
     try:
         rows = _pull(connection, t, since, after, limit)
     except sa.exc.DBAPIError as exc:
-        raise BatchError(f"{SOURCE}/{t.name}", "batch.unreadable",
-                         f"cannot read table {t.name}: {safe_error_text(exc)}") from None
+        raise BatchError(
+            f"{SOURCE}/{t.name}", "batch.unreadable", f"cannot read table {t.name}: {safe_error_text(exc)}"
+        ) from None
     names = [c.name for c in t.columns]
     cursor = None
     if limit is not None and len(rows) == limit:
@@ -165,11 +201,15 @@ def max_updated_at(frame: pl.DataFrame) -> datetime | None:
     """
     if frame.height == 0:
         return None
-    original = (frame.get_column("_original").str.json_path_match("$.updated_at")
-                .str.replace("T", " ", literal=True)
-                .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us"))
-    canonical = frame.get_column("updated_at").str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False,
-                                                               time_unit="us")
+    original = (
+        frame.get_column("_original")
+        .str.json_path_match("$.updated_at")
+        .str.replace("T", " ", literal=True)
+        .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us")
+    )
+    canonical = frame.get_column("updated_at").str.to_datetime(
+        "%Y-%m-%d %H:%M:%S", strict=False, time_unit="us"
+    )
     value = pl.select(pl.coalesce(pl.lit(original), pl.lit(canonical)).max()).item()
     return value
 
@@ -207,7 +247,9 @@ def version_key(t: Table) -> pl.Expr:
     return pl.concat_str([pl.col(t.key[0]).fill_null(""), pl.col("updated_at").fill_null("")], separator="|")
 
 
-def drop_seen(frame: pl.DataFrame, t: Table, loaded: set[str], quarantined: set[str]) -> tuple[pl.DataFrame, int]:
+def drop_seen(
+    frame: pl.DataFrame, t: Table, loaded: set[str], quarantined: set[str]
+) -> tuple[pl.DataFrame, int]:
     """Rows of a pull the warehouse does not hold yet, and how many were dropped.
 
     ``loaded``: version keys (:func:`version_key`) of rows already in raw;

@@ -33,10 +33,17 @@ def json_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
-TEXT_KINDS = frozenset({"text", "code", "uscc", "resident_id", "union_code", "payee_code", "date", "timestamp",
-                        "phone"})
-JSON_TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer",
-                   float: "a number with a fraction or exponent"}
+TEXT_KINDS = frozenset(
+    {"text", "code", "uscc", "resident_id", "union_code", "payee_code", "date", "timestamp", "phone"}
+)
+JSON_TYPE_NAMES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number with a fraction or exponent",
+}
 
 
 def type_problem(kind: str, value: Any) -> str | None:
@@ -71,11 +78,17 @@ def _structure(text: str, file: str) -> None:
     except (ValueError, RecursionError):
         return
     if isinstance(whole, list):
-        raise BatchError(file, common.STRUCTURE, f"the file is one JSON array of {len(whole)} items, not JSON Lines "
-                                                 "(one object per line)")
+        raise BatchError(
+            file,
+            common.STRUCTURE,
+            f"the file is one JSON array of {len(whole)} items, not JSON Lines (one object per line)",
+        )
     if isinstance(whole, dict) and "\n" in body:
-        raise BatchError(file, common.STRUCTURE, "the file is one pretty-printed JSON object, not JSON Lines "
-                                                 "(one object per line)")
+        raise BatchError(
+            file,
+            common.STRUCTURE,
+            "the file is one pretty-printed JSON object, not JSON Lines (one object per line)",
+        )
 
 
 def read_jsonl(delivery: common.Delivery, table: Table) -> pl.DataFrame:
@@ -120,24 +133,42 @@ def read_jsonl(delivery: common.Delivery, table: Table) -> pl.DataFrame:
                 problem = type_problem(kinds[name], v)
                 if problem:
                     wrong.append(f"{name}: {problem}")
-        rows.add(number, values, {str(k): json_text(v) for k, v in value.items()},
-                 type_error="; ".join(wrong) or None)
+        rows.add(
+            number,
+            values,
+            {str(k): json_text(v) for k, v in value.items()},
+            type_error="; ".join(wrong) or None,
+        )
     if not rows.row_numbers:
         raise BatchError(file, "batch.empty", "the file has no records (only blank lines)")
     if not objects:
-        raise BatchError(file, common.STRUCTURE, f"not one of its {len(rows.row_numbers)} non-blank lines is a JSON "
-                                                 "object: the file is not JSON Lines of this table")
+        raise BatchError(
+            file,
+            common.STRUCTURE,
+            f"not one of its {len(rows.row_numbers)} non-blank lines is a JSON "
+            "object: the file is not JSON Lines of this table",
+        )
     if objects:
         missing = [c.header for c in table.columns if c.required and c.name not in seen_keys]
         if missing:
-            raise BatchError(file, "batch.columns",
-                             f"missing column(s) {', '.join(missing)} (in every record); "
-                             # other keys are counted, not quoted: {"<a name>": …} makes a name a key
-                             + common.found_text(sorted(all_keys), by_key, item="key", what="contract key",
-                                                 positions=False))
-    return common.canonical_frame(table, rows, source=delivery.source, file_name=file, sha256=sha,
-                                  delivery_date=delivery.delivery_date,  # type: ignore[arg-type]
-                                  bools=common.JSON_BOOLS)
+            raise BatchError(
+                file,
+                "batch.columns",
+                f"missing column(s) {', '.join(missing)} (in every record); "
+                # other keys are counted, not quoted: {"<a name>": …} makes a name a key
+                + common.found_text(
+                    sorted(all_keys), by_key, item="key", what="contract key", positions=False
+                ),
+            )
+    return common.canonical_frame(
+        table,
+        rows,
+        source=delivery.source,
+        file_name=file,
+        sha256=sha,
+        delivery_date=delivery.delivery_date,  # type: ignore[arg-type]
+        bools=common.JSON_BOOLS,
+    )
 
 
 def read(delivery: common.Delivery) -> dict[str, pl.DataFrame]:

@@ -45,28 +45,39 @@ def check_xlsx(data: bytes, file: str) -> None:
     """An .xlsx is a zip holding a workbook part; calamine would also read an .xls, .xlsb or .ods
     under that name, and a CSV renamed .xlsx is no workbook at all: both are batch.structure."""
     if not data.startswith(b"PK\x03\x04"):
-        what = "an OLE2 file (an .xls workbook?)" if data.startswith(b"\xd0\xcf\x11\xe0") else "not a zip archive"
+        what = (
+            "an OLE2 file (an .xls workbook?)"
+            if data.startswith(b"\xd0\xcf\x11\xe0")
+            else "not a zip archive"
+        )
         raise BatchError(file, common.STRUCTURE, f"not an xlsx workbook: {what}")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             names = set(z.namelist())
     except zipfile.BadZipFile as exc:
-        raise BatchError(file, "batch.unreadable",
-                         f"not a readable xlsx workbook (damaged zip: {scrub_text(str(exc))})") from None
+        raise BatchError(
+            file, "batch.unreadable", f"not a readable xlsx workbook (damaged zip: {scrub_text(str(exc))})"
+        ) from None
     if "xl/workbook.xml" not in names and "xl/workbook.bin" not in names:
-        raise BatchError(file, common.STRUCTURE, "not an xlsx workbook: the zip holds no xl/workbook.xml "
-                                                 "(an .ods, .docx or other zip under an .xlsx name?)")
+        raise BatchError(
+            file,
+            common.STRUCTURE,
+            "not an xlsx workbook: the zip holds no xl/workbook.xml "
+            "(an .ods, .docx or other zip under an .xlsx name?)",
+        )
     if "xl/workbook.bin" in names:
-        raise BatchError(file, common.STRUCTURE, "not an xlsx workbook: an .xlsb (binary workbook) under an "
-                                                 ".xlsx name")
+        raise BatchError(
+            file, common.STRUCTURE, "not an xlsx workbook: an .xlsb (binary workbook) under an .xlsx name"
+        )
 
 
 def _read_sheet_rows(wb: CalamineWorkbook, file: str, sheet: str) -> list[tuple[Any, ...]]:
     try:
         rows = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-    except Exception as exc:  # a damaged sheet part: zlib, XML or zip errors
-        raise BatchError(file, "batch.unreadable",
-                         f"sheet {sheet} cannot be read ({safe_error_text(exc)})") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged sheet part: zlib, XML or zip errors
+        raise BatchError(
+            file, "batch.unreadable", f"sheet {sheet} cannot be read ({safe_error_text(exc)})"
+        ) from None
     out = [tuple(openpyxl_value(v) for v in r) for r in rows]
     while out and all(v is None for v in out[-1]):  # calamine pads to the used range
         out.pop()
@@ -115,9 +126,14 @@ def sheet_frame(
             original[name] = common.original_text(v)
         raw.add(index + 1, values, original)
     return common.canonical_frame(
-        table, raw, source=SOURCE, file_name=file, sha256=sha256,
+        table,
+        raw,
+        source=SOURCE,
+        file_name=file,
+        sha256=sha256,
         delivery_date=delivery.delivery_date,  # type: ignore[arg-type]
-        factors=factors, constants={"station_code": station_code, "ledger_month": ledger_month},
+        factors=factors,
+        constants={"station_code": station_code, "ledger_month": ledger_month},
     )
 
 
@@ -128,16 +144,19 @@ def read(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
     file = delivery.rel_name
     fields = CONTRACT.parse_file_name(Path(delivery.path).name)
     if fields is None:  # pragma: no cover - discover() flags these already
-        raise BatchError(file, "batch.unknown_file", common.file_problem(SOURCE, Path(delivery.path).name) or "")
+        raise BatchError(
+            file, "batch.unknown_file", common.file_problem(SOURCE, Path(delivery.path).name) or ""
+        )
     station_code, ledger_month = fields["station_code"], fields["ledger_month"]
     data = common.read_bytes(delivery)
     sha = common.sha256_bytes(data)
     check_xlsx(data, file)
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
-    except Exception as exc:
-        raise BatchError(file, "batch.unreadable",
-                         f"not a readable xlsx workbook ({safe_error_text(exc)})") from None
+    except Exception as exc:  # noqa: BLE001 - a boundary: any error becomes a line, not a crash
+        raise BatchError(
+            file, "batch.unreadable", f"not a readable xlsx workbook ({safe_error_text(exc)})"
+        ) from None
     try:
         by_name: dict[str, list[str]] = {}
         for name in wb.sheet_names:
@@ -145,8 +164,12 @@ def read(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
         missing = [s for s in CONTRACT.sheet_tables if s not in by_name]
         doubled = [s for s in CONTRACT.sheet_tables if len(by_name.get(s, [])) > 1]
         # a sheet's name can be data (one sheet per person): only contract sheet names are quoted
-        found = common.found_text([common.normalise_str(n) for n in wb.sheet_names], CONTRACT.sheet_tables,
-                                  item="sheet", what="contract sheet")
+        found = common.found_text(
+            [common.normalise_str(n) for n in wb.sheet_names],
+            CONTRACT.sheet_tables,
+            item="sheet",
+            what="contract sheet",
+        )
         if missing:
             raise BatchError(file, "batch.sheets", f"missing sheet(s) {', '.join(missing)}; {found}")
         if doubled:
@@ -155,8 +178,14 @@ def read(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
         for sheet, table_name in CONTRACT.sheet_tables.items():
             rows = _read_sheet_rows(wb, file, by_name[sheet][0])
             out[table_name] = sheet_frame(
-                rows, schema.table(SOURCE, table_name), sheet=sheet, file=file, sha256=sha,
-                delivery=delivery, station_code=station_code, ledger_month=ledger_month,
+                rows,
+                schema.table(SOURCE, table_name),
+                sheet=sheet,
+                file=file,
+                sha256=sha,
+                delivery=delivery,
+                station_code=station_code,
+                ledger_month=ledger_month,
             )
         return out
     finally:

@@ -54,8 +54,15 @@ from .ddl import OPS_SCHEMA, RAW_SCHEMA
 REWRITE_SETTING = "unionwh.rewrite"
 DELETE_REASONS = ("full-refresh",)
 UPDATE_REASONS = ("rotate-key", "pseudonym-backfill")
-OPS_APPEND_ONLY = ("load_ledger", "quarantine", "run_sources", "figure_values", "figure_changes", "dbt_builds",
-                   "schema_migrations")
+OPS_APPEND_ONLY = (
+    "load_ledger",
+    "quarantine",
+    "run_sources",
+    "figure_values",
+    "figure_changes",
+    "dbt_builds",
+    "schema_migrations",
+)
 """Made append-only by schema version 5."""
 OPS_APPEND_ONLY_V6 = ("dbt_node_results",)
 """Made append-only by schema version 6 (created by it)."""
@@ -64,8 +71,11 @@ RUNS = f"{OPS_SCHEMA}.runs"
 
 def append_only_tables() -> tuple[str, ...]:
     """Every append-only table as ``schema.table``."""
-    return (*(f"{RAW_SCHEMA}.{t.raw_table}" for t in TABLES), f"{RAW_SCHEMA}.welfare__workbooks",
-            *(f"{OPS_SCHEMA}.{name}" for name in OPS_APPEND_ONLY + OPS_APPEND_ONLY_V6))
+    return (
+        *(f"{RAW_SCHEMA}.{t.raw_table}" for t in TABLES),
+        f"{RAW_SCHEMA}.welfare__workbooks",
+        *(f"{OPS_SCHEMA}.{name}" for name in OPS_APPEND_ONLY + OPS_APPEND_ONLY_V6),
+    )
 
 
 def allow_rewrite(conn: Connection, reason: str) -> None:
@@ -74,4 +84,6 @@ def allow_rewrite(conn: Connection, reason: str) -> None:
     if reason not in DELETE_REASONS + UPDATE_REASONS:
         raise ValueError(f"not a documented rewrite of the append-only tables: {reason!r}")
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT set_config(:name, :reason, true)"), {"name": REWRITE_SETTING, "reason": reason})
+        conn.execute(
+            sa.text("SELECT set_config(:name, :reason, true)"), {"name": REWRITE_SETTING, "reason": reason}
+        )

@@ -27,8 +27,19 @@ def schema_suffix(as_of: date) -> str:
 
 def figures_as_known_on(settings: Settings, year: int, as_of: date, artifacts: Path) -> list[Figure]:
     """Build the figures over the deliveries up to ``as_of`` and read ``year``'s."""
-    result = run_dbt(settings, ["build", "--select", "+fig_annual_figures", "--indirect-selection", "cautious",
-                                "--vars", json.dumps({"as_of": as_of.isoformat()})], artifacts)
+    result = run_dbt(
+        settings,
+        [
+            "build",
+            "--select",
+            "+fig_annual_figures",
+            "--indirect-selection",
+            "cautious",
+            "--vars",
+            json.dumps({"as_of": as_of.isoformat()}),
+        ],
+        artifacts,
+    )
     if not result.success:
         raise RunFailed(f"dbt build as known on {as_of} failed: " + "; ".join(result.failures[:5]))
     engine = warehouse_engine(settings)

@@ -52,11 +52,19 @@ def project_hash(project_dir: Path, target: str, key_fingerprint: str = "") -> s
     of dbt-core and the target's adapter, and the pseudonymisation key's fingerprint (the
     marts carry pseudonyms: after ``unionwh warehouse rotate-key`` every model is rebuilt)."""
     h = hashlib.sha256()
-    h.update(f"dbt-core {version('dbt-core')}; dbt-{target} {version('dbt-' + target)}; "
-             f"key {key_fingerprint}\n".encode())
+    h.update(
+        f"dbt-core {version('dbt-core')}; dbt-{target} {version('dbt-' + target)}; "
+        f"key {key_fingerprint}\n".encode()
+    )
     for part in _PROJECT_PARTS:
         root = project_dir / part
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root] if root.exists() else []
+        files = (
+            sorted(p for p in root.rglob("*") if p.is_file())
+            if root.is_dir()
+            else [root]
+            if root.exists()
+            else []
+        )
         for path in files:
             h.update(path.relative_to(project_dir).as_posix().encode() + b"\0")
             h.update(hashlib.sha256(path.read_bytes()).digest())
@@ -77,9 +85,12 @@ class Plan:
 
 
 def _last_success(conn: Connection) -> tuple[str, datetime | None] | None:
-    row = conn.execute(sa.text(
-        f"SELECT project_hash, loaded_through FROM {OPS_SCHEMA}.dbt_builds WHERE status = 'succeeded' "
-        "ORDER BY built_at DESC LIMIT 1")).first()
+    row = conn.execute(
+        sa.text(
+            f"SELECT project_hash, loaded_through FROM {OPS_SCHEMA}.dbt_builds WHERE status = 'succeeded' "
+            "ORDER BY built_at DESC LIMIT 1"
+        )
+    ).first()
     return None if row is None else (row[0], row[1])
 
 
@@ -101,10 +112,14 @@ def plan(engine: Engine, project: str, everything: bool = False) -> Plan:
         last_hash, last_through = last
         if last_hash != project:
             return Plan((), through, "the dbt project (or dbt) changed since the last build")
-        changed = conn.execute(sa.text(
-            f"SELECT DISTINCT source, table_name FROM {OPS_SCHEMA}.load_ledger WHERE rows_loaded > 0"
-            + (" AND loaded_at > :t" if last_through is not None else "") + " ORDER BY 1, 2"),
-            {"t": last_through} if last_through is not None else {}).all()
+        changed = conn.execute(
+            sa.text(
+                f"SELECT DISTINCT source, table_name FROM {OPS_SCHEMA}.load_ledger WHERE rows_loaded > 0"
+                + (" AND loaded_at > :t" if last_through is not None else "")
+                + " ORDER BY 1, 2"
+            ),
+            {"t": last_through} if last_through is not None else {},
+        ).all()
     selectors = [_source_selector(source, table) for source, table in changed]
     for name in {source for source, _ in changed}:  # a file register is written with every file's tables
         src = find_source(name)
@@ -116,9 +131,17 @@ def plan(engine: Engine, project: str, everything: bool = False) -> Plan:
 
 def record(engine: Engine, run_id: str, project: str, chosen: Plan, succeeded: bool) -> None:
     with engine.begin() as conn:
-        conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.dbt_builds VALUES (:r, :b, :h, :t, :s, :st)"),
-                     {"r": run_id, "b": datetime.now(), "h": project, "t": chosen.loaded_through,
-                      "s": " ".join(chosen.selectors), "st": "succeeded" if succeeded else "failed"})
+        conn.execute(
+            sa.text(f"INSERT INTO {OPS_SCHEMA}.dbt_builds VALUES (:r, :b, :h, :t, :s, :st)"),
+            {
+                "r": run_id,
+                "b": datetime.now(),
+                "h": project,
+                "t": chosen.loaded_through,
+                "s": " ".join(chosen.selectors),
+                "st": "succeeded" if succeeded else "failed",
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -141,14 +164,28 @@ def record_results(engine: Engine, run_id: str, project: str, artifacts: Path) -
         return 0
     results = json.loads(path.read_text(encoding="utf-8")).get("results", [])
     now = datetime.now()
-    rows = [{"r": run_id, "u": r["unique_id"], "t": r["unique_id"].split(".", 1)[0], "s": str(r["status"]),
-             "f": r.get("failures") if isinstance(r.get("failures"), int) else None, "h": project, "b": now}
-            for r in results if r.get("unique_id")]
+    rows = [
+        {
+            "r": run_id,
+            "u": r["unique_id"],
+            "t": r["unique_id"].split(".", 1)[0],
+            "s": str(r["status"]),
+            "f": r.get("failures") if isinstance(r.get("failures"), int) else None,
+            "h": project,
+            "b": now,
+        }
+        for r in results
+        if r.get("unique_id")
+    ]
     if rows:
         with engine.begin() as conn:
-            conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.dbt_node_results (run_id, unique_id, resource_type, "
-                                 "status, failures, project_hash, built_at) VALUES (:r, :u, :t, :s, :f, :h, :b)"),
-                         rows)
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO {OPS_SCHEMA}.dbt_node_results (run_id, unique_id, resource_type, "
+                    "status, failures, project_hash, built_at) VALUES (:r, :u, :t, :s, :f, :h, :b)"
+                ),
+                rows,
+            )
     return len(rows)
 
 
@@ -156,25 +193,43 @@ def has_results(engine: Engine, run_id: str) -> bool:
     """Whether ``run_id``'s build recorded its node results (False for runs of releases before
     schema version 6, and on a warehouse not upgraded to it)."""
     with engine.connect() as conn:
-        exists = conn.execute(sa.text("SELECT count(*) FROM information_schema.tables WHERE table_schema = :s "
-                                      "AND table_name = 'dbt_node_results'"), {"s": OPS_SCHEMA}).scalar()
-        return bool(exists) and conn.execute(sa.text(
-            f"SELECT count(*) FROM {OPS_SCHEMA}.dbt_node_results WHERE run_id = :r"), {"r": run_id}).scalar() > 0
+        exists = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = :s "
+                "AND table_name = 'dbt_node_results'"
+            ),
+            {"s": OPS_SCHEMA},
+        ).scalar()
+        return (
+            bool(exists)
+            and conn.execute(
+                sa.text(f"SELECT count(*) FROM {OPS_SCHEMA}.dbt_node_results WHERE run_id = :r"),
+                {"r": run_id},
+            ).scalar()
+            > 0
+        )
 
 
 def build_of(engine: Engine, run_id: str) -> str | None:
     """The project hash of ``run_id``'s successful build (None: the run built nothing)."""
     with engine.connect() as conn:
-        return conn.execute(sa.text(
-            f"SELECT project_hash FROM {OPS_SCHEMA}.dbt_builds WHERE run_id = :r AND status = 'succeeded' "
-            "ORDER BY built_at DESC LIMIT 1"), {"r": run_id}).scalar()
+        return conn.execute(
+            sa.text(
+                f"SELECT project_hash FROM {OPS_SCHEMA}.dbt_builds WHERE run_id = :r AND status = 'succeeded' "
+                "ORDER BY built_at DESC LIMIT 1"
+            ),
+            {"r": run_id},
+        ).scalar()
 
 
 def latest_results(engine: Engine, project: str, until: datetime | None = None) -> dict[str, NodeResult]:
     """Each node's newest result under ``project`` (the project hash), up to ``until``."""
-    sql = (f"SELECT unique_id, status, run_id, built_at FROM {OPS_SCHEMA}.dbt_node_results "
-           "WHERE project_hash = :h" + (" AND built_at <= :u" if until is not None else "")
-           + " ORDER BY built_at")
+    sql = (
+        f"SELECT unique_id, status, run_id, built_at FROM {OPS_SCHEMA}.dbt_node_results "
+        "WHERE project_hash = :h"
+        + (" AND built_at <= :u" if until is not None else "")
+        + " ORDER BY built_at"
+    )
     out: dict[str, NodeResult] = {}
     with engine.connect() as conn:
         for uid, status, run_id, built_at in conn.execute(sa.text(sql), {"h": project, "u": until}):

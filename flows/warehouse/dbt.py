@@ -39,8 +39,13 @@ PROGRESS = re.compile(r"\d+ of \d+ (OK|PASS|FAIL|ERROR|WARN|SKIP)\b")
 """dbt's per-node result lines ("12 of 250 OK created sql table model marts.dim_zone ... [OK in 0.05s]")."""
 
 
-def run_dbt(settings: Settings, command: list[str], artifacts: Path,
-            on_line: Callable[[str], None] | None = None, then: Sequence[list[str]] = ()) -> DbtResult:
+def run_dbt(
+    settings: Settings,
+    command: list[str],
+    artifacts: Path,
+    on_line: Callable[[str], None] | None = None,
+    then: Sequence[list[str]] = (),
+) -> DbtResult:
     """``dbt <command>`` (e.g. ``["build"]``) with the run's target, in a child process;
     ``then``: more commands for the same process once this one succeeded (dbt starts once;
     see flows/warehouse/dbt_child.py). The result is the first command's.
@@ -57,8 +62,16 @@ def run_dbt(settings: Settings, command: list[str], artifacts: Path,
         for more in then:
             args += ["--and", *more, *flags]
     with (artifacts / "dbt-output.log").open("w", encoding="utf-8") as out:
-        proc = subprocess.Popen(args, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, encoding="utf-8", errors="replace", preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(
+            args,
+            env=child_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl(PDEATHSIG) before exec; no thread runs in the child
+        )
         assert proc.stdout is not None
         try:
             for line in proc.stdout:
@@ -90,11 +103,16 @@ def _flags(settings: Settings, artifacts: Path) -> tuple[list[str], dict[str, st
     target, env = settings.dbt_target()
     artifacts.mkdir(parents=True, exist_ok=True)
     flags = [
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target", target,
-        "--target-path", str(artifacts),
-        "--log-path", str(artifacts),
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target",
+        target,
+        "--target-path",
+        str(artifacts),
+        "--log-path",
+        str(artifacts),
     ]
     return flags, {**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
 
@@ -106,8 +124,13 @@ def start_parse(settings: Settings, artifacts: Path) -> subprocess.Popen[bytes]:
     so it never meets the load's lock. Hand the process to :func:`finish_parse`."""
     flags, env = _flags(settings, artifacts)
     with (artifacts / "dbt-parse.log").open("wb") as out:
-        return subprocess.Popen([str(Path(sys.executable).with_name("dbt")), "parse", *flags], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                preexec_fn=_die_with_parent)
+        return subprocess.Popen(
+            [str(Path(sys.executable).with_name("dbt")), "parse", *flags],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl(PDEATHSIG) before exec; no thread runs in the child
+        )
 
 
 def finish_parse(proc: subprocess.Popen[bytes] | None, wait: bool = True) -> None:
@@ -171,9 +194,15 @@ def node_results(artifacts: Path) -> list[NodeResult]:
     out = []
     for r in json.loads(path.read_text(encoding="utf-8")).get("results", []):
         rows = (r.get("adapter_response") or {}).get("rows_affected")
-        out.append(NodeResult(r["unique_id"], r["status"], round(float(r.get("execution_time") or 0), 3),
-                              rows if isinstance(rows, int) and rows >= 0 else None,
-                              (r.get("message") or "").strip()[:200]))
+        out.append(
+            NodeResult(
+                r["unique_id"],
+                r["status"],
+                round(float(r.get("execution_time") or 0), 3),
+                rows if isinstance(rows, int) and rows >= 0 else None,
+                (r.get("message") or "").strip()[:200],
+            )
+        )
     return out
 
 
@@ -182,11 +211,21 @@ DOCS = ["docs", "generate", "--static", "--no-compile"]
 lineage) as one self-contained HTML file, ``static_index.html``."""
 
 
-def build(settings: Settings, artifacts: Path, on_line: Callable[[str], None] | None = None,
-          full_refresh: bool = False, select: Sequence[str] = (), with_docs: bool = False) -> DbtResult:
+def build(
+    settings: Settings,
+    artifacts: Path,
+    on_line: Callable[[str], None] | None = None,
+    full_refresh: bool = False,
+    select: Sequence[str] = (),
+    with_docs: bool = False,
+) -> DbtResult:
     """``dbt build`` of everything, or of the ``select`` selectors (see flows/warehouse/builds.py);
     ``with_docs``: then the docs site, in the same dbt process (see :func:`docs_page`)."""
-    command = ["build", *(["--full-refresh"] if full_refresh else []), *(["--select", *select] if select else [])]
+    command = [
+        "build",
+        *(["--full-refresh"] if full_refresh else []),
+        *(["--select", *select] if select else []),
+    ]
     result = run_dbt(settings, command, artifacts, on_line, then=[DOCS] if with_docs else [])
     if not result.success:
         raise RunFailed("dbt build failed: " + "; ".join(result.failures[:5]))

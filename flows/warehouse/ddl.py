@@ -56,8 +56,10 @@ def upgrade_ddl(t: Table) -> list[str]:
     """The pseudonyms of a raw table's personal columns, appended after the lineage columns
     (idempotent), as schema version 2 added them (its frozen file is what runs: this is for
     tests that rebuild that step)."""
-    return [f"ALTER TABLE {RAW_SCHEMA}.{t.raw_table} ADD COLUMN IF NOT EXISTS {name} {typ}"
-            for name, typ in pseudonym_columns(t)]
+    return [
+        f"ALTER TABLE {RAW_SCHEMA}.{t.raw_table} ADD COLUMN IF NOT EXISTS {name} {typ}"
+        for name, typ in pseudonym_columns(t)
+    ]
 
 
 def all_ddl() -> list[str]:

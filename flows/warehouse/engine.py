@@ -27,8 +27,11 @@ def warehouse_engine(settings: Settings) -> Engine:
             create_private_duckdb(path)
         # duckdb-engine warns about its own reflection caveats; they do not apply to us.
         warnings.filterwarnings("ignore", module="duckdb_engine")
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
-                                  connect_args={"config": {"memory_limit": settings.duckdb_memory_limit}})
+        engine = sa.create_engine(
+            url,
+            poolclass=sa.pool.NullPool,
+            connect_args={"config": {"memory_limit": settings.duckdb_memory_limit}},
+        )
         sa.event.listen(engine, "connect", lambda *_: _private_wal(path))
         return engine
     return sa.create_engine(url, pool_pre_ping=True)

@@ -54,9 +54,11 @@ def ledger_of_run(engine: Engine, run_id: str) -> list[LedgerEntry]:
     """The ledger entries a run wrote, in the order it wrote them."""
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text("SELECT run_id, source, table_name, file_name, file_sha256, delivery_date, rows_read, "
-                    "rows_loaded, rows_quarantined, status, error_rule, error_message "
-                    f"FROM {OPS_SCHEMA}.load_ledger WHERE run_id = :r ORDER BY loaded_at, file_name, table_name"),
+            sa.text(
+                "SELECT run_id, source, table_name, file_name, file_sha256, delivery_date, rows_read, "
+                "rows_loaded, rows_quarantined, status, error_rule, error_message "
+                f"FROM {OPS_SCHEMA}.load_ledger WHERE run_id = :r ORDER BY loaded_at, file_name, table_name"
+            ),
             {"r": run_id},
         ).all()
     return [LedgerEntry(*r) for r in rows]
@@ -66,7 +68,9 @@ def already_seen(engine: Engine, source: str) -> set[tuple[str, str, str]]:
     """(table, sha256, status) of every ledger entry of ``source``."""
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text(f"SELECT table_name, file_sha256, status FROM {OPS_SCHEMA}.load_ledger WHERE source = :s"),
+            sa.text(
+                f"SELECT table_name, file_sha256, status FROM {OPS_SCHEMA}.load_ledger WHERE source = :s"
+            ),
             {"s": source},
         ).all()
     return {(r[0], r[1], r[2]) for r in rows}
@@ -77,8 +81,10 @@ def written(engine: Engine, source: str, run_id: str) -> set[tuple[str, str]]:
     by any run, and those this run already recorded as rejected."""
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text(f"SELECT table_name, file_sha256 FROM {OPS_SCHEMA}.load_ledger WHERE source = :s "
-                    "AND (status = 'loaded' OR run_id = :r)"),
+            sa.text(
+                f"SELECT table_name, file_sha256 FROM {OPS_SCHEMA}.load_ledger WHERE source = :s "
+                "AND (status = 'loaded' OR run_id = :r)"
+            ),
             {"s": source, "r": run_id},
         ).all()
     return {(r[0], r[1]) for r in rows}
@@ -90,8 +96,10 @@ def previous_rows(engine: Engine, source: str) -> dict[tuple[str, str], int]:
 
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text(f"SELECT table_name, file_name, rows_read FROM {OPS_SCHEMA}.load_ledger "
-                    "WHERE source = :s AND status = 'loaded' ORDER BY delivery_date, loaded_at, file_name"),
+            sa.text(
+                f"SELECT table_name, file_name, rows_read FROM {OPS_SCHEMA}.load_ledger "
+                "WHERE source = :s AND status = 'loaded' ORDER BY delivery_date, loaded_at, file_name"
+            ),
             {"s": source},
         ).all()
     return {(r[0], delivery_kind(r[1])): int(r[2]) for r in rows}
@@ -140,8 +148,14 @@ _COPY_CONTEXT = re.compile(r"COPY [^,]+, line (\d+)(?:, column ([A-Za-z_][A-Za-z
 def _lost_connection(exc: BaseException) -> bool:
     """A connection that dropped or a server that went away (what retries are for), as opposed
     to a value the warehouse refuses."""
-    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.DisconnectionError
-                  | ConnectionError | TimeoutError):
+    if isinstance(
+        exc,
+        sa.exc.OperationalError
+        | sa.exc.InterfaceError
+        | sa.exc.DisconnectionError
+        | ConnectionError
+        | TimeoutError,
+    ):
         return True
     sqlstate = getattr(exc, "sqlstate", None) or ""
     return type(exc).__name__ in ("OperationalError", "InterfaceError") or sqlstate.startswith(("08", "57P"))
@@ -163,8 +177,10 @@ def _refusal(target: str, frame: pl.DataFrame, exc: BaseException) -> str:
         if m.group(2):
             parts.append(f"column {m.group(2)}")
         where = f" at {', '.join(parts)}"
-    return (f"the warehouse refused a value of {target}{where} ({safe_error_text(exc)}): the value cannot be "
-            "stored there; correct it in the delivery and deliver the file again")
+    return (
+        f"the warehouse refused a value of {target}{where} ({safe_error_text(exc)}): the value cannot be "
+        "stored there; correct it in the delivery and deliver the file again"
+    )
 
 
 def _quarantine_frame(entry: LedgerEntry, t: Table, rejected: pl.DataFrame, now: datetime) -> pl.DataFrame:
@@ -172,8 +188,11 @@ def _quarantine_frame(entry: LedgerEntry, t: Table, rejected: pl.DataFrame, now:
     originals = rejected.get_column("_original") if "_original" in rejected.columns else None
     values: list[str] = []
     for i, row in enumerate(rejected.select(contract_cols).iter_rows(named=True)):
-        values.append(originals[i] if originals is not None and originals[i] is not None
-                      else json.dumps(row, ensure_ascii=False))
+        values.append(
+            originals[i]
+            if originals is not None and originals[i] is not None
+            else json.dumps(row, ensure_ascii=False)
+        )
     return pl.DataFrame(
         {
             "load_id": [entry.load_id] * rejected.height,
@@ -184,8 +203,9 @@ def _quarantine_frame(entry: LedgerEntry, t: Table, rejected: pl.DataFrame, now:
             "delivery_date": [entry.delivery_date] * rejected.height,
             "row_number": rejected.get_column("_row_number").cast(pl.Int64),
             # a key may hold the very control character its row is quarantined for
-            "row_key": rejected.select(row_key_expr(t).str.replace_all(CONTROL_CHARS.pattern, "\ufffd"))
-            .to_series(),
+            "row_key": rejected.select(
+                row_key_expr(t).str.replace_all(CONTROL_CHARS.pattern, "\ufffd")
+            ).to_series(),
             "rules": rejected.get_column("rules"),
             "reasons": rejected.get_column("reasons"),
             "original_values": values,
@@ -257,8 +277,13 @@ def write_batch(
                     f"_file_name, _file_sha256, _delivery_date) VALUES ({', '.join(f':{k}' for k in values)}, "
                     ":l, :f, :h, :d)"
                 ),
-                {**values, "l": entry.load_id, "f": entry.file_name,
-                 "h": entry.file_sha256, "d": entry.delivery_date},
+                {
+                    **values,
+                    "l": entry.load_id,
+                    "f": entry.file_name,
+                    "h": entry.file_sha256,
+                    "d": entry.delivery_date,
+                },
             )
         if watermark is not None:
             _set_watermark(conn, entry, watermark)
@@ -286,13 +311,17 @@ def _set_watermark(conn: Connection, entry: LedgerEntry, watermark: datetime) ->
     the pull: :func:`drop_watermark`.)"""
     key = {"s": entry.source, "t": entry.table_name}
     # (all rows fetched: DuckDB refuses the next register() while a result is left unfinished)
-    [(stored,)] = conn.execute(sa.text(f"SELECT max(watermark) FROM {OPS_SCHEMA}.watermarks "
-                                       "WHERE source = :s AND table_name = :t"), key).all()
+    [(stored,)] = conn.execute(
+        sa.text(f"SELECT max(watermark) FROM {OPS_SCHEMA}.watermarks WHERE source = :s AND table_name = :t"),
+        key,
+    ).all()
     if stored is not None and stored >= watermark:
         return
     conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.watermarks WHERE source = :s AND table_name = :t"), key)
-    conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.watermarks VALUES (:s, :t, :w, :l)"),
-                 {**key, "w": watermark, "l": entry.load_id})
+    conn.execute(
+        sa.text(f"INSERT INTO {OPS_SCHEMA}.watermarks VALUES (:s, :t, :w, :l)"),
+        {**key, "w": watermark, "l": entry.load_id},
+    )
 
 
 def drop_watermark(engine: Engine, source: str, table: str) -> None:
@@ -302,8 +331,10 @@ def drop_watermark(engine: Engine, source: str, table: str) -> None:
     :func:`_set_watermark` would never move it back. Dropped in its own transaction: a run
     that stops before its load leaves no watermark, and the next run pulls in full too."""
     with engine.begin() as conn:
-        conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.watermarks WHERE source = :s AND table_name = :t"),
-                     {"s": source, "t": table})
+        conn.execute(
+            sa.text(f"DELETE FROM {OPS_SCHEMA}.watermarks WHERE source = :s AND table_name = :t"),
+            {"s": source, "t": table},
+        )
 
 
 def watermarks(engine: Engine, source: str) -> dict[str, datetime]:
@@ -315,8 +346,13 @@ def watermarks(engine: Engine, source: str) -> dict[str, datetime]:
     return {r[0]: r[1] for r in rows}
 
 
-def seen_versions(engine: Engine, t: Table, since: datetime | None, until: datetime | None = None,
-                  not_run: str | None = None) -> tuple[set[str], set[str]]:
+def seen_versions(
+    engine: Engine,
+    t: Table,
+    since: datetime | None,
+    until: datetime | None = None,
+    not_run: str | None = None,
+) -> tuple[set[str], set[str]]:
     """What the warehouse already holds of a database table, from ``since`` on (None: all of it)
     and, for its raw rows, up to ``until`` (a pulled page's newest ``updated_at``); ``not_run``:
     leaving out what that run loaded (a pull's pages never overlap: a key is in one page).
@@ -351,7 +387,9 @@ def seen_versions(engine: Engine, t: Table, since: datetime | None, until: datet
     with engine.connect() as conn:
         raw = conn.execute(sa.text(raw_sql), raw_params).all()
         quarantined = conn.execute(sa.text(q_sql), q_params).all()
-    loaded = {f"{'' if k is None else k}|{'' if u is None else u.strftime('%Y-%m-%d %H:%M:%S')}" for k, u in raw}
+    loaded = {
+        f"{'' if k is None else k}|{'' if u is None else u.strftime('%Y-%m-%d %H:%M:%S')}" for k, u in raw
+    }
     return loaded, {r[0] for r in quarantined}
 
 
@@ -369,9 +407,11 @@ def rows_without_completed_load(engine: Engine) -> dict[str, int]:
     found: dict[str, int] = {}
     with engine.connect() as conn:
         for relation, column in checks.items():
-            n = conn.execute(sa.text(f"SELECT count(*) FROM {relation} WHERE {column} IS NULL "
-                                     f"OR {column} NOT IN {completed}")).scalar_one()
+            n = conn.execute(
+                sa.text(
+                    f"SELECT count(*) FROM {relation} WHERE {column} IS NULL OR {column} NOT IN {completed}"
+                )
+            ).scalar_one()
             if n:
                 found[relation] = int(n)
     return found
-

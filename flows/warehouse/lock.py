@@ -47,15 +47,21 @@ def lock_path(duckdb_file: Path) -> Path:
     return duckdb_file.with_name(duckdb_file.name + ".lock")
 
 
-def _wait(try_once: Callable[[], bool], holder: Callable[[], str], wait_seconds: float,
-          on_wait: Callable[[str], None] | None) -> None:
+def _wait(
+    try_once: Callable[[], bool],
+    holder: Callable[[], str],
+    wait_seconds: float,
+    on_wait: Callable[[str], None] | None,
+) -> None:
     deadline = time.monotonic() + wait_seconds
     told = False
     while not try_once():
         who = holder()
         if time.monotonic() >= deadline:
-            raise WarehouseBusy(f"the warehouse is being written by {who}; gave up after waiting "
-                                f"{wait_seconds:g} s (lock_wait_seconds / --lock-wait)")
+            raise WarehouseBusy(
+                f"the warehouse is being written by {who}; gave up after waiting "
+                f"{wait_seconds:g} s (lock_wait_seconds / --lock-wait)"
+            )
         if not told and on_wait is not None:
             on_wait(f"waiting for the warehouse lock held by {who} (up to {wait_seconds:g} s)")
             told = True
@@ -63,12 +69,14 @@ def _wait(try_once: Callable[[], bool], holder: Callable[[], str], wait_seconds:
 
 
 @contextlib.contextmanager
-def duckdb_lock(duckdb_file: Path, run_id: str, wait_seconds: float,
-                on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+def duckdb_lock(
+    duckdb_file: Path, run_id: str, wait_seconds: float, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
     path = lock_path(duckdb_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
+
         def try_once() -> bool:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -81,13 +89,21 @@ def duckdb_lock(duckdb_file: Path, run_id: str, wait_seconds: float,
                 info = json.loads(path.read_text(encoding="utf-8") or "{}")
             except (OSError, ValueError):
                 info = {}
-            return (f"run {info.get('run_id', '?')} (pid {info.get('pid', '?')}, since {info.get('since', '?')})"
-                    if info else "another process")
+            return (
+                f"run {info.get('run_id', '?')} (pid {info.get('pid', '?')}, since {info.get('since', '?')})"
+                if info
+                else "another process"
+            )
 
         _wait(try_once, holder, wait_seconds, on_wait)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"run_id": run_id, "pid": os.getpid(),
-                                  "since": datetime.now().isoformat(timespec="seconds")}).encode(), 0)
+        os.pwrite(
+            fd,
+            json.dumps(
+                {"run_id": run_id, "pid": os.getpid(), "since": datetime.now().isoformat(timespec="seconds")}
+            ).encode(),
+            0,
+        )
         try:
             yield
         finally:
@@ -98,10 +114,13 @@ def duckdb_lock(duckdb_file: Path, run_id: str, wait_seconds: float,
 
 
 @contextlib.contextmanager
-def postgres_lock(engine: Engine, run_id: str, wait_seconds: float,
-                  on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+def postgres_lock(
+    engine: Engine, run_id: str, wait_seconds: float, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
     with engine.connect() as conn:
-        conn.execute(sa.text("SELECT set_config('application_name', :n, false)"), {"n": f"unionwh run {run_id}"})
+        conn.execute(
+            sa.text("SELECT set_config('application_name', :n, false)"), {"n": f"unionwh run {run_id}"}
+        )
         conn.commit()
 
         def try_once() -> bool:
@@ -138,25 +157,35 @@ def _guard(lock_conn: Connection) -> Callable[[Connection], None]:
         with mutex:
             try:
                 with raw.cursor() as cur:  # (the raw connection: this session is in autocommit-free idle)
-                    cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s "
-                                "AND pid = pg_backend_pid() AND granted", (PG_KEY,))
+                    cur.execute(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s "
+                        "AND pid = pg_backend_pid() AND granted",
+                        (PG_KEY,),
+                    )
                     held = cur.fetchone()[0] > 0
                 raw.rollback()
-            except Exception as exc:  # the lock's session is gone: that is the whole point
-                raise LockLost("lost the warehouse lock: its PostgreSQL session dropped "
-                               f"({type(exc).__name__}); stopped before writing more: run again") from None
+            except Exception as exc:  # noqa: BLE001 - the lock's session is gone: that is the whole point
+                raise LockLost(
+                    "lost the warehouse lock: its PostgreSQL session dropped "
+                    f"({type(exc).__name__}); stopped before writing more: run again"
+                ) from None
             if not held:
-                raise LockLost("lost the warehouse lock (its session no longer holds it); stopped before "
-                               "writing more: run again")
+                raise LockLost(
+                    "lost the warehouse lock (its session no longer holds it); stopped before "
+                    "writing more: run again"
+                )
 
     return check
 
 
 def _pg_holder(conn: Connection) -> str:
-    row = conn.execute(sa.text(
-        "SELECT a.application_name, a.pid, a.backend_start FROM pg_locks l JOIN pg_stat_activity a "
-        "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.objid = :k AND l.granted LIMIT 1"),
-        {"k": PG_KEY}).first()
+    row = conn.execute(
+        sa.text(
+            "SELECT a.application_name, a.pid, a.backend_start FROM pg_locks l JOIN pg_stat_activity a "
+            "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.objid = :k AND l.granted LIMIT 1"
+        ),
+        {"k": PG_KEY},
+    ).first()
     conn.commit()
     if row is None:
         return "another session"
@@ -178,8 +207,13 @@ def _duckdb_free(engine: Engine, seconds: float) -> None:
 
 
 @contextlib.contextmanager
-def warehouse_lock(engine: Engine, duckdb_file: Path | None, run_id: str, wait_seconds: float,
-                   on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+def warehouse_lock(
+    engine: Engine,
+    duckdb_file: Path | None,
+    run_id: str,
+    wait_seconds: float,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
     """The load lock of the warehouse behind ``engine`` (``duckdb_file`` for DuckDB)."""
     if duckdb_file is not None:
         with duckdb_lock(duckdb_file, run_id, wait_seconds, on_wait):

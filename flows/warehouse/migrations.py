@@ -71,7 +71,7 @@ def split_sql(text: str, name: str = "<sql>") -> list[str]:
                     end += 2
                     continue
                 break
-            buf.append(text[i:end + 1])
+            buf.append(text[i : end + 1])
             i = end + 1
             continue
         if ch == "$" and (m := _DOLLAR.match(text, i)):
@@ -172,8 +172,13 @@ _PG_LOCK = 7_720_331  # pg_advisory_xact_lock key: one upgrade at a time per ser
 
 def current_version(conn: Connection) -> int:
     """The warehouse's schema version (0: not versioned yet)."""
-    exists = conn.execute(sa.text("SELECT count(*) FROM information_schema.tables WHERE table_schema = :s "
-                                  "AND table_name = 'schema_migrations'"), {"s": OPS_SCHEMA}).scalar()
+    exists = conn.execute(
+        sa.text(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = :s "
+            "AND table_name = 'schema_migrations'"
+        ),
+        {"s": OPS_SCHEMA},
+    ).scalar()
     if not exists:
         return 0
     value = conn.execute(sa.text(f"SELECT max(version) FROM {OPS_SCHEMA}.schema_migrations")).scalar()
@@ -183,8 +188,10 @@ def current_version(conn: Connection) -> int:
 def pending(conn: Connection) -> list[Migration]:
     version = current_version(conn)
     if version > LATEST:
-        raise ConfigError(f"the warehouse's schema is version {version}, newer than this unionwh knows "
-                          f"({LATEST}); upgrade unionwh before running it against this warehouse")
+        raise ConfigError(
+            f"the warehouse's schema is version {version}, newer than this unionwh knows "
+            f"({LATEST}); upgrade unionwh before running it against this warehouse"
+        )
     return [m for m in MIGRATIONS if m.version > version]
 
 
@@ -205,8 +212,10 @@ def upgrade(engine: Engine, to: int | None = None) -> list[Migration]:
                 continue
             for stmt in m.statements_for(conn.dialect.name):
                 conn.exec_driver_sql(stmt)
-            conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.schema_migrations VALUES (:v, :d, :t)"),
-                         {"v": m.version, "d": m.description, "t": datetime.now().replace(microsecond=0)})
+            conn.execute(
+                sa.text(f"INSERT INTO {OPS_SCHEMA}.schema_migrations VALUES (:v, :d, :t)"),
+                {"v": m.version, "d": m.description, "t": datetime.now().replace(microsecond=0)},
+            )
         applied.append(m)
     return applied
 
@@ -215,6 +224,10 @@ def history(engine: Engine) -> list[tuple[int, str, datetime]]:
     with engine.connect() as conn:
         if current_version(conn) == 0:
             return []
-        rows = conn.execute(sa.text(f"SELECT version, description, applied_at FROM {OPS_SCHEMA}.schema_migrations "
-                                    "ORDER BY version")).all()
+        rows = conn.execute(
+            sa.text(
+                f"SELECT version, description, applied_at FROM {OPS_SCHEMA}.schema_migrations "
+                "ORDER BY version"
+            )
+        ).all()
     return [(int(r[0]), r[1], r[2]) for r in rows]

@@ -53,8 +53,9 @@ def pseudonymise(frame: pl.DataFrame, t: Table, key: bytes) -> pl.DataFrame:
     def keyed(values: pl.Series) -> pl.Series:
         # HMAC once per distinct value (names and IDs repeat), then map every row through it
         distinct = values.cast(pl.String).drop_nulls().unique().to_list()
-        return values.cast(pl.String).replace_strict(distinct, [pseudonym(key, v) for v in distinct],
-                                                     default=None, return_dtype=pl.String)
+        return values.cast(pl.String).replace_strict(
+            distinct, [pseudonym(key, v) for v in distinct], default=None, return_dtype=pl.String
+        )
 
     # Computed column by column here, not as a map_batches UDF: a Python function that runs
     # Polars operations from inside Polars' thread pool can deadlock that pool while another
@@ -81,34 +82,43 @@ def resolve_key(settings: Settings, create: bool = False) -> tuple[bytes, str | 
             raise ConfigError("pii_key (UNIONWH_PII_KEY) must be at least 16 characters")
         return configured.encode("utf-8"), None
     if not settings.is_duckdb:
-        raise ConfigError("a PostgreSQL warehouse needs a pseudonymisation key: set UNIONWH_PII_KEY "
-                          "(or pii_key in the config file); it is never stored in the repository")
+        raise ConfigError(
+            "a PostgreSQL warehouse needs a pseudonymisation key: set UNIONWH_PII_KEY "
+            "(or pii_key in the config file); it is never stored in the repository"
+        )
     path = key_file(settings)
     if path.exists():
         return path.read_text(encoding="ascii").strip().encode("utf-8"), None
     if not create:
-        raise ConfigError(f"no pseudonymisation key: set UNIONWH_PII_KEY or run `unionwh run` once to create {path}")
+        raise ConfigError(
+            f"no pseudonymisation key: set UNIONWH_PII_KEY or run `unionwh run` once to create {path}"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(secrets.token_hex(32) + "\n")
     return path.read_text(encoding="ascii").strip().encode("utf-8"), (
         f"created a new pseudonymisation key in {path} (mode 0600): keep it with the warehouse; "
-        "loads under another key would not match")
+        "loads under another key would not match"
+    )
 
 
 def check_fingerprint(engine: Engine, key: bytes) -> None:
     """Record the key's fingerprint on the first load; refuse a different key later."""
     mine = fingerprint(key)
     with engine.begin() as conn:
-        stored = conn.execute(sa.text(f"SELECT value FROM {OPS_SCHEMA}.settings WHERE name = 'pii_key_fingerprint'"
-                                      )).scalar_one_or_none()
+        stored = conn.execute(
+            sa.text(f"SELECT value FROM {OPS_SCHEMA}.settings WHERE name = 'pii_key_fingerprint'")
+        ).scalar_one_or_none()
         if stored is None:
-            conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.settings VALUES ('pii_key_fingerprint', :v)"),
-                         {"v": mine})
+            conn.execute(
+                sa.text(f"INSERT INTO {OPS_SCHEMA}.settings VALUES ('pii_key_fingerprint', :v)"), {"v": mine}
+            )
         elif stored != mine:
-            raise ConfigError("the pseudonymisation key differs from the one this warehouse was loaded with "
-                              "(ops.settings pii_key_fingerprint); use that key, or load into a new warehouse")
+            raise ConfigError(
+                "the pseudonymisation key differs from the one this warehouse was loaded with "
+                "(ops.settings pii_key_fingerprint); use that key, or load into a new warehouse"
+            )
 
 
 def _set_pseudonyms(conn: Connection, key: bytes, only_missing: bool) -> tuple[int, int]:
@@ -128,16 +138,27 @@ def _set_pseudonyms(conn: Connection, key: bytes, only_missing: bool) -> tuple[i
         for col in personal_columns(t):
             target, pcol = f"{RAW_SCHEMA}.{t.raw_table}", pseudonym_column(col)
             missing = f" AND {pcol} IS NULL" if only_missing else ""
-            values = conn.execute(sa.text(f"SELECT DISTINCT {col} FROM {target} WHERE {col} IS NOT NULL{missing}"
-                                          )).scalars().all()
+            values = (
+                conn.execute(sa.text(f"SELECT DISTINCT {col} FROM {target} WHERE {col} IS NOT NULL{missing}"))
+                .scalars()
+                .all()
+            )
             if not values:
                 continue
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {scratch}")
             conn.exec_driver_sql(f"CREATE TABLE {scratch} (v VARCHAR, p VARCHAR)")
-            insert_frame(conn, scratch, pl.DataFrame({"v": values, "p": [pseudonym(key, v) for v in values]},
-                                                      schema={"v": pl.String, "p": pl.String}))
-            result = conn.exec_driver_sql(f"UPDATE {target} SET {pcol} = {scratch}.p FROM {scratch} "
-                                          f"WHERE {target}.{col} = {scratch}.v{missing.replace(pcol, f'{target}.{pcol}')}")
+            insert_frame(
+                conn,
+                scratch,
+                pl.DataFrame(
+                    {"v": values, "p": [pseudonym(key, v) for v in values]},
+                    schema={"v": pl.String, "p": pl.String},
+                ),
+            )
+            result = conn.exec_driver_sql(
+                f"UPDATE {target} SET {pcol} = {scratch}.p FROM {scratch} "
+                f"WHERE {target}.{col} = {scratch}.v{missing.replace(pcol, f'{target}.{pcol}')}"
+            )
             rows += max(result.rowcount or 0, 0)  # (read before the next statement on the cursor)
             conn.exec_driver_sql(f"DROP TABLE {scratch}")
             values_keyed += len(values)
@@ -164,8 +185,10 @@ def rotate(engine: Engine, old: bytes, new: bytes) -> int:
     check_fingerprint(engine, old)
     with engine.begin() as conn:
         rekeyed, _ = _set_pseudonyms(conn, new, only_missing=False)
-        conn.execute(sa.text(f"UPDATE {OPS_SCHEMA}.settings SET value = :v WHERE name = 'pii_key_fingerprint'"),
-                     {"v": fingerprint(new)})
+        conn.execute(
+            sa.text(f"UPDATE {OPS_SCHEMA}.settings SET value = :v WHERE name = 'pii_key_fingerprint'"),
+            {"v": fingerprint(new)},
+        )
     return rekeyed
 
 
@@ -179,4 +202,3 @@ def replace_key_file(settings: Settings, new: bytes) -> Path:
         fh.write(new.decode("utf-8") + "\n")
     os.replace(tmp, path)
     return path
-

@@ -35,8 +35,10 @@ from . import migrations
 from .figures import FIGURES_RELATION
 
 SETTING = "UNIONWH_WAREHOUSE (or --warehouse)"
-LOCKED = ("the DuckDB warehouse is open in another process (a run in progress?); DuckDB allows one process "
-          "at a time: try again when it has finished")
+LOCKED = (
+    "the DuckDB warehouse is open in another process (a run in progress?); DuckDB allows one process "
+    "at a time: try again when it has finished"
+)
 """Same words as flows/cli.py's main() for a writer meeting the lock."""
 LEDGER_VERSION = 3
 """The schema version from which ``ops.runs`` has its counts (flows/warehouse/runlog.py)."""
@@ -51,8 +53,11 @@ def _reason(exc: BaseException) -> str:
 
 def _duckdb_engine(settings: Settings) -> Engine:
     warnings.filterwarnings("ignore", module="duckdb_engine")
-    return sa.create_engine(settings.warehouse_url, poolclass=sa.pool.NullPool, connect_args={
-        "read_only": True, "config": {"memory_limit": settings.duckdb_memory_limit}})
+    return sa.create_engine(
+        settings.warehouse_url,
+        poolclass=sa.pool.NullPool,
+        connect_args={"read_only": True, "config": {"memory_limit": settings.duckdb_memory_limit}},
+    )
 
 
 def check_readable_warehouse(settings: Settings) -> None:
@@ -63,14 +68,16 @@ def check_readable_warehouse(settings: Settings) -> None:
         return
     database = settings.warehouse_url.database
     if not database or database == ":memory:":
-        raise ConfigError("an in-memory DuckDB warehouse holds nothing to read: name the warehouse file in "
-                          f"{SETTING}")
+        raise ConfigError(
+            f"an in-memory DuckDB warehouse holds nothing to read: name the warehouse file in {SETTING}"
+        )
     path = settings.duckdb_path
     if path.is_dir():
         raise ConfigError(f"the DuckDB warehouse {path} is a folder: name the warehouse file in {SETTING}")
     if not path.exists():
-        raise ConfigError(f"no DuckDB warehouse at {path}: run `unionwh run` first to build it, or fix "
-                          f"{SETTING}")
+        raise ConfigError(
+            f"no DuckDB warehouse at {path}: run `unionwh run` first to build it, or fix {SETTING}"
+        )
     engine = _duckdb_engine(settings)
     try:
         with engine.connect():
@@ -80,8 +87,10 @@ def check_readable_warehouse(settings: Settings) -> None:
         if kind == "busy":
             raise ConfigError(LOCKED) from None
         if kind == "file":
-            raise ConfigError(f"{path} is not a DuckDB warehouse or cannot be read ({_reason(exc)}): fix "
-                              f"{SETTING} or the file's permissions") from None
+            raise ConfigError(
+                f"{path} is not a DuckDB warehouse or cannot be read ({_reason(exc)}): fix "
+                f"{SETTING} or the file's permissions"
+            ) from None
         raise ConfigError(f"cannot open the DuckDB warehouse {path} read-only ({_reason(exc)})") from None
     finally:
         engine.dispose()
@@ -92,8 +101,14 @@ def readonly_engine(settings: Settings) -> Engine:
     check_readable_warehouse(settings)
     if settings.is_duckdb:
         return _duckdb_engine(settings)
-    return sa.create_engine(settings.warehouse_url, poolclass=sa.pool.NullPool, connect_args={
-        "connect_timeout": CONNECT_TIMEOUT_SECONDS, "options": "-c default_transaction_read_only=on"})
+    return sa.create_engine(
+        settings.warehouse_url,
+        poolclass=sa.pool.NullPool,
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "options": "-c default_transaction_read_only=on",
+        },
+    )
 
 
 @contextlib.contextmanager
@@ -107,10 +122,14 @@ def reading(settings: Settings) -> Iterator[Engine]:
         if kind == "busy" and settings.is_duckdb:
             raise UnionWHError(LOCKED) from exc
         if kind in TRANSIENT_KINDS:
-            raise UnionWHError(f"lost the warehouse {settings.safe_warehouse()} while reading it "
-                               f"({safe_error_text(exc)}): try again") from exc
-        raise UnionWHError(f"cannot read the warehouse {settings.safe_warehouse()} ({safe_error_text(exc)}): "
-                           "has `unionwh run` built it?") from exc
+            raise UnionWHError(
+                f"lost the warehouse {settings.safe_warehouse()} while reading it "
+                f"({safe_error_text(exc)}): try again"
+            ) from exc
+        raise UnionWHError(
+            f"cannot read the warehouse {settings.safe_warehouse()} ({safe_error_text(exc)}): "
+            "has `unionwh run` built it?"
+        ) from exc
     finally:
         engine.dispose()
 
@@ -121,11 +140,15 @@ def require_ledger(engine: Engine, settings: Settings, version_needed: int = LED
     with engine.connect() as conn:
         version = migrations.current_version(conn)
     if version == 0:
-        raise ConfigError(f"{settings.safe_warehouse()} is not a unionwh warehouse, or no run has written to it "
-                          f"yet (no ops tables): run `unionwh run` first, or fix {SETTING}")
+        raise ConfigError(
+            f"{settings.safe_warehouse()} is not a unionwh warehouse, or no run has written to it "
+            f"yet (no ops tables): run `unionwh run` first, or fix {SETTING}"
+        )
     if version < version_needed:
-        raise ConfigError(f"the warehouse's schema is version {version}, older than this unionwh's "
-                          f"({migrations.LATEST}): run `unionwh warehouse upgrade` (or `unionwh run`) first")
+        raise ConfigError(
+            f"the warehouse's schema is version {version}, older than this unionwh's "
+            f"({migrations.LATEST}): run `unionwh warehouse upgrade` (or `unionwh run`) first"
+        )
     return version
 
 
@@ -144,16 +167,23 @@ def relation_exists(engine: Engine, relation: str) -> bool:
     """Whether ``schema.table`` is there (a table or a view)."""
     schema, name = relation.split(".")
     with engine.connect() as conn:
-        return bool(conn.execute(sa.text(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = :s AND table_name = :t"),
-            {"s": schema, "t": name}).scalar())
+        return bool(
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_schema = :s AND table_name = :t"
+                ),
+                {"s": schema, "t": name},
+            ).scalar()
+        )
 
 
 def report_years(engine: Engine) -> list[int]:
     """The years the figures mart holds (every year a date of the data falls in)."""
     if not relation_exists(engine, FIGURES_RELATION):
-        raise UnionWHError(f"the warehouse has no figures mart ({FIGURES_RELATION}): run `unionwh run` first "
-                           "(a run with --load-only does not build it)")
+        raise UnionWHError(
+            f"the warehouse has no figures mart ({FIGURES_RELATION}): run `unionwh run` first "
+            "(a run with --load-only does not build it)"
+        )
     with engine.connect() as conn:
         rows = conn.execute(sa.text(f"SELECT DISTINCT report_year FROM {FIGURES_RELATION} ORDER BY 1")).all()
     return [int(r[0]) for r in rows]
@@ -165,7 +195,10 @@ def require_year(engine: Engine, year: int) -> None:
     if year in years:
         return
     if not years:
-        raise UnionWHError(f"no data for {year} in the warehouse: it has no figures for any year yet; "
-                           "run `unionwh run` first")
-    raise UnionWHError(f"no data for {year} in the warehouse: years with data are {span(years)}: "
-                       "choose one with --year")
+        raise UnionWHError(
+            f"no data for {year} in the warehouse: it has no figures for any year yet; "
+            "run `unionwh run` first"
+        )
+    raise UnionWHError(
+        f"no data for {year} in the warehouse: years with data are {span(years)}: choose one with --year"
+    )

@@ -22,24 +22,36 @@ from flows.schema import FILE_SOURCES, SOURCE_ENTRIES, TABLES
 from .appendonly import allow_rewrite
 from .ddl import OPS_SCHEMA, RAW_SCHEMA
 
-_LEDGER_COLUMNS = ("source, table_name, file_name, file_sha256, delivery_date, rows_read, rows_loaded, "
-                   "rows_quarantined, status, error_rule, error_message")
-_QUARANTINE_COLUMNS = ("source, table_name, file_name, file_sha256, delivery_date, row_number, row_key, rules, "
-                       "reasons, original_values")
+_LEDGER_COLUMNS = (
+    "source, table_name, file_name, file_sha256, delivery_date, rows_read, rows_loaded, "
+    "rows_quarantined, status, error_rule, error_message"
+)
+_QUARANTINE_COLUMNS = (
+    "source, table_name, file_name, file_sha256, delivery_date, row_number, row_key, rules, "
+    "reasons, original_values"
+)
 
 
 def _relations(sources: tuple[str, ...]) -> dict[str, tuple[str, str]]:
     """name -> (SELECT list, FROM/WHERE) of every relation of ``sources`` a full refresh
     rebuilds; run ids and load times are left out (they differ by construction)."""
     file_sources = ", ".join(f"'{s}'" for s in sources)
-    rel = {f"{RAW_SCHEMA}.{t.raw_table}": ("*", f"{RAW_SCHEMA}.{t.raw_table}")
-           for t in TABLES if t.source in sources}
+    rel = {
+        f"{RAW_SCHEMA}.{t.raw_table}": ("*", f"{RAW_SCHEMA}.{t.raw_table}")
+        for t in TABLES
+        if t.source in sources
+    }
     for src in SOURCE_ENTRIES:  # the file registers (welfare's workbooks)
         if src.name in sources and src.register is not None:
             rel[f"{RAW_SCHEMA}.{src.register_table}"] = ("*", f"{RAW_SCHEMA}.{src.register_table}")
-    rel[f"{OPS_SCHEMA}.load_ledger"] = (_LEDGER_COLUMNS, f"{OPS_SCHEMA}.load_ledger WHERE source IN ({file_sources})")
-    rel[f"{OPS_SCHEMA}.quarantine"] = (_QUARANTINE_COLUMNS,
-                                       f"{OPS_SCHEMA}.quarantine WHERE source IN ({file_sources})")
+    rel[f"{OPS_SCHEMA}.load_ledger"] = (
+        _LEDGER_COLUMNS,
+        f"{OPS_SCHEMA}.load_ledger WHERE source IN ({file_sources})",
+    )
+    rel[f"{OPS_SCHEMA}.quarantine"] = (
+        _QUARANTINE_COLUMNS,
+        f"{OPS_SCHEMA}.quarantine WHERE source IN ({file_sources})",
+    )
     return rel
 
 
@@ -61,8 +73,10 @@ def differences(before: dict[str, tuple[int, str]], after: dict[str, tuple[int, 
     for name in sorted(set(before) | set(after)):
         b, a = before.get(name), after.get(name)
         if b != a:
-            out.append(f"{name}: {b[0] if b else '-'} rows before, {a[0] if a else '-'} after"
-                       + (" (same count, different rows)" if b and a and b[0] == a[0] else ""))
+            out.append(
+                f"{name}: {b[0] if b else '-'} rows before, {a[0] if a else '-'} after"
+                + (" (same count, different rows)" if b and a and b[0] == a[0] else "")
+            )
     return out
 
 
@@ -71,7 +85,9 @@ def clear_file_sources(engine: Engine) -> int:
     file_sources = ", ".join(f"'{s}'" for s in FILE_SOURCES)
     deleted = 0
     with engine.begin() as conn:
-        allow_rewrite(conn, "full-refresh")  # the one DELETE of raw and the ledger (flows/warehouse/appendonly.py)
+        allow_rewrite(
+            conn, "full-refresh"
+        )  # the one DELETE of raw and the ledger (flows/warehouse/appendonly.py)
         for t in TABLES:
             if t.source in FILE_SOURCES:
                 deleted += conn.execute(sa.text(f"DELETE FROM {RAW_SCHEMA}.{t.raw_table}")).rowcount or 0

@@ -18,8 +18,19 @@ from sqlalchemy.engine import Connection, Engine
 LOADER, ANALYST, AUDITOR = "unionwh_loader", "unionwh_analyst", "unionwh_auditor"
 ROLES = (LOADER, ANALYST, AUDITOR)
 LOADED_SCHEMAS = ("raw", "ops", "staging", "intermediate", "marts")
-QUARANTINE_PUBLIC_COLUMNS = ("load_id", "source", "table_name", "file_name", "file_sha256", "delivery_date",
-                             "row_number", "row_key", "rules", "reasons", "quarantined_at")
+QUARANTINE_PUBLIC_COLUMNS = (
+    "load_id",
+    "source",
+    "table_name",
+    "file_name",
+    "file_sha256",
+    "delivery_date",
+    "row_number",
+    "row_key",
+    "rules",
+    "reasons",
+    "quarantined_at",
+)
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -36,18 +47,26 @@ def create_roles(engine: Engine) -> list[str]:
         return []
     created = []
     with engine.begin() as conn:
-        existing = set(conn.execute(sa.text("SELECT rolname FROM pg_roles WHERE rolname LIKE 'unionwh_%'")).scalars())
+        existing = set(
+            conn.execute(sa.text("SELECT rolname FROM pg_roles WHERE rolname LIKE 'unionwh_%'")).scalars()
+        )
         for role in ROLES:
             if role not in existing:
-                conn.exec_driver_sql(f"DO $$ BEGIN CREATE ROLE {role} NOLOGIN; "
-                                     "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$")
+                conn.exec_driver_sql(
+                    f"DO $$ BEGIN CREATE ROLE {role} NOLOGIN; "
+                    "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+                )
                 created.append(role)
     return created
 
 
 def _tables(conn: Connection, schema: str) -> list[str]:
-    return list(conn.execute(sa.text(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = :s ORDER BY 1"), {"s": schema}).scalars())
+    return list(
+        conn.execute(
+            sa.text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s ORDER BY 1"),
+            {"s": schema},
+        ).scalars()
+    )
 
 
 def apply_grants(engine: Engine) -> None:

@@ -28,6 +28,7 @@ from flows.schema import relation as checked_relation
 from .ddl import OPS_SCHEMA
 from .loader import LedgerEntry, storable
 
+
 @dataclass(frozen=True)
 class FigureChange:
     figure_id: str
@@ -40,20 +41,40 @@ def start(engine: Engine, run_id: str, started: datetime) -> list[str]:
     """Record a run as running; mark runs left ``running`` as crashed (the caller holds the
     lock, so no other run is alive). Returns the crashed run ids."""
     with engine.begin() as conn:
-        crashed = [r[0] for r in conn.execute(sa.text(
-            f"SELECT run_id FROM {OPS_SCHEMA}.runs WHERE status = 'running' AND run_id <> :r"), {"r": run_id})]
+        crashed = [
+            r[0]
+            for r in conn.execute(
+                sa.text(f"SELECT run_id FROM {OPS_SCHEMA}.runs WHERE status = 'running' AND run_id <> :r"),
+                {"r": run_id},
+            )
+        ]
         if crashed:
-            conn.execute(sa.text(f"UPDATE {OPS_SCHEMA}.runs SET status = 'crashed', message = "
-                                 "'the run stopped without finishing (process killed or machine down); "
-                                 "found by run ' || :r WHERE status = 'running' AND run_id <> :r"), {"r": run_id})
-        conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.runs (run_id, started_at, status) VALUES (:r, :s, 'running')"),
-                     {"r": run_id, "s": started})
+            conn.execute(
+                sa.text(
+                    f"UPDATE {OPS_SCHEMA}.runs SET status = 'crashed', message = "
+                    "'the run stopped without finishing (process killed or machine down); "
+                    "found by run ' || :r WHERE status = 'running' AND run_id <> :r"
+                ),
+                {"r": run_id},
+            )
+        conn.execute(
+            sa.text(f"INSERT INTO {OPS_SCHEMA}.runs (run_id, started_at, status) VALUES (:r, :s, 'running')"),
+            {"r": run_id, "s": started},
+        )
     return crashed
 
 
-def finish(engine: Engine, run_id: str, status: str, message: str | None, ledger: Sequence[LedgerEntry],
-           files_unchanged: int, dbt_results: dict[str, int], figures_changed: int | None,
-           phase_seconds: dict[str, float]) -> bool:
+def finish(
+    engine: Engine,
+    run_id: str,
+    status: str,
+    message: str | None,
+    ledger: Sequence[LedgerEntry],
+    files_unchanged: int,
+    dbt_results: dict[str, int],
+    figures_changed: int | None,
+    phase_seconds: dict[str, float],
+) -> bool:
     """Finish a ``running`` run's row with its status and the counts of ``ledger`` (its completed
     entries), and append its per-source counts. A finished row is never changed (on PostgreSQL a
     trigger refuses it too, see appendonly.py): returns False, recording nothing, when the run's
@@ -63,29 +84,48 @@ def finish(engine: Engine, run_id: str, status: str, message: str | None, ledger
     for e in ledger:
         by_source.setdefault(e.source, []).append(e)
     with engine.begin() as conn:
-        updated = conn.execute(sa.text(
-            f"UPDATE {OPS_SCHEMA}.runs SET finished_at = :f, status = :st, message = :m, files_loaded = :fl, "
-            "files_rejected = :fr, files_unchanged = :fu, rows_read = :rr, rows_loaded = :rl, rows_quarantined = :rq, "
-            "dbt_results = :dbt, figures_changed = :fc, phase_seconds = :ph WHERE run_id = :r AND status = 'running'"),
-            {"r": run_id, "f": datetime.now(), "st": status, "m": storable(message),
-             "fl": len({(e.source, e.file_name) for e in loaded}),
-             "fr": len({(e.source, e.file_name) for e in ledger if e.status == "rejected"}),
-             "fu": files_unchanged, "rr": sum(e.rows_read for e in loaded),
-             "rl": sum(e.rows_loaded for e in loaded), "rq": sum(e.rows_quarantined for e in loaded),
-             "dbt": json.dumps(dbt_results, sort_keys=True) if dbt_results else None,
-             "fc": figures_changed, "ph": json.dumps({k: round(v, 2) for k, v in phase_seconds.items()})})
+        updated = conn.execute(
+            sa.text(
+                f"UPDATE {OPS_SCHEMA}.runs SET finished_at = :f, status = :st, message = :m, files_loaded = :fl, "
+                "files_rejected = :fr, files_unchanged = :fu, rows_read = :rr, rows_loaded = :rl, rows_quarantined = :rq, "
+                "dbt_results = :dbt, figures_changed = :fc, phase_seconds = :ph WHERE run_id = :r AND status = 'running'"
+            ),
+            {
+                "r": run_id,
+                "f": datetime.now(),
+                "st": status,
+                "m": storable(message),
+                "fl": len({(e.source, e.file_name) for e in loaded}),
+                "fr": len({(e.source, e.file_name) for e in ledger if e.status == "rejected"}),
+                "fu": files_unchanged,
+                "rr": sum(e.rows_read for e in loaded),
+                "rl": sum(e.rows_loaded for e in loaded),
+                "rq": sum(e.rows_quarantined for e in loaded),
+                "dbt": json.dumps(dbt_results, sort_keys=True) if dbt_results else None,
+                "fc": figures_changed,
+                "ph": json.dumps({k: round(v, 2) for k, v in phase_seconds.items()}),
+            },
+        )
         if updated.rowcount == 0:
             return False
         # Appended once: a run is finished once (ops.run_sources is append-only, see appendonly.py).
-        done = conn.execute(sa.text(f"SELECT count(*) FROM {OPS_SCHEMA}.run_sources WHERE run_id = :r"),
-                            {"r": run_id}).scalar_one()
+        done = conn.execute(
+            sa.text(f"SELECT count(*) FROM {OPS_SCHEMA}.run_sources WHERE run_id = :r"), {"r": run_id}
+        ).scalar_one()
         for source, entries in sorted(by_source.items()) if not done else ():
             ok = [e for e in entries if e.status == "loaded"]
-            conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.run_sources VALUES (:r, :s, :fl, :fr, :rr, :rl, :rq)"), {
-                "r": run_id, "s": source, "fl": len({e.file_name for e in ok}),
-                "fr": len({e.file_name for e in entries if e.status == "rejected"}),
-                "rr": sum(e.rows_read for e in ok), "rl": sum(e.rows_loaded for e in ok),
-                "rq": sum(e.rows_quarantined for e in ok)})
+            conn.execute(
+                sa.text(f"INSERT INTO {OPS_SCHEMA}.run_sources VALUES (:r, :s, :fl, :fr, :rr, :rl, :rq)"),
+                {
+                    "r": run_id,
+                    "s": source,
+                    "fl": len({e.file_name for e in ok}),
+                    "fr": len({e.file_name for e in entries if e.status == "rejected"}),
+                    "rr": sum(e.rows_read for e in ok),
+                    "rl": sum(e.rows_loaded for e in ok),
+                    "rq": sum(e.rows_quarantined for e in ok),
+                },
+            )
     return True
 
 
@@ -112,8 +152,12 @@ def summarise_changes(changes: Sequence[FigureChange], first: int = 10) -> list[
         parts.append(f"{len(new)} new ({zero} of them 0) in {len(years)} year(s) {span}")
     if gone:
         parts.append(f"{len(gone)} gone")
-    lines = [f"figures: {len(changes)} values differ from the previous run's: {', '.join(parts)} "
-             "(all of them: `unionwh status --changes`, ops.figure_changes)"]
+    lines = [
+        (
+            f"figures: {len(changes)} values differ from the previous run's: {', '.join(parts)} "
+            "(all of them: `unionwh status --changes`, ops.figure_changes)"
+        )
+    ]
     lines += [f"figure {c.figure_id} {c.report_year}: {c.old} -> {c.new}" for c in (moved + gone)[:first]]
     if len(moved) + len(gone) > first:
         lines.append(f"... and {len(moved) + len(gone) - first} more changed values")
@@ -121,12 +165,16 @@ def summarise_changes(changes: Sequence[FigureChange], first: int = 10) -> list[
 
 
 def _snapshot(conn: Connection, run_id: str) -> dict[tuple[str, int], Decimal]:
-    rows = conn.execute(sa.text(f"SELECT figure_id, report_year, value FROM {OPS_SCHEMA}.figure_values "
-                                "WHERE run_id = :r"), {"r": run_id}).all()
+    rows = conn.execute(
+        sa.text(f"SELECT figure_id, report_year, value FROM {OPS_SCHEMA}.figure_values WHERE run_id = :r"),
+        {"r": run_id},
+    ).all()
     return {(r[0], int(r[1])): Decimal(r[2]).normalize() for r in rows}
 
 
-def record_figures(engine: Engine, run_id: str, relation: str = "marts.fig_annual_figures") -> list[FigureChange]:
+def record_figures(
+    engine: Engine, run_id: str, relation: str = "marts.fig_annual_figures"
+) -> list[FigureChange]:
     """Snapshot the figures this run left, and record how they differ from the previous snapshot.
 
     Appended once per run (ops.figure_values and ops.figure_changes are append-only, see
@@ -134,21 +182,31 @@ def record_figures(engine: Engine, run_id: str, relation: str = "marts.fig_annua
     relation = checked_relation(relation)
     now = datetime.now()
     with engine.connect() as conn:
-        recorded = conn.execute(sa.text(f"SELECT count(*) FROM {OPS_SCHEMA}.figure_values WHERE run_id = :r"),
-                                {"r": run_id}).scalar_one()
+        recorded = conn.execute(
+            sa.text(f"SELECT count(*) FROM {OPS_SCHEMA}.figure_values WHERE run_id = :r"), {"r": run_id}
+        ).scalar_one()
     if recorded:
         return changes_of(engine, run_id)
     with engine.begin() as conn:
-        previous = conn.execute(sa.text(
-            f"SELECT run_id FROM {OPS_SCHEMA}.figure_values WHERE run_id <> :r "
-            "GROUP BY run_id ORDER BY max(recorded_at) DESC LIMIT 1"), {"r": run_id}).scalar()
-        conn.execute(sa.text(
-            f"INSERT INTO {OPS_SCHEMA}.figure_values SELECT :r, :t, figure_id, report_year, value FROM {relation}"),
-            {"r": run_id, "t": now})
+        previous = conn.execute(
+            sa.text(
+                f"SELECT run_id FROM {OPS_SCHEMA}.figure_values WHERE run_id <> :r "
+                "GROUP BY run_id ORDER BY max(recorded_at) DESC LIMIT 1"
+            ),
+            {"r": run_id},
+        ).scalar()
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {OPS_SCHEMA}.figure_values SELECT :r, :t, figure_id, report_year, value FROM {relation}"
+            ),
+            {"r": run_id, "t": now},
+        )
         changes = diff(_snapshot(conn, previous) if previous else {}, _snapshot(conn, run_id))
         for c in changes:
-            conn.execute(sa.text(f"INSERT INTO {OPS_SCHEMA}.figure_changes VALUES (:r, :p, :f, :y, :o, :n)"),
-                         {"r": run_id, "p": previous, "f": c.figure_id, "y": c.report_year, "o": c.old, "n": c.new})
+            conn.execute(
+                sa.text(f"INSERT INTO {OPS_SCHEMA}.figure_changes VALUES (:r, :p, :f, :y, :o, :n)"),
+                {"r": run_id, "p": previous, "f": c.figure_id, "y": c.report_year, "o": c.old, "n": c.new},
+            )
     return changes
 
 
@@ -171,16 +229,24 @@ class RunRow:
 
 def recent_runs(engine: Engine, last: int) -> list[RunRow]:
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT run_id, started_at, finished_at, status, message, files_loaded, files_rejected, files_unchanged, "
-            f"rows_read, rows_loaded, rows_quarantined, dbt_results, figures_changed FROM {OPS_SCHEMA}.runs "
-            "ORDER BY started_at DESC, run_id DESC LIMIT :n"), {"n": last}).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT run_id, started_at, finished_at, status, message, files_loaded, files_rejected, files_unchanged, "
+                f"rows_read, rows_loaded, rows_quarantined, dbt_results, figures_changed FROM {OPS_SCHEMA}.runs "
+                "ORDER BY started_at DESC, run_id DESC LIMIT :n"
+            ),
+            {"n": last},
+        ).all()
     return [RunRow(*r[:11], json.loads(r[11]) if r[11] else {}, r[12]) for r in rows]
 
 
 def changes_of(engine: Engine, run_id: str) -> list[FigureChange]:
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            f"SELECT figure_id, report_year, old_value, new_value FROM {OPS_SCHEMA}.figure_changes WHERE run_id = :r "
-            "ORDER BY report_year, figure_id"), {"r": run_id}).all()
+        rows = conn.execute(
+            sa.text(
+                f"SELECT figure_id, report_year, old_value, new_value FROM {OPS_SCHEMA}.figure_changes WHERE run_id = :r "
+                "ORDER BY report_year, figure_id"
+            ),
+            {"r": run_id},
+        ).all()
     return [FigureChange(r[0], int(r[1]), r[2], r[3]) for r in rows]

@@ -16,8 +16,13 @@ from flows.demo.synth import TARGETS, generate
 from flows.sources.common import discover
 from tests.support import ROOT
 
-ENCODINGS = {"registry": "gb18030", "rights": "utf-8-sig", "finance": "gb18030", "events": "utf-8",
-             "training": "utf-8"}
+ENCODINGS = {
+    "registry": "gb18030",
+    "rights": "utf-8-sig",
+    "finance": "gb18030",
+    "events": "utf-8",
+    "training": "utf-8",
+}
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +64,14 @@ def test_csv_rows_are_not_later_than_their_folder_except_the_planted_one(demo) -
 
 def test_identifiers_are_valid_but_the_planted_ones(demo) -> None:
     path = demo.landing / "registry" / "2021-04-01" / "enterprises.csv"
-    codes = [r["统一社会信用代码"].upper() for r in csv.DictReader(io.StringIO(path.read_text(encoding="gb18030")))]
+    codes = [
+        r["统一社会信用代码"].upper() for r in csv.DictReader(io.StringIO(path.read_text(encoding="gb18030")))
+    ]
     assert sum(not is_valid_uscc(c) for c in codes) == 1
     con = sqlite3.connect(demo.landing / "members.sqlite")
-    assert con.execute("select count(*) from member_card where action_on like '2021-%'").fetchone()[0] == 36002
+    assert (
+        con.execute("select count(*) from member_card where action_on like '2021-%'").fetchone()[0] == 36002
+    )
     con.close()
 
 
@@ -71,8 +80,13 @@ def test_targets_are_inside_the_seed_ranges(demo, figure_catalogue: list[dict]) 
     assert set(TARGETS) == set(ranges)
     for fid, value in TARGETS.items():
         assert ranges[fid][0] <= value <= ranges[fid][1], fid
-    assert set(demo.audit) == {"budget_overrun", "unapproved_payment", "revoked_payee", "duplicate_relief",
-                               "reconciliation_gap"}
+    assert set(demo.audit) == {
+        "budget_overrun",
+        "unapproved_payment",
+        "revoked_payee",
+        "duplicate_relief",
+        "reconciliation_gap",
+    }
     assert len(demo.quarantine) >= 15
     assert (ROOT / "config" / "figures.yaml").exists()
 
@@ -88,11 +102,15 @@ def test_a_scaled_demo_is_n_copies_with_their_own_identifiers(tmp_path: Path, de
     def rows(root: Path, rel: str, encoding: str) -> list[list[str]]:
         return list(csv.reader(io.StringIO((root / rel).read_bytes().decode(encoding), newline="")))
 
-    for rel, encoding, key in (("rights/2021-07-01/cases.csv", "utf-8-sig", 0),
-                               ("finance/2021-07-01/vouchers.csv", "gb18030", 0),
-                               ("registry/2021-04-01/unions.csv", "gb18030", 0)):
+    for rel, encoding, key in (
+        ("rights/2021-07-01/cases.csv", "utf-8-sig", 0),
+        ("finance/2021-07-01/vouchers.csv", "gb18030", 0),
+        ("registry/2021-04-01/unions.csv", "gb18030", 0),
+    ):
         a, b = rows(one, rel, encoding), rows(two, rel, encoding)
-        assert b[0] == a[0] and len(b) - 1 > 2 * (len(a) - 1) * 0.9, rel  # copy 1's own random rows differ a little
+        assert b[0] == a[0] and len(b) - 1 > 2 * (len(a) - 1) * 0.9, (
+            rel
+        )  # copy 1's own random rows differ a little
         keys = [r[key] for r in b[1:]]
         assert len(set(keys)) == len(keys), rel
     assert (two / "rights/2021-07-01/cases.csv").read_bytes()[:3] == b"\xef\xbb\xbf"  # one BOM, at the start
@@ -107,4 +125,6 @@ def test_a_scaled_demo_is_n_copies_with_their_own_identifiers(tmp_path: Path, de
     budget_one = {r[1]: r[3] for r in rows(one, "finance/2021-04-01/budget.csv", "gb18030")[1:]}
     budget_two = {r[1]: r[3] for r in rows(two, "finance/2021-04-01/budget.csv", "gb18030")[1:]}
     assert budget_two["XMBZ"] == "240000.00" == f"{2 * float(budget_one['XMBZ']):.2f}"
-    assert (two / "finance/2021-04-01/budget.csv").read_bytes() == (two / "finance/2021-10-01/budget.csv").read_bytes()
+    assert (two / "finance/2021-04-01/budget.csv").read_bytes() == (
+        two / "finance/2021-10-01/budget.csv"
+    ).read_bytes()

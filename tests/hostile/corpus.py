@@ -74,8 +74,9 @@ def rejected(file: str, rule: str) -> Entry:
 
 def loaded(file: str, table: str, **quarantined: int) -> Entry:
     """A loaded table; keyword names are rules with dots written as ``__``."""
-    return Entry(file, table, "loaded", None, tuple(sorted((k.replace("__", "."), v)
-                                                          for k, v in quarantined.items())))
+    return Entry(
+        file, table, "loaded", None, tuple(sorted((k.replace("__", "."), v) for k, v in quarantined.items()))
+    )
 
 
 def workbook_loaded(file: str, **per_table: dict[str, int]) -> list[Entry]:
@@ -159,8 +160,14 @@ def with_value(row: list[str], header: list[str], column: str, value: str) -> li
     return out
 
 
-def csv_case(ctx: Ctx, source: str, name: str, column: str, value: str | Callable[[str], str],
-             person_column: str | None = None) -> str:
+def csv_case(
+    ctx: Ctx,
+    source: str,
+    name: str,
+    column: str,
+    value: str | Callable[[str], str],
+    person_column: str | None = None,
+) -> str:
     """Baseline rows 2 and 3 re-delivered unchanged, then row 1 with ``column`` set to
     ``value`` (or ``value(old)``) and, if given, ``person_column`` set to this case's resident ID."""
     header, rows = base_csv(ctx, source, name)
@@ -234,9 +241,11 @@ def person_row(ctx: Ctx, sheet: str, **over: object) -> list[object]:
     p = ctx.person()
     from datetime import datetime
 
-    rows = {"慰问": [datetime(2020, 12, 9), "两节慰问", "农民工", p.name, p.id_card, None, "现金", 300],
-            "体检": [datetime(2020, 12, 9), p.name, p.id_card, "农民工", "第一医院", 200],
-            "救助": [datetime(2020, 12, 9), p.name, p.id_card, "大病救助", 1000, "SP202012001"]}
+    rows = {
+        "慰问": [datetime(2020, 12, 9), "两节慰问", "农民工", p.name, p.id_card, None, "现金", 300],
+        "体检": [datetime(2020, 12, 9), p.name, p.id_card, "农民工", "第一医院", 200],
+        "救助": [datetime(2020, 12, 9), p.name, p.id_card, "大病救助", 1000, "SP202012001"],
+    }
     header = {"慰问": CONDOLENCE, "体检": HEALTH, "救助": RELIEF}[sheet]
     row = rows[sheet]
     for k, v in over.items():
@@ -245,8 +254,10 @@ def person_row(ctx: Ctx, sheet: str, **over: object) -> list[object]:
 
 
 # ------------------------------------------------------------- members helpers
-MEMBER_COLUMNS = ("member_id, id_card, name, phone, union_code, employment_form, is_migrant, is_veteran, "
-                  "joined_on, updated_at, deleted_at")
+MEMBER_COLUMNS = (
+    "member_id, id_card, name, phone, union_code, employment_form, is_migrant, is_veteran, "
+    "joined_on, updated_at, deleted_at"
+)
 
 
 def members_db(ctx: Ctx) -> sqlite3.Connection:
@@ -258,9 +269,22 @@ def new_member(ctx: Ctx, member_id: int, updated_at: str, name: str | None = Non
     """A member row the next pull sees (id beyond the baseline's 300)."""
     p = ctx.person()
     con = members_db(ctx)
-    con.execute(f"INSERT INTO member ({MEMBER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (member_id, p.id_card, name if name is not None else p.name, p.phone, "GH1201000001",
-                 "standard", 0, 0, "2021-03-01", updated_at, None))
+    con.execute(
+        f"INSERT INTO member ({MEMBER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            member_id,
+            p.id_card,
+            name if name is not None else p.name,
+            p.phone,
+            "GH1201000001",
+            "standard",
+            0,
+            0,
+            "2021-03-01",
+            updated_at,
+            None,
+        ),
+    )
     con.commit()
     con.close()
     ctx.members["member"] = ctx.members.get("member", 0) + 1
@@ -284,11 +308,13 @@ class Case:
 CASES: list[Case] = []
 
 
-def case(klass: str, *, solo: bool = False, again: Callable[[Ctx], list[Entry]] | None = None
-         ) -> Callable[[Callable[[Ctx], list[Entry]]], Callable[[Ctx], list[Entry]]]:
+def case(
+    klass: str, *, solo: bool = False, again: Callable[[Ctx], list[Entry]] | None = None
+) -> Callable[[Callable[[Ctx], list[Entry]]], Callable[[Ctx], list[Entry]]]:
     def register(fn: Callable[[Ctx], list[Entry]]) -> Callable[[Ctx], list[Entry]]:
         CASES.append(Case(fn.__name__, klass, fn, again, solo))
         return fn
+
     return register
 
 
@@ -326,8 +352,11 @@ def member_existing_row_moved_to_2099(ctx: Ctx) -> list[Entry]:
 @case("future_members")
 def member_card_2099(ctx: Ctx) -> list[Entry]:
     con = members_db(ctx)
-    con.execute("INSERT INTO member_card (card_event_id, member_id, card_no, action, action_on, updated_at) "
-                "VALUES (?, 12, 'K2021009999', 'renew', '2021-06-01', ?)", (9000 + ctx.index, FUTURE))
+    con.execute(
+        "INSERT INTO member_card (card_event_id, member_id, card_no, action, action_on, updated_at) "
+        "VALUES (?, 12, 'K2021009999', 'renew', '2021-06-01', ?)",
+        (9000 + ctx.index, FUTURE),
+    )
     con.commit()
     con.close()
     ctx.members["member_card"] = 1
@@ -335,11 +364,13 @@ def member_card_2099(ctx: Ctx) -> list[Entry]:
 
 
 # --- 2 NUL and other control characters --------------------------------------------
-def _ctrl_csv(source: str, name: str, column: str, ch: str, person_column: str | None = None
-              ) -> Callable[[Ctx], list[Entry]]:
+def _ctrl_csv(
+    source: str, name: str, column: str, ch: str, person_column: str | None = None
+) -> Callable[[Ctx], list[Entry]]:
     def build(ctx: Ctx) -> list[Entry]:
         rel = csv_case(ctx, source, name, column, lambda old: middle(old, ch), person_column)
         return [loaded(rel, name.removesuffix(".csv"), row__control_characters=1)]
+
     return build
 
 
@@ -361,8 +392,11 @@ def events_control_at_ends_not_stripped(ctx: Ctx) -> list[Entry]:
     v1.1: an error wherever they stand; only spaces, NBSP and U+3000 are stripped)."""
     header, rows = base_csv(ctx, "events", "activities.csv")
     row = with_value(rows[0], header, "名称", "\x01" + rows[0][header.index("名称")] + "\x1f")
-    rel = ctx.put(ctx.path("events", "activities.csv"),
-                  csv_bytes("events", [csv_line(header), csv_line(rows[1]), csv_line(row)]), "csv")
+    rel = ctx.put(
+        ctx.path("events", "activities.csv"),
+        csv_bytes("events", [csv_line(header), csv_line(rows[1]), csv_line(row)]),
+        "csv",
+    )
     return [loaded(rel, "activities", row__control_characters=1)]
 
 
@@ -370,8 +404,11 @@ def events_control_at_ends_not_stripped(ctx: Ctx) -> list[Entry]:
 def events_nul_at_end_not_stripped(ctx: Ctx) -> list[Entry]:
     header, rows = base_csv(ctx, "events", "activities.csv")
     row = with_value(rows[0], header, "名称", rows[0][header.index("名称")] + "\x00")
-    rel = ctx.put(ctx.path("events", "activities.csv"),
-                  csv_bytes("events", [csv_line(header), csv_line(rows[1]), csv_line(row)]), "csv")
+    rel = ctx.put(
+        ctx.path("events", "activities.csv"),
+        csv_bytes("events", [csv_line(header), csv_line(rows[1]), csv_line(row)]),
+        "csv",
+    )
     return [loaded(rel, "activities", row__control_characters=1)]
 
 
@@ -391,13 +428,16 @@ def _ctrl_xlsx(sheet: str, column: str, escape: str) -> Callable[[Ctx], list[Ent
         data = workbook_bytes(wb, {placeholder: value[:1] + escape + value[1:]})
         rel = welfare_file(ctx, data)
         return workbook_loaded(rel, **{table: {"row__control_characters": 1}})
+
     return build
 
 
-CASES.append(Case("welfare_condolence_name_soh_xlsx", "control_characters",
-                  _ctrl_xlsx("慰问", "姓名", "_x0001_")))
-CASES.append(Case("welfare_relief_approval_nul_xlsx", "control_characters",
-                  _ctrl_xlsx("救助", "审批单号", "_x0000_")))
+CASES.append(
+    Case("welfare_condolence_name_soh_xlsx", "control_characters", _ctrl_xlsx("慰问", "姓名", "_x0001_"))
+)
+CASES.append(
+    Case("welfare_relief_approval_nul_xlsx", "control_characters", _ctrl_xlsx("救助", "审批单号", "_x0000_"))
+)
 
 
 @case("control_characters")
@@ -429,16 +469,19 @@ def members_name_soh(ctx: Ctx) -> list[Entry]:
 def rights_cases_header_lost(ctx: Ctx) -> list[Entry]:
     header, rows = base_csv(ctx, "rights", "cases.csv")
     first = with_value(rows[0], header, "职工身份证号", ctx.person().id_card)
-    rel = ctx.put(ctx.path("rights", "cases.csv"), csv_bytes("rights", [csv_line(first), csv_line(rows[1])]),
-                  "csv")
+    rel = ctx.put(
+        ctx.path("rights", "cases.csv"), csv_bytes("rights", [csv_line(first), csv_line(rows[1])]), "csv"
+    )
     return [rejected(rel, "batch.columns")]
 
 
 @case("header_lost")
 def events_honours_header_lost(ctx: Ctx) -> list[Entry]:
     p = ctx.person()
-    lines = [csv_line([f"RY{ctx.index}01", "2021", "优秀志愿者", "区级", p.name]),
-             csv_line([f"RY{ctx.index}02", "2021", "志愿者标兵", "区级", ctx.person().name])]
+    lines = [
+        csv_line([f"RY{ctx.index}01", "2021", "优秀志愿者", "区级", p.name]),
+        csv_line([f"RY{ctx.index}02", "2021", "志愿者标兵", "区级", ctx.person().name]),
+    ]
     rel = ctx.put(ctx.path("events", "honours.csv"), csv_bytes("events", lines), "csv")
     return [rejected(rel, "batch.columns")]
 
@@ -454,6 +497,7 @@ def _xlsx_header_lost(sheet: str) -> Callable[[Ctx], list[Entry]]:
         for r in rows:
             ws.append(r)
         return [rejected(welfare_file(ctx, workbook_bytes(wb)), "batch.columns")]
+
     return build
 
 
@@ -465,20 +509,30 @@ for _sheet, _label in (("慰问", "condolence"), ("体检", "health_checks"), ("
 def _formula(column: str, value: str) -> Callable[[Ctx], list[Entry]]:
     """A new voucher on project JZ (member relief: no figure reads finance's JZ lines) whose
     ``column`` starts like a spreadsheet formula."""
+
     def build(ctx: Ctx) -> list[Entry]:
         header, rows = base_csv(ctx, "finance", "vouchers.csv")
         row = with_value(rows[0], header, "凭证号", f"JZ2021{8000 + ctx.index}")
         row = with_value(row, header, "项目编码", "JZ")
         row = with_value(row, header, "收款方编码", "")
         row = with_value(row, header, column, value)
-        rel = ctx.put(ctx.path("finance", "vouchers.csv"),
-                      csv_bytes("finance", [csv_line(header), csv_line(row)]), "csv")
+        rel = ctx.put(
+            ctx.path("finance", "vouchers.csv"),
+            csv_bytes("finance", [csv_line(header), csv_line(row)]),
+            "csv",
+        )
         return [loaded(rel, "vouchers")]
+
     return build
 
 
-CASES.append(Case("finance_summary_hyperlink_formula", "formula_text",
-                  _formula("摘要", '=HYPERLINK("http://example.invalid/x","点击")')))
+CASES.append(
+    Case(
+        "finance_summary_hyperlink_formula",
+        "formula_text",
+        _formula("摘要", '=HYPERLINK("http://example.invalid/x","点击")'),
+    )
+)
 CASES.append(Case("finance_summary_plus_formula", "formula_text", _formula("摘要", "+1+cmd|' /C calc'!A0")))
 CASES.append(Case("finance_voucher_no_minus_formula", "formula_text", _formula("凭证号", "-2+3")))
 
@@ -488,8 +542,9 @@ def finance_budget_name_at_formula(ctx: Ctx) -> list[Entry]:
     """A baseline budget line re-delivered with a formula-like 项目名称 (no figure reads the budget)."""
     header, rows = base_csv(ctx, "finance", "budget.csv")
     row = with_value(rows[-1], header, "项目名称", "@SUM(A1:A9)")
-    rel = ctx.put(ctx.path("finance", "budget.csv"), csv_bytes("finance", [csv_line(header), csv_line(row)]),
-                  "csv")
+    rel = ctx.put(
+        ctx.path("finance", "budget.csv"), csv_bytes("finance", [csv_line(header), csv_line(row)]), "csv"
+    )
     return [loaded(rel, "budget")]
 
 
@@ -569,6 +624,7 @@ def link_delivery_folder_inside_allowed(ctx: Ctx) -> list[Entry]:
 def _quote(source: str, name: str, column: str, last: bool) -> Callable[[Ctx], list[Entry]]:
     """A field opened with ``"`` and never closed, in the middle of the file (it would swallow
     the lines after it) or on its last line."""
+
     def build(ctx: Ctx) -> list[Entry]:
         header, rows = base_csv(ctx, source, name)
         good = [csv_line(r) for r in rows[1:4]]
@@ -577,21 +633,37 @@ def _quote(source: str, name: str, column: str, last: bool) -> Callable[[Ctx], l
         bad = ",".join(parts)
         lines = [csv_line(header), *good, bad] if last else [csv_line(header), good[0], bad, *good[1:]]
         return [rejected(ctx.put(ctx.path(source, name), csv_bytes(source, lines), "csv"), "batch.structure")]
+
     return build
 
 
-for _source, _name, _column in (("registry", "enterprises.csv", "企业名称"),
-                                ("registry", "unions.csv", "工会名称"),
-                                ("rights", "cases.csv", "类型"), ("rights", "bargaining.csv", "年度"),
-                                ("finance", "vouchers.csv", "摘要"), ("finance", "budget.csv", "项目名称"),
-                                ("events", "activities.csv", "名称")):
+for _source, _name, _column in (
+    ("registry", "enterprises.csv", "企业名称"),
+    ("registry", "unions.csv", "工会名称"),
+    ("rights", "cases.csv", "类型"),
+    ("rights", "bargaining.csv", "年度"),
+    ("finance", "vouchers.csv", "摘要"),
+    ("finance", "budget.csv", "项目名称"),
+    ("events", "activities.csv", "名称"),
+):
     _stem = _name.removesuffix(".csv")
-    CASES.append(Case(f"{_source}_{_stem}_quote_middle", "unbalanced_quotes",
-                      _quote(_source, _name, _column, False)))
-CASES.append(Case("events_activities_quote_last_line", "unbalanced_quotes",
-                  _quote("events", "activities.csv", "名称", True)))
-CASES.append(Case("finance_vouchers_quote_last_line", "unbalanced_quotes",
-                  _quote("finance", "vouchers.csv", "摘要", True)))
+    CASES.append(
+        Case(f"{_source}_{_stem}_quote_middle", "unbalanced_quotes", _quote(_source, _name, _column, False))
+    )
+CASES.append(
+    Case(
+        "events_activities_quote_last_line",
+        "unbalanced_quotes",
+        _quote("events", "activities.csv", "名称", True),
+    )
+)
+CASES.append(
+    Case(
+        "finance_vouchers_quote_last_line",
+        "unbalanced_quotes",
+        _quote("finance", "vouchers.csv", "摘要", True),
+    )
+)
 
 
 # --- 7 wrong structure --------------------------------------------------------
@@ -604,14 +676,17 @@ def _json_array(name: str, pretty: bool) -> Callable[[Ctx], list[Entry]]:
         text = json.dumps(rows, ensure_ascii=False, indent=2 if pretty else None) + "\n"
         rel = ctx.put(ctx.path("training", name), text.encode("utf-8"), "jsonl")
         return [rejected(rel, "batch.structure")]
+
     return build
 
 
 CASES.append(Case("training_sessions_json_array", "wrong_structure", _json_array("sessions.jsonl", False)))
-CASES.append(Case("training_attendance_pretty_array", "wrong_structure",
-                  _json_array("attendance.jsonl", True)))
-CASES.append(Case("training_competitions_json_array", "wrong_structure",
-                  _json_array("competitions.jsonl", False)))
+CASES.append(
+    Case("training_attendance_pretty_array", "wrong_structure", _json_array("attendance.jsonl", True))
+)
+CASES.append(
+    Case("training_competitions_json_array", "wrong_structure", _json_array("competitions.jsonl", False))
+)
 
 
 @case("wrong_structure")
@@ -645,16 +720,24 @@ def welfare_empty_zip(ctx: Ctx) -> list[Entry]:
 def events_semicolon_data_under_comma_header(ctx: Ctx) -> list[Entry]:
     header, rows = base_csv(ctx, "events", "activities.csv")
     lines = [",".join(header), *(";".join(r) for r in rows[:3])]
-    return [rejected(ctx.put(ctx.path("events", "activities.csv"), csv_bytes("events", lines), "csv"),
-                     "batch.structure")]
+    return [
+        rejected(
+            ctx.put(ctx.path("events", "activities.csv"), csv_bytes("events", lines), "csv"),
+            "batch.structure",
+        )
+    ]
 
 
 @case("wrong_structure")
 def registry_tab_data_under_comma_header(ctx: Ctx) -> list[Entry]:
     header, rows = base_csv(ctx, "registry", "enterprises.csv")
     lines = [",".join(header), *("\t".join(r) for r in rows[:3])]
-    return [rejected(ctx.put(ctx.path("registry", "enterprises.csv"), csv_bytes("registry", lines), "csv"),
-                     "batch.structure")]
+    return [
+        rejected(
+            ctx.put(ctx.path("registry", "enterprises.csv"), csv_bytes("registry", lines), "csv"),
+            "batch.structure",
+        )
+    ]
 
 
 # --- 8 unknown folders and root files ------------------------------------------
@@ -667,6 +750,7 @@ def _unknown_top(entry: str, folder: bool) -> Callable[[Ctx], list[Entry]]:
         else:
             path.write_text("notes of the upstream team\n", encoding="utf-8")
         return [Entry(entry, WHOLE, "rejected", "batch.unknown_source")]
+
     return build
 
 
@@ -679,10 +763,12 @@ CASES.append(Case("top_file_notes_txt", "unknown_entries", _unknown_top("notes.t
 def _unknown_file(source: str, rel_in_source: str, base: str) -> Callable[[Ctx], list[Entry]]:
     """A baseline file copied to ``<source>/<rel_in_source>`` ({day}: the case's folder) with a
     changed last line, so that its bytes are new."""
+
     def build(ctx: Ctx) -> list[Entry]:
         path = ctx.root / source / rel_in_source.format(day=ctx.day)
         data = (ctx.root / source / BASE_DAY / base).read_bytes()
         return [rejected(ctx.put(path, data + b"\n", "csv"), "batch.unknown_file")]
+
     return build
 
 
@@ -720,9 +806,11 @@ for _name, (_file, _over) in {
     "attendance_registered_string_true": ("attendance.jsonl", {"registered": "true"}),
     "attendance_attended_one": ("attendance.jsonl", {"attended": 1}),
 }.items():
+
     def _build(ctx: Ctx, file: str = _file, over: dict = _over) -> list[Entry]:
         rel = jsonl_case(ctx, file, **over)
         return [loaded(rel, file.removesuffix(".jsonl"), row__json_type=1)]
+
     CASES.append(Case(f"training_{_name}", "json_types", _build))
 
 
@@ -741,8 +829,11 @@ def rights_ragged_rows(ctx: Ctx) -> list[Entry]:
 def events_duplicate_header(ctx: Ctx) -> list[Entry]:
     header, rows = base_csv(ctx, "events", "activities.csv")
     lines = [csv_line(header + ["名称"]), *(csv_line(r + ["x"]) for r in rows[:2])]
-    return [rejected(ctx.put(ctx.path("events", "activities.csv"), csv_bytes("events", lines), "csv"),
-                     "batch.columns")]
+    return [
+        rejected(
+            ctx.put(ctx.path("events", "activities.csv"), csv_bytes("events", lines), "csv"), "batch.columns"
+        )
+    ]
 
 
 @case("other")
@@ -812,8 +903,12 @@ def physical_lines(path: Path, kind: str) -> int:
     if kind == "xlsx":
         wb = openpyxl.load_workbook(path, read_only=True)
         try:
-            return sum(sum(1 for r in list(ws.iter_rows(values_only=True))[1:]
-                           if any(v not in (None, "") for v in r)) for ws in wb.worksheets)
+            return sum(
+                sum(
+                    1 for r in list(ws.iter_rows(values_only=True))[1:] if any(v not in (None, "") for v in r)
+                )
+                for ws in wb.worksheets
+            )
         finally:
             wb.close()
     text = path.read_bytes().replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -845,7 +940,7 @@ def main(argv: list[str]) -> int:
     for i, c in enumerate(CASES):
         root = target / c.name / "landing"
         shutil.copytree(base, root, symlinks=True)
-        ctx, expected = build(c, root, target / c.name / "outside", i)
+        _ctx, expected = build(c, root, target / c.name / "outside", i)
         said = ", ".join(f"{e.file} {e.table} {e.status} {e.rule or ''}" for e in expected)
         print(f"{c.klass:<20} {c.name:<45} {said}")
     return 0

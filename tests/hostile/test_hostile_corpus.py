@@ -22,10 +22,9 @@ import os
 import shutil
 import sqlite3
 import time
-from datetime import datetime
-
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -91,8 +90,9 @@ class PgWarehouse:
         from sqlalchemy.engine import make_url
 
         url = make_url(f"{self.server}/test")
-        with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="test",
-                             autocommit=True) as con:
+        with psycopg.connect(
+            host=url.host, port=url.port, user=url.username, dbname="test", autocommit=True
+        ) as con:
             for s in statements:
                 con.execute(s)
 
@@ -101,14 +101,17 @@ class PgWarehouse:
 
     def seal(self) -> None:
         """A template must have no open connections (engines of the run may linger in pools)."""
-        self._admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{self.base}' "
-                    "AND pid <> pg_backend_pid()")
+        self._admin(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{self.base}' "
+            "AND pid <> pg_backend_pid()"
+        )
 
     def fresh(self, name: str, folder: Path) -> str:
         db = f"hostile_case_{self.base.removeprefix('hostile_base_')}"
         self.seal()
-        self._admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)',
-                    f'CREATE DATABASE "{db}" TEMPLATE "{self.base}"')
+        self._admin(
+            f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)', f'CREATE DATABASE "{db}" TEMPLATE "{self.base}"'
+        )
         self.made.add(db)
         return f"{self.server}/{db}"
 
@@ -133,11 +136,16 @@ class Runner:
         from flows.cli import main
 
         work.mkdir(parents=True, exist_ok=True)
-        for name, value in dict(UNIONWH_LANDING=str(landing), UNIONWH_WAREHOUSE=url,
-                                UNIONWH_OUTPUT=str(work / "runs"),
-                                UNIONWH_HOME=str(work), UNIONWH_PII_KEY=KEY, UNIONWH_REPORT_YEAR="2021",
-                                UNIONWH_MEMBERS_URL=f"sqlite:///{landing / 'members.sqlite'}",
-                                PREFECT_API_URL=self.api_url).items():
+        for name, value in {
+            "UNIONWH_LANDING": str(landing),
+            "UNIONWH_WAREHOUSE": url,
+            "UNIONWH_OUTPUT": str(work / "runs"),
+            "UNIONWH_HOME": str(work),
+            "UNIONWH_PII_KEY": KEY,
+            "UNIONWH_REPORT_YEAR": "2021",
+            "UNIONWH_MEMBERS_URL": f"sqlite:///{landing / 'members.sqlite'}",
+            "PREFECT_API_URL": self.api_url,
+        }.items():
             self.monkeypatch.setenv(name, value)
         _console_handlers_to_current_stderr()
         self.capfd.readouterr()
@@ -145,7 +153,7 @@ class Runner:
             rc = main(["run", "--year", "2021", *args])
         except SystemExit as exc:  # argparse
             rc = int(exc.code or 0)
-        except Exception as exc:  # a crash is an outcome of the case, reported with it
+        except Exception as exc:  # noqa: BLE001 - a crash is an outcome of the case, reported with it
             rc = -1
             print(f"CRASH {type(exc).__name__}: {exc}")
         out = self.capfd.readouterr()
@@ -161,8 +169,10 @@ def _console_handlers_to_current_stderr() -> None:
     import logging
     import sys
 
-    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values()
-                                      if isinstance(v, logging.Logger))]
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
     for logger in loggers:
         for handler in logger.handlers:
             if type(handler) is logging.StreamHandler or hasattr(handler, "console"):
@@ -185,10 +195,20 @@ def _logging_state() -> list[tuple[object, list[tuple[object, object, object]]]]
     """Every logger's handlers with the stream (and Rich console file) each writes to."""
     import logging
 
-    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values()
-                                      if isinstance(v, logging.Logger))]
-    return [(lg, [(h, getattr(h, "stream", None), getattr(getattr(h, "console", None), "file", None))
-                  for h in lg.handlers]) for lg in loggers]
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
+    return [
+        (
+            lg,
+            [
+                (h, getattr(h, "stream", None), getattr(getattr(h, "console", None), "file", None))
+                for h in lg.handlers
+            ],
+        )
+        for lg in loggers
+    ]
 
 
 def _restore_logging(state: list[tuple[object, list[tuple[object, object, object]]]]) -> None:
@@ -199,8 +219,10 @@ def _restore_logging(state: list[tuple[object, list[tuple[object, object, object
     import logging
 
     known = {id(lg): handlers for lg, handlers in state}
-    for lg in [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values()
-                                      if isinstance(v, logging.Logger))]:
+    for lg in [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]:
         before = known.get(id(lg), [])
         keep = {id(h) for h, _, _ in before}
         for h in list(lg.handlers):
@@ -214,8 +236,9 @@ def _restore_logging(state: list[tuple[object, list[tuple[object, object, object
 
 
 @pytest.fixture
-def runner(prefect_harness: None, monkeypatch: pytest.MonkeyPatch,
-           capfd: pytest.CaptureFixture[str]) -> Iterator[Runner]:
+def runner(
+    prefect_harness: None, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> Iterator[Runner]:
     from prefect.settings import PREFECT_API_URL
 
     state = _logging_state()
@@ -227,15 +250,23 @@ def runner(prefect_harness: None, monkeypatch: pytest.MonkeyPatch,
 
 # ------------------------------------------------------------------- checking
 def _ledger(conn: sa.Connection, run_id: str) -> list[tuple]:
-    return [tuple(r) for r in conn.exec_driver_sql(
-        "SELECT file_name, table_name, status, error_rule, rows_read, rows_loaded, rows_quarantined "
-        f"FROM ops.load_ledger WHERE run_id = '{run_id}' ORDER BY file_name, table_name")]
+    return [
+        tuple(r)
+        for r in conn.exec_driver_sql(
+            "SELECT file_name, table_name, status, error_rule, rows_read, rows_loaded, rows_quarantined "
+            f"FROM ops.load_ledger WHERE run_id = '{run_id}' ORDER BY file_name, table_name"
+        )
+    ]
 
 
 def _quarantine(conn: sa.Connection, run_id: str) -> list[tuple]:
-    return sorted(tuple(r) for r in conn.exec_driver_sql(
-        "SELECT q.file_name, q.table_name, q.row_number, q.rules FROM ops.quarantine q "
-        f"JOIN ops.load_ledger l ON q.load_id = l.load_id WHERE l.run_id = '{run_id}'"))
+    return sorted(
+        tuple(r)
+        for r in conn.exec_driver_sql(
+            "SELECT q.file_name, q.table_name, q.row_number, q.rules FROM ops.quarantine q "
+            f"JOIN ops.load_ledger l ON q.load_id = l.load_id WHERE l.run_id = '{run_id}'"
+        )
+    )
 
 
 def _latest_run(conn: sa.Connection) -> str:
@@ -245,13 +276,22 @@ def _latest_run(conn: sa.Connection) -> str:
 def _ops_text(conn: sa.Connection) -> str:
     """Every ops table as text, ``ops.quarantine.original_values`` left out (it keeps the
     rejected row's values on purpose)."""
-    tables = [r[0] for r in conn.exec_driver_sql(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'ops'")]
+    tables = [
+        r[0]
+        for r in conn.exec_driver_sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'ops'"
+        )
+    ]
     parts = []
     for t in sorted(tables):
-        cols = [r[0] for r in conn.exec_driver_sql(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'ops' "
-            f"AND table_name = '{t}'") if not (t == "quarantine" and r[0] == "original_values")]
+        cols = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'ops' "
+                f"AND table_name = '{t}'"
+            )
+            if not (t == "quarantine" and r[0] == "original_values")
+        ]
         if cols:
             parts += [str(tuple(r)) for r in conn.exec_driver_sql(f"SELECT {', '.join(cols)} FROM ops.{t}")]
     return "\n".join(parts)
@@ -259,9 +299,14 @@ def _ops_text(conn: sa.Connection) -> str:
 
 def _forms(token: str) -> list[bytes]:
     """A personal value as it could appear in a file: UTF-8, JSON-escaped, HTML-escaped."""
-    return list({token.encode("utf-8"), json.dumps(token).strip('"').encode("ascii"),
-                 "".join(f"&#{ord(c)};" if ord(c) > 127 else c for c in token).encode("ascii"),
-                 "".join(f"&#x{ord(c):x};" if ord(c) > 127 else c for c in token).encode("ascii")})
+    return list(
+        {
+            token.encode("utf-8"),
+            json.dumps(token).strip('"').encode("ascii"),
+            "".join(f"&#{ord(c)};" if ord(c) > 127 else c for c in token).encode("ascii"),
+            "".join(f"&#x{ord(c):x};" if ord(c) > 127 else c for c in token).encode("ascii"),
+        }
+    )
 
 
 def leaks(tokens: list[str], console: str, ops: str, folder: Path) -> list[str]:
@@ -282,16 +327,32 @@ def leaks(tokens: list[str], console: str, ops: str, folder: Path) -> list[str]:
 
 
 def _raw_rows_of(conn: sa.Connection, source: str, file: str) -> int:
-    return sum(int(conn.exec_driver_sql(f"SELECT count(*) FROM raw.{t.raw_table} WHERE _file_name = "
-                                        f"'{file}'").scalar() or 0) for t in TABLES if t.source == source)
+    return sum(
+        int(
+            conn.exec_driver_sql(
+                f"SELECT count(*) FROM raw.{t.raw_table} WHERE _file_name = '{file}'"
+            ).scalar()
+            or 0
+        )
+        for t in TABLES
+        if t.source == source
+    )
 
 
 def expected_exit(entries: list[Entry]) -> int:
     return 1 if any(e.status == "rejected" for e in entries) else 0
 
 
-def check_run(case: Case, ctx: corpus.Ctx, expected: list[Entry], rc: int, console: str, url: str,
-              base_prints: dict[str, dict], work: Path) -> tuple[list[str], tuple]:
+def check_run(
+    case: Case,
+    ctx: corpus.Ctx,
+    expected: list[Entry],
+    rc: int,
+    console: str,
+    url: str,
+    base_prints: dict[str, dict],
+    work: Path,
+) -> tuple[list[str], tuple]:
     """Problems of one case's run (empty: as the contract says) and its comparable outcome."""
     problems: list[str] = []
     want_rc = expected_exit(expected)
@@ -315,8 +376,10 @@ def check_run(case: Case, ctx: corpus.Ctx, expected: list[Entry], rc: int, conso
                 if e.status != "loaded" or (e.file, e.table, e.status, e.rule) not in got:
                     continue
                 if len(rows) != sum(n for _, n in e.quarantined):
-                    problems.append(f"{e.table}: {len(rows)} rows quarantined "
-                                    f"({sorted({q[3] for q in rows})}), expected {dict(e.quarantined) or 0}")
+                    problems.append(
+                        f"{e.table}: {len(rows)} rows quarantined "
+                        f"({sorted({q[3] for q in rows})}), expected {dict(e.quarantined) or 0}"
+                    )
                 for rule, n in e.quarantined:
                     hit = sum(1 for q in rows if rule in q[3].split(";"))
                     if hit != n:
@@ -330,13 +393,16 @@ def check_run(case: Case, ctx: corpus.Ctx, expected: list[Entry], rc: int, conso
                     lines = corpus.physical_lines(ctx.root / file, kind)
                     accounted = sum(r[5] + r[6] for r in mine)
                     if lines != accounted:
-                        problems.append(f"{file}: {lines} physical data lines, "
-                                        f"{accounted} loaded + quarantined")
+                        problems.append(
+                            f"{file}: {lines} physical data lines, {accounted} loaded + quarantined"
+                        )
             for table, n in ctx.members.items():
                 mine = [r for r in ledger if r[0] == f"members/{table}"]
                 if sum(r[5] + r[6] for r in mine) != n:
-                    problems.append(f"members/{table}: {n} changed rows, "
-                                    f"{sum(r[5] + r[6] for r in mine)} loaded + quarantined")
+                    problems.append(
+                        f"members/{table}: {n} changed rows, "
+                        f"{sum(r[5] + r[6] for r in mine)} loaded + quarantined"
+                    )
         for source in sorted(set(SOURCES) - ctx.sources):
             if refresh.fingerprints(engine, (source,)) != base_prints[source]:
                 problems.append(f"untouched source {source} changed in the warehouse")
@@ -345,8 +411,11 @@ def check_run(case: Case, ctx: corpus.Ctx, expected: list[Entry], rc: int, conso
     found = leaks(ctx.pii, console, ops, work / "runs")
     if found:
         problems.append(f"personal data: {', '.join(found[:6])}")
-    outcome = (rc, tuple((f.rstrip("/"), t, s, r, a, b, c) for f, t, s, r, a, b, c in ledger),
-               tuple(quarantine))
+    outcome = (
+        rc,
+        tuple((f.rstrip("/"), t, s, r, a, b, c) for f, t, s, r, a, b, c in ledger),
+        tuple(quarantine),
+    )
     return problems, outcome
 
 
@@ -356,9 +425,13 @@ def check_again(url: str, rc: int) -> list[str]:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            got = conn.execute(sa.text("SELECT count(*) FROM raw.members__member WHERE member_id = 7 AND "
-                                       "updated_at >= :lo AND updated_at < :hi"),
-                               {"lo": datetime(2021, 12, 20), "hi": datetime(2021, 12, 21)}).scalar()
+            got = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM raw.members__member WHERE member_id = 7 AND "
+                    "updated_at >= :lo AND updated_at < :hi"
+                ),
+                {"lo": datetime(2021, 12, 20), "hi": datetime(2021, 12, 21)},
+            ).scalar()
     finally:
         engine.dispose()
     if not got:
@@ -394,7 +467,7 @@ def run_corpus(wh: DuckWarehouse | PgWarehouse, run: Runner, baseline: Path, wor
         shutil.copytree(baseline, root, symlinks=True)
         try:
             ctx, expected = corpus.build(case, root, folder / "outside", index)
-        except Exception as exc:  # a builder bug is a failure of the corpus, not of the case's rules
+        except Exception as exc:  # noqa: BLE001 - a builder bug is a failure of the corpus, not of the case's rules
             failures[case.name] = f"builder failed: {type(exc).__name__}: {exc}"
             continue
         url = wh.fresh(case.name, folder)
@@ -429,7 +502,7 @@ def run_corpus(wh: DuckWarehouse | PgWarehouse, run: Runner, baseline: Path, wor
     engine = sa.create_engine(url)
     try:
         figures = figures_table(engine)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a boundary: any error becomes a line, not a crash
         figures = f"no figures: {type(exc).__name__}: {exc}"
     finally:
         engine.dispose()
@@ -438,9 +511,14 @@ def run_corpus(wh: DuckWarehouse | PgWarehouse, run: Runner, baseline: Path, wor
         combined.append(f"figures table differs from the baseline's: {changed[:8]}")
     wh.drop(url)
     OUTCOMES[wh.kind] = outcomes
-    return {"template_seconds": round(template_seconds, 1), "cases_seconds": round(cases_seconds, 1),
-            "combined_seconds": round(time.monotonic() - t0, 1), "case_seconds": case_seconds,
-            "failures": failures, "combined_problems": combined}
+    return {
+        "template_seconds": round(template_seconds, 1),
+        "cases_seconds": round(cases_seconds, 1),
+        "combined_seconds": round(time.monotonic() - t0, 1),
+        "case_seconds": case_seconds,
+        "failures": failures,
+        "combined_problems": combined,
+    }
 
 
 def record(kind: str, result: dict) -> None:
@@ -449,24 +527,31 @@ def record(kind: str, result: dict) -> None:
     path = ARTIFACTS / "hostile-corpus.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    data.update(cases=len(CASES), per_class=corpus.counts_by_class(),
-                solo=[c.name for c in CASES if c.solo])
+    data.update(cases=len(CASES), per_class=corpus.counts_by_class(), solo=[c.name for c in CASES if c.solo])
     data.setdefault("warehouses", {})[kind] = {
         **{k: v for k, v in result.items() if k != "case_seconds"},
-        "ran": len(result["case_seconds"]) + sum(1 for f in result["failures"].values()
-                                                 if f.startswith("builder")),
-        "passed": len(result["case_seconds"]) - sum(1 for n in result["failures"]
-                                                    if n in result["case_seconds"]),
-        "passed_per_class": {k: sum(1 for c in CASES if c.klass == k and c.name in result["case_seconds"]
-                                    and c.name not in result["failures"])
-                             for k in corpus.counts_by_class()},
-        "slowest_cases": sorted(result["case_seconds"].items(), key=lambda kv: -kv[1])[:5]}
+        "ran": len(result["case_seconds"])
+        + sum(1 for f in result["failures"].values() if f.startswith("builder")),
+        "passed": len(result["case_seconds"])
+        - sum(1 for n in result["failures"] if n in result["case_seconds"]),
+        "passed_per_class": {
+            k: sum(
+                1
+                for c in CASES
+                if c.klass == k and c.name in result["case_seconds"] and c.name not in result["failures"]
+            )
+            for k in corpus.counts_by_class()
+        },
+        "slowest_cases": sorted(result["case_seconds"].items(), key=lambda kv: -kv[1])[:5],
+    }
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def verdict(kind: str, result: dict) -> None:
-    lines = [f"{name} [{next(c.klass for c in CASES if c.name == name)}] ({kind}): {text}"
-             for name, text in result["failures"].items()]
+    lines = [
+        f"{name} [{next(c.klass for c in CASES if c.name == name)}] ({kind}): {text}"
+        for name, text in result["failures"].items()
+    ]
     lines += [f"combined run ({kind}): {text}" for text in result["combined_problems"]]
     head = f"{len(result['failures'])} of {len(CASES)} hostile cases fail on {kind}:\n"
     assert not lines, head + "\n".join(lines)
@@ -477,8 +562,18 @@ def test_corpus_is_big_and_covers_every_class() -> None:
     classes = corpus.counts_by_class()
     assert len(CASES) >= 60, len(CASES)
     assert len({c.name for c in CASES}) == len(CASES)
-    assert set(classes) == {"future_members", "control_characters", "header_lost", "formula_text", "symlinks",
-                            "unbalanced_quotes", "wrong_structure", "unknown_entries", "json_types", "other"}
+    assert set(classes) == {
+        "future_members",
+        "control_characters",
+        "header_lost",
+        "formula_text",
+        "symlinks",
+        "unbalanced_quotes",
+        "wrong_structure",
+        "unknown_entries",
+        "json_types",
+        "other",
+    }
     assert all(n >= 3 for n in classes.values()), classes
 
 
@@ -490,8 +585,9 @@ def test_hostile_corpus_duckdb(runner: Runner, baseline_landing: Path, tmp_path:
 
 
 @pytest.mark.postgres
-def test_hostile_corpus_postgres_same_as_duckdb(runner: Runner, baseline_landing: Path,
-                                                tmp_path: Path) -> None:
+def test_hostile_corpus_postgres_same_as_duckdb(
+    runner: Runner, baseline_landing: Path, tmp_path: Path
+) -> None:
     from tests.support import postgres_or_skip
 
     wh = PgWarehouse(postgres_or_skip(), str(os.getpid()))

@@ -1,1 +1,1 @@
-"""Linters run over the project's non-Python sources (the dbt SQL, the docs)."""
+"""Linters run over the project's sources (the Python, the dbt SQL, the docs)."""

@@ -18,10 +18,25 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_site_builds_strictly(tmp_path: Path) -> None:
     """Every page is in the navigation, every link and anchor resolves (mkdocs.yml: strict, validation)."""
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-f", str(ROOT / "mkdocs.yml"),
-         "-d", str(tmp_path / "site")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--quiet",
+            "-f",
+            str(ROOT / "mkdocs.yml"),
+            "-d",
+            str(tmp_path / "site"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        check=False,
+    )
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout}\n{done.stderr}"
     assert (tmp_path / "site" / "index.html").is_file()
 
@@ -34,9 +49,11 @@ def test_the_readme_is_a_front_door() -> None:
 def _documented_settings() -> dict[str, str]:
     """YAML key -> environment variable, as the page's settings table lists them."""
     block = docs_tables.documented_block()
-    assert block is not None, ("docs/configuration.md lost the settings table's markers; "
-                               "put them back and run python -m flows.docs_tables --write")
-    rows = re.findall(r"^\| `([^`]+)` \| `([^`]+)` \|", block, flags=re.M)
+    assert block is not None, (
+        "docs/configuration.md lost the settings table's markers; "
+        "put them back and run python -m flows.docs_tables --write"
+    )
+    rows = re.findall(r"^\| `([^`]+)` \| `([^`]+)` \|", block, flags=re.MULTILINE)
     return dict(rows)
 
 
@@ -61,7 +78,8 @@ def test_the_settings_table_lists_exactly_the_settings() -> None:
     extra = sorted(set(documented) - set(defined))
     assert not missing and not extra, (
         f"docs/configuration.md's settings table lacks {missing or 'nothing'} and lists settings "
-        f"Settings does not have: {extra or 'none'}; run python -m flows.docs_tables --write")
+        f"Settings does not have: {extra or 'none'}; run python -m flows.docs_tables --write"
+    )
     wrong_env = {key: (documented[key], env) for key, env in defined.items() if documented[key] != env}
     assert not wrong_env, f"environment variables differ (documented, defined): {wrong_env}"
 
@@ -70,7 +88,8 @@ def test_the_settings_table_is_the_generated_one() -> None:
     """Defaults and meanings too: the table is rendered from flows/settings.py, never edited by hand."""
     assert docs_tables.documented_block() == docs_tables.settings_block(), (
         "docs/configuration.md's settings table differs from flows/settings.py: "
-        "run python -m flows.docs_tables --write")
+        "run python -m flows.docs_tables --write"
+    )
 
 
 def test_the_generated_table_names_env_vars_as_pydantic_reads_them(monkeypatch) -> None:

@@ -16,7 +16,11 @@ from tests.support import ROOT
 def test_dbt_project_sql_passes_sqlfluff() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "sqlfluff", "lint", "dbt_project", "--format", "json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     # 0: clean; 1: violations (listed below); anything else: sqlfluff itself failed.
     assert proc.returncode in (0, 1), proc.stderr

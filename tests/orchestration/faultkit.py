@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from flows.demo.synth import generate
 from flows.schema import SOURCES
 from flows.warehouse import refresh
-
 from tests.support import clean_env
 
 KEY = "kill-test-key-0123456789abcdef"
@@ -36,7 +35,9 @@ def small_landing(root: Path) -> Path:
     for path in sorted(root.glob("welfare/*/*.xlsx"))[1:]:
         path.unlink()
     con = sqlite3.connect(root / "members.sqlite")
-    con.executescript("DELETE FROM member WHERE member_id > 300; DELETE FROM member_card WHERE card_event_id > 300;")
+    con.executescript(
+        "DELETE FROM member WHERE member_id > 300; DELETE FROM member_card WHERE card_event_id > 300;"
+    )
     con.commit()
     con.close()
     return root
@@ -47,30 +48,51 @@ def duckdb_url(work: Path) -> str:
     return f"duckdb:///{work / 'wh.duckdb'}"
 
 
-def run_env(landing: Path, api_url: str, work: Path, warehouse: str | None = None, **extra: str) -> dict[str, str]:
+def run_env(
+    landing: Path, api_url: str, work: Path, warehouse: str | None = None, **extra: str
+) -> dict[str, str]:
     env = clean_env()
-    env.update(PREFECT_API_URL=api_url, PREFECT_HOME=str(work / "prefect"), UNIONWH_HOME=str(work),
-               UNIONWH_LANDING=str(landing), UNIONWH_WAREHOUSE=warehouse or duckdb_url(work),
-               UNIONWH_OUTPUT=str(work / "runs"), UNIONWH_PII_KEY=KEY, UNIONWH_REPORT_YEAR="2021", **extra)
+    env.update(
+        PREFECT_API_URL=api_url,
+        PREFECT_HOME=str(work / "prefect"),
+        UNIONWH_HOME=str(work),
+        UNIONWH_LANDING=str(landing),
+        UNIONWH_WAREHOUSE=warehouse or duckdb_url(work),
+        UNIONWH_OUTPUT=str(work / "runs"),
+        UNIONWH_PII_KEY=KEY,
+        UNIONWH_REPORT_YEAR="2021",
+        **extra,
+    )
     return env
 
 
-def run(landing: Path, api_url: str, work: Path, warehouse: str | None = None,
-        **extra: str) -> subprocess.CompletedProcess[str]:
+def run(
+    landing: Path, api_url: str, work: Path, warehouse: str | None = None, **extra: str
+) -> subprocess.CompletedProcess[str]:
     """One real `unionwh run` to its end (``extra``: more environment, e.g. a fail point)."""
     work.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "flows.cli", "run"], env=run_env(landing, api_url, work, warehouse,
-                                                                                  **extra),
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run"],
+        env=run_env(landing, api_url, work, warehouse, **extra),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
 
 
-def start(landing: Path, api_url: str, work: Path, warehouse: str | None = None,
-          **extra: str) -> subprocess.Popen[str]:
+def start(
+    landing: Path, api_url: str, work: Path, warehouse: str | None = None, **extra: str
+) -> subprocess.Popen[str]:
     """The same, started in the background (its output goes to ``work/run.log``)."""
     work.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([sys.executable, "-m", "flows.cli", "run"],
-                            env=run_env(landing, api_url, work, warehouse, **extra),
-                            stdout=(work / "run.log").open("w"), stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run"],
+        env=run_env(landing, api_url, work, warehouse, **extra),
+        stdout=(work / "run.log").open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def figures_table(engine: sa.Engine) -> str:
@@ -98,8 +120,11 @@ def state(url: str) -> tuple[dict, str, set]:
 def differences(now: tuple[dict, str, set], clean: tuple[dict, str, set]) -> list[str]:
     """What differs between two states (empty: nothing)."""
     (now_prints, now_figures, now_marks), (prints, figures, marks) = now, clean
-    problems = [f"{name}: {now_prints.get(name)} != {prints.get(name)}"
-                for name in sorted(set(prints) | set(now_prints)) if now_prints.get(name) != prints.get(name)]
+    problems = [
+        f"{name}: {now_prints.get(name)} != {prints.get(name)}"
+        for name in sorted(set(prints) | set(now_prints))
+        if now_prints.get(name) != prints.get(name)
+    ]
     if now_figures != figures:
         changed = sorted(set(now_figures.splitlines()) ^ set(figures.splitlines()))
         problems.append(f"figures table differs: {changed[:6]}")

@@ -33,7 +33,6 @@ import sqlalchemy as sa
 from flows import faults
 from flows.nightly import stop_signal
 from flows.orchestration import interrupt
-
 from tests.orchestration.faultkit import KEY, small_landing
 from tests.support import Env, clean_env, wait_for
 
@@ -51,13 +50,23 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def env_of(landing: Path, work: Path, **extra: str) -> dict[str, str]:
     """A user's environment: no PREFECT_API_URL (each run starts its temporary server)."""
-    return dict(clean_env(), PREFECT_HOME=str(work / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                UNIONWH_HOME=str(work), UNIONWH_LANDING=str(landing), UNIONWH_WAREHOUSE=f"duckdb:///{work / 'wh.duckdb'}",
-                UNIONWH_OUTPUT=str(work / "runs"), UNIONWH_PII_KEY=KEY, UNIONWH_REPORT_YEAR="2021", **extra)
+    return dict(
+        clean_env(),
+        PREFECT_HOME=str(work / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        UNIONWH_HOME=str(work),
+        UNIONWH_LANDING=str(landing),
+        UNIONWH_WAREHOUSE=f"duckdb:///{work / 'wh.duckdb'}",
+        UNIONWH_OUTPUT=str(work / "runs"),
+        UNIONWH_PII_KEY=KEY,
+        UNIONWH_REPORT_YEAR="2021",
+        **extra,
+    )
 
 
-def stopped(landing: Path, work: Path, args: list[str], signum: int, group: bool
-            ) -> tuple[int, str, str, float]:
+def stopped(
+    landing: Path, work: Path, args: list[str], signum: int, group: bool
+) -> tuple[int, str, str, float]:
     """``unionwh <args>`` paused at STOP_POINT, then sent ``signum`` (to its process group, as a
     terminal's Ctrl-C, or to it alone, as a scheduler): exit code, stdout, stderr, and the
     seconds from the signal to its exit."""
@@ -65,9 +74,14 @@ def stopped(landing: Path, work: Path, args: list[str], signum: int, group: bool
     marker = work / "paused"
     out, err = work / "out.txt", work / "err.txt"
     with out.open("w") as o, err.open("w") as e:
-        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", *args], stdout=o, stderr=e, text=True,
-                                env=env_of(landing, work, **{faults.ENV: STOP_POINT, faults.PAUSE_ENV: str(marker)}),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", *args],
+            stdout=o,
+            stderr=e,
+            text=True,
+            env=env_of(landing, work, **{faults.ENV: STOP_POINT, faults.PAUSE_ENV: str(marker)}),
+            start_new_session=True,
+        )
         try:
             wait_for(marker.exists, f"the run to reach {STOP_POINT}", 300, [proc])
             sent = time.monotonic()
@@ -88,11 +102,17 @@ def carry_on(landing: Path, work: Path, backfill: bool = False) -> list[tuple[in
     from flows.backfill import backfill as backfill_flow
     from flows.nightly import nightly_load
 
-    env = {k: v for k, v in env_of(landing, work, UNIONWH_LOCK_WAIT_SECONDS="0").items()
-           if k.startswith("UNIONWH_")}
+    env = {
+        k: v
+        for k, v in env_of(landing, work, UNIONWH_LOCK_WAIT_SECONDS="0").items()
+        if k.startswith("UNIONWH_")
+    }
     with Env(**env):
-        runs = backfill_flow(date(2021, 1, 1), date(2022, 12, 31), build=False) if backfill else \
-            [nightly_load(build=False)]
+        runs = (
+            backfill_flow(date(2021, 1, 1), date(2022, 12, 31), build=False)
+            if backfill
+            else [nightly_load(build=False)]
+        )
     assert [r.status for r in runs] == ["succeeded"] * len(runs), [(r.status, r.errors) for r in runs]
     return [r.rows for r in runs]
 
@@ -122,14 +142,32 @@ def runs_and_ledger(work: Path) -> tuple[dict[str, dict], dict[str, tuple[int, i
     engine = sa.create_engine(f"duckdb:///{work / 'wh.duckdb'}")
     try:
         with engine.connect() as conn:
-            runs = {r.run_id: r._asdict() for r in conn.execute(sa.text(
-                "SELECT run_id, status, finished_at, message, files_loaded, rows_read, rows_loaded, rows_quarantined "
-                "FROM ops.runs"))}
-            ledger = {r[0]: tuple(int(v) for v in r[1:]) for r in conn.execute(sa.text(
-                "SELECT run_id, count(DISTINCT source || '/' || file_name), sum(rows_read), sum(rows_loaded), "
-                "sum(rows_quarantined) FROM ops.load_ledger WHERE status = 'loaded' GROUP BY run_id"))}
-            loaded = [tuple(r) for r in conn.execute(sa.text(
-                "SELECT source, table_name, file_sha256, rows_loaded FROM ops.load_ledger WHERE status = 'loaded'"))]
+            runs = {
+                r.run_id: r._asdict()
+                for r in conn.execute(
+                    sa.text(
+                        "SELECT run_id, status, finished_at, message, files_loaded, rows_read, rows_loaded, rows_quarantined "
+                        "FROM ops.runs"
+                    )
+                )
+            }
+            ledger = {
+                r[0]: tuple(int(v) for v in r[1:])
+                for r in conn.execute(
+                    sa.text(
+                        "SELECT run_id, count(DISTINCT source || '/' || file_name), sum(rows_read), sum(rows_loaded), "
+                        "sum(rows_quarantined) FROM ops.load_ledger WHERE status = 'loaded' GROUP BY run_id"
+                    )
+                )
+            }
+            loaded = [
+                tuple(r)
+                for r in conn.execute(
+                    sa.text(
+                        "SELECT source, table_name, file_sha256, rows_loaded FROM ops.load_ledger WHERE status = 'loaded'"
+                    )
+                )
+            ]
     finally:
         engine.dispose()
     return runs, ledger, loaded
@@ -141,7 +179,9 @@ def raw_rows(work: Path) -> int:
     engine = sa.create_engine(f"duckdb:///{work / 'wh.duckdb'}")
     try:
         with engine.connect() as conn:
-            return sum(conn.execute(sa.text(f"SELECT count(*) FROM raw.{t.raw_table}")).scalar_one() for t in TABLES)
+            return sum(
+                conn.execute(sa.text(f"SELECT count(*) FROM raw.{t.raw_table}")).scalar_one() for t in TABLES
+            )
     finally:
         engine.dispose()
 
@@ -149,14 +189,18 @@ def raw_rows(work: Path) -> int:
 def check_recorded(work: Path, line: str, how: str) -> str:
     """The stopped run's ops.runs row: interrupted, finished, its counts those of its completed
     ledger entries, which the line states too. Returns its run id."""
-    m = re.search(rf"run (\S+) stopped by {re.escape(how)}; (\d+) files \((\d+) rows\) it committed stay loaded", line)
+    m = re.search(
+        rf"run (\S+) stopped by {re.escape(how)}; (\d+) files \((\d+) rows\) it committed stay loaded", line
+    )
     assert m, line
     run_id, files, rows = m.group(1), int(m.group(2)), int(m.group(3))
     runs, ledger, _ = runs_and_ledger(work)
     run = runs[run_id]
     assert run["status"] == "interrupted" and run["finished_at"] is not None, run
     assert f"interrupted by {how}" in run["message"], run
-    assert (run["files_loaded"], run["rows_read"], run["rows_loaded"], run["rows_quarantined"]) == ledger[run_id]
+    assert (run["files_loaded"], run["rows_read"], run["rows_loaded"], run["rows_quarantined"]) == ledger[
+        run_id
+    ]
     assert (files, rows) == ledger[run_id][:2] and files >= 2 and rows > 0, (line, ledger)
     return run_id
 
@@ -171,7 +215,10 @@ def check_rest_loaded(work: Path, landing: Path, first: str, summaries: list[tup
     assert others and all(runs[r]["status"] == "succeeded" for r in others), runs
     read, done, quarantined = (sum(s[i] for s in summaries) for i in range(3))
     theirs = [ledger.get(r, (0, 0, 0, 0)) for r in others]
-    assert (read, done, quarantined) == tuple(sum(t[i] for t in theirs) for i in (1, 2, 3)), (summaries, theirs)
+    assert (read, done, quarantined) == tuple(sum(t[i] for t in theirs) for i in (1, 2, 3)), (
+        summaries,
+        theirs,
+    )
     assert read > 0 and done + quarantined == read
     keys = [(s, t, h) for s, t, h, _ in loaded]
     assert len(keys) == len(set(keys)), "a file's table loaded twice"
@@ -180,8 +227,12 @@ def check_rest_loaded(work: Path, landing: Path, first: str, summaries: list[tup
     engine = sa.create_engine(f"duckdb:///{work / 'wh.duckdb'}")
     try:
         with engine.connect() as conn:
-            files = {r[0].rsplit("/", 1)[-1] for r in conn.execute(sa.text(
-                "SELECT file_name FROM ops.load_ledger WHERE source <> 'members'"))}
+            files = {
+                r[0].rsplit("/", 1)[-1]
+                for r in conn.execute(
+                    sa.text("SELECT file_name FROM ops.load_ledger WHERE source <> 'members'")
+                )
+            }
     finally:
         engine.dispose()
     assert delivered <= files, delivered - files
@@ -191,10 +242,14 @@ def test_the_line_and_exit_code_of_a_stop() -> None:
     """128 + the signal; the line is what the stopped run said, also when a second Ctrl-C came
     while Prefect reported the first one (the second is raised with the first as its context)."""
     said = "run R stopped by SIGTERM; 3 files (10 rows) it committed stay loaded; the next run carries on"
-    assert (interrupt.exit_code(interrupt.Interrupted(signal.SIGTERM, said)),
-            interrupt.describe(interrupt.Interrupted(signal.SIGTERM, said))) == (143, said)
-    assert (interrupt.exit_code(KeyboardInterrupt()), interrupt.describe(KeyboardInterrupt())) == \
-        (130, "stopped by SIGINT (Ctrl-C)")
+    assert (
+        interrupt.exit_code(interrupt.Interrupted(signal.SIGTERM, said)),
+        interrupt.describe(interrupt.Interrupted(signal.SIGTERM, said)),
+    ) == (143, said)
+    assert (interrupt.exit_code(KeyboardInterrupt()), interrupt.describe(KeyboardInterrupt())) == (
+        130,
+        "stopped by SIGINT (Ctrl-C)",
+    )
     assert interrupt.exit_code(interrupt.Interrupted(signal.SIGHUP)) == 129
     try:
         try:
@@ -250,7 +305,9 @@ def test_a_finished_run_stays_finished(tmp_path: Path) -> None:
         assert runlog.finish(engine, "R1", "succeeded", None, [], 0, {}, None, {})
         assert not runlog.finish(engine, "R1", "interrupted", "stopped", [], 0, {}, None, {})
         with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT status, message FROM ops.runs")).all() == [("succeeded", None)]
+            assert conn.execute(sa.text("SELECT status, message FROM ops.runs")).all() == [
+                ("succeeded", None)
+            ]
     finally:
         engine.dispose()
 
@@ -273,14 +330,17 @@ def sigterm_on_a_backfill(landing: Path, work: Path) -> tuple[str, str]:
     line = the_line(code, out, err, 143)
     assert took < BOUND_SECONDS, f"{took:.1f} s from SIGTERM to exit"
     server_gone(err)
-    assert line.startswith("unionwh: interrupted: backfill stopped at delivery date 2021-04-01 (0 of 2 dates done "
-                           "before it): run "), line
+    assert line.startswith(
+        "unionwh: interrupted: backfill stopped at delivery date 2021-04-01 (0 of 2 dates done "
+        "before it): run "
+    ), line
     assert line.endswith("; the same backfill again carries on"), line
     return check_recorded(work, line, "SIGTERM"), f"backfill, SIGTERM to exit {took:.1f} s: {line}"
 
 
 def test_a_stopped_run_ends_in_seconds_in_one_line_recorded_interrupted_and_the_next_run_loads_the_rest(
-        landing: Path, tmp_path: Path, prefect_harness: None) -> None:
+    landing: Path, tmp_path: Path, prefect_harness: None
+) -> None:
     """Ctrl-C on `unionwh run` and SIGTERM on `unionwh backfill`, side by side (each on its own
     warehouse, to keep CI short); then the next run of each carries on."""
     work = {"run": tmp_path / "run", "backfill": tmp_path / "backfill"}

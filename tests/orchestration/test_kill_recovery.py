@@ -36,7 +36,14 @@ import pytest
 import sqlalchemy as sa
 
 from tests.orchestration.faultkit import differences, duckdb_url, run, small_landing, start, state
-from tests.support import ARTIFACTS, create_database, drop_database, local_prefect_server, postgres_or_skip, wait_for
+from tests.support import (
+    ARTIFACTS,
+    create_database,
+    drop_database,
+    local_prefect_server,
+    postgres_or_skip,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +76,9 @@ class Trace(Counter):
 
 
 @pytest.fixture(scope="module")
-def clean(landing: Path, prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, tuple, Trace]:
+def clean(
+    landing: Path, prefect_api: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[int, tuple, Trace]:
     """An undisturbed run: its exit code, its warehouse state, and how often it passed each fail point."""
     work = tmp_path_factory.mktemp("clean")
     trace = work / "trace.txt"
@@ -84,8 +93,10 @@ def draw_kills(points: Counter, base: int, n: int) -> list[str]:
     round, each with a pass count drawn uniformly from those the clean run made."""
     names = sorted(points)
     random.Random(base).shuffle(names)
-    return [f"{name}#{random.Random(base + i).randint(1, points[name])}"
-            for i, name in enumerate(names[i % len(names)] for i in range(n))]
+    return [
+        f"{name}#{random.Random(base + i).randint(1, points[name])}"
+        for i, name in enumerate(names[i % len(names)] for i in range(n))
+    ]
 
 
 def test_the_drawn_kills_cover_every_point_and_depend_only_on_the_seed() -> None:
@@ -109,36 +120,64 @@ def recover(point: str, landing: Path, prefect_api: str, work: Path, clean: tupl
     return f"{point}: " + "; ".join(problems) if problems else None
 
 
-def test_a_run_killed_at_20_random_points_recovers_to_the_clean_state(landing: Path, prefect_api: str,
-                                                                      clean: tuple, tmp_path: Path) -> None:
+def test_a_run_killed_at_20_random_points_recovers_to_the_clean_state(
+    landing: Path, prefect_api: str, clean: tuple, tmp_path: Path
+) -> None:
     """20 seeded kills, two at a time (each is two real runs on its own warehouse). The kills
     that strike latest in a run (the longest killed runs) start first, so that neither worker
     is left with a long one at the end while the other has nothing to do."""
-    code, (_, figures, _), points = clean
+    _code, (_, figures, _), points = clean
     assert figures.count("\n") >= 42 and len(points) >= 10, points
     kills = draw_kills(points, BASE_SEED, SEEDS)
     longest_first = sorted(range(len(kills)), key=lambda i: -points.position(kills[i]))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        done = dict(zip(longest_first, pool.map(
-            lambda i: recover(kills[i], landing, prefect_api, tmp_path / f"kill{i}", clean), longest_first)))
+        done = dict(
+            zip(
+                longest_first,
+                pool.map(
+                    lambda i: recover(kills[i], landing, prefect_api, tmp_path / f"kill{i}", clean),
+                    longest_first,
+                ),
+            )
+        )
     outcomes = [done[i] for i in range(len(kills))]
     failures = [o for o in outcomes if o]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)  # what was tried, for tests/RELIABILITY.md
-    (ARTIFACTS / "kill-recovery.json").write_text(json.dumps(
-        {"base_seed": BASE_SEED, "fail_points_in_trace": len(points), "passes_in_trace": sum(points.values()),
-         "kills": kills, "survived": len(kills) - len(failures)}, indent=1), encoding="utf-8")
-    assert not failures, f"base seed {BASE_SEED} (UNIONWH_KILL_SEED={BASE_SEED} replays it), kills {kills}:\n\n" + \
-        "\n\n".join(failures)
+    (ARTIFACTS / "kill-recovery.json").write_text(
+        json.dumps(
+            {
+                "base_seed": BASE_SEED,
+                "fail_points_in_trace": len(points),
+                "passes_in_trace": sum(points.values()),
+                "kills": kills,
+                "survived": len(kills) - len(failures),
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    assert not failures, (
+        f"base seed {BASE_SEED} (UNIONWH_KILL_SEED={BASE_SEED} replays it), kills {kills}:\n\n"
+        + "\n\n".join(failures)
+    )
 
 
 # ------------------------------------------------------------ the world changes mid-run
-def paused_run(landing: Path, prefect_api: str, work: Path, point: str, harm, warehouse: str | None = None,
-               **extra: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+def paused_run(
+    landing: Path, prefect_api: str, work: Path, point: str, harm, warehouse: str | None = None, **extra: str
+) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     """Start a run that pauses at ``point``, call ``harm()`` while it waits there, let it go on;
     its exit code and output."""
     marker = work / "paused"
-    proc = start(landing, prefect_api, work, warehouse, UNIONWH_FAULT_AT=point, UNIONWH_FAULT_PAUSE=str(marker),
-                 **extra)
+    proc = start(
+        landing,
+        prefect_api,
+        work,
+        warehouse,
+        UNIONWH_FAULT_AT=point,
+        UNIONWH_FAULT_PAUSE=str(marker),
+        **extra,
+    )
     try:
         wait_for(marker.exists, f"the run to reach {point}", 300, [proc])
         harm()
@@ -152,8 +191,9 @@ def paused_run(landing: Path, prefect_api: str, work: Path, point: str, harm, wa
 
 
 @pytest.mark.postgres
-def test_a_postgresql_warehouse_whose_connections_drop_mid_load(landing: Path, prefect_api: str,
-                                                                tmp_path: Path) -> None:
+def test_a_postgresql_warehouse_whose_connections_drop_mid_load(
+    landing: Path, prefect_api: str, tmp_path: Path
+) -> None:
     """Every connection of the run (the lock's session too) is cut after its third batch
     committed: the run stops with LockLost rather than write without the lock; the re-run
     ends where a clean run does. (The clean run, on a database of its own, runs meanwhile:
@@ -166,8 +206,14 @@ def test_a_postgresql_warehouse_whose_connections_drop_mid_load(landing: Path, p
         urls = {k: f"{server}/{name}" for k, name in names.items()}
         with ThreadPoolExecutor(max_workers=1) as pool:
             clean_run = pool.submit(run, landing, prefect_api, tmp_path / "clean", urls["clean"])
-            code, log = paused_run(landing, prefect_api, tmp_path / "cut", "load.committed#3",
-                                   lambda: _cut_every_connection(urls["cut"]), urls["cut"])
+            code, log = paused_run(
+                landing,
+                prefect_api,
+                tmp_path / "cut",
+                "load.committed#3",
+                lambda: _cut_every_connection(urls["cut"]),
+                urls["cut"],
+            )
             done = clean_run.result()
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]  # no file rejected
         clean_state = state(urls["clean"])
@@ -186,16 +232,20 @@ def _cut_every_connection(url: str) -> None:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            cut_off = conn.execute(sa.text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+            cut_off = conn.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar()
         assert cut_off >= 2  # the lock's session and the load's
     finally:
         engine.dispose()
 
 
-def test_a_duckdb_file_locked_by_another_process_mid_load(landing: Path, prefect_api: str, clean: tuple,
-                                                          tmp_path: Path) -> None:
+def test_a_duckdb_file_locked_by_another_process_mid_load(
+    landing: Path, prefect_api: str, clean: tuple, tmp_path: Path
+) -> None:
     """Between two sources' loads (the run holds no DuckDB connection then), another process
     opens the warehouse file and keeps it for 8 s: the load's connection is refused, the load
     task retries after its back-off, and the run ends as a clean one does."""
@@ -203,13 +253,18 @@ def test_a_duckdb_file_locked_by_another_process_mid_load(landing: Path, prefect
     locker: list[subprocess.Popen[str]] = []
 
     def lock_the_file() -> None:
-        code = ("import sys, time, duckdb\n"
-                "while True:\n"
-                "    try:\n        con = duckdb.connect(sys.argv[1]); break\n"
-                "    except duckdb.IOException:\n        time.sleep(0.1)\n"
-                "print('held', flush=True)\ntime.sleep(8)\ncon.close()\n")
-        locker.append(subprocess.Popen([sys.executable, "-c", code, str(work / "wh.duckdb")],
-                                       stdout=subprocess.PIPE, text=True))
+        code = (
+            "import sys, time, duckdb\n"
+            "while True:\n"
+            "    try:\n        con = duckdb.connect(sys.argv[1]); break\n"
+            "    except duckdb.IOException:\n        time.sleep(0.1)\n"
+            "print('held', flush=True)\ntime.sleep(8)\ncon.close()\n"
+        )
+        locker.append(
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(work / "wh.duckdb")], stdout=subprocess.PIPE, text=True
+            )
+        )
         assert locker[0].stdout is not None and locker[0].stdout.readline().strip() == "held"
 
     try:
@@ -224,14 +279,15 @@ def test_a_duckdb_file_locked_by_another_process_mid_load(landing: Path, prefect
     assert differences(state(duckdb_url(work)), clean_state) == []
 
 
-def test_a_landing_file_growing_while_it_is_read(landing: Path, prefect_api: str, clean: tuple,
-                                                 tmp_path: Path) -> None:
+def test_a_landing_file_growing_while_it_is_read(
+    landing: Path, prefect_api: str, clean: tuple, tmp_path: Path
+) -> None:
     """A rights file has half its lines when the run reads it; the rest arrive while the run
     reads. The run notices the file changed, retries the read, and loads the whole file
     once, as a clean run over the complete file does."""
     grown = tmp_path / "landing"
     shutil.copytree(landing, grown)
-    path = sorted(p for p in (grown / "rights").rglob("*") if p.is_file())[0]  # the first the run reads
+    path = min(p for p in (grown / "rights").rglob("*") if p.is_file())  # the first the run reads
     assert path.suffix in (".csv", ".jsonl"), path
     whole = path.read_bytes()
     lines = whole.split(b"\n")

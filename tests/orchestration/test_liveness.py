@@ -37,7 +37,6 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.orchestration import liveness
 from flows.warehouse.lock import lock_path, warehouse_lock
-
 from tests.orchestration.faultkit import small_landing
 from tests.support import api, clean_env, local_prefect_server, stop, wait_for
 
@@ -49,15 +48,30 @@ KEY = "liveness-test-key-0123456789abcdef"
 
 
 def flow_runs(base: str) -> list[dict[str, Any]]:
-    return api(base, "/flow_runs/filter", {"flows": {"name": {"any_": ["nightly-load"]}},  # type: ignore[return-value]
-                                           "sort": "EXPECTED_START_TIME_ASC", "limit": 10})
+    return api(
+        base,
+        "/flow_runs/filter",
+        {
+            "flows": {"name": {"any_": ["nightly-load"]}},  # type: ignore[return-value]
+            "sort": "EXPECTED_START_TIME_ASC",
+            "limit": 10,
+        },
+    )
 
 
 def heartbeats(base: str, flow_run_id: str) -> list[datetime]:
     """When the flow run's heartbeats occurred (as the server has stored them so far)."""
-    page = api(base, "/events/filter", {"filter": {
-        "event": {"name": [liveness.HEARTBEAT_EVENT]},
-        "resource": {"id": [f"prefect.flow-run.{flow_run_id}"]}}, "limit": 50})
+    page = api(
+        base,
+        "/events/filter",
+        {
+            "filter": {
+                "event": {"name": [liveness.HEARTBEAT_EVENT]},
+                "resource": {"id": [f"prefect.flow-run.{flow_run_id}"]},
+            },
+            "limit": 50,
+        },
+    )
     return sorted(datetime.fromisoformat(e["occurred"]) for e in page["events"])  # type: ignore[index]
 
 
@@ -66,8 +80,13 @@ def states(base: str, flow_run_id: str) -> list[dict[str, Any]]:
 
 
 def run(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "flows.cli", "run", *args], env=env, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", *args],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def test_a_killed_run_is_crashed_in_bounded_time_and_a_healthy_one_is_not(tmp_path: Path) -> None:
@@ -76,28 +95,53 @@ def test_a_killed_run_is_crashed_in_bounded_time_and_a_healthy_one_is_not(tmp_pa
     making.start()  # (25 s on a busy machine: while the server starts)
     tiny = tmp_path / "tiny" / "events" / "2022-01-05"
     tiny.mkdir(parents=True)
-    (tiny / "honours.csv").write_text("荣誉编号,年度,荣誉,级别,获奖对象\nH1,2021,五一劳动奖状,区级,甲公司\n", encoding="utf-8")
+    (tiny / "honours.csv").write_text(
+        "荣誉编号,年度,荣誉,级别,获奖对象\nH1,2021,五一劳动奖状,区级,甲公司\n", encoding="utf-8"
+    )
     wh_a, wh_b = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
     with local_prefect_server(tmp_path / "server") as (base, server), contextlib.ExitStack() as held:
         env = clean_env()
-        env.update(PREFECT_API_URL=base, PREFECT_HOME=str(tmp_path / "prefect"), UNIONWH_HOME=str(tmp_path),
-                   UNIONWH_OUTPUT=str(tmp_path / "runs"), UNIONWH_PII_KEY=KEY, UNIONWH_REPORT_YEAR="2021",
-                   UNIONWH_HEARTBEAT_SECONDS=str(HEARTBEAT), UNIONWH_CRASHED_AFTER_SECONDS=str(CRASHED_AFTER))
-        installed = subprocess.run([sys.executable, "-m", "flows.cli", "liveness"], env=env, capture_output=True,
-                                   text=True, timeout=120)
-        assert installed.returncode == 0 and " created:" in installed.stdout, installed.stdout + installed.stderr
+        env.update(
+            PREFECT_API_URL=base,
+            PREFECT_HOME=str(tmp_path / "prefect"),
+            UNIONWH_HOME=str(tmp_path),
+            UNIONWH_OUTPUT=str(tmp_path / "runs"),
+            UNIONWH_PII_KEY=KEY,
+            UNIONWH_REPORT_YEAR="2021",
+            UNIONWH_HEARTBEAT_SECONDS=str(HEARTBEAT),
+            UNIONWH_CRASHED_AFTER_SECONDS=str(CRASHED_AFTER),
+        )
+        installed = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "liveness"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert installed.returncode == 0 and " created:" in installed.stdout, (
+            installed.stdout + installed.stderr
+        )
         with temporary_settings(updates={PREFECT_API_URL: base}):
             assert liveness.install(CRASHED_AFTER) == "unchanged"  # idempotent
         [automation] = api(base, "/automations/filter", {})  # type: ignore[misc]
-        assert automation["trigger"]["within"] == CRASHED_AFTER and automation["trigger"]["posture"] == "Proactive"
+        assert (
+            automation["trigger"]["within"] == CRASHED_AFTER
+            and automation["trigger"]["posture"] == "Proactive"
+        )
 
         # run B (healthy): its flow waits for B's warehouse lock, held here, longer than the bound
         engine_b = sa.create_engine(f"duckdb:///{wh_b}")
         held.enter_context(warehouse_lock(engine_b, wh_b, "liveness-test", 0))
         engine_b.dispose()
         b_log, a_log = tmp_path / "b.log", tmp_path / "a.log"
-        b = run(dict(env, UNIONWH_LANDING=str(tmp_path / "tiny"), UNIONWH_WAREHOUSE=f"duckdb:///{wh_b}"), b_log,
-                "--load-only", "--lock-wait", "600")
+        b = run(
+            dict(env, UNIONWH_LANDING=str(tmp_path / "tiny"), UNIONWH_WAREHOUSE=f"duckdb:///{wh_b}"),
+            b_log,
+            "--load-only",
+            "--lock-wait",
+            "600",
+        )
         a: subprocess.Popen[bytes] | None = None
         procs = [server, b]
         try:
@@ -107,8 +151,16 @@ def test_a_killed_run_is_crashed_in_bounded_time_and_a_healthy_one_is_not(tmp_pa
 
             def running(build: bool) -> str | None:
                 """The Running, heartbeating flow run of A (build) or B (load only)."""
-                return next((r["id"] for r in flow_runs(base) if r["state_type"] == "RUNNING"
-                             and r["parameters"].get("build", True) is build and heartbeats(base, r["id"])), None)
+                return next(
+                    (
+                        r["id"]
+                        for r in flow_runs(base)
+                        if r["state_type"] == "RUNNING"
+                        and r["parameters"].get("build", True) is build
+                        and heartbeats(base, r["id"])
+                    ),
+                    None,
+                )
 
             def a_ready() -> str | None:
                 assert a is not None
@@ -130,8 +182,12 @@ def test_a_killed_run_is_crashed_in_bounded_time_and_a_healthy_one_is_not(tmp_pa
             engine_a.dispose()
 
             # A is marked Crashed by the automation
-            crashed = wait_for(lambda: (r := api(base, f"/flow_runs/{a_id}"))["state_type"] == "CRASHED" and r,
-                               "run A marked Crashed", CRASHED_AFTER + 60, procs)
+            crashed = wait_for(
+                lambda: (r := api(base, f"/flow_runs/{a_id}"))["state_type"] == "CRASHED" and r,
+                "run A marked Crashed",
+                CRASHED_AFTER + 60,
+                procs,
+            )
             seconds_to_crashed = time.monotonic() - killed_at
             last_beat = heartbeats(base, a_id)[-1]
             crashed_at = datetime.fromisoformat(crashed["state"]["timestamp"])  # type: ignore[index]
@@ -140,8 +196,12 @@ def test_a_killed_run_is_crashed_in_bounded_time_and_a_healthy_one_is_not(tmp_pa
             # B has been in its lock wait for longer than the bound since its first heartbeat
             b_id = wait_for(lambda: running(False), "run B running with a heartbeat", 120, procs)
             first_beat = heartbeats(base, b_id)[0]
-            wait_for(lambda: (datetime.now(first_beat.tzinfo) - first_beat).total_seconds() > CRASHED_AFTER + 10,
-                     "B in its flow for longer than the bound", 300, procs)
+            wait_for(
+                lambda: (datetime.now(first_beat.tzinfo) - first_beat).total_seconds() > CRASHED_AFTER + 10,
+                "B in its flow for longer than the bound",
+                300,
+                procs,
+            )
             assert api(base, f"/flow_runs/{b_id}")["state_type"] == "RUNNING"  # type: ignore[index]
             b_beats = heartbeats(base, b_id)
             assert "waiting for the warehouse lock held by run liveness-test" in b_log.read_text()
@@ -154,13 +214,17 @@ def test_a_killed_run_is_crashed_in_bounded_time_and_a_healthy_one_is_not(tmp_pa
         b_states = [s["type"] for s in states(base, b_id)]
         a_states = [s["type"] for s in states(base, a_id)]
 
-    print(f"\nliveness: heartbeat every {HEARTBEAT} s, crashed after {CRASHED_AFTER} s of silence; "
-          f"lock taken {took_lock:.1f} s after the kill; run A Crashed {seconds_to_crashed:.1f} s after the "
-          f"kill, {silence:.1f} s after its last heartbeat; run B sent {len(b_beats)} heartbeats in "
-          f"{CRASHED_AFTER + 10} s+ of waiting for its lock")
+    print(
+        f"\nliveness: heartbeat every {HEARTBEAT} s, crashed after {CRASHED_AFTER} s of silence; "
+        f"lock taken {took_lock:.1f} s after the kill; run A Crashed {seconds_to_crashed:.1f} s after the "
+        f"kill, {silence:.1f} s after its last heartbeat; run B sent {len(b_beats)} heartbeats in "
+        f"{CRASHED_AFTER + 10} s+ of waiting for its lock"
+    )
     assert took_lock < 5
     assert crashed["state"]["message"] == liveness.crash_message(CRASHED_AFTER)  # type: ignore[index]
-    assert CRASHED_AFTER - 1 <= silence <= CRASHED_AFTER + 20, silence  # the bound, plus the 5 s evaluation step
+    assert CRASHED_AFTER - 1 <= silence <= CRASHED_AFTER + 20, (
+        silence
+    )  # the bound, plus the 5 s evaluation step
     assert seconds_to_crashed <= CRASHED_AFTER + 20
     assert a_states[-2:] == ["RUNNING", "CRASHED"], a_states
     assert len(b_beats) >= 2, b_beats  # the heartbeats went on while the flow's thread waited

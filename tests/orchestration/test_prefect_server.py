@@ -16,7 +16,6 @@ import sqlalchemy as sa
 
 from flows.errors import ConfigError
 from flows.orchestration import server
-
 from tests.support import drop_database, free_port, postgres_or_skip, stop
 
 pytestmark = pytest.mark.postgres
@@ -43,9 +42,22 @@ def test_server_on_postgres_serves_api_ui_and_stores_runs(tmp_path: Path) -> Non
     env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
     env.pop("PREFECT_API_URL", None)
     log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "prefect-server", "--port", str(port),
-                             "--database-url", url.render_as_string(hide_password=False)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "prefect-server",
+            "--port",
+            str(port),
+            "--database-url",
+            url.render_as_string(hide_password=False),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -60,20 +72,29 @@ def test_server_on_postgres_serves_api_ui_and_stores_runs(tmp_path: Path) -> Non
             time.sleep(1)
         status, page = get(f"{base}/")
         assert status == 200 and "<html" in page.lower()
-        script = ("from prefect import flow\n"
-                  "@flow(name='unionwh-server-probe')\n"
-                  "def probe() -> int:\n    return 42\n"
-                  "assert probe() == 42\n")
+        script = (
+            "from prefect import flow\n"
+            "@flow(name='unionwh-server-probe')\n"
+            "def probe() -> int:\n    return 42\n"
+            "assert probe() == 42\n"
+        )
         client_env = dict(env, PREFECT_API_URL=f"{base}/api")
-        done = subprocess.run([sys.executable, "-c", script], env=client_env, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            env=client_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         engine = sa.create_engine(f"{pg}/{name}")
         try:
             with engine.connect() as conn:
                 states = conn.exec_driver_sql(
                     "SELECT fr.state_type FROM flow_run fr JOIN flow f ON f.id = fr.flow_id "
-                    "WHERE f.name = 'unionwh-server-probe'").all()
+                    "WHERE f.name = 'unionwh-server-probe'"
+                ).all()
         finally:
             engine.dispose()
         assert [s[0] for s in states] == ["COMPLETED"]

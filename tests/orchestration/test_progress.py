@@ -65,9 +65,11 @@ def test_lines_every_few_seconds_and_after_the_last_item() -> None:
     for _f in progress.over(range(5)):
         clock.now += 1.5
         progress.rows += 1_000
-    assert lines == ["extract welfare 2/5 files, 2,000 rows in 3.0 s, 667 rows/s",
-                     "extract welfare 4/5 files, 4,000 rows in 6.0 s, 667 rows/s",
-                     "extract welfare 5/5 files, 5,000 rows in 7.5 s, 667 rows/s"]
+    assert lines == [
+        "extract welfare 2/5 files, 2,000 rows in 3.0 s, 667 rows/s",
+        "extract welfare 4/5 files, 4,000 rows in 6.0 s, 667 rows/s",
+        "extract welfare 5/5 files, 5,000 rows in 7.5 s, 667 rows/s",
+    ]
 
 
 def test_continue_counts_the_item_break_and_failure_do_not() -> None:

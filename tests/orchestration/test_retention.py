@@ -69,8 +69,15 @@ def test_only_real_directories_named_like_a_run_id_symlinks_never_followed(tmp_p
     keep_me = make_run(outside, rid(2))  # a run-shaped folder outside the output folder
     (out / rid(2)).symlink_to(keep_me, target_is_directory=True)  # a link named like a run
     (out / rid(3)).write_text("a file named like a run", encoding="utf-8")
-    odd = ("asof_20210601", "summary-2021", "20260104T020000-ABCDEF", "20260105T020000-0a0b0c0", rid(5) + ".old",
-           "x" + rid(6), "2026-01-07T020000-000007")
+    odd = (
+        "asof_20210601",
+        "summary-2021",
+        "20260104T020000-ABCDEF",
+        "20260105T020000-0a0b0c0",
+        rid(5) + ".old",
+        "x" + rid(6),
+        "2026-01-07T020000-000007",
+    )
     for name in odd:
         (out / name).mkdir()
     (old / "linked").symlink_to(outside, target_is_directory=True)  # a link inside a run folder
@@ -119,8 +126,10 @@ def ledger(url: str, runs: dict[str, str]) -> None:
     try:
         with engine.begin() as conn:
             for run_id, status in runs.items():
-                conn.execute(sa.text("INSERT INTO ops.runs (run_id, started_at, status) VALUES (:r, :t, :s)"),
-                             {"r": run_id, "t": datetime.strptime(run_id[:15], "%Y%m%dT%H%M%S"), "s": status})
+                conn.execute(
+                    sa.text("INSERT INTO ops.runs (run_id, started_at, status) VALUES (:r, :t, :s)"),
+                    {"r": run_id, "t": datetime.strptime(run_id[:15], "%Y%m%dT%H%M%S"), "s": status},
+                )
     finally:
         engine.dispose()
 
@@ -128,8 +137,9 @@ def ledger(url: str, runs: dict[str, str]) -> None:
 def apply(tmp_path: Path, url: str, keep: int, current: str) -> tuple[retention.Pruned | None, list[str]]:
     lines: list[str] = []
     with Env(UNIONWH_HOME=str(tmp_path)):
-        settings = load_settings(warehouse=url, output=tmp_path / "runs", published=tmp_path / "published",
-                                 keep_runs=keep)
+        settings = load_settings(
+            warehouse=url, output=tmp_path / "runs", published=tmp_path / "published", keep_runs=keep
+        )
     engine = sa.create_engine(url)
     try:
         return retention.apply(settings, engine, current, lines.append), lines
@@ -137,7 +147,9 @@ def apply(tmp_path: Path, url: str, keep: int, current: str) -> tuple[retention.
         engine.dispose()
 
 
-def test_after_a_run_the_published_the_summarys_and_the_running_runs_stay(tmp_path: Path, warehouse: str) -> None:
+def test_after_a_run_the_published_the_summarys_and_the_running_runs_stay(
+    tmp_path: Path, warehouse: str
+) -> None:
     """A load-only run (no dbt artifacts) just succeeded: the newest run with artifacts, which
     the annual summary reads, stays; so do the published year's run, a run still running and a
     folder the ledger does not know (newer than this run: it waits for the lock)."""
@@ -147,8 +159,17 @@ def test_after_a_run_the_published_the_summarys_and_the_running_runs_stay(tmp_pa
         make_run(out, run_id)
     for run_id in (load_only, current):
         make_run(out, run_id, artifacts=False)
-    ledger(warehouse, {published: "succeeded", failed: "failed", summary_reads: "succeeded",
-                       load_only: "succeeded", running: "running", current: "succeeded"})
+    ledger(
+        warehouse,
+        {
+            published: "succeeded",
+            failed: "failed",
+            summary_reads: "succeeded",
+            load_only: "succeeded",
+            running: "running",
+            current: "succeeded",
+        },
+    )
     publish(tmp_path / "published", "2021", published)
     pruned, lines = apply(tmp_path, warehouse, 1, current)
     assert pruned is not None and sorted(pruned.removed) == [failed, load_only]

@@ -32,15 +32,29 @@ ID_BAD = ID_OK[:-1] + ("1" if ID_OK.endswith("0") else "0")  # a wrong check cha
 PERSONAL = (ID_OK, ID_BAD, "测试甲某", "测试乙某", "13912345678", "13987654321")
 
 
-def members(file: str, ids: list[str], names: list[str], phones: list[str], joined: list[str]) -> pl.DataFrame:
+def members(
+    file: str, ids: list[str], names: list[str], phones: list[str], joined: list[str]
+) -> pl.DataFrame:
     n = len(ids)
-    return pl.DataFrame({
-        "member_id": [str(i + 1) for i in range(n)], "id_card": ids, "name": names, "phone": phones,
-        "union_code": ["GH0000000001"] * n, "employment_form": ["standard"] * n, "is_migrant": ["false"] * n,
-        "is_veteran": ["false"] * n, "joined_on": joined, "updated_at": ["2024-01-01 08:00:00"] * n,
-        "deleted_at": [None] * n,
-    }).with_columns(pl.lit("2024-02-01").alias("_delivery_date"), pl.lit(None, pl.String).alias("_parse_error"),
-                    pl.lit(file).alias("_file_name"))
+    return pl.DataFrame(
+        {
+            "member_id": [str(i + 1) for i in range(n)],
+            "id_card": ids,
+            "name": names,
+            "phone": phones,
+            "union_code": ["GH0000000001"] * n,
+            "employment_form": ["standard"] * n,
+            "is_migrant": ["false"] * n,
+            "is_veteran": ["false"] * n,
+            "joined_on": joined,
+            "updated_at": ["2024-01-01 08:00:00"] * n,
+            "deleted_at": [None] * n,
+        }
+    ).with_columns(
+        pl.lit("2024-02-01").alias("_delivery_date"),
+        pl.lit(None, pl.String).alias("_parse_error"),
+        pl.lit(file).alias("_file_name"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,28 +69,45 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (output / LATER / "data_docs").mkdir(parents=True)  # a later run is not this run's history
     (output / LATER / "data_docs" / "index.html").write_text("later", encoding="utf-8")
 
-    bad = members("members/2024-02-01/bad.csv", [ID_OK, ID_BAD], ["测试甲某", "测试乙某"],
-                  ["13912345678", "13987654321"], ["2020-05-01", "2030-01-01"])  # 2030: after the delivery
+    bad = members(
+        "members/2024-02-01/bad.csv",
+        [ID_OK, ID_BAD],
+        ["测试甲某", "测试乙某"],
+        ["13912345678", "13987654321"],
+        ["2020-05-01", "2030-01-01"],
+    )  # 2030: after the delivery
     good = members("members/2024-02-01/good.csv", [ID_OK], ["测试甲某"], ["13912345678"], ["2019-03-01"])
     t = schema.table("members", "member")
     results, ge_results = validate_files([bad, good], t, "bad.csv and 1 more file")
     assert [r.quarantined.height for r in results] == [1, 0] and len(ge_results) == 1
     docs = output / RUN / "data_docs"
-    page = write_page(docs / page_name("members", "member", "bad.csv and 1 more file", 0), ge_results[0], RUN,
-                      asset="bad.csv and 1 more file")
+    page = write_page(
+        docs / page_name("members", "member", "bad.csv and 1 more file", 0),
+        ge_results[0],
+        RUN,
+        asset="bad.csv and 1 more file",
+    )
     assert page.success is False
-    pages = [DocPage("members", "member", f, frame.height, r.quarantined.height, page.path, page.validated_at)
-             for f, frame, r in (("bad.csv", bad, results[0]), ("good.csv", good, results[1]))]
+    pages = [
+        DocPage("members", "member", f, frame.height, r.quarantined.height, page.path, page.validated_at)
+        for f, frame, r in (("bad.csv", bad, results[0]), ("good.csv", good, results[1]))
+    ]
     write_index(docs, RUN, pages)
     return docs
 
 
 @pytest.mark.unit
 def test_index_html_is_a_pure_function_of_pages_and_history() -> None:
-    pages = [DocPage("welfare", "relief", "A<1>.xlsx", 10, 0, Path("welfare.relief.a.0.html"), "2026-11-27 02:01:02"),
-             DocPage("welfare", "relief", "B.xlsx", 5, 2, Path("welfare.relief.a.0.html"), "2026-11-27 02:01:02")]
-    past = [PastRun(EARLIER, "2026-11-26 02:00:00", 3, 2, 1, 40, 4, f"../../{EARLIER}/data_docs/index.html"),
-            PastRun(REMOVED, "2026-11-25 02:00:00", None, None, None, None, None)]
+    pages = [
+        DocPage(
+            "welfare", "relief", "A<1>.xlsx", 10, 0, Path("welfare.relief.a.0.html"), "2026-11-27 02:01:02"
+        ),
+        DocPage("welfare", "relief", "B.xlsx", 5, 2, Path("welfare.relief.a.0.html"), "2026-11-27 02:01:02"),
+    ]
+    past = [
+        PastRun(EARLIER, "2026-11-26 02:00:00", 3, 2, 1, 40, 4, f"../../{EARLIER}/data_docs/index.html"),
+        PastRun(REMOVED, "2026-11-25 02:00:00", None, None, None, None, None),
+    ]
     text = index_html(RUN, pages, past)
     assert text == index_html(RUN, pages, past)
     assert '<a href="welfare.relief.a.0.html">A&lt;1&gt;.xlsx</a>' in text and "A<1>" not in text
@@ -85,8 +116,10 @@ def test_index_html_is_a_pure_function_of_pages_and_history() -> None:
     assert f'<a class="run" href="../../{EARLIER}/data_docs/index.html">{EARLIER}</a>' in text
     assert f"{REMOVED} <span" in text and f'href="../../{REMOVED}' not in text  # listed, not linked
     assert "2026-11-27 02:00:00" in text and "2026-11-27 02:01:02" in text  # run time, validation time
-    files, passed, failed = (re.search(rf'<span class="value">([\d,]+)</span><span class="label">{label}', text)
-                             for label in ("文件", "通过", "有隔离行"))
+    files, passed, failed = (
+        re.search(rf'<span class="value">([\d,]+)</span><span class="label">{label}', text)
+        for label in ("文件", "通过", "有隔离行")
+    )
     assert (files and files[1], passed and passed[1], failed and failed[1]) == ("2", "1", "1")
     assert not re.search(r'(?:href|src)="(?:https?:)?//', text)
 
@@ -95,10 +128,16 @@ def test_index_html_is_a_pure_function_of_pages_and_history() -> None:
 def test_history_lists_earlier_runs_and_the_removed_ones_they_listed(site: Path) -> None:
     past = history(site.parent.parent, RUN)
     assert [(h.run_id, h.href, h.files) for h in past] == [
-        (EARLIER, f"../../{EARLIER}/data_docs/index.html", 0), (REMOVED, None, 0)]
-    earlier = json.loads((site.parent.parent / EARLIER / "data_docs" / "summary.json").read_text(encoding="utf-8"))
+        (EARLIER, f"../../{EARLIER}/data_docs/index.html", 0),
+        (REMOVED, None, 0),
+    ]
+    earlier = json.loads(
+        (site.parent.parent / EARLIER / "data_docs" / "summary.json").read_text(encoding="utf-8")
+    )
     assert [h["run_id"] for h in earlier["history"]] == [REMOVED]  # what it showed when written
-    assert history(site.parent.parent, EARLIER) == []  # (later runs are not history; REMOVED's folder is gone)
+    assert (
+        history(site.parent.parent, EARLIER) == []
+    )  # (later runs are not history; REMOVED's folder is gone)
 
 
 def test_data_docs_offline_in_headless_chromium(site: Path) -> None:
@@ -111,11 +150,19 @@ def test_data_docs_offline_in_headless_chromium(site: Path) -> None:
     files = [p for p in site.rglob("*") if p.is_file()]
     texts = {p: p.read_text(encoding="utf-8") for p in files if p.suffix in (".html", ".css", ".js", ".json")}
     assert {p.relative_to(site).as_posix() for p in files} >= {
-        "index.html", "summary.json", "static/data-docs.css", "static/data-docs.js", "static/favicon.ico",
-        "expectations/members.member.html", "members.member.bad.csv_and_1_more_file.0.html"}
+        "index.html",
+        "summary.json",
+        "static/data-docs.css",
+        "static/data-docs.js",
+        "static/favicon.ico",
+        "expectations/members.member.html",
+        "members.member.bad.csv_and_1_more_file.0.html",
+    }
     assert not [p for p in files if p.name.endswith(".tmp")]
     for path, text in texts.items():
-        assert not re.search(r'(?:(?:href|src)\s*=\s*["\']?|url\(\s*["\']?|@import\s+["\']?)(?:https?:)?//', text), path
+        assert not re.search(
+            r'(?:(?:href|src)\s*=\s*["\']?|url\(\s*["\']?|@import\s+["\']?)(?:https?:)?//', text
+        ), path
         assert "__none__" not in text and "**{" not in text and "batch_id" not in text, path
         assert not [v for v in PERSONAL if v in text], path
         for href in re.findall(r'(?:href|src)="([^"#?]+)', text):  # every relative link resolves
@@ -124,8 +171,15 @@ def test_data_docs_offline_in_headless_chromium(site: Path) -> None:
     browser, driver_path = chromium_or_skip()
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--lang=zh-CN",
-                "--window-size=1280,1000", "--host-resolver-rules=MAP * ~NOTFOUND"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--lang=zh-CN",
+        "--window-size=1280,1000",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver_path))
     try:
@@ -136,13 +190,19 @@ def test_data_docs_offline_in_headless_chromium(site: Path) -> None:
         driver.get((site / "index.html").as_uri())
         assert driver.title == f"Data Docs {RUN}"
         assert driver.execute_script(style, ".badge-pass", "backgroundColor") not in ("rgba(0, 0, 0, 0)", "")
-        assert driver.execute_script(style, "table.files", "borderCollapse") == "collapse"  # default: separate
+        assert (
+            driver.execute_script(style, "table.files", "borderCollapse") == "collapse"
+        )  # default: separate
         assert "2026-11-27 02:00:00" in driver.find_element(By.CSS_SELECTOR, ".navbar-run").text
         rows = driver.find_elements(By.CSS_SELECTOR, "table.files tbody tr")
         assert [(r.find_elements(By.TAG_NAME, "td")[2].text, "passed" in r.text) for r in rows] == [
-            ("bad.csv", False), ("good.csv", True)]
+            ("bad.csv", False),
+            ("good.csv", True),
+        ]
         earlier = driver.find_element(By.CSS_SELECTOR, "table.history a.run")
-        assert earlier.text == EARLIER and REMOVED in driver.find_element(By.CSS_SELECTOR, "table.history").text
+        assert (
+            earlier.text == EARLIER and REMOVED in driver.find_element(By.CSS_SELECTOR, "table.history").text
+        )
         assert all(u.startswith(site.as_uri() + "/") for u in driver.execute_script(loaded))
         earlier.click()
         assert driver.title == f"Data Docs {EARLIER}"
@@ -192,7 +252,12 @@ def test_the_assets_ship_with_the_package() -> None:
     patterns = data["tool"]["setuptools"]["package-data"]["flows.quality"]
     root = ROOT / "flows" / "quality"
     shipped = {p.relative_to(root).as_posix() for pattern in patterns for p in root.glob(pattern)}
-    assert {"static/data-docs.css", "static/data-docs.js", "templates/page.j2", "templates/top_navbar.j2"} <= shipped
+    assert {
+        "static/data-docs.css",
+        "static/data-docs.js",
+        "templates/page.j2",
+        "templates/top_navbar.j2",
+    } <= shipped
 
 
 @pytest.mark.unit
@@ -207,8 +272,11 @@ def test_every_custom_expectation_of_every_suite_reads_as_text() -> None:
 
     from flows.quality import expectations as custom
 
-    types = {c.__name__ for c in vars(custom).values() if isinstance(c, type) and issubclass(c, custom.Described)
-             and c is not custom.Described}
+    types = {
+        c.__name__
+        for c in vars(custom).values()
+        if isinstance(c, type) and issubclass(c, custom.Described) and c is not custom.Described
+    }
     assert len(types) == 8
     seen = set()
     for suite in sorted((ROOT / "expectations").glob("*.json")):
@@ -220,7 +288,9 @@ def test_every_custom_expectation_of_every_suite_reads_as_text() -> None:
             seen.add(impl[0].__name__)
             block = impl[1](configuration=ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]))[0]
             template = block.string_template["template"]
-            text = Template(template).substitute(block.string_template["params"])  # (KeyError: a $name unfilled)
+            text = Template(template).substitute(
+                block.string_template["params"]
+            )  # (KeyError: a $name unfilled)
             zh, en = text.split(" / ")
             assert re.search(r"[\u4e00-\u9fff]", zh) and re.fullmatch(r"[ -~]+", en), text
             assert "**" not in text and "$" not in text, text

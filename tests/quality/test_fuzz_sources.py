@@ -110,10 +110,19 @@ generators must not drift into rejecting nearly every file."""
 DELIVERY = date(2021, 6, 30)
 PULLED_ON = date(2021, 10, 1)
 QUALITY = QualitySettings()
-KNOWN_BATCH_RULES = frozenset({
-    "batch.encoding", "batch.empty", "batch.columns", "batch.unreadable", "batch.sheets",
-    "batch.duplicate_keys", "batch.unknown_file", "batch.row_count_drop", "batch.structure",
-})
+KNOWN_BATCH_RULES = frozenset(
+    {
+        "batch.encoding",
+        "batch.empty",
+        "batch.columns",
+        "batch.unreadable",
+        "batch.sheets",
+        "batch.duplicate_keys",
+        "batch.unknown_file",
+        "batch.row_count_drop",
+        "batch.structure",
+    }
+)
 CASES: Counter[str] = Counter()
 """Generated data rows per source (a 'case' = one row)."""
 VALIDATED: Counter[str] = Counter()
@@ -130,15 +139,27 @@ a failure still prints the seed/blob to reproduce it."""
 
 
 def fuzz_settings(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None, phases=PHASES, database=None, derandomize=False,
-                    print_blob=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.large_base_example])
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        phases=PHASES,
+        database=None,
+        derandomize=False,
+        print_blob=True,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
+    )
 
 
 def report(source: str) -> None:
-    print(f"\n{source}: {CASES[source]} cases (generated rows), {VALIDATED[source]} through row validation, "
-          f"held back in rejected files: {dict(REJECTED[source])}; "
-          f"validated rows by class: {dict(sorted(OUTCOMES[source].items()))}")
+    print(
+        f"\n{source}: {CASES[source]} cases (generated rows), {VALIDATED[source]} through row validation, "
+        f"held back in rejected files: {dict(REJECTED[source])}; "
+        f"validated rows by class: {dict(sorted(OUTCOMES[source].items()))}"
+    )
 
 
 def suite_rules(t: Table) -> frozenset[str]:
@@ -146,7 +167,16 @@ def suite_rules(t: Table) -> frozenset[str]:
 
 
 # ------------------------------------------------------------ valid values
-TEXTS = ("某某科技有限公司", "职工之家", "劳动法讲座", "Zhang San", "张三", "李四", "新区第一服务站", "R&D 部门")
+TEXTS = (
+    "某某科技有限公司",
+    "职工之家",
+    "劳动法讲座",
+    "Zhang San",
+    "张三",
+    "李四",
+    "新区第一服务站",
+    "R&D 部门",
+)
 WS_PAD = (" ", "\u00a0", "\u3000", "\t", "\u200b", "\ufeff", "\u2003")
 
 
@@ -218,8 +248,10 @@ def valid_value(rnd: random.Random, t: Table, c: Column) -> str | None:
 
 
 CONDITIONAL = {
-    ("registry", "unions", "uscc"), ("registry", "unions", "revoked_on"),
-    ("rights", "cases", "mediation_result"), ("rights", "cases", "recovered_yuan"),
+    ("registry", "unions", "uscc"),
+    ("registry", "unions", "revoked_on"),
+    ("rights", "cases", "mediation_result"),
+    ("rights", "cases", "recovered_yuan"),
     ("registry", "enterprises", "tags"),
 }
 """Optional columns whose blankness another column decides (never blanked as a 'benign' form)."""
@@ -265,8 +297,9 @@ def fix_up(t: Table, row: dict[str, str | None], rnd: random.Random, i: int) -> 
 
 
 # ------------------------------------------------------------- malformations
-def malign_value(rnd: random.Random, t: Table, c: Column, canonical: str | None
-                 ) -> tuple[str | None, str] | None:
+def malign_value(
+    rnd: random.Random, t: Table, c: Column, canonical: str | None
+) -> tuple[str | None, str] | None:
     """A value breaking one known rule of column ``c``, and that rule; None when the kind has none."""
     k = c.kind
     options: list[tuple[str | None, str]] = []
@@ -274,17 +307,28 @@ def malign_value(rnd: random.Random, t: Table, c: Column, canonical: str | None
         options += [(None, "required"), (rnd.choice(WS_PAD) * 2, "required")]
     if k == "uscc" and canonical:
         wrong = rnd.choice([ch for ch in USCC_ALPHABET if ch != canonical[17]])
-        options += [(canonical[:17] + wrong, "uscc"), (canonical[:17], "uscc"),
-                    (canonical[:15] + "IO" + canonical[17], "uscc"), (canonical + "0", "uscc")]
+        options += [
+            (canonical[:17] + wrong, "uscc"),
+            (canonical[:17], "uscc"),
+            (canonical[:15] + "IO" + canonical[17], "uscc"),
+            (canonical + "0", "uscc"),
+        ]
     elif k == "resident_id" and canonical:
         wrong = rnd.choice([ch for ch in "0123456789X" if ch != canonical[17]])
         bad_day = f"{canonical[:6]}19900230{canonical[14:17]}"
-        options += [(canonical[:17] + wrong, "resident_id"), (canonical[:17], "resident_id"),
-                    (bad_day + resident_id_check_char(bad_day), "resident_id"),
-                    ("X" + canonical[1:], "resident_id")]
+        options += [
+            (canonical[:17] + wrong, "resident_id"),
+            (canonical[:17], "resident_id"),
+            (bad_day + resident_id_check_char(bad_day), "resident_id"),
+            ("X" + canonical[1:], "resident_id"),
+        ]
     elif k == "union_code":
-        options += [("GH123", "union_code"), ("HG" + "1" * 10, "union_code"), ("GH" + "1" * 11, "union_code"),
-                    ("GH12345678O0", "union_code")]
+        options += [
+            ("GH123", "union_code"),
+            ("HG" + "1" * 10, "union_code"),
+            ("GH" + "1" * 11, "union_code"),
+            ("GH12345678O0", "union_code"),
+        ]
     elif k == "payee_code":
         options += [("GH12", "payee_code"), (make_uscc(rnd)[:17] + "Z", "payee_code"), ("ABC", "payee_code")]
     elif k == "code":
@@ -293,26 +337,47 @@ def malign_value(rnd: random.Random, t: Table, c: Column, canonical: str | None
             options.append((c.allowed[0].swapcase(), "allowed_values"))
     elif k == "date":
         last = DELIVERY if t.source != "members" else PULLED_ON
-        options += [("2021-02-30", "date_format"), ("2021-13-01", "date_format"), ("明天", "date_format"),
-                    ("2021-6-31", "date_format"),
-                    (last + timedelta(days=rnd.randrange(1, 9000)), "after_delivery"),
-                    (date(1900, 1, 1) + timedelta(days=rnd.randrange(17897)), "before_1949")]
+        options += [
+            ("2021-02-30", "date_format"),
+            ("2021-13-01", "date_format"),
+            ("明天", "date_format"),
+            ("2021-6-31", "date_format"),
+            (last + timedelta(days=rnd.randrange(1, 9000)), "after_delivery"),
+            (date(1900, 1, 1) + timedelta(days=rnd.randrange(17897)), "before_1949"),
+        ]
         if t.source != "welfare":
             options.append(("44317", "date_format"))  # a serial number is a date in xlsx only
     elif k == "timestamp":
-        options += [("2021-06-01 25:00:00", "timestamp_format"), ("2021-06-01", "timestamp_format"),
-                    ("昨天 10:00", "timestamp_format"), ("2021-02-29 10:00:00", "timestamp_format"),
-                    ("1948-12-31 23:59:59", "before_1949")]
+        options += [
+            ("2021-06-01 25:00:00", "timestamp_format"),
+            ("2021-06-01", "timestamp_format"),
+            ("昨天 10:00", "timestamp_format"),
+            ("2021-02-29 10:00:00", "timestamp_format"),
+            ("1948-12-31 23:59:59", "before_1949"),
+        ]
         later = (DELIVERY if t.source != "members" else PULLED_ON) + timedelta(days=rnd.randrange(1, 400))
         options.append((f"{later.isoformat()} 08:00:00", "after_delivery"))
     elif k == "int":
-        options += [("12.5", "integer"), ("abc", "integer"), ("1e5", "integer"), ("9" * 20, "integer"),
-                    ("NaN", "integer"), ("1,2345", "integer")]
+        options += [
+            ("12.5", "integer"),
+            ("abc", "integer"),
+            ("1e5", "integer"),
+            ("9" * 20, "integer"),
+            ("NaN", "integer"),
+            ("1,2345", "integer"),
+        ]
         if c.min_value is not None:
             options.append((str(int(c.min_value) - rnd.randrange(1, 100)), "integer"))
     elif k == "amount":
-        options += [("NaN", "amount"), ("inf", "amount"), ("1e5", "amount"), ("12,34.5", "amount"),
-                    ("1" + "0" * 17, "amount"), ("1.2.3", "amount"), ("¥100", "amount")]
+        options += [
+            ("NaN", "amount"),
+            ("inf", "amount"),
+            ("1e5", "amount"),
+            ("12,34.5", "amount"),
+            ("1" + "0" * 17, "amount"),
+            ("1.2.3", "amount"),
+            ("¥100", "amount"),
+        ]
         if c.min_value is not None:
             options.append((f"-{rnd.randrange(1, 10**6) / 100:.2f}", "amount"))
     elif k == "bool":
@@ -337,14 +402,29 @@ def benign_text(rnd: random.Random, c: Column, canonical: str | None, *, dates_a
     k = c.kind
     if k == "date" and dates_as_text:
         d = date.fromisoformat(v)
-        v = rnd.choice([v, f"{d.year}/{d.month}/{d.day}", f"{d.year}年{d.month}月{d.day}日",
-                        d.strftime("%Y%m%d"), f"{d.year}-{d.month}-{d.day}", f"{v} 00:00:00",
-                        f"{d.year}/{d.month:02d}/{d.day:02d}"])
+        v = rnd.choice(
+            [
+                v,
+                f"{d.year}/{d.month}/{d.day}",
+                f"{d.year}年{d.month}月{d.day}日",
+                d.strftime("%Y%m%d"),
+                f"{d.year}-{d.month}-{d.day}",
+                f"{v} 00:00:00",
+                f"{d.year}/{d.month:02d}/{d.day:02d}",
+            ]
+        )
     elif k == "timestamp":
         ts = datetime.fromisoformat(v)
-        v = rnd.choice([v, v.replace(" ", "T"), ts.strftime("%Y/%m/%d %H:%M:%S"),
-                        f"{ts.year}/{ts.month}/{ts.day} {ts.hour}:{ts.minute:02d}:{ts.second:02d}",
-                        v + ".123456", f"{v[:16]}" if ts.second == 0 else v])
+        v = rnd.choice(
+            [
+                v,
+                v.replace(" ", "T"),
+                ts.strftime("%Y/%m/%d %H:%M:%S"),
+                f"{ts.year}/{ts.month}/{ts.day} {ts.hour}:{ts.minute:02d}:{ts.second:02d}",
+                v + ".123456",
+                f"{v[:16]}" if ts.second == 0 else v,
+            ]
+        )
     elif k == "int":
         n = int(v)
         v = rnd.choice([v, f"{n:,}", f"{n}.0", f"{n}.00"])
@@ -365,9 +445,34 @@ def benign_text(rnd: random.Random, c: Column, canonical: str | None, *, dates_a
 
 
 JUNK = st.text(st.characters(codec="utf-8"), max_size=16) | st.sampled_from(
-    ["", "NULL", "null", "None", "NaN", "-0", "1e309", "\"", "'", ",", "\r\n", "\n\"x\"\n", "=1+1",
-     "@SUM(A1)", "\u202e反转", "👷‍♀️", "0000-01-01", "2021-02-29 00:00:00", "\x00", "\ufffd", "𠀀𪚥", "0" * 40,
-     "-" + "9" * 30, "Ｇ Ｈ", "１２３"])
+    [
+        "",
+        "NULL",
+        "null",
+        "None",
+        "NaN",
+        "-0",
+        "1e309",
+        '"',
+        "'",
+        ",",
+        "\r\n",
+        '\n"x"\n',
+        "=1+1",
+        "@SUM(A1)",
+        "\u202e反转",
+        "👷‍♀️",
+        "0000-01-01",
+        "2021-02-29 00:00:00",
+        "\x00",
+        "\ufffd",
+        "𠀀𪚥",
+        "0" * 40,
+        "-" + "9" * 30,
+        "Ｇ Ｈ",
+        "１２３",
+    ]
+)
 
 
 # ------------------------------------------------------------------ row plans
@@ -398,8 +503,14 @@ class Plan:
 
 
 @st.composite
-def row_plans(draw: Any, t: Table, min_rows: int, max_rows: int, twists: tuple[str, ...],
-              junk: st.SearchStrategy[Any] = JUNK) -> Plan:
+def row_plans(
+    draw: Any,
+    t: Table,
+    min_rows: int,
+    max_rows: int,
+    twists: tuple[str, ...],
+    junk: st.SearchStrategy[Any] = JUNK,
+) -> Plan:
     n = draw(st.integers(min_rows, max_rows))
     rows = []
     for _ in range(n):
@@ -429,8 +540,9 @@ def plan_values(t: Table, plan: Plan) -> None:
                 plan.rows[b].canonical[k] = plan.rows[a].canonical[k]
 
 
-def breach(rnd: random.Random, t: Table, r: Row, malign: Callable[..., tuple[Any, str] | None]
-           ) -> tuple[Column, tuple[Any, str] | None]:
+def breach(
+    rnd: random.Random, t: Table, r: Row, malign: Callable[..., tuple[Any, str] | None]
+) -> tuple[Column, tuple[Any, str] | None]:
     """A random column of a malign row and the (bad value, rule) ``malign`` makes of it; when it
     can make none (None), the row is valid after all."""
     target = rnd.choice(list(t.columns))
@@ -478,9 +590,14 @@ def expected_duplicates(t: Table, rows: list[Row]) -> tuple[set[int], int]:
     return dup, sum(1 for r in rows if r.key_mutated)
 
 
-def check_loaded(t: Table, outcome: Outcome, rows: list[Row], where: str,
-                 original_check: Callable[[Row, dict[str, Any]], None] | None = None,
-                 identity: str = "_row_number") -> None:
+def check_loaded(
+    t: Table,
+    outcome: Outcome,
+    rows: list[Row],
+    where: str,
+    original_check: Callable[[Row, dict[str, Any]], None] | None = None,
+    identity: str = "_row_number",
+) -> None:
     """The table loaded: each generated row passed or was quarantined, once, as its class demands."""
     assert outcome.error is None, f"{where}: {outcome.error}"
     result = outcome.result
@@ -493,7 +610,8 @@ def check_loaded(t: Table, outcome: Outcome, rows: list[Row], where: str,
     assert not set(passed) & set(quarantined), f"{where}: rows both passed and quarantined"
     assert set(passed) | set(quarantined) == set(by_number), (
         f"{where}: rows lost {sorted(set(by_number) - set(passed) - set(quarantined))}, "
-        f"rows invented {sorted((set(passed) | set(quarantined)) - set(by_number))}")
+        f"rows invented {sorted((set(passed) | set(quarantined)) - set(by_number))}"
+    )
     assert outcome.rows_read == outcome.rows_loaded + outcome.rows_quarantined == len(rows)
     known = suite_rules(t)
     dup, _ = expected_duplicates(t, rows)
@@ -508,8 +626,9 @@ def check_loaded(t: Table, outcome: Outcome, rows: list[Row], where: str,
     frame_rows = {int(x[identity]): x for x in result.passed.iter_rows(named=True)} | quarantined
     for number, r in by_number.items():
         got = set(quarantined[number]["rules"].split(";")) if number in quarantined else set()
-        what = (f"{where} row {number} ({r.cls}, written {r.original!r}, canonical {r.canonical!r}): "
-                f"rules {got}")
+        what = (
+            f"{where} row {number} ({r.cls}, written {r.original!r}, canonical {r.canonical!r}): rules {got}"
+        )
         OUTCOMES[t.source][f"{r.cls} {'quarantined' if got else 'passed'}"] += 1
         if r.cls == "valid":
             assert got == ({DUPLICATE_RULE} if number in dup else set()), what
@@ -527,8 +646,9 @@ def check_rejected(outcome: Outcome, allowed: set[str], where: str, rows: int = 
     assert outcome.error is not None, f"{where}: expected a rejection by {allowed}, the file loaded"
     REJECTED[where.split("/")[0]][outcome.error.rule] += rows
     assert outcome.error.rule in KNOWN_BATCH_RULES, f"{where}: {outcome.error}"
-    assert outcome.error.rule in allowed, f"{where}: rejected by {outcome.error.rule}, expected {allowed}: " \
-                                          f"{outcome.error.message}"
+    assert outcome.error.rule in allowed, (
+        f"{where}: rejected by {outcome.error.rule}, expected {allowed}: {outcome.error.message}"
+    )
     assert outcome.error.message, where
     assert outcome.rows_loaded == 0 and outcome.rows_quarantined == 0 and outcome.result is None
 
@@ -544,25 +664,45 @@ def dup_gate_expectation(t: Table, rows: list[Row]) -> tuple[bool, bool]:
     return must, may
 
 
-def check_table(t: Table, outcome: Outcome, rows: list[Row], where: str,
-                original_check: Callable[[Row, dict[str, Any]], None] | None = None,
-                identity: str = "_row_number") -> int:
+def check_table(
+    t: Table,
+    outcome: Outcome,
+    rows: list[Row],
+    where: str,
+    original_check: Callable[[Row, dict[str, Any]], None] | None = None,
+    identity: str = "_row_number",
+) -> int:
     """One table of a delivery that was readable: the gate decision, then the rows. Rows validated."""
     must, may = dup_gate_expectation(t, rows)
     if outcome.error is not None and outcome.error.rule == "batch.duplicate_keys":
         assert may, f"{where}: rejected for duplicate keys the generator did not make: {outcome.error}"
         check_rejected(outcome, {"batch.duplicate_keys"}, where, len(rows))
         return 0
-    assert not must, f"{where}: {len(expected_duplicates(t, rows)[0])} of {len(rows)} rows share a key, " \
-                     "the file should have been held back"
+    assert not must, (
+        f"{where}: {len(expected_duplicates(t, rows)[0])} of {len(rows)} rows share a key, "
+        "the file should have been held back"
+    )
     check_loaded(t, outcome, rows, where, original_check, identity)
     return len(rows)
 
 
 # ====================================================================== CSV
-CSV_TWISTS = ("none",) * 12 + ("header_only", "empty", "blank_only", "missing_column", "duplicate_column",
-                                "extra_column", "reorder", "header_noise", "wrong_encoding", "other_encoding",
-                                "unit_wan", "unit_bad", "leading_blank", "huge_cell")
+CSV_TWISTS = ("none",) * 12 + (
+    "header_only",
+    "empty",
+    "blank_only",
+    "missing_column",
+    "duplicate_column",
+    "extra_column",
+    "reorder",
+    "header_noise",
+    "wrong_encoding",
+    "other_encoding",
+    "unit_wan",
+    "unit_bad",
+    "leading_blank",
+    "huge_cell",
+)
 
 
 def csv_cells(rnd: random.Random, t: Table, r: Row) -> list[str]:
@@ -605,7 +745,7 @@ def csv_delivery(t: Table, plan: Plan, rnd: random.Random) -> tuple[bytes, list[
     twist = plan.twist
     header = [c.header for c in t.columns]
     rows_cells = [csv_cells(random.Random(r.seed + 1), t, r) for r in plan.rows]
-    factor_header = {c.name: c.header for c in t.columns}
+    {c.name: c.header for c in t.columns}
     expect: set[str] | None = None
     amount_cols = [i for i, c in enumerate(t.columns) if c.kind == "amount"]
     if twist in ("unit_wan", "unit_bad") and not amount_cols:
@@ -670,8 +810,9 @@ def csv_delivery(t: Table, plan: Plan, rnd: random.Random) -> tuple[bytes, list[
     out = io.StringIO()
     # csv quotes a cell holding \r or \n only when the line ends in both; other line ends need QUOTE_ALL
     ending = rnd.choice(["\r\n", "\n", "\r\n", "\r"])
-    writer = csv.writer(out, lineterminator=ending,
-                        quoting=csv.QUOTE_MINIMAL if ending == "\r\n" else csv.QUOTE_ALL)
+    writer = csv.writer(
+        out, lineterminator=ending, quoting=csv.QUOTE_MINIMAL if ending == "\r\n" else csv.QUOTE_ALL
+    )
     if twist == "leading_blank":
         out.write("\r\n" * rnd.randrange(1, 4) + ",,\r\n")
     writer.writerow([header[i] for i in order])
@@ -717,6 +858,7 @@ def csv_original_check(header_twist: str) -> Callable[[Row, dict[str, Any]], Non
         if header_twist in ("header_noise", "unit_wan", "extra_column", "duplicate_column"):
             return
         assert list(original.values()) == r.original, (original, r.original)
+
     return check
 
 
@@ -729,11 +871,21 @@ def fuzz_until_enough(run: Callable[[], None], source: str, rounds: int = 4) -> 
         if CASES[source] >= MIN_CASES and VALIDATED[source] >= MIN_VALIDATED:
             break
     report(source)
-    assert CASES[source] >= MIN_CASES and VALIDATED[source] >= MIN_VALIDATED, (CASES[source], VALIDATED[source])
+    assert CASES[source] >= MIN_CASES and VALIDATED[source] >= MIN_VALIDATED, (
+        CASES[source],
+        VALIDATED[source],
+    )
 
 
-def check_file(source: str, t: Table, twist: str, data: bytes, rows: list[Row], expect: set[str] | None,
-               original_check: Callable[[Row, dict[str, Any]], None]) -> None:
+def check_file(
+    source: str,
+    t: Table,
+    twist: str,
+    data: bytes,
+    rows: list[Row],
+    expect: set[str] | None,
+    original_check: Callable[[Row, dict[str, Any]], None],
+) -> None:
     """Screen a one-table file as ``t.file_pattern``: rejected under ``expect`` (a set of rules),
     or, when that is None, loaded with every row checked (:func:`check_table`)."""
     outcomes = screen_file(source, t.file_pattern, data)
@@ -790,15 +942,33 @@ def test_fuzz_events() -> None:
 # ==================================================================== JSONL
 JSON_JUNK = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10) | JUNK,
-    lambda children: (st.lists(children, max_size=3)
-                      | st.dictionaries(st.text(max_size=4), children, max_size=3)),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
     max_leaves=6,
 )
-JSONL_TWISTS = ("none",) * 10 + ("empty", "blank_only", "missing_key", "bom", "crlf", "wrong_encoding",
-                                 "key_noise", "extra_keys")
+JSONL_TWISTS = ("none",) * 10 + (
+    "empty",
+    "blank_only",
+    "missing_key",
+    "bom",
+    "crlf",
+    "wrong_encoding",
+    "key_noise",
+    "extra_keys",
+)
 RAGGED_LINES = (
-    '{"session_id": "S1", "title": "x"', "[1, 2]", '"只是一个字符串"', "null", "42", "NaN", "{bad json}",
-    "{'session_id': 'S1'}", '{"a": 1}}', "\x00", "\ufeff{}x",
+    '{"session_id": "S1", "title": "x"',
+    "[1, 2]",
+    '"只是一个字符串"',
+    "null",
+    "42",
+    "NaN",
+    "{bad json}",
+    "{'session_id': 'S1'}",
+    '{"a": 1}}',
+    "\x00",
+    "\ufeff{}x",
     '{"session_id": ' + "1" * 5000 + "}",  # over Python's int-conversion limit: ValueError
     "[" * 50_000 + "]" * 50_000,  # deeper than the recursion limit: RecursionError
 )
@@ -818,7 +988,9 @@ def json_value(rnd: random.Random, c: Column, canonical: str | None) -> Any:
 
 def json_malign(rnd: random.Random, t: Table, c: Column, canonical: str | None) -> tuple[Any, str] | None:
     if c.kind == "int" and rnd.random() < 0.6:
-        value = rnd.choice([12.5, -1, 1e20, 10**25, float("nan"), float("inf"), [1], {"n": 1}, True, "120", 1e3])
+        value = rnd.choice(
+            [12.5, -1, 1e20, 10**25, float("nan"), float("inf"), [1], {"n": 1}, True, "120", 1e3]
+        )
         if value == -1 and c.min_value is None:
             value = 12.5
         # a JSON integer out of range breaks the column's rule; any other JSON type its type
@@ -891,8 +1063,13 @@ def jsonl_delivery(t: Table, plan: Plan, rnd: random.Random) -> tuple[bytes, lis
         for i, (r, line) in enumerate(lines):
             if r is not None and r.cls != "ragged":
                 obj = json.loads(line)
-                lines[i] = (r, json.dumps({k: v for k, v in obj.items() if common.header_key(k) not in names},
-                                          ensure_ascii=False))
+                lines[i] = (
+                    r,
+                    json.dumps(
+                        {k: v for k, v in obj.items() if common.header_key(k) not in names},
+                        ensure_ascii=False,
+                    ),
+                )
         if any(r is not None and r.cls != "ragged" for r, _ in lines):
             expect = {"batch.columns"}
     rows = []
@@ -938,8 +1115,9 @@ def run_jsonl(plan: Plan, table_index: int) -> None:
 
 def test_fuzz_training() -> None:
     @fuzz_settings(EXAMPLES)
-    @given(plan=row_plans(schema.tables_of("training")[0], 64, 96, JSONL_TWISTS),
-           table_index=st.integers(0, 2))
+    @given(
+        plan=row_plans(schema.tables_of("training")[0], 64, 96, JSONL_TWISTS), table_index=st.integers(0, 2)
+    )
     def run(plan: Plan, table_index: int) -> None:
         run_jsonl(plan, table_index)
 
@@ -947,11 +1125,25 @@ def test_fuzz_training() -> None:
 
 
 # ===================================================================== xlsx
-XLSX_TWISTS = ("none",) * 9 + ("missing_sheet", "dup_sheet", "extra_sheet", "empty_sheet", "header_only",
-                                "truncated", "not_xlsx", "missing_column", "wan", "leading_blank_rows",
-                                "sheet_order", "sheet_name_noise")
-HEADERS_XLSX = {"condolence": ("金额(元)", "金额(万元)", "金额"), "health_checks": ("费用(元)", "费用"),
-                "relief": ("金额(元)", "金额")}
+XLSX_TWISTS = ("none",) * 9 + (
+    "missing_sheet",
+    "dup_sheet",
+    "extra_sheet",
+    "empty_sheet",
+    "header_only",
+    "truncated",
+    "not_xlsx",
+    "missing_column",
+    "wan",
+    "leading_blank_rows",
+    "sheet_order",
+    "sheet_name_noise",
+)
+HEADERS_XLSX = {
+    "condolence": ("金额(元)", "金额(万元)", "金额"),
+    "health_checks": ("费用(元)", "费用"),
+    "relief": ("金额(元)", "金额"),
+}
 EXCEL_EPOCH = date(1899, 12, 30)
 
 
@@ -966,9 +1158,15 @@ def xlsx_value(rnd: random.Random, c: Column, canonical: str | None, wan: bool) 
     if c.kind == "date":
         d = date.fromisoformat(canonical)
         serial = (d - EXCEL_EPOCH).days
-        return rnd.choice([datetime(d.year, d.month, d.day),
-                           datetime(d.year, d.month, d.day, rnd.randrange(24)),
-                           serial, float(serial), benign_text(rnd, c, canonical)])
+        return rnd.choice(
+            [
+                datetime(d.year, d.month, d.day),
+                datetime(d.year, d.month, d.day, rnd.randrange(24)),
+                serial,
+                float(serial),
+                benign_text(rnd, c, canonical),
+            ]
+        )
     if c.kind == "amount":
         from decimal import Decimal
 
@@ -984,11 +1182,17 @@ def xlsx_malign(rnd: random.Random, t: Table, c: Column, canonical: str | None) 
     if c.kind == "date" and rnd.random() < 0.5:
         later = DELIVERY + timedelta(days=rnd.randrange(1, 3000))
         early = date(1900, 3, 1) + timedelta(days=rnd.randrange(17000))
-        return rnd.choice([(datetime(later.year, later.month, later.day), f"{c.name}.after_delivery"),
-                           ((later - EXCEL_EPOCH).days, f"{c.name}.after_delivery"),
-                           ((early - EXCEL_EPOCH).days, f"{c.name}.before_1949"),
-                           (0, f"{c.name}.date_format"), (44317.5, f"{c.name}.date_format"),
-                           (3_000_000, f"{c.name}.date_format"), (-5, f"{c.name}.date_format")])
+        return rnd.choice(
+            [
+                (datetime(later.year, later.month, later.day), f"{c.name}.after_delivery"),
+                ((later - EXCEL_EPOCH).days, f"{c.name}.after_delivery"),
+                ((early - EXCEL_EPOCH).days, f"{c.name}.before_1949"),
+                (0, f"{c.name}.date_format"),
+                (44317.5, f"{c.name}.date_format"),
+                (3_000_000, f"{c.name}.date_format"),
+                (-5, f"{c.name}.date_format"),
+            ]
+        )
     if c.kind == "amount" and rnd.random() < 0.5:
         return rnd.choice([-1, -0.01, -1e6, 1e17, 12345678901234567]), f"{c.name}.amount"
     return malign_value(rnd, t, c, canonical)
@@ -1012,15 +1216,30 @@ def xlsx_row(rnd: random.Random, t: Table, r: Row, wan: bool) -> tuple[list[Any]
     elif r.cls == "garbage":
         for junk in r.junk:
             c = rnd.choice(cols)
-            cells[c.name] = rnd.choice([clean_xml(str(junk)), "=1+1", "=A1*2", True, False, float("nan"),
-                                        float("inf"), 1e300, -0.0, 10**20, datetime(1900, 1, 1),
-                                        datetime(9999, 12, 31, 23, 59, 59), 0.1 + 0.2])
+            cells[c.name] = rnd.choice(
+                [
+                    clean_xml(str(junk)),
+                    "=1+1",
+                    "=A1*2",
+                    True,
+                    False,
+                    float("nan"),
+                    float("inf"),
+                    1e300,
+                    -0.0,
+                    10**20,
+                    datetime(1900, 1, 1),
+                    datetime(9999, 12, 31, 23, 59, 59),
+                    0.1 + 0.2,
+                ]
+            )
         merge = rnd.random() < 0.3
     return [clean_xml(cells[c.name]) for c in cols], merge
 
 
-def sheet_rows(t: Table, plan: Plan, rnd: random.Random, wan: bool, top: int
-               ) -> tuple[list[str], list[tuple[Row | None, list[Any], bool]]]:
+def sheet_rows(
+    t: Table, plan: Plan, rnd: random.Random, wan: bool, top: int
+) -> tuple[list[str], list[tuple[Row | None, list[Any], bool]]]:
     header = [c.header for c in t.columns]
     for i, c in enumerate(t.columns):
         if c.kind == "amount":
@@ -1059,8 +1278,12 @@ def workbook_bytes(sheets: list[Sheet]) -> bytes:
             ws.append(cells)
             if merge and r is not None and len(cells) > 2:
                 first = 1 + random.Random(r.seed).randrange(len(cells) - 1)
-                ws.merge_cells(start_row=ws.max_row, start_column=first, end_row=ws.max_row,
-                               end_column=min(len(cells), first + 2))
+                ws.merge_cells(
+                    start_row=ws.max_row,
+                    start_column=first,
+                    end_row=ws.max_row,
+                    end_column=min(len(cells), first + 2),
+                )
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -1099,8 +1322,12 @@ def run_xlsx(plans: list[Plan], twist: str, seed: int) -> None:
         i = rnd.randrange(3)
         name, header, records, top_ = sheets[i]
         drop = rnd.randrange(len(header))  # type: ignore[arg-type]
-        sheets[i] = (name, [h for j, h in enumerate(header) if j != drop],  # type: ignore[union-attr]
-                     [(r, [v for j, v in enumerate(cells) if j != drop], m) for r, cells, m in records], top_)
+        sheets[i] = (
+            name,
+            [h for j, h in enumerate(header) if j != drop],  # type: ignore[union-attr]
+            [(r, [v for j, v in enumerate(cells) if j != drop], m) for r, cells, m in records],
+            top_,
+        )
         expect = {"batch.columns"}
     elif twist == "sheet_order":
         rnd.shuffle(sheets)
@@ -1112,8 +1339,13 @@ def run_xlsx(plans: list[Plan], twist: str, seed: int) -> None:
         # a damaged zip is unreadable; cut before its 4-byte signature it is no zip at all
         expect = {"batch.unreadable"} if data.startswith(b"PK\x03\x04") else {"batch.structure"}
     elif twist == "not_xlsx":
-        data = rnd.choice([b"PK\x03\x04" + b"\x00" * 40, "日期,姓名\r\n".encode("gb18030"),
-                           b"\xd0\xcf\x11\xe0" + b"x" * 100])  # a zip that is no workbook, a CSV, an old .xls
+        data = rnd.choice(
+            [
+                b"PK\x03\x04" + b"\x00" * 40,
+                "日期,姓名\r\n".encode("gb18030"),
+                b"\xd0\xcf\x11\xe0" + b"x" * 100,
+            ]
+        )  # a zip that is no workbook, a CSV, an old .xls
         # a damaged zip is unreadable; anything that is no zip is not what its name says
         expect = {"batch.unreadable"} if data.startswith(b"PK\x03\x04") else {"batch.structure"}
     n_rows = sum(len(v) for v in rows.values())
@@ -1123,8 +1355,9 @@ def run_xlsx(plans: list[Plan], twist: str, seed: int) -> None:
     outcomes = screen_file(source, name, data)
     where = f"{source}/{name} [{twist}]"
     if expect is not None:
-        assert len(outcomes) == 1 and outcomes[0].table_name == WHOLE_FILE, \
+        assert len(outcomes) == 1 and outcomes[0].table_name == WHOLE_FILE, (
             f"{where}: expected {expect}, got {[(o.table_name, o.error) for o in outcomes]}"
+        )
         check_rejected(outcomes[0], expect, where, n_rows)
         return
     by_table = {o.table_name: o for o in outcomes}
@@ -1137,8 +1370,9 @@ def test_fuzz_welfare() -> None:
     plan = row_plans(schema.table("welfare", "condolence"), 22, 34, ("none",))
 
     @fuzz_settings(EXAMPLES)
-    @given(plans=st.tuples(plan, plan, plan), twist=st.sampled_from(XLSX_TWISTS),
-           seed=st.integers(0, 2**32 - 1))
+    @given(
+        plans=st.tuples(plan, plan, plan), twist=st.sampled_from(XLSX_TWISTS), seed=st.integers(0, 2**32 - 1)
+    )
     def run(plans: tuple[Plan, Plan, Plan], twist: str, seed: int) -> None:
         run_xlsx(list(plans), twist, seed)
 
@@ -1147,11 +1381,15 @@ def test_fuzz_welfare() -> None:
 
 # ================================================================= members
 MEMBERS_DDL = {
-    "member": ("create table member (member_id integer primary key, id_card text, name text, phone text,"
-               " union_code text, employment_form text, is_migrant integer, is_veteran integer,"
-               " joined_on text, updated_at text, deleted_at text)"),
-    "member_card": ("create table member_card (card_event_id integer primary key, member_id integer,"
-                    " card_no text, action text, action_on text, updated_at text)"),
+    "member": (
+        "create table member (member_id integer primary key, id_card text, name text, phone text,"
+        " union_code text, employment_form text, is_migrant integer, is_veteran integer,"
+        " joined_on text, updated_at text, deleted_at text)"
+    ),
+    "member_card": (
+        "create table member_card (card_event_id integer primary key, member_id integer,"
+        " card_no text, action text, action_on text, updated_at text)"
+    ),
 }
 """The member platform's two tables (as tests/support.py MEMBERS_DDL), one statement each."""
 DB_TWISTS = ("none",) * 8 + ("missing_column", "missing_table")
@@ -1175,8 +1413,9 @@ def db_value(rnd: random.Random, c: Column, canonical: str | None, is_key: bool)
         return rnd.choice([benign_text(rnd, c, canonical), canonical.encode("utf-8")])
     if c.kind == "date":
         d = date.fromisoformat(canonical)
-        return rnd.choice([canonical, f"{d.year}/{d.month}/{d.day}", d.strftime("%Y%m%d"),
-                           f"{canonical} 00:00:00"])
+        return rnd.choice(
+            [canonical, f"{d.year}/{d.month}/{d.day}", d.strftime("%Y%m%d"), f"{canonical} 00:00:00"]
+        )
     return benign_text(rnd, c, canonical)
 
 
@@ -1266,13 +1505,15 @@ def run_members(plans: list[Plan], twist: str, seed: int) -> None:
                 r.original = cells
                 values = dict(zip([c.name for c in t.columns], cells, strict=True))
                 marks = ", ".join("?" * len(names))
-                con.execute(f"insert into {t.name} ({', '.join(names)}) values ({marks})",
-                            [values[n] for n in names])
+                con.execute(
+                    f"insert into {t.name} ({', '.join(names)}) values ({marks})", [values[n] for n in names]
+                )
                 if r.cls == "malign":
                     # SQLite's type affinity may turn what was written into something else ('1e5' in an
                     # integer column is stored as 100000): the row's expected rule is then unknown
-                    stored = con.execute(f"select {', '.join(names)} from {t.name} where {t.key[0]} = ?",
-                                         [values[t.key[0]]]).fetchone()
+                    stored = con.execute(
+                        f"select {', '.join(names)} from {t.name} where {t.key[0]} = ?", [values[t.key[0]]]
+                    ).fetchone()
                     if [members.db_text(v) for v in stored] != [members.db_text(values[n]) for n in names]:
                         r.cls = "garbage"
             rows[t.name] = plan.rows
@@ -1297,17 +1538,22 @@ def run_members(plans: list[Plan], twist: str, seed: int) -> None:
             engine = sa.create_engine(url)
             try:
                 with engine.connect() as conn:
-                    nulls = conn.execute(sa.text(
-                        f"select count(*) from {t.name} where updated_at is null")).scalar_one()
+                    nulls = conn.execute(
+                        sa.text(f"select count(*) from {t.name} where updated_at is null")
+                    ).scalar_one()
                     k = rnd.randint(1, nulls) if nulls and rnd.random() < 0.7 else rnd.randint(1, len(every))
                     first, cursor = members.read_page(conn, t, PULLED_ON, None, None, k)
-                    rest = (members.read_page(conn, t, PULLED_ON, None, cursor, None)[0] if cursor
-                            else first.clear())
+                    rest = (
+                        members.read_page(conn, t, PULLED_ON, None, cursor, None)[0]
+                        if cursor
+                        else first.clear()
+                    )
             finally:
                 engine.dispose()
             split = [int(x) for f in (first, rest) for x in f[t.key[0]].to_list()]
-            assert sorted(split) == every, \
+            assert sorted(split) == every, (
                 f"{where}: a first page of {k} rows, then the rest: rows lost or repeated"
+            )
             if t is paged_table:
                 limit = rnd.choice([3, 7])
                 paged = [int(x) for f in pull_all(url, t, limit) for x in f[t.key[0]].to_list()]
@@ -1332,10 +1578,15 @@ def test_paged_pull_goes_past_rows_without_updated_at(tmp_path: Path) -> None:
     db = tmp_path / "m.sqlite"
     con = sqlite3.connect(db)
     con.execute(MEMBERS_DDL["member_card"])
-    con.executemany("insert into member_card values (?,?,?,?,?,?)",
-                    [(1, 1, "K1", "new", "2021-03-01", None), (2, 1, "K1", "renew", "2021-04-01", None),
-                     (3, 2, "K2", "new", "2021-03-01", "2021-03-01 09:00:00"),
-                     (4, 2, "K2", "renew", "2021-05-01", "2021-05-01 09:00:00")])
+    con.executemany(
+        "insert into member_card values (?,?,?,?,?,?)",
+        [
+            (1, 1, "K1", "new", "2021-03-01", None),
+            (2, 1, "K1", "renew", "2021-04-01", None),
+            (3, 2, "K2", "new", "2021-03-01", "2021-03-01 09:00:00"),
+            (4, 2, "K2", "renew", "2021-05-01", "2021-05-01 09:00:00"),
+        ],
+    )
     con.commit()
     con.close()
     t = schema.table("members", "member_card")
@@ -1344,14 +1595,22 @@ def test_paged_pull_goes_past_rows_without_updated_at(tmp_path: Path) -> None:
         assert [x for f in pages for x in f["card_event_id"].to_list()] == ["1", "2", "3", "4"], limit
 
 
-@pytest.mark.parametrize("line", [RAGGED_LINES[-2], RAGGED_LINES[-1]],
-                         ids=["int_over_digit_limit", "deep_nesting"])
+@pytest.mark.parametrize(
+    "line", [RAGGED_LINES[-2], RAGGED_LINES[-1]], ids=["int_over_digit_limit", "deep_nesting"]
+)
 def test_json_python_refuses_is_a_parse_error_row(line: str, tmp_path: Path) -> None:
     """Valid JSON syntax that json.loads still refuses (ValueError, RecursionError) crashed the reader."""
     path = tmp_path / "training" / DELIVERY.isoformat() / "sessions.jsonl"
     path.parent.mkdir(parents=True)
-    good = json.dumps({"session_id": "S1", "title": "讲座", "mode": "online", "start_date": "2021-05-01",
-                       "end_date": "2021-05-01"})
+    good = json.dumps(
+        {
+            "session_id": "S1",
+            "title": "讲座",
+            "mode": "online",
+            "start_date": "2021-05-01",
+            "end_date": "2021-05-01",
+        }
+    )
     path.write_text(f"{good}\n{line}\n", encoding="utf-8")
     [delivery] = common.discover(tmp_path, "training")
     [outcome] = screen_delivery(delivery, QUALITY)
@@ -1368,9 +1627,30 @@ def random_plan(rnd: random.Random, n: int, twist: str = "none") -> Plan:
     for _ in range(n):
         roll = rnd.randrange(100)
         cls = "valid" if roll < 47 else "malign" if roll < 81 else "garbage" if roll < 97 else "ragged"
-        junk = [rnd.choice(["", "NULL", "\u202e反转", "👷\u200d♀️", "=1+1", "-0", "1e309", "\r\n", "\x00", "𠀀",
-                            "Ｇ Ｈ", '"', "0" * 40])
-                for _ in range(rnd.randint(1, 3))] if cls == "garbage" else []
+        junk = (
+            [
+                rnd.choice(
+                    [
+                        "",
+                        "NULL",
+                        "\u202e反转",
+                        "👷\u200d♀️",
+                        "=1+1",
+                        "-0",
+                        "1e309",
+                        "\r\n",
+                        "\x00",
+                        "𠀀",
+                        "Ｇ Ｈ",
+                        '"',
+                        "0" * 40,
+                    ]
+                )
+                for _ in range(rnd.randint(1, 3))
+            ]
+            if cls == "garbage"
+            else []
+        )
         rows.append(Row(cls, {}, seed=rnd.randrange(2**32), junk=junk))
     blanks = sorted(rnd.randrange(n + 1) for _ in range(rnd.randrange(3)))
     return Plan(rows, blanks, twist, rnd.randrange(2**32))
@@ -1381,8 +1661,16 @@ def fuzzed_landing(root: Path, seed: int) -> dict[str, int]:
     database, all fuzzed; the number of generated rows per delivered file (rel name)."""
     rnd = random.Random(seed)
     written: dict[str, int] = {}
-    later = ("none", "none", "reorder", "extra_column", "wrong_encoding", "missing_column", "unit_wan",
-             "header_only")
+    later = (
+        "none",
+        "none",
+        "reorder",
+        "extra_column",
+        "wrong_encoding",
+        "missing_column",
+        "unit_wan",
+        "header_only",
+    )
     for day, twist_pool in ((date(2021, 5, 31), ("none",)), (DELIVERY, later)):
         for source in ("registry", "rights", "finance", "events", "training"):
             for t in schema.tables_of(source):
@@ -1436,12 +1724,25 @@ def test_a_real_run_over_fuzzed_deliveries_ends_cleanly_and_conserves_rows(tmp_p
     written = fuzzed_landing(landing, seed)
     warehouse = f"duckdb:///{tmp_path / 'wh.duckdb'}"
     with local_prefect_server(tmp_path / "prefect") as (api_url, _):
-        env = dict(clean_env(), PREFECT_API_URL=api_url, PREFECT_HOME=str(tmp_path / "prefect-client"),
-                   UNIONWH_HOME=str(tmp_path), UNIONWH_LANDING=str(landing), UNIONWH_WAREHOUSE=warehouse,
-                   UNIONWH_OUTPUT=str(tmp_path / "runs"), UNIONWH_PII_KEY="fuzz-test-key-0123456789abcdef",
-                   UNIONWH_REPORT_YEAR="2021")
-        done = subprocess.run([sys.executable, "-m", "flows.cli", "run"], env=env,
-                              capture_output=True, text=True, timeout=600)
+        env = dict(
+            clean_env(),
+            PREFECT_API_URL=api_url,
+            PREFECT_HOME=str(tmp_path / "prefect-client"),
+            UNIONWH_HOME=str(tmp_path),
+            UNIONWH_LANDING=str(landing),
+            UNIONWH_WAREHOUSE=warehouse,
+            UNIONWH_OUTPUT=str(tmp_path / "runs"),
+            UNIONWH_PII_KEY="fuzz-test-key-0123456789abcdef",
+            UNIONWH_REPORT_YEAR="2021",
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "run"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
     where = f"landing seed {seed} (fuzzed_landing(<dir>, {seed}) rebuilds it)"
     tail = f"\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
     assert done.returncode in (0, 1), f"{where}: exit {done.returncode}{tail}"
@@ -1449,23 +1750,39 @@ def test_a_real_run_over_fuzzed_deliveries_ends_cleanly_and_conserves_rows(tmp_p
     engine = sa.create_engine(warehouse)
     try:
         with engine.connect() as conn:
-            ledger = conn.execute(sa.text(
-                "select source, table_name, file_name, rows_read, rows_loaded, rows_quarantined, status, "
-                "error_rule from ops.load_ledger")).all()
-            quarantine = dict(conn.execute(sa.text(
-                "select file_name || '|' || table_name, count(*) from ops.quarantine "
-                "where rules <> '' and reasons like '%zh%' group by 1")).all())
+            ledger = conn.execute(
+                sa.text(
+                    "select source, table_name, file_name, rows_read, rows_loaded, rows_quarantined, status, "
+                    "error_rule from ops.load_ledger"
+                )
+            ).all()
+            quarantine = dict(
+                conn.execute(
+                    sa.text(
+                        "select file_name || '|' || table_name, count(*) from ops.quarantine "
+                        "where rules <> '' and reasons like '%zh%' group by 1"
+                    )
+                ).all()
+            )
             raw = {}
             for t in schema.TABLES:
-                raw.update({f"{f}|{t.name}": n for f, n in conn.execute(sa.text(
-                    f"select _file_name, count(*) from raw.{t.raw_table} group by 1")).all()})
+                raw.update(
+                    {
+                        f"{f}|{t.name}": n
+                        for f, n in conn.execute(
+                            sa.text(f"select _file_name, count(*) from raw.{t.raw_table} group by 1")
+                        ).all()
+                    }
+                )
     finally:
         engine.dispose()
     assert ledger, f"{where}: nothing in the ledger{tail}"
     by_file: defaultdict[str, int] = defaultdict(int)
     for source, table, file, read, loaded, quarantined, status, rule in ledger:
-        what = (f"{where}: {file} ({table}) {status} {rule}: read {read}, loaded {loaded}, "
-                f"quarantined {quarantined}")
+        what = (
+            f"{where}: {file} ({table}) {status} {rule}: read {read}, loaded {loaded}, "
+            f"quarantined {quarantined}"
+        )
         if status == "loaded":
             assert read == loaded + quarantined, what
             assert raw.get(f"{file}|{table}", 0) == loaded, what
@@ -1474,10 +1791,12 @@ def test_a_real_run_over_fuzzed_deliveries_ends_cleanly_and_conserves_rows(tmp_p
             assert status == "rejected" and rule in KNOWN_BATCH_RULES, what
             assert loaded == quarantined == 0, what
         by_file[file] += read
-    print(f"\nreal run ({where}): exit {done.returncode}, {len(ledger)} ledger rows, "
-          f"{sum(r[3] for r in ledger)} rows read, {sum(r[4] for r in ledger)} loaded, "
-          f"{sum(r[5] for r in ledger)} quarantined, "
-          f"rejected: {Counter(r[7] for r in ledger if r[6] == 'rejected')}")
+    print(
+        f"\nreal run ({where}): exit {done.returncode}, {len(ledger)} ledger rows, "
+        f"{sum(r[3] for r in ledger)} rows read, {sum(r[4] for r in ledger)} loaded, "
+        f"{sum(r[5] for r in ledger)} quarantined, "
+        f"rejected: {Counter(r[7] for r in ledger if r[6] == 'rejected')}"
+    )
     # every delivered file was looked at, and read all of its rows (a rejected file may hold its rows back
     # before counting them: read is then 0 or all)
     missing = set(written) - set(by_file)

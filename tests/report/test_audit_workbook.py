@@ -79,21 +79,52 @@ def test_publication_reads_the_manifest_hash_and_creates_nothing(tmp_path: Path)
     folder = tmp_path / "published" / "2021"
     folder.mkdir(parents=True)
     (folder / "MANIFEST.sha256").write_text("abc  summary-2021.md\n", encoding="utf-8")
-    (folder / "publication.json").write_text(json.dumps({"published_at": "2022-03-01T09:00:00"}), encoding="utf-8")
+    (folder / "publication.json").write_text(
+        json.dumps({"published_at": "2022-03-01T09:00:00"}), encoding="utf-8"
+    )
     digest = hashlib.sha256(b"abc  summary-2021.md\n").hexdigest()
     assert publication(tmp_path / "published", 2021) == (True, "2022-03-01T09:00:00", digest)
 
 
 def small_audit(meta: AuditMeta) -> Audit:
-    exceptions = [{"exception_id": "budget_overrun:XMBZ:2021", "rule": "budget_overrun", "project_code": "XMBZ",
-                   "reference": "XMBZ:2021", "event_date": None, "amount_yuan": Decimal("12.50"),
-                   "reason_zh": "项目XMBZ全年支出超出预算", "reason_en": "over", "source_file": None, "source_row": None}]
-    reconciliation = [{"project_code": "TJ", "ledger_total_yuan": Decimal(100), "ledger_rows": 2,
-                       "postings_yuan": Decimal(280), "posting_lines": 3, "difference_yuan": Decimal(180),
-                       "is_gap": True}]
-    budget = [{"project_code": "XMBZ", "report_month": m, "project_name": "项目化补助", "budget_yuan": Decimal(100),
-               "actual_yuan": Decimal(10 if m < 12 else 2.5), "actual_to_date_yuan": Decimal(10 * m),
-               "remaining_yuan": Decimal(100 - 10 * m), "is_over_budget": m > 10} for m in range(1, 13)]
+    exceptions = [
+        {
+            "exception_id": "budget_overrun:XMBZ:2021",
+            "rule": "budget_overrun",
+            "project_code": "XMBZ",
+            "reference": "XMBZ:2021",
+            "event_date": None,
+            "amount_yuan": Decimal("12.50"),
+            "reason_zh": "项目XMBZ全年支出超出预算",
+            "reason_en": "over",
+            "source_file": None,
+            "source_row": None,
+        }
+    ]
+    reconciliation = [
+        {
+            "project_code": "TJ",
+            "ledger_total_yuan": Decimal(100),
+            "ledger_rows": 2,
+            "postings_yuan": Decimal(280),
+            "posting_lines": 3,
+            "difference_yuan": Decimal(180),
+            "is_gap": True,
+        }
+    ]
+    budget = [
+        {
+            "project_code": "XMBZ",
+            "report_month": m,
+            "project_name": "项目化补助",
+            "budget_yuan": Decimal(100),
+            "actual_yuan": Decimal(10 if m < 12 else 2.5),
+            "actual_to_date_yuan": Decimal(10 * m),
+            "remaining_yuan": Decimal(100 - 10 * m),
+            "is_over_budget": m > 10,
+        }
+        for m in range(1, 13)
+    ]
     return Audit(2021, exceptions, reconciliation, budget, meta)
 
 
@@ -109,9 +140,15 @@ def test_checks_count_each_rule_and_sum_its_amounts() -> None:
 
 @pytest.mark.unit
 def test_the_cover_states_a_published_year_with_its_manifest_hash(tmp_path: Path) -> None:
-    meta = AuditMeta(federation="某区总工会", run_id="20220301T020000-bbbbbb",
-                     run_time=datetime(2022, 3, 1, 2, 5), warehouse="postgresql+psycopg://u:***@db/wh",
-                     published=True, published_at="2022-03-02T10:00:00", manifest_sha256="f" * 64)
+    meta = AuditMeta(
+        federation="某区总工会",
+        run_id="20220301T020000-bbbbbb",
+        run_time=datetime(2022, 3, 1, 2, 5),
+        warehouse="postgresql+psycopg://u:***@db/wh",
+        published=True,
+        published_at="2022-03-02T10:00:00",
+        manifest_sha256="f" * 64,
+    )
     out = write_workbook(small_audit(meta), tmp_path / "a.xlsx")
     wb = openpyxl.load_workbook(out)
     text = [str(c.value) for row in wb[COVER_SHEET].iter_rows() for c in row if c.value is not None]
@@ -207,9 +244,16 @@ def test_sheets_tables_headers_and_frozen_panes(book: openpyxl.Workbook) -> None
             if header:
                 assert dim.width >= display_width(header) + 2  # fitted, counting CJK as 2
     voucher = book[rule_sheet("unapproved_payment")]
-    assert [c.value for c in voucher[HEADER_ROW - 1]][:8] == ["voucher_no", "line_no", "posting_date",
-                                                              "project_code", "payee_code", "payee_name", "memo",
-                                                              "approval_no"]
+    assert [c.value for c in voucher[HEADER_ROW - 1]][:8] == [
+        "voucher_no",
+        "line_no",
+        "posting_date",
+        "project_code",
+        "payee_code",
+        "payee_name",
+        "memo",
+        "approval_no",
+    ]
 
 
 @pytest.mark.e2e
@@ -246,7 +290,9 @@ def test_every_sheet_prints_landscape_one_page_wide_with_repeated_headers(book: 
 
 
 @pytest.mark.e2e
-def test_the_cover_states_the_run_the_warehouse_and_links_every_count(demo: Demo, book: openpyxl.Workbook) -> None:
+def test_the_cover_states_the_run_the_warehouse_and_links_every_count(
+    demo: Demo, book: openpyxl.Workbook
+) -> None:
     ws = book[COVER_SHEET]
     text = [str(c.value) for row in ws.iter_rows() for c in row if c.value is not None]
     assert ws["A1"].value == "天津港保税区总工会2021年度经费审计"
@@ -264,13 +310,24 @@ def test_the_cover_states_the_run_the_warehouse_and_links_every_count(demo: Demo
                 labels.discard(cell.value)
     assert labels == set()
 
-    counts = {r[0]: int(r[1]) for r in demo.query(
-        "select rule, count(*) from marts.audit_exceptions where report_year = 2021 group by rule")}
-    gaps = demo.query("select count(*) from marts.audit_reconciliation where report_year = 2021 and is_gap")[0][0]
-    over = demo.query("select count(distinct project_code) from marts.audit_budget_vs_actual "
-                      "where report_year = 2021 and is_over_budget")[0][0]
-    expected = {"reconciliation": gaps, "budget_vs_actual": over,
-                **{rule: counts.get(rule, 0) for rule, _, _ in EXCEPTION_RULES}}
+    counts = {
+        r[0]: int(r[1])
+        for r in demo.query(
+            "select rule, count(*) from marts.audit_exceptions where report_year = 2021 group by rule"
+        )
+    }
+    gaps = demo.query("select count(*) from marts.audit_reconciliation where report_year = 2021 and is_gap")[
+        0
+    ][0]
+    over = demo.query(
+        "select count(distinct project_code) from marts.audit_budget_vs_actual "
+        "where report_year = 2021 and is_over_budget"
+    )[0][0]
+    expected = {
+        "reconciliation": gaps,
+        "budget_vs_actual": over,
+        **{rule: counts.get(rule, 0) for rule, _, _ in EXCEPTION_RULES},
+    }
     table = ws.tables["checks"]
     first, last = (int(re.sub(r"\D", "", x)) for x in table.ref.split(":"))
     stated, links = {}, {}
@@ -278,8 +335,11 @@ def test_the_cover_states_the_run_the_warehouse_and_links_every_count(demo: Demo
         stated[ws.cell(r, 3).value] = ws.cell(r, 5).value
         links[ws.cell(r, 3).value] = ws.cell(r, 5).hyperlink.location
     assert stated == expected and sum(expected.values()) >= 5
-    assert links == {"reconciliation": f"'{RECONCILIATION_SHEET}'!A1", "budget_vs_actual": f"'{BUDGET_SHEET}'!A1",
-                     **{rule: f"'{rule_sheet(rule)}'!A1" for rule, _, _ in EXCEPTION_RULES}}
+    assert links == {
+        "reconciliation": f"'{RECONCILIATION_SHEET}'!A1",
+        "budget_vs_actual": f"'{BUDGET_SHEET}'!A1",
+        **{rule: f"'{rule_sheet(rule)}'!A1" for rule, _, _ in EXCEPTION_RULES},
+    }
     assert ws.cell(last + 1, 5).value == sum(counts.values())  # the total of the rules
 
 
@@ -291,32 +351,47 @@ def test_every_total_equals_the_warehouse(demo: Demo, book: openpyxl.Workbook) -
     amounts = {cover.cell(r, 3).value: cover.cell(r, 6).value for r in range(1, cover.max_row + 1)}
     for rule, _, _ in EXCEPTION_RULES:
         rows = table_rows(book[rule_sheet(rule)])
-        marts = demo.query(f"select reference, amount_yuan, voucher_no, line_no, memo from marts.audit_exceptions "
-                           f"where report_year = 2021 and rule = '{rule}'")
+        marts = demo.query(
+            f"select reference, amount_yuan, voucher_no, line_no, memo from marts.audit_exceptions "
+            f"where report_year = 2021 and rule = '{rule}'"
+        )
         assert len(rows) == len(marts), rule
         assert sum(money(r["amount_yuan"]) for r in rows) == sum(money(m[1]) for m in marts)
         assert money(amounts[rule]) == sum(money(m[1]) for m in marts)
         keys = {c.key for c in EXCEPTION_TABLES[rule]}
         if "voucher_no" in keys:
             assert sorted((r["voucher_no"], r["line_no"], r["memo"]) for r in rows) == sorted(
-                (m[2], m[3], m[4]) for m in marts)
+                (m[2], m[3], m[4]) for m in marts
+            )
         else:
             assert sorted(r["reference"] for r in rows) == sorted(m[0] for m in marts)
 
     recon = table_rows(book[RECONCILIATION_SHEET])
-    marts = demo.query("select project_code, ledger_total_yuan, ledger_rows, postings_yuan, posting_lines, "
-                       "difference_yuan, is_gap from marts.audit_reconciliation where report_year = 2021 "
-                       "order by project_code")
-    assert [(r["project_code"], money(r["ledger_total_yuan"]), r["ledger_rows"], money(r["postings_yuan"]),
-             r["posting_lines"], money(r["difference_yuan"]), r["is_gap"] == "是") for r in recon] == [
-        (m[0], money(m[1]), m[2], money(m[3]), m[4], money(m[5]), bool(m[6])) for m in marts]
+    marts = demo.query(
+        "select project_code, ledger_total_yuan, ledger_rows, postings_yuan, posting_lines, "
+        "difference_yuan, is_gap from marts.audit_reconciliation where report_year = 2021 "
+        "order by project_code"
+    )
+    assert [
+        (
+            r["project_code"],
+            money(r["ledger_total_yuan"]),
+            r["ledger_rows"],
+            money(r["postings_yuan"]),
+            r["posting_lines"],
+            money(r["difference_yuan"]),
+            r["is_gap"] == "是",
+        )
+        for r in recon
+    ] == [(m[0], money(m[1]), m[2], money(m[3]), m[4], money(m[5]), bool(m[6])) for m in marts]
     gap = [m for m in marts if m[6]]
     assert money(amounts["reconciliation"]) == sum(money(m[5]) for m in gap)
 
     budget = table_rows(book[BUDGET_SHEET])
     (n, budget_sum, actual_sum, over) = demo.query(
         "select count(*), sum(budget_yuan), sum(actual_yuan), sum(case when is_over_budget then 1 else 0 end) "
-        "from marts.audit_budget_vs_actual where report_year = 2021")[0]
+        "from marts.audit_budget_vs_actual where report_year = 2021"
+    )[0]
     assert len(budget) == n > 12
     assert sum(money(r["budget_yuan"]) for r in budget) == money(budget_sum)
     assert sum(money(r["actual_yuan"]) for r in budget) == money(actual_sum)
@@ -324,7 +399,9 @@ def test_every_total_equals_the_warehouse(demo: Demo, book: openpyxl.Workbook) -
 
 
 @pytest.mark.e2e
-def test_exceptions_are_traceable_filled_and_free_of_personal_data(demo: Demo, book: openpyxl.Workbook) -> None:
+def test_exceptions_are_traceable_filled_and_free_of_personal_data(
+    demo: Demo, book: openpyxl.Workbook
+) -> None:
     for rule in ("unapproved_payment", "unknown_or_revoked_payee"):
         ws = book[rule_sheet(rule)]
         rows = table_rows(ws)
@@ -346,7 +423,10 @@ def test_exceptions_are_traceable_filled_and_free_of_personal_data(demo: Demo, b
     for ws in book.worksheets:
         for row in ws.iter_rows():
             for cell in row:
-                assert not (isinstance(cell.value, str) and ID_SHAPED.search(cell.value)), (ws.title, cell.coordinate)
+                assert not (isinstance(cell.value, str) and ID_SHAPED.search(cell.value)), (
+                    ws.title,
+                    cell.coordinate,
+                )
 
 
 @pytest.mark.e2e
@@ -358,15 +438,31 @@ def test_the_workbook_prints_to_a_few_pages(demo: Demo, tmp_path: Path) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail("LibreOffice (soffice) and poppler (pdfinfo) are needed in CI: .ci/run installs them")
         pytest.skip("LibreOffice (soffice) or poppler (pdfinfo) is not installed: cannot render the workbook")
-    subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}", "--headless",
-                    "--convert-to", "pdf", "--outdir", str(tmp_path), str(demo.workbook)],
-                   check=True, capture_output=True, timeout=180)
+    subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(demo.workbook),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
     pdf = tmp_path / "audit-2021.pdf"
     info = subprocess.run([pdfinfo, str(pdf)], check=True, capture_output=True, text=True).stdout
     pages = int(re.search(r"^Pages:\s+(\d+)", info, re.MULTILINE).group(1))
     assert 2 + len(EXCEPTION_RULES) <= pages <= 12
-    first = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-layout", str(pdf), "-"], check=True,
-                           capture_output=True, text=True).stdout
+    first = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", "-layout", str(pdf), "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert "天津港保税区总工会2021年度经费审计" in first
     assert f"第 1 页 共 {pages} 页" in " ".join(first.split())  # LibreOffice numbers the workbook's pages
 
@@ -374,7 +470,10 @@ def test_the_workbook_prints_to_a_few_pages(demo: Demo, tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_dates_in_the_demo_are_the_marts_dates(demo: Demo, book: openpyxl.Workbook) -> None:
     rows = table_rows(book[rule_sheet("unapproved_payment")])
-    marts = demo.query("select posting_date from marts.audit_exceptions where rule = 'unapproved_payment' "
-                       "and report_year = 2021")
+    marts = demo.query(
+        "select posting_date from marts.audit_exceptions where rule = 'unapproved_payment' "
+        "and report_year = 2021"
+    )
     assert sorted(r["posting_date"].date() for r in rows) == sorted(
-        m[0] if isinstance(m[0], date) else date.fromisoformat(str(m[0])) for m in marts)
+        m[0] if isinstance(m[0], date) else date.fromisoformat(str(m[0])) for m in marts
+    )

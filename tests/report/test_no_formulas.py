@@ -24,16 +24,35 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from flows.report.audit import (BUDGET_SHEET, BUDGET_TABLE, EXCEPTION_RULES, EXCEPTION_TABLES, RECONCILIATION_SHEET,
-                                RECONCILIATION_TABLE, TRACE_COLUMNS, Audit, rule_sheet, write_workbook)
+from flows.report.audit import (
+    BUDGET_SHEET,
+    BUDGET_TABLE,
+    EXCEPTION_RULES,
+    EXCEPTION_TABLES,
+    RECONCILIATION_SHEET,
+    RECONCILIATION_TABLE,
+    TRACE_COLUMNS,
+    Audit,
+    rule_sheet,
+    write_workbook,
+)
 from flows.report.cells import csv_field, csv_row, csv_text
 from flows.report.format import Figure, figures_csv
 from flows.report.publish import _rows_csv, diff, figure_rows
-
 from tests.support import Env
 
-HOSTILE = ("=1+1", "+1+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1", '=HYPERLINK("http://evil","click")',
-           "=cmd|' /C calc'!A0", "-", "=")
+HOSTILE = (
+    "=1+1",
+    "+1+1",
+    "-2+3",
+    "@SUM(A1)",
+    "\t=1+1",
+    "\r=1+1",
+    '=HYPERLINK("http://evil","click")',
+    "=cmd|' /C calc'!A0",
+    "-",
+    "=",
+)
 """Each prefix OWASP lists, the classic payloads, and the one-character edge cases."""
 HARMLESS = ("V1/1", "项目化补助", " =1", "'=1", "1+1", "")
 
@@ -94,19 +113,48 @@ def hostile_audit() -> Audit:
     exceptions = []
     for rule, _, _ in EXCEPTION_RULES:
         for i, text in enumerate(HOSTILE):
-            exceptions.append({"exception_id": f"{rule}:{text}", "rule": rule, "project_code": text,
-                               "reference": text, "event_date": date(2021, 3, 1),
-                               "amount_yuan": Decimal("-12.50"), "reason_zh": text, "reason_en": text,
-                               "source_file": text, "source_row": i + 2,
-                               **{c: text for c in TRACE_COLUMNS}, "line_no": i + 1,
-                               "posting_date": date(2021, 3, 1)})
-    reconciliation = [{"project_code": text, "ledger_total_yuan": Decimal("-1.00"), "ledger_rows": 1,
-                       "postings_yuan": Decimal("2.00"), "posting_lines": 1,
-                       "difference_yuan": Decimal("-3.00"), "is_gap": True} for text in HOSTILE]
-    budget = [{"project_code": text, "report_month": 3, "project_name": text,
-               "budget_yuan": Decimal("100.00"), "actual_yuan": Decimal("-5.00"),
-               "actual_to_date_yuan": Decimal("-5.00"),
-               "remaining_yuan": Decimal("105.00"), "is_over_budget": False} for text in HOSTILE]
+            exceptions.append(
+                {
+                    "exception_id": f"{rule}:{text}",
+                    "rule": rule,
+                    "project_code": text,
+                    "reference": text,
+                    "event_date": date(2021, 3, 1),
+                    "amount_yuan": Decimal("-12.50"),
+                    "reason_zh": text,
+                    "reason_en": text,
+                    "source_file": text,
+                    "source_row": i + 2,
+                    **{c: text for c in TRACE_COLUMNS},
+                    "line_no": i + 1,
+                    "posting_date": date(2021, 3, 1),
+                }
+            )
+    reconciliation = [
+        {
+            "project_code": text,
+            "ledger_total_yuan": Decimal("-1.00"),
+            "ledger_rows": 1,
+            "postings_yuan": Decimal("2.00"),
+            "posting_lines": 1,
+            "difference_yuan": Decimal("-3.00"),
+            "is_gap": True,
+        }
+        for text in HOSTILE
+    ]
+    budget = [
+        {
+            "project_code": text,
+            "report_month": 3,
+            "project_name": text,
+            "budget_yuan": Decimal("100.00"),
+            "actual_yuan": Decimal("-5.00"),
+            "actual_to_date_yuan": Decimal("-5.00"),
+            "remaining_yuan": Decimal("105.00"),
+            "is_over_budget": False,
+        }
+        for text in HOSTILE
+    ]
     return Audit(2021, exceptions, reconciliation, budget)
 
 
@@ -124,11 +172,18 @@ def test_audit_workbook_holds_hostile_text_as_text(tmp_path: Path) -> None:
     assert "<t>=cmd|' /C calc'!A0</t>" in strings  # the text itself, in the shared strings
 
     wb = openpyxl.load_workbook(out)
-    sheets = [(RECONCILIATION_SHEET, RECONCILIATION_TABLE, audit.reconciliation),
-              (BUDGET_SHEET, BUDGET_TABLE, audit.budget)]
-    sheets += [(rule_sheet(rule), EXCEPTION_TABLES[rule],
-                [{**r, "source": f"{r['source_file']}#{r['source_row']}"} for r in audit.by_rule()[rule]])
-               for rule, _, _ in EXCEPTION_RULES]
+    sheets = [
+        (RECONCILIATION_SHEET, RECONCILIATION_TABLE, audit.reconciliation),
+        (BUDGET_SHEET, BUDGET_TABLE, audit.budget),
+    ]
+    sheets += [
+        (
+            rule_sheet(rule),
+            EXCEPTION_TABLES[rule],
+            [{**r, "source": f"{r['source_file']}#{r['source_row']}"} for r in audit.by_rule()[rule]],
+        )
+        for rule, _, _ in EXCEPTION_RULES
+    ]
     checked = 0
     for title, columns, rows in sheets:
         ws = wb[title]
@@ -137,13 +192,18 @@ def test_audit_workbook_holds_hostile_text_as_text(tmp_path: Path) -> None:
             for column, cell in zip(columns, cells, strict=True):
                 value = expected[column.key]
                 if isinstance(value, str):
-                    assert (ooxml_text(cell.value), cell.data_type) == (value, "s"), (title, column.key,
-                                                                                     cell.coordinate)
+                    assert (ooxml_text(cell.value), cell.data_type) == (value, "s"), (
+                        title,
+                        column.key,
+                        cell.coordinate,
+                    )
                     checked += 1
                 elif isinstance(value, Decimal):
                     assert (cell.value, cell.data_type) == (float(value), "n")
     text_columns = sum(1 for cols in EXCEPTION_TABLES.values() for c in cols if c.kind == "text")
-    assert checked == text_columns * len(HOSTILE) + len(HOSTILE) * 3  # + project_code, project_code, project_name
+    assert (
+        checked == text_columns * len(HOSTILE) + len(HOSTILE) * 3
+    )  # + project_code, project_code, project_name
     assert text_columns >= 20
     wb.close()
 
@@ -152,7 +212,7 @@ def test_audit_workbook_holds_hostile_text_as_text(tmp_path: Path) -> None:
 @pytest.mark.unit
 def test_figures_csv_quotes_formula_like_labels_and_keeps_values_numbers() -> None:
     figures = [Figure(f"id{i}", Decimal("-1234.5"), text, text, text) for i, text in enumerate(HOSTILE)]
-    figures.append(Figure("funds.x", Decimal("-7"), "元", "=SUM(A1)", "@x"))
+    figures.append(Figure("funds.x", Decimal(-7), "元", "=SUM(A1)", "@x"))
     rows = list(csv.reader(io.StringIO(figures_csv(2021, figures))))
     assert rows[0] == ["year", "id", "value", "unit", "zh", "en"]
     for text, row in zip(HOSTILE, rows[1:], strict=False):
@@ -166,15 +226,23 @@ def figure_rows_warehouse(path: Path, refs: list[str]) -> sa.Engine:
     are vouchers with the given references, each 10.00 (its value: their sum)."""
     con = duckdb.connect(str(path))
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-    con.execute("CREATE OR REPLACE TABLE marts.fig_figure_rows (figure_id VARCHAR, report_year INTEGER, "
-                "source_model VARCHAR, source_ref VARCHAR, count_key VARCHAR, amount DECIMAL(18, 2))")
-    con.execute("CREATE OR REPLACE TABLE marts.fig_annual_figures (figure_id VARCHAR, report_year INTEGER, "
-                "value DECIMAL(18, 2), label_zh VARCHAR, unit VARCHAR)")
+    con.execute(
+        "CREATE OR REPLACE TABLE marts.fig_figure_rows (figure_id VARCHAR, report_year INTEGER, "
+        "source_model VARCHAR, source_ref VARCHAR, count_key VARCHAR, amount DECIMAL(18, 2))"
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE marts.fig_annual_figures (figure_id VARCHAR, report_year INTEGER, "
+        "value DECIMAL(18, 2), label_zh VARCHAR, unit VARCHAR)"
+    )
     for ref in refs:
-        con.execute("INSERT INTO marts.fig_figure_rows "
-                    "VALUES ('funds.x', 2021, 'int_finance_postings', ?, ?, -10)", [ref, ref])
-    con.execute("INSERT INTO marts.fig_annual_figures VALUES ('funds.x', 2021, ?, '项目化补助', '元')",
-                [-10 * len(refs)])
+        con.execute(
+            "INSERT INTO marts.fig_figure_rows VALUES ('funds.x', 2021, 'int_finance_postings', ?, ?, -10)",
+            [ref, ref],
+        )
+    con.execute(
+        "INSERT INTO marts.fig_annual_figures VALUES ('funds.x', 2021, ?, '项目化补助', '元')",
+        [-10 * len(refs)],
+    )
     con.close()
     return sa.create_engine(f"duckdb:///{path}")
 
@@ -190,14 +258,19 @@ def test_published_figure_rows_quote_formula_like_references_and_diff_reads_them
     folder = tmp_path / "published" / "2021"
     folder.mkdir(parents=True)
     (folder / "figure-rows-2021.csv").write_text(_rows_csv(figure_rows(engine, 2021)), encoding="utf-8")
-    published = {"year": 2021, "figures": [
-        {"id": "funds.x", "value": -10.0 * len(refs), "unit": "元", "zh": "项目化补助", "en": ""}]}
+    published = {
+        "year": 2021,
+        "figures": [
+            {"id": "funds.x", "value": -10.0 * len(refs), "unit": "元", "zh": "项目化补助", "en": ""}
+        ],
+    }
     (folder / "figures-2021.json").write_text(json.dumps(published), encoding="utf-8")
     (folder / "publication.json").write_text('{"published_at": "2026-11-27T00:00:00"}', encoding="utf-8")
     engine.dispose()
 
-    written = list(csv.reader(io.StringIO((folder / "figure-rows-2021.csv").read_bytes().decode("utf-8"),
-                                          newline="")))
+    written = list(
+        csv.reader(io.StringIO((folder / "figure-rows-2021.csv").read_bytes().decode("utf-8"), newline=""))
+    )
     assert sorted(r[2] for r in written[1:]) == sorted("'" + ref for ref in refs)
     assert sorted(r[3] for r in written[1:]) == sorted("'" + ref for ref in refs)
     assert {r[4] for r in written[1:]} == {"-10.00"}
@@ -228,8 +301,9 @@ def _gb18030_csv(path: Path, rows: list[list[object]]) -> None:
 
 
 @pytest.mark.e2e
-def test_a_hostile_finance_delivery_never_becomes_a_formula(prefect_harness: None, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_hostile_finance_delivery_never_becomes_a_formula(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """One real nightly run on a landing zone holding only a finance delivery whose 项目名称,
     凭证号, 科目名称 and 摘要 are formula payloads (five XMBZ lines without 审批单号: five
     unapproved payments), then ``unionwh audit``, ``figures --format csv``, ``report publish``
@@ -238,17 +312,44 @@ def test_a_hostile_finance_delivery_never_becomes_a_formula(prefect_harness: Non
     from flows.nightly import nightly_load
 
     delivery = tmp_path / "landing" / "finance" / "2021-04-01"
-    _gb18030_csv(delivery / "budget.csv", [["年度", "项目编码", "项目名称", "预算金额"]] + [
-        [2021, code, text, "100.00"] for code, text in zip(("XMBZ", "LZJT", "TJ", "JZ", "LJWW"), PAYLOADS)])
-    _gb18030_csv(delivery / "vouchers.csv", [
-        ["凭证号", "行号", "记账日期", "科目编码", "科目名称", "摘要", "借方金额", "贷方金额", "项目编码",
-         "收款方编码", "审批单号"]]
-        + [[text, 1, f"2021-03-0{i + 1}", "5011", text, text, "10.00", "0.00", "XMBZ", "", ""]
-           for i, text in enumerate(PAYLOADS)])
-    env = {"UNIONWH_HOME": str(tmp_path), "UNIONWH_LANDING": str(tmp_path / "landing"),
-           "UNIONWH_WAREHOUSE": f"duckdb:///{tmp_path / 'wh.duckdb'}",
-           "UNIONWH_OUTPUT": str(tmp_path / "runs"), "UNIONWH_PUBLISHED": str(tmp_path / "published"),
-           "UNIONWH_PII_KEY": "no-formulas-test-key-0123456789", "UNIONWH_REPORT_YEAR": "2021"}
+    _gb18030_csv(
+        delivery / "budget.csv",
+        [["年度", "项目编码", "项目名称", "预算金额"]]
+        + [
+            [2021, code, text, "100.00"] for code, text in zip(("XMBZ", "LZJT", "TJ", "JZ", "LJWW"), PAYLOADS)
+        ],
+    )
+    _gb18030_csv(
+        delivery / "vouchers.csv",
+        [
+            [
+                "凭证号",
+                "行号",
+                "记账日期",
+                "科目编码",
+                "科目名称",
+                "摘要",
+                "借方金额",
+                "贷方金额",
+                "项目编码",
+                "收款方编码",
+                "审批单号",
+            ]
+        ]
+        + [
+            [text, 1, f"2021-03-0{i + 1}", "5011", text, text, "10.00", "0.00", "XMBZ", "", ""]
+            for i, text in enumerate(PAYLOADS)
+        ],
+    )
+    env = {
+        "UNIONWH_HOME": str(tmp_path),
+        "UNIONWH_LANDING": str(tmp_path / "landing"),
+        "UNIONWH_WAREHOUSE": f"duckdb:///{tmp_path / 'wh.duckdb'}",
+        "UNIONWH_OUTPUT": str(tmp_path / "runs"),
+        "UNIONWH_PUBLISHED": str(tmp_path / "published"),
+        "UNIONWH_PII_KEY": "no-formulas-test-key-0123456789",
+        "UNIONWH_REPORT_YEAR": "2021",
+    }
     out = tmp_path / "audit-2021.xlsx"
     with Env(**env):
         assert nightly_load(year=2021).status == "succeeded"
@@ -263,7 +364,9 @@ def test_a_hostile_finance_delivery_never_becomes_a_formula(prefect_harness: Non
 
     assert_no_formula_elements(out)
     wb = openpyxl.load_workbook(out)
-    names = {cell.value: cell.data_type for cell in wb[BUDGET_SHEET]["C"][4:]}  # project_name, below the header
+    names = {
+        cell.value: cell.data_type for cell in wb[BUDGET_SHEET]["C"][4:]
+    }  # project_name, below the header
     assert set(PAYLOADS) <= set(names) and set(names.values()) == {"s"}
     refs = [r[:2] for r in wb[rule_sheet("unapproved_payment")].iter_rows(min_row=5, values_only=True)]
     assert sorted(refs) == sorted((text, 1) for text in PAYLOADS)  # 凭证号 and 行号

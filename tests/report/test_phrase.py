@@ -54,40 +54,55 @@ def test_every_value_in_a_range_gives_the_seed_phrase_and_none_outside(figure_ca
             assert not written(fig, value).startswith(seed_phrase(fig)), (fig["id"], value)
 
 
-@pytest.mark.parametrize(("value", "style", "text"), [
-    (1131, "", "1131"),
-    (Decimal("3498856.37"), "万余0.01", "349.88万余"),
-    (Decimal("3498800.00"), "万余0.01", "349.88万"),          # exact: no 余
-    (121600, "万余0.01", "12.16万"),
-    (120000, "万余0.01", "12万"),
-    (Decimal("705432.10"), "万余1", "70余万"),
-    (700000, "万余1", "70万"),
-    (Decimal("5000"), "万余1", "0.5万"),                       # nothing left at 1万: finer
-    (38500, "万近1", "近4万"),
-    (37000, "万近1", "3余万"),                                # too far below 4万 for 近
-    (40000, "万近1", "4万"),
-    (960000, "万汉近100/5", "近百万"),
-    (3450, "近500", "近3500"),
-    (3200, "近500", "3000余"),
-    (15, "汉余10", "十余"),
-    (25, "汉余10", "二十余"),
-    (30, "汉余10", "三十"),
-    (2, "汉", "两"),
-    (3, "汉", "三"),
-    (20500, "余1000", "20000余"),
-    (400, "余1000", "400"),
-    (355, "约50", "约350"),
-    (372, "约50", "372"),
-    (2500, "超1000", "超2000"),
-    (2000, "超1000", "2000"),
-])
+@pytest.mark.parametrize(
+    ("value", "style", "text"),
+    [
+        (1131, "", "1131"),
+        (Decimal("3498856.37"), "万余0.01", "349.88万余"),
+        (Decimal("3498800.00"), "万余0.01", "349.88万"),  # exact: no 余
+        (121600, "万余0.01", "12.16万"),
+        (120000, "万余0.01", "12万"),
+        (Decimal("705432.10"), "万余1", "70余万"),
+        (700000, "万余1", "70万"),
+        (Decimal(5000), "万余1", "0.5万"),  # nothing left at 1万: finer
+        (38500, "万近1", "近4万"),
+        (37000, "万近1", "3余万"),  # too far below 4万 for 近
+        (40000, "万近1", "4万"),
+        (960000, "万汉近100/5", "近百万"),
+        (3450, "近500", "近3500"),
+        (3200, "近500", "3000余"),
+        (15, "汉余10", "十余"),
+        (25, "汉余10", "二十余"),
+        (30, "汉余10", "三十"),
+        (2, "汉", "两"),
+        (3, "汉", "三"),
+        (20500, "余1000", "20000余"),
+        (400, "余1000", "400"),
+        (355, "约50", "约350"),
+        (372, "约50", "372"),
+        (2500, "超1000", "超2000"),
+        (2000, "超1000", "2000"),
+    ],
+)
 def test_phrases(value: object, style: str, text: str) -> None:
     assert phrase(value, style) == text
 
 
 def test_chinese_numerals() -> None:
     assert [chinese_numeral(n) for n in (0, 2, 10, 11, 20, 100, 105, 110, 1000, 3500, 10000, 20300)] == [
-        "零", "两", "十", "十一", "二十", "百", "一百零五", "一百一十", "千", "三千五百", "一万", "二万零三百"]
+        "零",
+        "两",
+        "十",
+        "十一",
+        "二十",
+        "百",
+        "一百零五",
+        "一百一十",
+        "千",
+        "三千五百",
+        "一万",
+        "二万零三百",
+    ]
 
 
 def test_bad_styles_and_placeholders_are_named() -> None:
@@ -110,9 +125,16 @@ def test_render_fills_years_figures_and_braces_and_lists_typed_numbers() -> None
     assert [(n[0], n[1]) for n in stated_numbers(text)] == [(3, "5000")]
 
 
-@pytest.mark.parametrize(("value", "style", "text"), [
-    ("-1206249.66", "万余0.01", "-120.624966万"),  # exact: never 余 ("more than") of a negative size
-    ("-5", "", "-5"), ("-5", "汉", "负五"), ("-120", "近500", "-120"), ("-3", "约50/10", "-3")])
+@pytest.mark.parametrize(
+    ("value", "style", "text"),
+    [
+        ("-1206249.66", "万余0.01", "-120.624966万"),  # exact: never 余 ("more than") of a negative size
+        ("-5", "", "-5"),
+        ("-5", "汉", "负五"),
+        ("-120", "近500", "-120"),
+        ("-3", "约50/10", "-3"),
+    ],
+)
 def test_a_negative_figure_is_stated_exactly_with_its_sign(value: str, style: str, text: str) -> None:
     """A sum can come out negative (a year's reversals outweighing its payments; found by the
     fuzzed real run): the summary states it exactly instead of failing the run."""

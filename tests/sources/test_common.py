@@ -17,8 +17,9 @@ from flows.sources import common
 pytestmark = pytest.mark.unit
 
 
-def canon(kind: str, values: list[str | None], *, factor: int = 1,
-          bools: dict[str, str] | None = None) -> list[str | None]:
+def canon(
+    kind: str, values: list[str | None], *, factor: int = 1, bools: dict[str, str] | None = None
+) -> list[str | None]:
     col = schema.Column("v", "v", kind)
     frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
     kwargs = {} if bools is None else {"bools": bools}
@@ -27,10 +28,22 @@ def canon(kind: str, values: list[str | None], *, factor: int = 1,
 
 # ------------------------------------------------------------------------ text
 def test_text_nfkc_strip_and_blank_to_null() -> None:
-    assert canon("text", [
-        "１２３", "ＧＨ", "（万元）", "\u00a0张三\u00a0", "\u3000李四\u3000", "\u200b王五\ufeff",
-        " \t", "", None, "\u00a0\u3000\u200b", "a\u00a0b",
-    ]) == ["123", "GH", "(万元)", "张三", "李四", "王五", None, None, None, None, "a b"]
+    assert canon(
+        "text",
+        [
+            "１２３",
+            "ＧＨ",
+            "（万元）",
+            "\u00a0张三\u00a0",
+            "\u3000李四\u3000",
+            "\u200b王五\ufeff",
+            " \t",
+            "",
+            None,
+            "\u00a0\u3000\u200b",
+            "a\u00a0b",
+        ],
+    ) == ["123", "GH", "(万元)", "张三", "李四", "王五", None, None, None, None, "a b"]
 
 
 def test_identifier_kinds_are_upper_cased() -> None:
@@ -102,25 +115,72 @@ def test_timestamps(raw: str, expected: str) -> None:
 
 # --------------------------------------------------------------------- numbers
 def test_ints() -> None:
-    assert canon("int", ["12", "-3", "1,234", "1,234,567", "12.0", "１２", " 7 ", "12.5", "abc", "1,23", None]) == [
-        "12", "-3", "1234", "1234567", "12", "12", "7", "12.5", "abc", "1,23", None,
+    assert canon(
+        "int", ["12", "-3", "1,234", "1,234,567", "12.0", "１２", " 7 ", "12.5", "abc", "1,23", None]
+    ) == [
+        "12",
+        "-3",
+        "1234",
+        "1234567",
+        "12",
+        "12",
+        "7",
+        "12.5",
+        "abc",
+        "1,23",
+        None,
     ]
 
 
 def test_amounts_in_yuan() -> None:
-    assert canon("amount", [
-        "1234.5", "1,234.50", "120000", "-3.2", "１，２３４．５", "0", "1.005", "-1.005", "1.004",
-        "12,34", "abc", "1e5", "¥12", None,
-    ]) == [
-        "1234.50", "1234.50", "120000.00", "-3.20", "1234.50", "0.00", "1.01", "-1.01", "1.00",
-        "12,34", "abc", "1e5", "¥12", None,
+    assert canon(
+        "amount",
+        [
+            "1234.5",
+            "1,234.50",
+            "120000",
+            "-3.2",
+            "１，２３４．５",
+            "0",
+            "1.005",
+            "-1.005",
+            "1.004",
+            "12,34",
+            "abc",
+            "1e5",
+            "¥12",
+            None,
+        ],
+    ) == [
+        "1234.50",
+        "1234.50",
+        "120000.00",
+        "-3.20",
+        "1234.50",
+        "0.00",
+        "1.01",
+        "-1.01",
+        "1.00",
+        "12,34",
+        "abc",
+        "1e5",
+        "¥12",
+        None,
     ]
 
 
 def test_amounts_in_wan_yuan_are_exact() -> None:
-    assert canon("amount", ["1.2345", "12", "0.0000125", "1,000.5", "0.00001", "3.33333333", "-0.5", "x"],
-                 factor=10000) == [
-        "12345.00", "120000.00", "0.13", "10005000.00", "0.10", "33333.33", "-5000.00", "x",
+    assert canon(
+        "amount", ["1.2345", "12", "0.0000125", "1,000.5", "0.00001", "3.33333333", "-0.5", "x"], factor=10000
+    ) == [
+        "12345.00",
+        "120000.00",
+        "0.13",
+        "10005000.00",
+        "0.10",
+        "33333.33",
+        "-5000.00",
+        "x",
     ]
 
 
@@ -130,7 +190,14 @@ def test_amount_with_many_decimals_rounds_once() -> None:
 
 
 def test_bools() -> None:
-    assert canon("bool", ["是", "否", " 是 ", "true", "Y", None]) == ["true", "false", "true", "true", "Y", None]
+    assert canon("bool", ["是", "否", " 是 ", "true", "Y", None]) == [
+        "true",
+        "false",
+        "true",
+        "true",
+        "Y",
+        None,
+    ]
     assert canon("bool", ["1", "0", "是"], bools=common.DB_BOOLS) == ["true", "false", "是"]
     assert canon("bool", ["是", "true"], bools=common.JSON_BOOLS) == ["是", "true"]
 
@@ -199,7 +266,9 @@ def test_discover_sorts_and_flags(tmp_path: Path) -> None:
     problems = {d.rel_name: d.problem for d in found if d.problem}
     assert problems["registry/2021-06-30/members.csv"].startswith("unknown file name 'members.csv'")
     assert problems["registry/latest/coverage.csv"] == "folder name 'latest' is not a date (YYYY-MM-DD)"
-    assert problems["registry/2021-02-30/coverage.csv"] == "folder name '2021-02-30' is not a date (YYYY-MM-DD)"
+    assert (
+        problems["registry/2021-02-30/coverage.csv"] == "folder name '2021-02-30' is not a date (YYYY-MM-DD)"
+    )
     assert "sub-folder" in problems["registry/2021-06-30/old/coverage.csv"]
     assert "not inside a delivery-date folder" in problems["registry/stray.csv"]
     assert found[0].source == "registry"
@@ -209,8 +278,14 @@ def test_discover_sorts_and_flags(tmp_path: Path) -> None:
 def test_discover_known_names_per_source(tmp_path: Path) -> None:
     day = "2022-01-05"
     names = {
-        "welfare": ["A01_202103.xlsx", "ST-9_202112.xlsx", "A01_202113.xlsx", "A01_2021.xlsx", "A_01_202103.xlsx",
-                    "A01_202103.xls"],
+        "welfare": [
+            "A01_202103.xlsx",
+            "ST-9_202112.xlsx",
+            "A01_202113.xlsx",
+            "A01_2021.xlsx",
+            "A_01_202103.xlsx",
+            "A01_202103.xls",
+        ],
         "training": ["sessions.jsonl", "attendance.jsonl", "competitions.jsonl", "sessions.json"],
         "rights": ["cases.csv", "bargaining.csv", "Cases.csv"],
         "finance": ["vouchers.csv", "budget.csv", "budget.xlsx"],
@@ -219,8 +294,10 @@ def test_discover_known_names_per_source(tmp_path: Path) -> None:
     for source, files in names.items():
         for f in files:
             _touch(tmp_path / source / day / f)
-    ok = {s: sorted(Path(d.rel_name).name for d in common.discover(tmp_path, s) if d.problem is None)
-          for s in names}
+    ok = {
+        s: sorted(Path(d.rel_name).name for d in common.discover(tmp_path, s) if d.problem is None)
+        for s in names
+    }
     assert ok == {
         "welfare": ["A01_202103.xlsx", "ST-9_202112.xlsx"],
         "training": ["attendance.jsonl", "competitions.jsonl", "sessions.jsonl"],
@@ -320,22 +397,49 @@ def test_to_typed() -> None:
     assert typed.schema["has_party_org"] == pl.Boolean
     assert typed.schema["_delivery_date"] == pl.Date
     assert typed.schema["_row_number"] == pl.Int64
-    assert typed.row(1) == ("GH0000000002", "乙", "联合建会", None, date(2019, 12, 31), False, "撤销",
-                            date(2021, 5, 6), datetime(2021, 6, 30, 9, 10, 11), "registry",
-                            "registry/2021-06-30/unions.csv", "ab", date(2021, 6, 30), 3)
+    assert typed.row(1) == (
+        "GH0000000002",
+        "乙",
+        "联合建会",
+        None,
+        date(2019, 12, 31),
+        False,
+        "撤销",
+        date(2021, 5, 6),
+        datetime(2021, 6, 30, 9, 10, 11),
+        "registry",
+        "registry/2021-06-30/unions.csv",
+        "ab",
+        date(2021, 6, 30),
+        3,
+    )
 
 
 def test_to_typed_numbers_and_strictness() -> None:
     t = schema.table("finance", "budget")
-    base = {"project_code": ["TJ"], "project_name": ["体检"], "_source": ["finance"],
-            "_file_name": ["finance/2021-01-01/budget.csv"], "_file_sha256": ["x"], "_delivery_date": ["2021-01-01"],
-            "_row_number": [2]}
+    base = {
+        "project_code": ["TJ"],
+        "project_name": ["体检"],
+        "_source": ["finance"],
+        "_file_name": ["finance/2021-01-01/budget.csv"],
+        "_file_sha256": ["x"],
+        "_delivery_date": ["2021-01-01"],
+        "_row_number": [2],
+    }
     typed = common.to_typed(pl.DataFrame({"year": ["2021"], "budget_yuan": ["12345.60"], **base}), t)
     assert typed.schema["year"] == pl.Int64
     assert typed.schema["budget_yuan"] == pl.Decimal(18, 2)
     assert typed.row(0)[:4] == (2021, "TJ", "体检", Decimal("12345.60"))
-    with pytest.raises(Exception):
+    with pytest.raises(pl.exceptions.PolarsError):
         common.to_typed(pl.DataFrame({"year": ["20x1"], "budget_yuan": ["1"], **base}), t)
-    with pytest.raises(Exception):
-        common.to_typed(pl.DataFrame({"year": ["2021"], "budget_yuan": ["1"], **base,
-                                      }).with_columns(_delivery_date=pl.lit("2021-02-30")), t)
+    with pytest.raises(pl.exceptions.PolarsError):
+        common.to_typed(
+            pl.DataFrame(
+                {
+                    "year": ["2021"],
+                    "budget_yuan": ["1"],
+                    **base,
+                }
+            ).with_columns(_delivery_date=pl.lit("2021-02-30")),
+            t,
+        )

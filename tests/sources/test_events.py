@@ -21,8 +21,10 @@ def deliver(tmp_path: Path, name: str, data: bytes) -> common.Delivery:
     return d
 
 
-HONOURS = ("荣誉编号,年度,荣誉,级别,获奖对象\nH1,2021,五一劳动奖状,区级,甲公司\n"
-           "H4,２０２１,优秀志愿者,区级,张三\nH5,2021,不存在的荣誉,区级,李四\n")
+HONOURS = (
+    "荣誉编号,年度,荣誉,级别,获奖对象\nH1,2021,五一劳动奖状,区级,甲公司\n"
+    "H4,２０２１,优秀志愿者,区级,张三\nH5,2021,不存在的荣誉,区级,李四\n"
+)
 
 
 def test_honours(tmp_path: Path) -> None:
@@ -43,9 +45,11 @@ def test_utf8_bom_is_tolerated(tmp_path: Path) -> None:
 
 
 def test_activities(tmp_path: Path) -> None:
-    body = ("活动编号,名称,类别,日期,参与方式,参与人次\n"
-            "HD1,运动会,文体,2021年10月1日,举办,\"1,200\"\n"
-            "HD2,宣讲,宣传,2021-13-01,参与,-5\n")
+    body = (
+        "活动编号,名称,类别,日期,参与方式,参与人次\n"
+        'HD1,运动会,文体,2021年10月1日,举办,"1,200"\n'
+        "HD2,宣讲,宣传,2021-13-01,参与,-5\n"
+    )
     f = events.read(deliver(tmp_path, "activities.csv", body.encode("utf-8")))["activities"]
     assert f.select("activity_id", "category", "activity_date", "participation", "participants").rows() == [
         ("HD1", "文体", "2021-10-01", "举办", "1200"),

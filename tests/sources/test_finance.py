@@ -23,13 +23,21 @@ def deliver(tmp_path: Path, name: str, data: bytes) -> common.Delivery:
 def test_vouchers(tmp_path: Path) -> None:
     body = (
         "凭证号,行号,记账日期,科目编码,科目名称,摘要,借方金额,贷方金额,项目编码,收款方编码,审批单号\n"
-        "PZ001,1,2021-03-05,5010201,慰问支出,两节慰问,\"12,345.67\",0,LJWW,gh0000000001,SP-1\n"
+        'PZ001,1,2021-03-05,5010201,慰问支出,两节慰问,"12,345.67",0,LJWW,gh0000000001,SP-1\n'
         "PZ001,2,2021-03-06,5010201,慰问支出,冲销,0,-12345.67,LJWW,,\n"
         "PZ002,１,２０２１/3/7,5010201,体检,体检费,1.005,0.00,ＴＪ, ,\n"
     )
     f = finance.read(deliver(tmp_path, "vouchers.csv", body.encode("gb18030")))["vouchers"]
-    assert f.select("voucher_no", "line_no", "posted_on", "debit_yuan", "credit_yuan", "project_code",
-                    "payee_code", "approval_no").rows() == [
+    assert f.select(
+        "voucher_no",
+        "line_no",
+        "posted_on",
+        "debit_yuan",
+        "credit_yuan",
+        "project_code",
+        "payee_code",
+        "approval_no",
+    ).rows() == [
         ("PZ001", "1", "2021-03-05", "12345.67", "0.00", "LJWW", "GH0000000001", "SP-1"),
         ("PZ001", "2", "2021-03-06", "0.00", "-12345.67", "LJWW", None, None),
         ("PZ002", "1", "2021-03-07", "1.01", "0.00", "TJ", None, None),
@@ -37,7 +45,7 @@ def test_vouchers(tmp_path: Path) -> None:
 
 
 def test_budget_wan_yuan(tmp_path: Path) -> None:
-    body = "年度,项目编码,项目名称,预算金额（万元）\n2021,TJ,体检,1.2345\n2021,JZ,救助,\"1,200\"\n2021,XMBZ,补贴,约5\n"
+    body = '年度,项目编码,项目名称,预算金额（万元）\n2021,TJ,体检,1.2345\n2021,JZ,救助,"1,200"\n2021,XMBZ,补贴,约5\n'
     f = finance.read(deliver(tmp_path, "budget.csv", body.encode("gb18030")))["budget"]
     assert f["budget_yuan"].to_list() == ["12345.00", "12000000.00", "约5"]
 

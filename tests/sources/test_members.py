@@ -31,18 +31,53 @@ def make_db(path: Path, extra: str = "") -> str:
     con.executemany(
         "insert into member values (?,?,?,?,?,?,?,?,?,?,?)",
         [
-            (3, "11010119900307123x", " 张三 ", "13800138000", "gh0000000001", "courier", 1, 0, "2021/3/5",
-             "2021-03-05 09:00:00", None),
-            (1, "110101199003071234", "李四", None, "GH0000000002", "standard", 0, 1, "2021-01-02",
-             "2021-03-05 09:00:00", "2021-06-01T10:00:00"),
-            (2, "110101199003071234", "王五", 13900139000, "GH0000000002", "other", 1, 1, "20210230",
-             "2021-07-01 08:00:00.250000", None),
+            (
+                3,
+                "11010119900307123x",
+                " 张三 ",
+                "13800138000",
+                "gh0000000001",
+                "courier",
+                1,
+                0,
+                "2021/3/5",
+                "2021-03-05 09:00:00",
+                None,
+            ),
+            (
+                1,
+                "110101199003071234",
+                "李四",
+                None,
+                "GH0000000002",
+                "standard",
+                0,
+                1,
+                "2021-01-02",
+                "2021-03-05 09:00:00",
+                "2021-06-01T10:00:00",
+            ),
+            (
+                2,
+                "110101199003071234",
+                "王五",
+                13900139000,
+                "GH0000000002",
+                "other",
+                1,
+                1,
+                "20210230",
+                "2021-07-01 08:00:00.250000",
+                None,
+            ),
         ],
     )
     con.executemany(
         "insert into member_card values (?,?,?,?,?,?)",
-        [(1, 3, "K1", "new", "2021-03-01", "2021-03-01 09:00:00"),
-         (2, 3, "K1", "renew", "2021/9/1", "2021-09-01 09:00:00")],
+        [
+            (1, 3, "K1", "new", "2021-03-01", "2021-03-01 09:00:00"),
+            (2, 3, "K1", "renew", "2021/9/1", "2021-09-01 09:00:00"),
+        ],
     )
     con.commit()
     con.close()
@@ -64,12 +99,45 @@ def test_full_pull(tmp_path: Path) -> None:
     t = schema.table("members", "member")
     assert m.columns == [c.name for c in t.all_columns] + list(common.META_OUT)
     assert m.select([c.name for c in t.columns]).rows() == [
-        ("1", "110101199003071234", "李四", None, "GH0000000002", "standard", "false", "true", "2021-01-02",
-         "2021-03-05 09:00:00", "2021-06-01 10:00:00"),
-        ("3", "11010119900307123X", "张三", "13800138000", "GH0000000001", "courier", "true", "false", "2021-03-05",
-         "2021-03-05 09:00:00", None),
-        ("2", "110101199003071234", "王五", "13900139000", "GH0000000002", "other", "true", "true", "20210230",
-         "2021-07-01 08:00:00", None),
+        (
+            "1",
+            "110101199003071234",
+            "李四",
+            None,
+            "GH0000000002",
+            "standard",
+            "false",
+            "true",
+            "2021-01-02",
+            "2021-03-05 09:00:00",
+            "2021-06-01 10:00:00",
+        ),
+        (
+            "3",
+            "11010119900307123X",
+            "张三",
+            "13800138000",
+            "GH0000000001",
+            "courier",
+            "true",
+            "false",
+            "2021-03-05",
+            "2021-03-05 09:00:00",
+            None,
+        ),
+        (
+            "2",
+            "110101199003071234",
+            "王五",
+            "13900139000",
+            "GH0000000002",
+            "other",
+            "true",
+            "true",
+            "20210230",
+            "2021-07-01 08:00:00",
+            None,
+        ),
     ]
     assert m["_row_number"].to_list() == [1, 2, 3]
     assert m["_file_name"].to_list() == ["members/member"] * 3
@@ -109,9 +177,13 @@ def test_overlap_window_and_drop_seen(tmp_path: Path) -> None:
     frame = pull(make_db(tmp_path / "m.sqlite"), {"member": None, "member_card": None})["member"]
     t = schema.table("members", "member")
     assert frame.select(members.version_key(t)).to_series().to_list() == [
-        "1|2021-03-05 09:00:00", "3|2021-03-05 09:00:00", "2|2021-07-01 08:00:00"]
-    kept, dropped = members.drop_seen(frame, t, {"1|2021-03-05 09:00:00", "2|2021-06-30 08:00:00"},
-                                      {frame["_original"][1]})
+        "1|2021-03-05 09:00:00",
+        "3|2021-03-05 09:00:00",
+        "2|2021-07-01 08:00:00",
+    ]
+    kept, dropped = members.drop_seen(
+        frame, t, {"1|2021-03-05 09:00:00", "2|2021-06-30 08:00:00"}, {frame["_original"][1]}
+    )
     assert (kept["member_id"].to_list(), dropped) == (["2"], 2)
     assert members.drop_seen(frame, t, set(), set()) == (frame, 0)
 
@@ -119,9 +191,11 @@ def test_overlap_window_and_drop_seen(tmp_path: Path) -> None:
 def test_missing_table_or_column(tmp_path: Path) -> None:
     db = tmp_path / "bad.sqlite"
     con = sqlite3.connect(db)
-    con.executescript("create table member (member_id integer primary key, id_card text, name text, phone text,"
-                      " union_code text, employment_form text, is_migrant integer, is_veteran integer,"
-                      " joined_on text, updated_at text);")
+    con.executescript(
+        "create table member (member_id integer primary key, id_card text, name text, phone text,"
+        " union_code text, employment_form text, is_migrant integer, is_veteran integer,"
+        " joined_on text, updated_at text);"
+    )
     con.close()
     with pytest.raises(BatchError) as exc:
         pull(f"sqlite:///{db}", {})
@@ -143,7 +217,8 @@ def test_date_and_datetime_objects_from_server_databases() -> None:
     rows = [(7, 3, 12345, "new", date(2021, 3, 5), datetime(2021, 3, 5, 8, 9, 10, 500))]
     f = members.table_frame(t, rows, date(2021, 10, 1))
     assert f.select("card_event_id", "member_id", "card_no", "action", "action_on", "updated_at").rows() == [
-        ("7", "3", "12345", "new", "2021-03-05", "2021-03-05 08:09:10")]
+        ("7", "3", "12345", "new", "2021-03-05", "2021-03-05 08:09:10")
+    ]
     assert members.max_updated_at(f) == datetime(2021, 3, 5, 8, 9, 10, 500)
     assert members.db_text(True) == "true"
     assert members.db_text(False) == "false"
@@ -174,4 +249,6 @@ def test_pages_follow_updated_at_then_key_and_add_up_to_the_full_pull(tmp_path: 
     finally:
         engine.dispose()
     assert members.updated_range(pull(url, {"member": None})["member"]) == (
-        datetime(2021, 3, 5, 9), datetime(2021, 7, 1, 8))
+        datetime(2021, 3, 5, 9),
+        datetime(2021, 7, 1, 8),
+    )

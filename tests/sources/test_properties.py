@@ -18,13 +18,24 @@ FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
 def _dates(values: list[str]) -> list[str | None]:
-    return pl.DataFrame({"v": values}, schema={"v": pl.String}).select(
-        date_expr(normalise_text(pl.col("v")))).to_series().to_list()
+    return (
+        pl.DataFrame({"v": values}, schema={"v": pl.String})
+        .select(date_expr(normalise_text(pl.col("v"))))
+        .to_series()
+        .to_list()
+    )
 
 
 def forms(d: date) -> list[str]:
-    return [d.isoformat(), f"{d.year}/{d.month}/{d.day}", f"{d.year}年{d.month}月{d.day}日", d.strftime("%Y%m%d"),
-            f"{d.year}-{d.month}-{d.day}", f" {d.isoformat()}\u00a0", d.isoformat().translate(FULL_WIDTH)]
+    return [
+        d.isoformat(),
+        f"{d.year}/{d.month}/{d.day}",
+        f"{d.year}年{d.month}月{d.day}日",
+        d.strftime("%Y%m%d"),
+        f"{d.year}-{d.month}-{d.day}",
+        f" {d.isoformat()}\u00a0",
+        d.isoformat().translate(FULL_WIDTH),
+    ]
 
 
 @settings(max_examples=300, deadline=None)
@@ -41,8 +52,12 @@ def test_impossible_dates_stay_as_text(year: int, month: int, day: int) -> None:
         return  # real date: covered above
     except ValueError:
         pass
-    for text in (f"{year}-{month:02d}-{day:02d}", f"{year}/{month}/{day}", f"{year}年{month}月{day}日",
-                 f"{year}{month:02d}{day:02d}"):
+    for text in (
+        f"{year}-{month:02d}-{day:02d}",
+        f"{year}/{month}/{day}",
+        f"{year}年{month}月{day}日",
+        f"{year}{month:02d}{day:02d}",
+    ):
         assert _dates([text]) == [text]
 
 
@@ -56,7 +71,7 @@ def test_non_dates_are_never_invented(text: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.decimals(min_value=Decimal("0"), max_value=Decimal("99999999"), places=4, allow_nan=False))
+@given(st.decimals(min_value=Decimal(0), max_value=Decimal(99999999), places=4, allow_nan=False))
 def test_wan_yuan_converts_exactly(value: Decimal) -> None:
     text = format(value, "f")
     got = pl.DataFrame({"v": [text]}).select(amount_expr(pl.col("v"), 10000)).item()
@@ -64,7 +79,7 @@ def test_wan_yuan_converts_exactly(value: Decimal) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.decimals(min_value=Decimal("0"), max_value=Decimal("999999999"), places=2, allow_nan=False))
+@given(st.decimals(min_value=Decimal(0), max_value=Decimal(999999999), places=2, allow_nan=False))
 def test_thousands_separators_are_removed(value: Decimal) -> None:
     text = f"{value:,.2f}"
     got = pl.DataFrame({"v": [text]}).select(amount_expr(pl.col("v"))).item()

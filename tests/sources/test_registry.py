@@ -35,7 +35,7 @@ def gb(text: str) -> bytes:
 def test_enterprises_canonical_frame(tmp_path: Path) -> None:
     body = (
         ENTERPRISE_HEADER + "\r\n"
-        "９１３１００００ma1k4abc1x,\u00a0甲公司\u3000,海港,Ｃ,\"1,234\",百强、科技领军,2021年3月5日,2021/6/1 8:00\r\n"
+        '９１３１００００ma1k4abc1x,\u00a0甲公司\u3000,海港,Ｃ,"1,234",百强、科技领军,2021年3月5日,2021/6/1 8:00\r\n'
         "91310000MA1K4ABC2Y,乙公司,空港,I,12,,20210230,2021-06-01T09:30:00\r\n"
     )
     data = gb(body)
@@ -48,7 +48,16 @@ def test_enterprises_canonical_frame(tmp_path: Path) -> None:
     assert all(f.schema[c.name] == pl.String for c in t.all_columns)
     assert f.schema["_row_number"] == pl.Int64
     assert f.select([c.name for c in t.columns]).rows() == [
-        ("91310000MA1K4ABC1X", "甲公司", "海港", "C", "1234", "百强、科技领军", "2021-03-05", "2021-06-01 08:00:00"),
+        (
+            "91310000MA1K4ABC1X",
+            "甲公司",
+            "海港",
+            "C",
+            "1234",
+            "百强、科技领军",
+            "2021-03-05",
+            "2021-06-01 08:00:00",
+        ),
         ("91310000MA1K4ABC2Y", "乙公司", "空港", "I", "12", None, "20210230", "2021-06-01 09:30:00"),
     ]
     assert f["_source"].to_list() == ["registry", "registry"]
@@ -58,8 +67,13 @@ def test_enterprises_canonical_frame(tmp_path: Path) -> None:
     assert f["_row_number"].to_list() == [2, 3]
     assert f["_parse_error"].to_list() == [None, None]
     assert json.loads(f["_original"][0]) == {
-        "统一社会信用代码": "９１３１００００ma1k4abc1x", "企业名称": "\u00a0甲公司\u3000", "所属片区": "海港",
-        "行业门类": "Ｃ", "职工人数": "1,234", "企业标签": "百强、科技领军", "注册日期": "2021年3月5日",
+        "统一社会信用代码": "９１３１００００ma1k4abc1x",
+        "企业名称": "\u00a0甲公司\u3000",
+        "所属片区": "海港",
+        "行业门类": "Ｃ",
+        "职工人数": "1,234",
+        "企业标签": "百强、科技领军",
+        "注册日期": "2021年3月5日",
         "更新时间": "2021/6/1 8:00",
     }
     assert "甲公司" in f["_original"][0]  # ensure_ascii=False
@@ -81,7 +95,9 @@ def test_unions_bool_and_dates(tmp_path: Path) -> None:
 
 
 def test_coverage_header_only_is_zero_rows(tmp_path: Path) -> None:
-    f = registry.read(deliver(tmp_path, "coverage.csv", gb("工会编码,统一社会信用代码,起始日期,终止日期\n")))["coverage"]
+    f = registry.read(deliver(tmp_path, "coverage.csv", gb("工会编码,统一社会信用代码,起始日期,终止日期\n")))[
+        "coverage"
+    ]
     assert f.height == 0
     assert f.columns == ["union_code", "uscc", "start_on", "end_on"] + list(common.META_OUT)
 
@@ -89,7 +105,9 @@ def test_coverage_header_only_is_zero_rows(tmp_path: Path) -> None:
 def test_extra_column_ignored_and_order_free(tmp_path: Path) -> None:
     body = "备注,终止日期,起始日期,统一社会信用代码,工会编码\n随便,,2021-1-1,X,GH0000000001\n"
     f = registry.read(deliver(tmp_path, "coverage.csv", gb(body)))["coverage"]
-    assert f.select("union_code", "uscc", "start_on", "end_on").rows() == [("GH0000000001", "X", "2021-01-01", None)]
+    assert f.select("union_code", "uscc", "start_on", "end_on").rows() == [
+        ("GH0000000001", "X", "2021-01-01", None)
+    ]
     assert json.loads(f["_original"][0])["备注"] == "随便"
 
 
@@ -108,17 +126,21 @@ def test_ragged_row_becomes_parse_error(tmp_path: Path) -> None:
         "GH0000000001,X,2021-01-01,\n"
         "GH0000000002,X,2021-01-01\n"
         "\n"
-        "GH0000000003,\"Y\nZ\",2021-01-01,,extra\n"
+        'GH0000000003,"Y\nZ",2021-01-01,,extra\n'
         ",,,\n"
         "GH0000000004,X,2021-01-01,\n"
     )
     f = registry.read(deliver(tmp_path, "coverage.csv", gb(body)))["coverage"]
     assert f["_row_number"].to_list() == [2, 3, 5, 7]
-    assert f["_parse_error"].to_list() == [None, "row has 3 fields, header has 4", "row has 5 fields, header has 4",
-                                           None]
+    assert f["_parse_error"].to_list() == [
+        None,
+        "row has 3 fields, header has 4",
+        "row has 5 fields, header has 4",
+        None,
+    ]
     assert f["union_code"].to_list() == ["GH0000000001", None, None, "GH0000000004"]
     assert json.loads(f["_original"][1]) == {"_line": "GH0000000002,X,2021-01-01"}
-    assert json.loads(f["_original"][2]) == {"_line": "GH0000000003,\"Y\nZ\",2021-01-01,,extra"}
+    assert json.loads(f["_original"][2]) == {"_line": 'GH0000000003,"Y\nZ",2021-01-01,,extra'}
 
 
 def test_utf8_file_is_an_encoding_error(tmp_path: Path) -> None:
@@ -167,8 +189,10 @@ def test_a_hostile_header_never_becomes_a_column_name(tmp_path: Path) -> None:
     """File headers only choose which contract column a value goes to: an extra header written
     as SQL stays data (in ``_original``), never a column, table or statement."""
     hostile = 'x"); DROP TABLE raw.registry__enterprises; --'
-    body = (ENTERPRISE_HEADER + f',"{hostile.replace(chr(34), chr(34) * 2)}"\r\n'
-            "91310000MA1K4ABC1X,甲公司,海港,C,12,,2021-03-05,2021-06-01 08:00:00,1\r\n")
+    body = (
+        ENTERPRISE_HEADER + f',"{hostile.replace(chr(34), chr(34) * 2)}"\r\n'
+        "91310000MA1K4ABC1X,甲公司,海港,C,12,,2021-03-05,2021-06-01 08:00:00,1\r\n"
+    )
     f = registry.read(deliver(tmp_path, "enterprises.csv", gb(body)))["enterprises"]
     t = schema.table("registry", "enterprises")
     assert f.columns == [c.name for c in t.all_columns] + list(common.META_OUT)

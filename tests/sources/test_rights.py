@@ -25,7 +25,7 @@ def deliver(tmp_path: Path, name: str, data: bytes) -> common.Delivery:
 
 CASES = (
     CASES_HEADER + "\n"
-    "AJ-001,劳动争议,2021/9/1,91310000ma1k4abc1x,11010119900307123x,成功,2022年2月1日,\"1,000.50\"\n"
+    'AJ-001,劳动争议,2021/9/1,91310000ma1k4abc1x,11010119900307123x,成功,2022年2月1日,"1,000.50"\n'
     "ＡＪ-002,咨询,20210902,,,,,\n"
 )
 
@@ -33,29 +33,57 @@ CASES = (
 @pytest.mark.parametrize("bom", [b"\xef\xbb\xbf", b""])
 def test_cases_with_and_without_bom(tmp_path: Path, bom: bytes) -> None:
     f = rights.read(deliver(tmp_path, "cases.csv", bom + CASES.encode("utf-8")))["cases"]
-    assert f.select("case_no", "case_type", "received_on", "uscc", "worker_id_card", "mediation_result",
-                    "closed_on", "recovered_yuan").rows() == [
-        ("AJ-001", "劳动争议", "2021-09-01", "91310000MA1K4ABC1X", "11010119900307123X", "成功", "2022-02-01",
-         "1000.50"),
+    assert f.select(
+        "case_no",
+        "case_type",
+        "received_on",
+        "uscc",
+        "worker_id_card",
+        "mediation_result",
+        "closed_on",
+        "recovered_yuan",
+    ).rows() == [
+        (
+            "AJ-001",
+            "劳动争议",
+            "2021-09-01",
+            "91310000MA1K4ABC1X",
+            "11010119900307123X",
+            "成功",
+            "2022-02-01",
+            "1000.50",
+        ),
         ("AJ-002", "咨询", "2021-09-02", None, None, None, None, None),
     ]
     assert f["_row_number"].to_list() == [2, 3]
-    assert list(json.loads(f["_original"][0]))[0] == "案件编号"  # BOM not part of the first header
+    assert next(iter(json.loads(f["_original"][0]))) == "案件编号"  # BOM not part of the first header
 
 
 def test_cases_amount_in_wan_yuan_full_width_header(tmp_path: Path) -> None:
-    body = CASES_HEADER.replace("维权金额(元)", "维权金额（万元）") + "\nAJ-1,劳动争议,2021-09-01,,,成功,2021-10-01,1.2345\n"
+    body = (
+        CASES_HEADER.replace("维权金额(元)", "维权金额（万元）")
+        + "\nAJ-1,劳动争议,2021-09-01,,,成功,2021-10-01,1.2345\n"
+    )
     f = rights.read(deliver(tmp_path, "cases.csv", body.encode("utf-8-sig")))["cases"]
     assert f["recovered_yuan"].to_list() == ["12345.00"]
 
 
 def test_bargaining_bools(tmp_path: Path) -> None:
-    body = ("统一社会信用代码,年度,开展集体协商,质效评估,建立协商机制,签订工资协议,协议签订日期,录入日期\n"
-            "91310000MA1K4ABC1X,２０２１,是,否,是,是,2021-3-5,2021/12/31\n"
-            "91310000MA1K4ABC1X,2021.0,否,不知道,否,否,,2022-01-01\n")
+    body = (
+        "统一社会信用代码,年度,开展集体协商,质效评估,建立协商机制,签订工资协议,协议签订日期,录入日期\n"
+        "91310000MA1K4ABC1X,２０２１,是,否,是,是,2021-3-5,2021/12/31\n"
+        "91310000MA1K4ABC1X,2021.0,否,不知道,否,否,,2022-01-01\n"
+    )
     f = rights.read(deliver(tmp_path, "bargaining.csv", body.encode("utf-8-sig")))["bargaining"]
-    assert f.select("year", "bargained", "evaluated", "mechanism_established", "wage_agreement_signed",
-                    "agreement_signed_on", "entered_on").rows() == [
+    assert f.select(
+        "year",
+        "bargained",
+        "evaluated",
+        "mechanism_established",
+        "wage_agreement_signed",
+        "agreement_signed_on",
+        "entered_on",
+    ).rows() == [
         ("2021", "true", "false", "true", "true", "2021-03-05", "2021-12-31"),
         ("2021", "false", "不知道", "false", "false", None, "2022-01-01"),
     ]

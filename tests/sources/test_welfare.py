@@ -22,8 +22,9 @@ HEALTH = ["日期", "姓名", "身份证号", "对象类别", "体检机构", "�
 RELIEF = ["日期", "姓名", "身份证号", "救助类别", "金额(元)", "审批单号"]
 
 
-def deliver(tmp_path: Path, name: str, sheets: dict[str, list[list[Any]]] | None = None,
-            data: bytes | None = None) -> common.Delivery:
+def deliver(
+    tmp_path: Path, name: str, sheets: dict[str, list[list[Any]]] | None = None, data: bytes | None = None
+) -> common.Delivery:
     path = tmp_path / "welfare" / "2021-04-02" / name
     if data is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +39,16 @@ def full_sheets() -> dict[str, list[list[Any]]]:
     return {
         "慰问": [
             CONDOLENCE,
-            [datetime(2021, 3, 5), "两节慰问", "农民工", " 张三 ", "11010119900307123x", "ｇｈ0000000001", "现金", 0.05],
+            [
+                datetime(2021, 3, 5),
+                "两节慰问",
+                "农民工",
+                " 张三 ",
+                "11010119900307123x",
+                "ｇｈ0000000001",
+                "现金",
+                0.05,
+            ],
             [44260, "特殊慰问", "退役军人", "李四", 123456789012345, None, "物资", "1.2345"],
             ["2021年3月7日", "特殊慰问", "退役军人", "王五", None, None, "物资", "1,000"],
             [None, None, None, None, None, None, None, None],
@@ -59,10 +69,30 @@ def test_workbook_gives_three_tables(tmp_path: Path) -> None:
     t = schema.table("welfare", "condolence")
     assert c.columns == [col.name for col in t.all_columns] + list(common.META_OUT)
     assert c.select([col.name for col in t.all_columns]).rows() == [
-        ("ST-01", "202103", "2021-03-05", "两节慰问", "农民工", "张三", "11010119900307123X", "GH0000000001", "现金",
-         "500.00"),
-        ("ST-01", "202103", "2021-03-05", "特殊慰问", "退役军人", "李四", "123456789012345", None, "物资",
-         "12345.00"),
+        (
+            "ST-01",
+            "202103",
+            "2021-03-05",
+            "两节慰问",
+            "农民工",
+            "张三",
+            "11010119900307123X",
+            "GH0000000001",
+            "现金",
+            "500.00",
+        ),
+        (
+            "ST-01",
+            "202103",
+            "2021-03-05",
+            "特殊慰问",
+            "退役军人",
+            "李四",
+            "123456789012345",
+            None,
+            "物资",
+            "12345.00",
+        ),
         ("ST-01", "202103", "2021-03-07", "特殊慰问", "退役军人", "王五", None, None, "物资", "10000000.00"),
         ("ST-01", "202103", "2021-02-30", "两节慰问", "农民工", "赵六", None, None, "现金", "12345.60"),
     ]
@@ -71,15 +101,24 @@ def test_workbook_gives_three_tables(tmp_path: Path) -> None:
     assert c["_delivery_date"][0] == "2021-04-02"
     assert c["_parse_error"].to_list() == [None] * 4
     assert json.loads(c["_original"][1]) == {
-        "日期": "44260", "慰问项目": "特殊慰问", "对象类别": "退役军人", "姓名": "李四",
-        "身份证号": "123456789012345", "所属工会编码": None, "形式": "物资", "金额(万元)": "1.2345",
+        "日期": "44260",
+        "慰问项目": "特殊慰问",
+        "对象类别": "退役军人",
+        "姓名": "李四",
+        "身份证号": "123456789012345",
+        "所属工会编码": None,
+        "形式": "物资",
+        "金额(万元)": "1.2345",
     }
     h = frames["health_checks"]
     assert h.select("station_code", "ledger_month", "check_date", "id_card", "fee_yuan").rows() == [
-        ("ST-01", "202103", "2021-03-08", "11010119900307123X", "300.50")]
+        ("ST-01", "202103", "2021-03-08", "11010119900307123X", "300.50")
+    ]
     r = frames["relief"]
     assert r.height == 0
-    assert r.columns == [col.name for col in schema.table("welfare", "relief").all_columns] + list(common.META_OUT)
+    assert r.columns == [col.name for col in schema.table("welfare", "relief").all_columns] + list(
+        common.META_OUT
+    )
     assert r.schema["_row_number"] == pl.Int64
     sha = common.sha256_file(tmp_path / "welfare" / "2021-04-02" / "ST-01_202103.xlsx")
     assert set(c["_file_sha256"]) == {sha}
@@ -87,8 +126,10 @@ def test_workbook_gives_three_tables(tmp_path: Path) -> None:
 
 def test_yuan_header_and_extra_column(tmp_path: Path) -> None:
     sheets = full_sheets()
-    sheets["慰问"] = [["备注"] + [h.replace("(万元)", "（元）") for h in CONDOLENCE],
-                     ["x", "2021-03-01", "两节慰问", "农民工", "张三", None, None, "现金", "1,234.5"]]
+    sheets["慰问"] = [
+        ["备注"] + [h.replace("(万元)", "（元）") for h in CONDOLENCE],
+        ["x", "2021-03-01", "两节慰问", "农民工", "张三", None, None, "现金", "1,234.5"],
+    ]
     c = welfare.read(deliver(tmp_path, "A01_202103.xlsx", sheets))["condolence"]
     assert c.select("visit_date", "amount_yuan").rows() == [("2021-03-01", "1234.50")]
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from flows.warehouse import appendonly
-
 from tests.orchestration.faultkit import small_landing
 
 __all__ = ["PROTECTED", "contents", "deliver_correction", "lost", "small_landing"]
@@ -24,31 +23,65 @@ def deliver_correction(landing: Path, engine: sa.Engine, delivered: str = "2021-
     mediated (成功) with 1,000.50 recovered: a correction that arrives as a new row. Returns its
     case number. (The cut-down landing's first 200 cases are all consultations.)"""
     with engine.connect() as conn:
-        case = conn.execute(sa.text(
-            "SELECT case_no, received_on, uscc, worker_id_card FROM raw.rights__cases "
-            "WHERE case_type = '咨询' AND received_on >= DATE '2021-01-01' ORDER BY case_no LIMIT 1")).one()
+        case = conn.execute(
+            sa.text(
+                "SELECT case_no, received_on, uscc, worker_id_card FROM raw.rights__cases "
+                "WHERE case_type = '咨询' AND received_on >= DATE '2021-01-01' ORDER BY case_no LIMIT 1"
+            )
+        ).one()
     folder = landing / "rights" / delivered
     folder.mkdir(parents=True)
     with (folder / "cases.csv").open("w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["案件编号", "类型", "受理日期", "统一社会信用代码", "职工身份证号", "调解结果", "结案日期", "维权金额(元)"])
-        w.writerow([case[0], "劳动争议", case[1].strftime("%Y/%-m/%-d"), case[2] or "", case[3] or "", "成功",
-                    "2021年12月1日", "1,000.50"])
+        w.writerow(
+            [
+                "案件编号",
+                "类型",
+                "受理日期",
+                "统一社会信用代码",
+                "职工身份证号",
+                "调解结果",
+                "结案日期",
+                "维权金额(元)",
+            ]
+        )
+        w.writerow(
+            [
+                case[0],
+                "劳动争议",
+                case[1].strftime("%Y/%-m/%-d"),
+                case[2] or "",
+                case[3] or "",
+                "成功",
+                "2021年12月1日",
+                "1,000.50",
+            ]
+        )
     return str(case[0])
 
 
-def contents(engine: sa.Engine, tables: frozenset[str] | set[str] = PROTECTED | {"ops.runs"},
-             leave_out: str | None = None) -> dict[str, Counter[str]]:
+def contents(
+    engine: sa.Engine,
+    tables: frozenset[str] | set[str] = PROTECTED | {"ops.runs"},
+    leave_out: str | None = None,
+) -> dict[str, Counter[str]]:
     """Each table's rows as a multiset of the text of their values (``leave_out``: columns whose
     name ends so are left out)."""
     out: dict[str, Counter[str]] = {}
     with engine.connect() as conn:
         for table in sorted(tables):
             schema, name = table.split(".")
-            cols = [c for c in conn.execute(sa.text(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
-                "ORDER BY ordinal_position"), {"s": schema, "t": name}).scalars()
-                if leave_out is None or not c.endswith(leave_out)]
+            cols = [
+                c
+                for c in conn.execute(
+                    sa.text(
+                        "SELECT column_name FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
+                        "ORDER BY ordinal_position"
+                    ),
+                    {"s": schema, "t": name},
+                ).scalars()
+                if leave_out is None or not c.endswith(leave_out)
+            ]
             rows = conn.execute(sa.text(f"SELECT {', '.join(cols)} FROM {table}")).all()
             out[table] = Counter(repr(tuple(r)) for r in rows)
     return out

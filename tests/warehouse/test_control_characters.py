@@ -46,19 +46,50 @@ def load(url: str, landing: Path) -> tuple[list[tuple], list[tuple]]:
     try:
         init_warehouse(engine)
         key = b"control-characters-test-key"
-        entry = LedgerEntry("run1", "events", "activities", delivery.rel_name, "b" * 64, date(2021, 12, 1),
-                            frame.height, result.passed.height, result.quarantined.height, "loaded")
-        write_batch(engine, entry, t, pii.pseudonymise(common.to_typed(result.passed, t), t, key),
-                    pii.pseudonymise(result.quarantined, t, key))
-        bad = LedgerEntry("run1", "events", "*", "events/2021-12-02/x\x01.csv", "c" * 64, date(2021, 12, 2),
-                          0, 0, 0, "rejected", "batch.columns", "header \x00 lost")
+        entry = LedgerEntry(
+            "run1",
+            "events",
+            "activities",
+            delivery.rel_name,
+            "b" * 64,
+            date(2021, 12, 1),
+            frame.height,
+            result.passed.height,
+            result.quarantined.height,
+            "loaded",
+        )
+        write_batch(
+            engine,
+            entry,
+            t,
+            pii.pseudonymise(common.to_typed(result.passed, t), t, key),
+            pii.pseudonymise(result.quarantined, t, key),
+        )
+        bad = LedgerEntry(
+            "run1",
+            "events",
+            "*",
+            "events/2021-12-02/x\x01.csv",
+            "c" * 64,
+            date(2021, 12, 2),
+            0,
+            0,
+            0,
+            "rejected",
+            "batch.columns",
+            "header \x00 lost",
+        )
         write_batch(engine, bad, None, None, None)
         with engine.connect() as conn:
-            raw = conn.execute(sa.text("SELECT activity_id, activity_name FROM raw.events__activities "
-                                       "ORDER BY activity_id")).all()
-            quarantine = conn.execute(sa.text("SELECT row_number, rules, row_key FROM ops.quarantine "
-                                              "ORDER BY row_number")).all()
-            message = conn.execute(sa.text("SELECT error_message FROM ops.load_ledger WHERE status = 'rejected'"))
+            raw = conn.execute(
+                sa.text("SELECT activity_id, activity_name FROM raw.events__activities ORDER BY activity_id")
+            ).all()
+            quarantine = conn.execute(
+                sa.text("SELECT row_number, rules, row_key FROM ops.quarantine ORDER BY row_number")
+            ).all()
+            message = conn.execute(
+                sa.text("SELECT error_message FROM ops.load_ledger WHERE status = 'rejected'")
+            )
             assert message.scalar_one() == "header \ufffd lost"
     finally:
         engine.dispose()
@@ -73,11 +104,17 @@ def landing(tmp_path: Path) -> Path:
     return tmp_path / "landing"
 
 
-def test_control_characters_are_quarantined_alike_on_duckdb_and_postgresql(tmp_path: Path, landing: Path) -> None:
+def test_control_characters_are_quarantined_alike_on_duckdb_and_postgresql(
+    tmp_path: Path, landing: Path
+) -> None:
     duck = load(f"duckdb:///{tmp_path / 'wh.duckdb'}", landing)
     assert duck[0] == [("A1", "运动会"), ("A6", "tab\there")]
     assert [(n, "row.control_characters" in rules.split(";")) for n, rules, _ in duck[1]] == [
-        (3, True), (4, True), (5, True), (6, True)]
+        (3, True),
+        (4, True),
+        (5, True),
+        (6, True),
+    ]
     assert duck[1][1][2] == "A\ufffd3"  # the key as the warehouse can store it
 
     server = postgres_or_skip()

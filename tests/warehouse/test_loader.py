@@ -29,23 +29,51 @@ def engine(tmp_path: Path):
 
 
 def typed_rows(n: int) -> pl.DataFrame:
-    return pl.DataFrame({
-        "honour_id": [f"H{i}" for i in range(n)], "year": [2021] * n, "honour": ["优秀志愿者"] * n,
-        "level": ["区级"] * n, "recipient": ["某某"] * n, "_source": ["events"] * n,
-        "_file_name": ["events/2021-12-31/honours.csv"] * n, "_file_sha256": ["a" * 64] * n,
-        "_delivery_date": [date(2021, 12, 31)] * n, "_row_number": list(range(2, n + 2)),
-    })
+    return pl.DataFrame(
+        {
+            "honour_id": [f"H{i}" for i in range(n)],
+            "year": [2021] * n,
+            "honour": ["优秀志愿者"] * n,
+            "level": ["区级"] * n,
+            "recipient": ["某某"] * n,
+            "_source": ["events"] * n,
+            "_file_name": ["events/2021-12-31/honours.csv"] * n,
+            "_file_sha256": ["a" * 64] * n,
+            "_delivery_date": [date(2021, 12, 31)] * n,
+            "_row_number": list(range(2, n + 2)),
+        }
+    )
 
 
 def rejected_rows() -> pl.DataFrame:
-    return pl.DataFrame({"honour_id": ["HX"], "year": ["20x1"], "honour": ["优秀志愿者"], "level": ["区级"],
-                         "recipient": ["某某"], "_row_number": [9], "rules": ["year.integer"],
-                         "reasons": ['[{"rule": "year.integer"}]'], "_original": ['{"年度": "20x1"}']})
+    return pl.DataFrame(
+        {
+            "honour_id": ["HX"],
+            "year": ["20x1"],
+            "honour": ["优秀志愿者"],
+            "level": ["区级"],
+            "recipient": ["某某"],
+            "_row_number": [9],
+            "rules": ["year.integer"],
+            "reasons": ['[{"rule": "year.integer"}]'],
+            "_original": ['{"年度": "20x1"}'],
+        }
+    )
 
 
 def entry(read: int, loaded: int, quarantined: int) -> LedgerEntry:
-    return LedgerEntry("run1", "events", "honours", "events/2021-12-31/honours.csv", "a" * 64,
-                       date(2021, 12, 31), read, loaded, quarantined, "loaded")
+    return LedgerEntry(
+        "run1",
+        "events",
+        "honours",
+        "events/2021-12-31/honours.csv",
+        "a" * 64,
+        date(2021, 12, 31),
+        read,
+        loaded,
+        quarantined,
+        "loaded",
+    )
 
 
 def count(engine, sql: str) -> int:
@@ -60,8 +88,9 @@ def test_batch_writes_raw_quarantine_and_ledger(engine) -> None:
     assert count(engine, f"select count(*) from raw.events__honours where _load_id = '{e.load_id}'") == 3
     with engine.connect() as conn:
         q = conn.execute(sa.text("select row_number, rules, original_values from ops.quarantine")).one()
-        ledger = conn.execute(sa.text("select rows_read, rows_loaded, rows_quarantined, status "
-                                      "from ops.load_ledger")).one()
+        ledger = conn.execute(
+            sa.text("select rows_read, rows_loaded, rows_quarantined, status from ops.load_ledger")
+        ).one()
     assert tuple(q) == (9, "year.integer", '{"年度": "20x1"}')
     assert tuple(ledger) == (4, 3, 1, "loaded")
     assert already_seen(engine, "events") == {("honours", "a" * 64, "loaded")}
@@ -69,14 +98,16 @@ def test_batch_writes_raw_quarantine_and_ledger(engine) -> None:
 
 def test_a_failing_write_leaves_nothing_behind(engine) -> None:
     broken = typed_rows(2).with_columns(pl.lit("not a number").alias("year"))
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - any error of the database or driver: what matters is what is left
         write_batch(engine, entry(3, 2, 1), T, broken, rejected_rows())
     for relation in ("raw.events__honours", "ops.quarantine", "ops.load_ledger"):
         assert count(engine, f"select count(*) from {relation}") == 0
 
 
 def test_watermark_moves_with_its_batch(engine) -> None:
-    e = LedgerEntry("run1", "members", "member", "members/member", "b" * 64, date(2022, 1, 1), 0, 0, 0, "loaded")
+    e = LedgerEntry(
+        "run1", "members", "member", "members/member", "b" * 64, date(2022, 1, 1), 0, 0, 0, "loaded"
+    )
     write_batch(engine, e, table("members", "member"), None, None, watermark=datetime(2021, 12, 1, 8))
     write_batch(engine, e, table("members", "member"), None, None, watermark=datetime(2022, 1, 1, 8))
     assert watermarks(engine, "members") == {"member": datetime(2022, 1, 1, 8)}
@@ -90,9 +121,12 @@ def test_rows_whose_load_has_no_completed_ledger_entry_are_found(engine) -> None
     write_batch(engine, entry(4, 3, 1), T, typed_rows(3), rejected_rows())
     assert rows_without_completed_load(engine) == {}
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "insert into raw.events__honours (honour_id, year, honour, level, recipient, _source, _file_name, "
-            "_file_sha256, _delivery_date, _row_number, _load_id) values ('HZ', 2021, '优秀志愿者', '区级', '某某', "
-            "'events', 'events/2022-01-01/honours.csv', 'b', '2022-01-01', 2, 'no-such-load')"))
+        conn.execute(
+            sa.text(
+                "insert into raw.events__honours (honour_id, year, honour, level, recipient, _source, _file_name, "
+                "_file_sha256, _delivery_date, _row_number, _load_id) values ('HZ', 2021, '优秀志愿者', '区级', '某某', "
+                "'events', 'events/2022-01-01/honours.csv', 'b', '2022-01-01', 2, 'no-such-load')"
+            )
+        )
         conn.execute(sa.text("update ops.load_ledger set status = 'rejected'"))  # (not what the loader does)
     assert rows_without_completed_load(engine) == {"raw.events__honours": 4, "ops.quarantine": 1}

@@ -19,7 +19,6 @@ import sqlalchemy as sa
 
 from flows.checksums import resident_id_check_char
 from flows.warehouse.lock import LockLost, WarehouseBusy, duckdb_lock, lock_path, postgres_lock
-
 from tests.support import MEMBERS_DDL, create_database, drop_database, postgres_or_skip
 
 
@@ -27,9 +26,12 @@ from tests.support import MEMBERS_DDL, create_database, drop_database, postgres_
 def test_duckdb_lock_refuses_waits_and_names_the_holder(tmp_path: Path) -> None:
     wh = tmp_path / "w.duckdb"
     waits: list[str] = []
-    with duckdb_lock(wh, "run-A", 0):
-        with pytest.raises(WarehouseBusy, match=r"being written by run run-A \(pid \d+"), duckdb_lock(wh, "run-B", 0):
-            pass
+    with (
+        duckdb_lock(wh, "run-A", 0),
+        pytest.raises(WarehouseBusy, match=r"being written by run run-A \(pid \d+"),
+        duckdb_lock(wh, "run-B", 0),
+    ):
+        pass
     # free again: taken at once
     with duckdb_lock(wh, "run-B", 0):
         pass
@@ -55,8 +57,10 @@ def test_duckdb_lock_refuses_waits_and_names_the_holder(tmp_path: Path) -> None:
 
 def test_duckdb_lock_dies_with_its_holder(tmp_path: Path) -> None:
     wh = tmp_path / "w.duckdb"
-    code = ("import sys, time\nfrom pathlib import Path\nfrom flows.warehouse.lock import duckdb_lock\n"
-            "with duckdb_lock(Path(sys.argv[1]), 'killed-run', 0):\n    print('held', flush=True)\n    time.sleep(60)\n")
+    code = (
+        "import sys, time\nfrom pathlib import Path\nfrom flows.warehouse.lock import duckdb_lock\n"
+        "with duckdb_lock(Path(sys.argv[1]), 'killed-run', 0):\n    print('held', flush=True)\n    time.sleep(60)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code, str(wh)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
@@ -76,10 +80,12 @@ def test_postgres_advisory_lock() -> None:
     create_database(server, name)
     a, b = sa.create_engine(f"{server}/{name}"), sa.create_engine(f"{server}/{name}")
     try:
-        with postgres_lock(a, "run-A", 0):
-            with pytest.raises(WarehouseBusy, match=r"unionwh run run-A \(server pid \d+"), \
-                    postgres_lock(b, "run-B", 0):
-                pass
+        with (
+            postgres_lock(a, "run-A", 0),
+            pytest.raises(WarehouseBusy, match=r"unionwh run run-A \(server pid \d+"),
+            postgres_lock(b, "run-B", 0),
+        ):
+            pass
         with postgres_lock(b, "run-B", 0):
             pass
     finally:
@@ -102,9 +108,12 @@ def test_a_run_whose_lock_session_drops_stops_before_writing_more() -> None:
             with a.connect() as conn:  # held: connections work
                 assert conn.execute(sa.text("SELECT 1")).scalar() == 1
             with b.connect() as admin:
-                dropped = admin.execute(sa.text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+                dropped = admin.execute(
+                    sa.text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalar()
             assert dropped >= 1
             with pytest.raises(LockLost, match="lost the warehouse lock"), a.connect():
                 pass
@@ -123,18 +132,24 @@ def tiny(tmp_path: Path) -> Iterator[dict[str, str]]:
     """A landing zone with only a members database, and the environment of a run on it."""
     landing = tmp_path / "landing"
     landing.mkdir()
-    ID = "11010119900307123" + resident_id_check_char("11010119900307123")  # noqa: N806
+    ID = "11010119900307123" + resident_id_check_char("11010119900307123")
     con = sqlite3.connect(landing / "members.sqlite")
     con.executescript(
-        MEMBERS_DDL +
-        f"insert into member values (1, '{ID}', '李四', '13800138000', 'GH0000000001', 'standard',"
+        MEMBERS_DDL
+        + f"insert into member values (1, '{ID}', '李四', '13800138000', 'GH0000000001', 'standard',"
         " 0, 0, '2021-01-02', '2021-03-05 09:00:00', null);"
-        "insert into member_card values (1, 1, 'K1', 'new', '2021-03-01', '2021-03-01 09:00:00');")
+        "insert into member_card values (1, 1, 'K1', 'new', '2021-03-01', '2021-03-01 09:00:00');"
+    )
     con.commit()
     con.close()
-    env = dict(os.environ, UNIONWH_HOME=str(tmp_path), UNIONWH_LANDING=str(landing),
-               UNIONWH_WAREHOUSE=f"duckdb:///{tmp_path / 'wh.duckdb'}", UNIONWH_OUTPUT=str(tmp_path / "runs"),
-               UNIONWH_PII_KEY="lock-test-key-0123456789abcdef")
+    env = dict(
+        os.environ,
+        UNIONWH_HOME=str(tmp_path),
+        UNIONWH_LANDING=str(landing),
+        UNIONWH_WAREHOUSE=f"duckdb:///{tmp_path / 'wh.duckdb'}",
+        UNIONWH_OUTPUT=str(tmp_path / "runs"),
+        UNIONWH_PII_KEY="lock-test-key-0123456789abcdef",
+    )
     for k in ("UNIONWH_MEMBERS_URL", "PREFECT_API_URL"):
         env.pop(k, None)
     env["PREFECT_HOME"] = str(tmp_path / "prefect")
@@ -142,8 +157,13 @@ def tiny(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def unionwh(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "flows.cli", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 class Output:
@@ -201,14 +221,22 @@ def test_two_concurrent_runs_leave_the_warehouse_intact(tiny: dict[str, str], tm
 
 def test_a_read_command_on_a_busy_duckdb_file_says_so(tmp_path: Path) -> None:
     wh = tmp_path / "busy.duckdb"
-    code = ("import sys, time, duckdb\ncon = duckdb.connect(sys.argv[1])\nprint('open', flush=True)\n"
-            "time.sleep(60)\n")
+    code = (
+        "import sys, time, duckdb\ncon = duckdb.connect(sys.argv[1])\nprint('open', flush=True)\n"
+        "time.sleep(60)\n"
+    )
     holder = subprocess.Popen([sys.executable, "-c", code, str(wh)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
         env = dict(os.environ, UNIONWH_WAREHOUSE=f"duckdb:///{wh}", UNIONWH_HOME=str(tmp_path))
-        done = subprocess.run([sys.executable, "-m", "flows.cli", "status"], env=env, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "status"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     finally:
         holder.kill()
         holder.wait()

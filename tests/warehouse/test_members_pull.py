@@ -15,24 +15,34 @@ from faker import Faker
 from sqlalchemy.dialects import mysql
 
 from flows.nightly import nightly_load
-
 from tests.support import Env, create_database, drop_database, mariadb_or_skip, postgres_or_skip
 
 TS = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 META = sa.MetaData()
 MEMBER = sa.Table(
-    "member", META,
+    "member",
+    META,
     sa.Column("member_id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("id_card", sa.String(18)), sa.Column("name", sa.String(40)), sa.Column("phone", sa.String(11)),
-    sa.Column("union_code", sa.String(12)), sa.Column("employment_form", sa.String(20)),
-    sa.Column("is_migrant", sa.SmallInteger), sa.Column("is_veteran", sa.SmallInteger),
-    sa.Column("joined_on", sa.Date), sa.Column("updated_at", TS), sa.Column("deleted_at", TS),
+    sa.Column("id_card", sa.String(18)),
+    sa.Column("name", sa.String(40)),
+    sa.Column("phone", sa.String(11)),
+    sa.Column("union_code", sa.String(12)),
+    sa.Column("employment_form", sa.String(20)),
+    sa.Column("is_migrant", sa.SmallInteger),
+    sa.Column("is_veteran", sa.SmallInteger),
+    sa.Column("joined_on", sa.Date),
+    sa.Column("updated_at", TS),
+    sa.Column("deleted_at", TS),
 )
 CARD = sa.Table(
-    "member_card", META,
+    "member_card",
+    META,
     sa.Column("card_event_id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("member_id", sa.Integer), sa.Column("card_no", sa.String(20)), sa.Column("action", sa.String(10)),
-    sa.Column("action_on", sa.Date), sa.Column("updated_at", TS),
+    sa.Column("member_id", sa.Integer),
+    sa.Column("card_no", sa.String(20)),
+    sa.Column("action", sa.String(10)),
+    sa.Column("action_on", sa.Date),
+    sa.Column("updated_at", TS),
 )
 BASE = (datetime.now() - timedelta(days=3)).replace(microsecond=0)
 
@@ -64,19 +74,33 @@ def source(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def member(i: int, fake: Faker, updated_at: datetime, **over: object) -> dict:
-    row = {"member_id": i, "id_card": fake.ssn(), "name": fake.name(), "phone": f"139{i:08d}",
-           "union_code": f"GH{i:010d}", "employment_form": ("standard", "courier", "food_delivery")[i % 3],
-           "is_migrant": i % 2, "is_veteran": int(i % 7 == 0), "joined_on": (BASE - timedelta(days=400 + i)).date(),
-           "updated_at": updated_at, "deleted_at": None}
+    row = {
+        "member_id": i,
+        "id_card": fake.ssn(),
+        "name": fake.name(),
+        "phone": f"139{i:08d}",
+        "union_code": f"GH{i:010d}",
+        "employment_form": ("standard", "courier", "food_delivery")[i % 3],
+        "is_migrant": i % 2,
+        "is_veteran": int(i % 7 == 0),
+        "joined_on": (BASE - timedelta(days=400 + i)).date(),
+        "updated_at": updated_at,
+        "deleted_at": None,
+    }
     return row | over
 
 
 class Warehouse:
     def __init__(self, tmp: Path, members_url: str) -> None:
         (tmp / "landing").mkdir()
-        self.env = Env(UNIONWH_HOME=str(tmp), UNIONWH_LANDING=str(tmp / "landing"),
-                       UNIONWH_WAREHOUSE=f"duckdb:///{tmp / 'wh.duckdb'}", UNIONWH_OUTPUT=str(tmp / "runs"),
-                       UNIONWH_MEMBERS_URL=members_url, UNIONWH_PII_KEY="members-pull-test-key-0123456789")
+        self.env = Env(
+            UNIONWH_HOME=str(tmp),
+            UNIONWH_LANDING=str(tmp / "landing"),
+            UNIONWH_WAREHOUSE=f"duckdb:///{tmp / 'wh.duckdb'}",
+            UNIONWH_OUTPUT=str(tmp / "runs"),
+            UNIONWH_MEMBERS_URL=members_url,
+            UNIONWH_PII_KEY="members-pull-test-key-0123456789",
+        )
         self.path = tmp / "wh.duckdb"
 
     def run(self, full: bool = False) -> None:
@@ -93,16 +117,22 @@ class Warehouse:
             engine.dispose()
 
     def counts(self) -> tuple[int, int, int, int]:
-        return self.rows("SELECT (SELECT count(*) FROM raw.members__member), (SELECT count(*) FROM "
-                         "raw.members__member_card), (SELECT count(*) FROM ops.load_ledger), "
-                         "(SELECT count(*) FROM ops.quarantine)")[0]
+        return self.rows(
+            "SELECT (SELECT count(*) FROM raw.members__member), (SELECT count(*) FROM "
+            "raw.members__member_card), (SELECT count(*) FROM ops.load_ledger), "
+            "(SELECT count(*) FROM ops.quarantine)"
+        )[0]
 
     def members_of_load(self, load_id: str) -> set[int]:
-        return {r[0] for r in self.rows(f"SELECT member_id FROM raw.members__member WHERE _load_id = '{load_id}'")}
+        return {
+            r[0] for r in self.rows(f"SELECT member_id FROM raw.members__member WHERE _load_id = '{load_id}'")
+        }
 
     def newest_load(self, table: str) -> tuple[str, int, int, int]:
-        return self.rows("SELECT load_id, rows_read, rows_loaded, rows_quarantined FROM ops.load_ledger "
-                         f"WHERE table_name = '{table}' ORDER BY loaded_at DESC, load_id DESC LIMIT 1")[0]
+        return self.rows(
+            "SELECT load_id, rows_read, rows_loaded, rows_quarantined FROM ops.load_ledger "
+            f"WHERE table_name = '{table}' ORDER BY loaded_at DESC, load_id DESC LIMIT 1"
+        )[0]
 
 
 @pytest.mark.mariadb
@@ -113,18 +143,35 @@ def test_second_pull_brings_exactly_the_changes(source: str, tmp_path: Path, pre
     db = sa.create_engine(source)
     META.create_all(db)
     rows = [member(i, fake, BASE + timedelta(minutes=i)) for i in range(1, 31)]
-    rows.append(member(31, fake, BASE + timedelta(minutes=31), id_card="110101199002301234"))  # bad birth date
+    rows.append(
+        member(31, fake, BASE + timedelta(minutes=31), id_card="110101199002301234")
+    )  # bad birth date
     with db.begin() as conn:
         conn.execute(MEMBER.insert(), rows)
-        conn.execute(CARD.insert(), [{"card_event_id": i, "member_id": i, "card_no": f"K{i:05d}", "action": "new",
-                                      "action_on": BASE.date(), "updated_at": BASE + timedelta(minutes=i)}
-                                     for i in range(1, 21)])
+        conn.execute(
+            CARD.insert(),
+            [
+                {
+                    "card_event_id": i,
+                    "member_id": i,
+                    "card_no": f"K{i:05d}",
+                    "action": "new",
+                    "action_on": BASE.date(),
+                    "updated_at": BASE + timedelta(minutes=i),
+                }
+                for i in range(1, 21)
+            ],
+        )
     wh = Warehouse(tmp_path, source)
     try:
         wh.run()
         assert wh.counts() == (30, 20, 2, 1)
-        assert wh.rows("SELECT table_name, watermark FROM ops.watermarks ORDER BY 1") == [  # the newest loaded:
-            ("member", BASE + timedelta(minutes=30)), ("member_card", BASE + timedelta(minutes=20))]  # not 31's
+        assert wh.rows(
+            "SELECT table_name, watermark FROM ops.watermarks ORDER BY 1"
+        ) == [  # the newest loaded:
+            ("member", BASE + timedelta(minutes=30)),
+            ("member_card", BASE + timedelta(minutes=20)),
+        ]  # not 31's
 
         wh.run()  # nothing changed; the overlap window re-reads the newest rows, none is loaded again
         assert wh.counts() == (30, 20, 2, 1)
@@ -132,13 +179,30 @@ def test_second_pull_brings_exactly_the_changes(source: str, tmp_path: Path, pre
         later = BASE + timedelta(hours=2)
         with db.begin() as conn:
             for i in (3, 4, 5):  # updates
-                conn.execute(MEMBER.update().where(MEMBER.c.member_id == i)
-                             .values(phone=f"138{i:08d}", updated_at=later + timedelta(seconds=i)))
+                conn.execute(
+                    MEMBER.update()
+                    .where(MEMBER.c.member_id == i)
+                    .values(phone=f"138{i:08d}", updated_at=later + timedelta(seconds=i))
+                )
             for i in (6, 7):  # soft deletes
-                conn.execute(MEMBER.update().where(MEMBER.c.member_id == i)
-                             .values(deleted_at=later, updated_at=later + timedelta(seconds=i)))
-            conn.execute(CARD.insert(), [{"card_event_id": 21, "member_id": 3, "card_no": "K00003", "action": "renew",
-                                          "action_on": later.date(), "updated_at": later}])
+                conn.execute(
+                    MEMBER.update()
+                    .where(MEMBER.c.member_id == i)
+                    .values(deleted_at=later, updated_at=later + timedelta(seconds=i))
+                )
+            conn.execute(
+                CARD.insert(),
+                [
+                    {
+                        "card_event_id": 21,
+                        "member_id": 3,
+                        "card_no": "K00003",
+                        "action": "renew",
+                        "action_on": later.date(),
+                        "updated_at": later,
+                    }
+                ],
+            )
             # committed late: older than the watermark, but inside the 10-minute overlap window
             conn.execute(MEMBER.insert(), [member(32, fake, BASE + timedelta(minutes=25))])
             # older than the window: only a full re-pull finds it
@@ -148,13 +212,18 @@ def test_second_pull_brings_exactly_the_changes(source: str, tmp_path: Path, pre
         load_id, read, loaded, quarantined = wh.newest_load("member")
         assert (read, loaded, quarantined) == (6, 6, 0)
         assert wh.members_of_load(load_id) == {3, 4, 5, 6, 7, 32}
-        assert wh.rows(f"SELECT member_id, phone FROM raw.members__member WHERE _load_id = '{load_id}' "
-                       "AND member_id IN (3, 4, 5) ORDER BY 1") == [(i, f"138{i:08d}") for i in (3, 4, 5)]
-        deleted = wh.rows(f"SELECT member_id FROM raw.members__member WHERE _load_id = '{load_id}' "
-                          "AND deleted_at IS NOT NULL ORDER BY 1")
+        assert wh.rows(
+            f"SELECT member_id, phone FROM raw.members__member WHERE _load_id = '{load_id}' "
+            "AND member_id IN (3, 4, 5) ORDER BY 1"
+        ) == [(i, f"138{i:08d}") for i in (3, 4, 5)]
+        deleted = wh.rows(
+            f"SELECT member_id FROM raw.members__member WHERE _load_id = '{load_id}' "
+            "AND deleted_at IS NOT NULL ORDER BY 1"
+        )
         assert deleted == [(6,), (7,)]
         assert wh.rows("SELECT watermark FROM ops.watermarks WHERE table_name = 'member'") == [
-            (later + timedelta(seconds=7),)]
+            (later + timedelta(seconds=7),)
+        ]
 
         wh.run()
         assert wh.counts() == (36, 21, 4, 1)
@@ -165,6 +234,7 @@ def test_second_pull_brings_exactly_the_changes(source: str, tmp_path: Path, pre
         assert (read, loaded) == (1, 1)
         assert wh.members_of_load(load_id) == {33}
         assert wh.rows("SELECT watermark FROM ops.watermarks WHERE table_name = 'member'") == [
-            (later + timedelta(seconds=7),)]  # a re-pull never moves the watermark back
+            (later + timedelta(seconds=7),)
+        ]  # a re-pull never moves the watermark back
     finally:
         db.dispose()

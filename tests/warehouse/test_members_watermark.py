@@ -19,7 +19,6 @@ from faker import Faker
 
 from flows.cli import main
 from flows.nightly import nightly_load
-
 from tests.support import Env, throwaway_postgres
 from tests.warehouse.test_members_pull import CARD, MEMBER, META, member  # the pull tests' member tables
 
@@ -52,10 +51,15 @@ class Warehouse:
         (tmp / "landing").mkdir()
         self.zone = ZoneInfo(zone)
         self.path = tmp / "wh.duckdb"
-        self.env = Env(UNIONWH_HOME=str(tmp), UNIONWH_LANDING=str(tmp / "landing"),
-                       UNIONWH_WAREHOUSE=f"duckdb:///{self.path}", UNIONWH_OUTPUT=str(tmp / "runs"),
-                       UNIONWH_MEMBERS_URL=members_url, UNIONWH_TIMEZONE=zone,
-                       UNIONWH_PII_KEY="members-watermark-test-key-0123456789")
+        self.env = Env(
+            UNIONWH_HOME=str(tmp),
+            UNIONWH_LANDING=str(tmp / "landing"),
+            UNIONWH_WAREHOUSE=f"duckdb:///{self.path}",
+            UNIONWH_OUTPUT=str(tmp / "runs"),
+            UNIONWH_MEMBERS_URL=members_url,
+            UNIONWH_TIMEZONE=zone,
+            UNIONWH_PII_KEY="members-watermark-test-key-0123456789",
+        )
 
     def now(self) -> datetime:
         """Now in the settings' zone, naive, as the platform writes its timestamps."""
@@ -79,13 +83,19 @@ class Warehouse:
             engine.dispose()
 
     def watermark(self) -> datetime:
-        return self.rows("SELECT watermark FROM ops.watermarks WHERE source = 'members' "
-                         "AND table_name = 'member'")[0][0]
+        return self.rows(
+            "SELECT watermark FROM ops.watermarks WHERE source = 'members' AND table_name = 'member'"
+        )[0][0]
 
     def loaded(self, member_id: int) -> list[datetime]:
         """The updated_at of every version of the member loaded into raw."""
-        return [r[0] for r in self.rows("SELECT updated_at FROM raw.members__member "
-                                        f"WHERE member_id = {member_id} ORDER BY updated_at")]
+        return [
+            r[0]
+            for r in self.rows(
+                "SELECT updated_at FROM raw.members__member "
+                f"WHERE member_id = {member_id} ORDER BY updated_at"
+            )
+        ]
 
     def quarantined(self) -> list[tuple[str, str]]:
         return self.rows("SELECT row_key, rules FROM ops.quarantine WHERE table_name = 'member' ORDER BY 1")
@@ -101,10 +111,24 @@ def test_future_row_never_advances_the_watermark(source: str, tmp_path: Path, pr
     META.create_all(db)
     try:
         with db.begin() as conn:
-            conn.execute(MEMBER.insert(), [member(i, fake, base + timedelta(minutes=i)) for i in range(1, 11)]
-                         + [member(11, fake, FAR_FUTURE)])
-            conn.execute(CARD.insert(), [{"card_event_id": 1, "member_id": 1, "card_no": "K00001",
-                                          "action": "new", "action_on": base.date(), "updated_at": base}])
+            conn.execute(
+                MEMBER.insert(),
+                [member(i, fake, base + timedelta(minutes=i)) for i in range(1, 11)]
+                + [member(11, fake, FAR_FUTURE)],
+            )
+            conn.execute(
+                CARD.insert(),
+                [
+                    {
+                        "card_event_id": 1,
+                        "member_id": 1,
+                        "card_no": "K00001",
+                        "action": "new",
+                        "action_on": base.date(),
+                        "updated_at": base,
+                    }
+                ],
+            )
 
         # 1. The row of 2099 is quarantined; the watermark is the newest *loaded* row, not 2099.
         _, after = wh.run()
@@ -116,8 +140,9 @@ def test_future_row_never_advances_the_watermark(source: str, tmp_path: Path, pr
         # 2. A valid change made after the first pull is pulled by the next one.
         changed = wh.now().replace(microsecond=0)
         with db.begin() as conn:
-            conn.execute(MEMBER.update().where(MEMBER.c.member_id == 3).values(phone="13800000003",
-                                                                               updated_at=changed))
+            conn.execute(
+                MEMBER.update().where(MEMBER.c.member_id == 3).values(phone="13800000003", updated_at=changed)
+            )
         wh.run()
         assert wh.loaded(3) == [base + timedelta(minutes=3), changed]
         assert wh.watermark() == changed
@@ -153,7 +178,8 @@ def test_future_row_never_advances_the_watermark(source: str, tmp_path: Path, pr
 
 
 def test_a_watermark_left_in_the_future_is_dropped_and_the_table_pulled_again(
-        tmp_path: Path, prefect_harness: None) -> None:
+    tmp_path: Path, prefect_harness: None
+) -> None:
     """A warehouse from before the fix: a row of 2099 set the watermark and hid every change. The
     next pull drops it, reads every row (none held is loaded twice) and sets a sane one."""
     source = f"sqlite:///{tmp_path / 'members.sqlite'}"
@@ -166,16 +192,28 @@ def test_a_watermark_left_in_the_future_is_dropped_and_the_table_pulled_again(
     try:
         with db.begin() as conn:
             conn.execute(MEMBER.insert(), [member(i, fake, base + timedelta(minutes=i)) for i in range(1, 6)])
-            conn.execute(CARD.insert(), [{"card_event_id": 1, "member_id": 1, "card_no": "K00001",
-                                          "action": "new", "action_on": base.date(), "updated_at": base}])
+            conn.execute(
+                CARD.insert(),
+                [
+                    {
+                        "card_event_id": 1,
+                        "member_id": 1,
+                        "card_no": "K00001",
+                        "action": "new",
+                        "action_on": base.date(),
+                        "updated_at": base,
+                    }
+                ],
+            )
         wh.run()
         assert len(wh.loaded(2)) == 1
         # As a release before issue 18 left it: the watermark of a quarantined row of 2099.
         wh.rows(f"UPDATE ops.watermarks SET watermark = TIMESTAMP '{FAR_FUTURE}' WHERE table_name = 'member'")
         changed = wh.now().replace(microsecond=0)
         with db.begin() as conn:
-            conn.execute(MEMBER.update().where(MEMBER.c.member_id == 2).values(phone="13800000002",
-                                                                               updated_at=changed))
+            conn.execute(
+                MEMBER.update().where(MEMBER.c.member_id == 2).values(phone="13800000002", updated_at=changed)
+            )
         wh.run()
         assert wh.loaded(2) == [base + timedelta(minutes=2), changed]
         assert [len(wh.loaded(i)) for i in (1, 3, 4, 5)] == [1, 1, 1, 1]  # re-read, not loaded twice
@@ -196,8 +234,8 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
 
 @pytest.mark.postgres
 def test_status_lists_watermarks_and_warns_of_one_in_the_future(
-        warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from flows.schema import table
     from flows.settings import load_settings
     from flows.warehouse.engine import init_warehouse, warehouse_engine
@@ -210,21 +248,36 @@ def test_status_lists_watermarks_and_warns_of_one_in_the_future(
     try:
         init_warehouse(engine)
         past = datetime(2024, 5, 1, 8, 30, 15)
-        entry = LedgerEntry("20240501T083000-abcdef", "members", "member", "members/member", "b" * 64,
-                            past.date(), 0, 0, 0, "loaded")
+        entry = LedgerEntry(
+            "20240501T083000-abcdef",
+            "members",
+            "member",
+            "members/member",
+            "b" * 64,
+            past.date(),
+            0,
+            0,
+            0,
+            "loaded",
+        )
         write_batch(engine, entry, table("members", "member"), None, None, watermark=past)
         with engine.begin() as conn:  # as a release before issue 18 could leave it
-            conn.execute(sa.text("INSERT INTO ops.watermarks VALUES ('members', 'member_card', :w, 'gone')"),
-                         {"w": FAR_FUTURE})
+            conn.execute(
+                sa.text("INSERT INTO ops.watermarks VALUES ('members', 'member_card', :w, 'gone')"),
+                {"w": FAR_FUTURE},
+            )
     finally:
         engine.dispose()
 
     assert main(["status", "--warehouse", warehouse_url]) == 0  # no runs yet: as before
     out = capsys.readouterr().out.splitlines()
-    assert any(line.split() == ["members.member", "2024-05-01", "08:30:15", entry.load_id,
-                                "20240501T083000-abcdef"] for line in out), out
-    assert any(line.split() == ["members.member_card", "2099-01-01", "08:00:00", "gone", "-"]
-               for line in out), out
+    assert any(
+        line.split() == ["members.member", "2024-05-01", "08:30:15", entry.load_id, "20240501T083000-abcdef"]
+        for line in out
+    ), out
+    assert any(
+        line.split() == ["members.member_card", "2099-01-01", "08:00:00", "gone", "-"] for line in out
+    ), out
     warnings = [line for line in out if line.startswith("warning:")]
     assert len(warnings) == 1, out
     assert "members.member_card 2099-01-01 08:00:00 is later than now" in warnings[0]
@@ -232,8 +285,9 @@ def test_status_lists_watermarks_and_warns_of_one_in_the_future(
 
 
 @pytest.mark.postgres
-def test_a_batch_never_moves_the_watermark_back(warehouse_url: str, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_never_moves_the_watermark_back(
+    warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A full re-pull, or late commits read in the overlap window, load rows older than the
     watermark: it stays where it was, with the load that set it; the batch is written all the
     same (on the run's one connection, as load_batches writes it)."""
@@ -246,8 +300,21 @@ def test_a_batch_never_moves_the_watermark_back(warehouse_url: str, tmp_path: Pa
     engine = warehouse_engine(load_settings(warehouse=warehouse_url))
     try:
         init_warehouse(engine)
-        entries = [LedgerEntry("run1", "members", "member", "members/member", f"{i}" * 64,
-                               datetime(2024, 5, 1).date(), 0, 0, 0, "loaded") for i in range(3)]
+        entries = [
+            LedgerEntry(
+                "run1",
+                "members",
+                "member",
+                "members/member",
+                f"{i}" * 64,
+                datetime(2024, 5, 1).date(),
+                0,
+                0,
+                0,
+                "loaded",
+            )
+            for i in range(3)
+        ]
         marks = [datetime(2024, 5, 1, 8), datetime(2024, 4, 1, 8), datetime(2024, 5, 1, 9)]
         with engine.connect() as conn:
             for e, mark in zip(entries[:2], marks[:2], strict=True):

@@ -15,18 +15,24 @@ from flows.errors import ConfigError
 from flows.schema import TABLES
 from flows.warehouse import migrations
 from flows.warehouse.ddl import personal_columns
-
 from tests.support import Env, create_database, drop_database, postgres_or_skip
 
-HONOUR = ("INSERT INTO raw.events__honours (honour_id, year, honour, level, recipient, _load_id, _source, "
-          "_file_name, _file_sha256, _delivery_date, _row_number) VALUES "
-          "('H1', 2021, '优秀志愿者', '区级', '张三', 'l', 'events', 'f', 'h', DATE '2021-12-31', 2)")
+HONOUR = (
+    "INSERT INTO raw.events__honours (honour_id, year, honour, level, recipient, _load_id, _source, "
+    "_file_name, _file_sha256, _delivery_date, _row_number) VALUES "
+    "('H1', 2021, '优秀志愿者', '区级', '张三', 'l', 'events', 'f', 'h', DATE '2021-12-31', 2)"
+)
 
 
 def columns(engine: Engine, schema: str, table: str) -> list[str]:
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT column_name FROM information_schema.columns WHERE table_schema = :s "
-                                    "AND table_name = :t ORDER BY ordinal_position"), {"s": schema, "t": table})
+        rows = conn.execute(
+            sa.text(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = :s "
+                "AND table_name = :t ORDER BY ordinal_position"
+            ),
+            {"s": schema, "t": table},
+        )
         return [r[0] for r in rows]
 
 
@@ -64,7 +70,7 @@ def test_fresh_warehouse_gets_every_version_once(duck: Engine) -> None:
     for t in TABLES:
         cols = columns(duck, "raw", t.raw_table)
         assert cols[: len(t.all_columns)] == [c.name for c in t.all_columns]
-        assert cols[len(t.all_columns) + 6:] == [f"{c}_pseudonym" for c in personal_columns(t)]
+        assert cols[len(t.all_columns) + 6 :] == [f"{c}_pseudonym" for c in personal_columns(t)]
 
 
 def _upgrades_in_place(engine: Engine) -> None:
@@ -75,8 +81,12 @@ def _upgrades_in_place(engine: Engine) -> None:
     assert [m.version for m in migrations.upgrade(engine)] == list(range(2, migrations.LATEST + 1))
     assert columns(engine, "raw", "events__honours")[-1] == "recipient_pseudonym"
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql("SELECT honour_id, recipient, recipient_pseudonym FROM raw.events__honours").all()
-    assert [tuple(r) for r in rows] == [("H1", "张三", None)]  # the nightly run's backfill fills it (test_pii)
+        rows = conn.exec_driver_sql(
+            "SELECT honour_id, recipient, recipient_pseudonym FROM raw.events__honours"
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("H1", "张三", None)
+    ]  # the nightly run's backfill fills it (test_pii)
     assert versions(engine) == list(range(1, migrations.LATEST + 1))
 
 
@@ -109,7 +119,9 @@ def test_warehouse_from_before_versioning_is_adopted(duck: Engine) -> None:
 def test_newer_warehouse_is_refused(duck: Engine) -> None:
     migrations.upgrade(duck)
     with duck.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO ops.schema_migrations VALUES (99, 'from the future', TIMESTAMP '2030-01-01')")
+        conn.exec_driver_sql(
+            "INSERT INTO ops.schema_migrations VALUES (99, 'from the future', TIMESTAMP '2030-01-01')"
+        )
     with pytest.raises(ConfigError, match="version 99, newer than this unionwh knows"):
         migrations.upgrade(duck)
 

@@ -26,11 +26,12 @@ from flows.errors import ConfigError
 from flows.schema import TABLES, Column, Table
 from flows.warehouse import appendonly, migrations
 from flows.warehouse.ddl import META_DDL, SQL_TYPES, pseudonym_columns
-
 from tests.support import throwaway_postgres
 
-ADVICE = ("add a migration (a new flows/warehouse/migrations/NNNN_<name>.sql) that brings existing "
-          "warehouses to the contract; never edit a released migration")
+ADVICE = (
+    "add a migration (a new flows/warehouse/migrations/NNNN_<name>.sql) that brings existing "
+    "warehouses to the contract; never edit a released migration"
+)
 
 
 def _type(data_type: str, precision: int | None, scale: int | None) -> str:
@@ -52,9 +53,12 @@ def expected_columns(t: Table) -> dict[str, tuple[str, bool]]:
 def contract_problems(engine: Engine, tables: Iterable[Table] = TABLES) -> list[str]:
     """How the raw tables of a migrated warehouse differ from what the contract says they are."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT table_name, column_name, data_type, numeric_precision, numeric_scale, is_nullable "
-            "FROM information_schema.columns WHERE table_schema = 'raw'")).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT table_name, column_name, data_type, numeric_precision, numeric_scale, is_nullable "
+                "FROM information_schema.columns WHERE table_schema = 'raw'"
+            )
+        ).all()
     actual: dict[str, dict[str, tuple[str, bool]]] = {}
     for table, column, data_type, precision, scale, nullable in rows:
         actual.setdefault(table, {})[column] = (_type(data_type, precision, scale), nullable == "YES")
@@ -70,21 +74,30 @@ def contract_problems(engine: Engine, tables: Iterable[Table] = TABLES) -> list[
             if name not in have:
                 problems.append(f"raw.{t.raw_table}.{name}: expected {typ}, but no migration creates it")
             elif have[name] != (typ, nullable):
-                problems.append(f"raw.{t.raw_table}.{name}: the migrations make it {have[name][0]}"
-                                f"{'' if have[name][1] else ' NOT NULL'}, the contract says {typ}"
-                                f"{'' if nullable else ' NOT NULL'}")
-        problems += [f"raw.{t.raw_table}.{name}: made by a migration, not in the contract"
-                     for name in have if name not in want]
+                problems.append(
+                    f"raw.{t.raw_table}.{name}: the migrations make it {have[name][0]}"
+                    f"{'' if have[name][1] else ' NOT NULL'}, the contract says {typ}"
+                    f"{'' if nullable else ' NOT NULL'}"
+                )
+        problems += [
+            f"raw.{t.raw_table}.{name}: made by a migration, not in the contract"
+            for name in have
+            if name not in want
+        ]
     known = {t.raw_table for t in tables} | {"welfare__workbooks"}
-    problems += [f"raw.{name}: made by a migration, no longer in the contract"
-                 for name in actual if name not in known]
+    problems += [
+        f"raw.{name}: made by a migration, no longer in the contract" for name in actual if name not in known
+    ]
     return problems
 
 
 def _assert_matches_contract(engine: Engine) -> None:
     problems = contract_problems(engine)
-    assert not problems, "the migrated raw tables differ from the contract (flows/schema.py):\n  " + \
-        "\n  ".join(problems) + f"\n{ADVICE}"
+    assert not problems, (
+        "the migrated raw tables differ from the contract (flows/schema.py):\n  "
+        + "\n  ".join(problems)
+        + f"\n{ADVICE}"
+    )
 
 
 @pytest.mark.unit
@@ -105,10 +118,15 @@ def test_fresh_postgresql_matches_the_contract() -> None:
             assert [m.version for m in migrations.upgrade(engine)] == list(range(1, migrations.LATEST + 1))
             _assert_matches_contract(engine)
             with engine.connect() as conn:
-                triggered = set(conn.execute(sa.text(
-                    "SELECT n.nspname || '.' || c.relname FROM pg_trigger t "
-                    "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE t.tgname = 'unionwh_append_only'")).scalars())
+                triggered = set(
+                    conn.execute(
+                        sa.text(
+                            "SELECT n.nspname || '.' || c.relname FROM pg_trigger t "
+                            "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE t.tgname = 'unionwh_append_only'"
+                        )
+                    ).scalars()
+                )
             missing = sorted(set(appendonly.append_only_tables()) - triggered)
             assert not missing, f"append-only tables without their trigger: {missing}; {ADVICE}"
         finally:
@@ -123,14 +141,18 @@ def test_the_check_names_a_contract_change_without_its_migration(tmp_path: Path)
         migrations.upgrade(engine)
         honours = next(t for t in TABLES if t.raw_table == "events__honours")
         year = honours.column("year")
-        changed = dataclasses.replace(honours, columns=tuple(
-            dataclasses.replace(c, kind="text") if c is year else c for c in honours.columns)
-            + (Column("citation", "表彰文号", "text", required=False),))
+        changed = dataclasses.replace(
+            honours,
+            columns=tuple(dataclasses.replace(c, kind="text") if c is year else c for c in honours.columns)
+            + (Column("citation", "表彰文号", "text", required=False),),
+        )
         problems = contract_problems(engine, [changed if t is honours else t for t in TABLES])
     finally:
         engine.dispose()
-    assert problems == ["raw.events__honours.year: the migrations make it BIGINT, the contract says VARCHAR",
-                        "raw.events__honours.citation: expected VARCHAR, but no migration creates it"]
+    assert problems == [
+        "raw.events__honours.year: the migrations make it BIGINT, the contract says VARCHAR",
+        "raw.events__honours.citation: expected VARCHAR, but no migration creates it",
+    ]
 
 
 # --- the released files are history -------------------------------------------------------------------------
@@ -149,11 +171,16 @@ def checksum_problems(folder: Path) -> list[str]:
         if not path.is_file():
             problems.append(f"{name}: a released migration is gone; put it back as it was")
         elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            problems.append(f"{name}: a released migration was edited; restore it (git checkout) and put the "
-                            "change in a new migration file instead")
-    problems += [f"{path.name}: not in CHECKSUMS; when the migration is released, append its line: "
-                 f"cd {folder} && sha256sum {path.name} >> CHECKSUMS"
-                 for path in sorted(folder.glob("*.sql")) if path.name not in listed]
+            problems.append(
+                f"{name}: a released migration was edited; restore it (git checkout) and put the "
+                "change in a new migration file instead"
+            )
+    problems += [
+        f"{path.name}: not in CHECKSUMS; when the migration is released, append its line: "
+        f"cd {folder} && sha256sum {path.name} >> CHECKSUMS"
+        for path in sorted(folder.glob("*.sql"))
+        if path.name not in listed
+    ]
     return problems
 
 
@@ -201,8 +228,10 @@ CREATE FUNCTION g() RETURNS int LANGUAGE sql AS $body$ SELECT 1; $body$;
 """
     assert migrations.split_sql(text) == [
         """CREATE TABLE "a;b" (x VARCHAR DEFAULT 'it''s; fine')""",
-        "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        "BEGIN\n  RAISE EXCEPTION 'no; never';\nEND $$",
+        (
+            "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+            "BEGIN\n  RAISE EXCEPTION 'no; never';\nEND $$"
+        ),
         "CREATE FUNCTION g() RETURNS int LANGUAGE sql AS $body$ SELECT 1; $body$",
     ]
     with pytest.raises(ConfigError, match="no closing ';'"):

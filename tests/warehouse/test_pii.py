@@ -32,7 +32,9 @@ def test_personal_columns_are_ids_phones_and_names() -> None:
 
 def test_pseudonyms_are_hmac_sha256_of_the_value() -> None:
     t = table("welfare", "relief")
-    frame = pl.DataFrame({"name": ["张三", None, "张三"], "id_card": [ID, None, ID], "amount_yuan": ["1", "2", "3"]})
+    frame = pl.DataFrame(
+        {"name": ["张三", None, "张三"], "id_card": [ID, None, ID], "amount_yuan": ["1", "2", "3"]}
+    )
     out = pii.pseudonymise(frame, t, KEY)
     assert out.columns == [*frame.columns, "name_pseudonym", "id_card_pseudonym"]
     expected = hmac.new(KEY, ID.encode(), hashlib.sha256).hexdigest()
@@ -89,15 +91,20 @@ def test_backfill_fills_rows_loaded_before_pseudonyms(tmp_path: Path) -> None:
     try:
         init_warehouse(engine)
         with engine.begin() as conn:
-            conn.execute(sa.text(
-                "insert into raw.events__honours (honour_id, year, honour, level, recipient, _load_id, _source, "
-                "_file_name, _file_sha256, _delivery_date, _row_number) values "
-                "('H1', 2021, '优秀志愿者', '区级', '张三', 'l', 'events', 'f', 'h', DATE '2021-12-31', 2), "
-                "('H2', 2021, '优秀志愿者', '区级', null, 'l', 'events', 'f', 'h', DATE '2021-12-31', 3)"))
+            conn.execute(
+                sa.text(
+                    "insert into raw.events__honours (honour_id, year, honour, level, recipient, _load_id, _source, "
+                    "_file_name, _file_sha256, _delivery_date, _row_number) values "
+                    "('H1', 2021, '优秀志愿者', '区级', '张三', 'l', 'events', 'f', 'h', DATE '2021-12-31', 2), "
+                    "('H2', 2021, '优秀志愿者', '区级', null, 'l', 'events', 'f', 'h', DATE '2021-12-31', 3)"
+                )
+            )
         assert pii.backfill(engine, KEY) == 1
         assert pii.backfill(engine, KEY) == 0
         with engine.connect() as conn:
-            rows = conn.execute(sa.text("select recipient_pseudonym from raw.events__honours order by honour_id")).all()
+            rows = conn.execute(
+                sa.text("select recipient_pseudonym from raw.events__honours order by honour_id")
+            ).all()
         assert [r[0] for r in rows] == [pii.pseudonym(KEY, "张三"), None]
     finally:
         engine.dispose()

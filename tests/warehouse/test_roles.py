@@ -12,7 +12,6 @@ import sqlalchemy as sa
 
 from flows.cli import main
 from flows.warehouse import roles
-
 from tests.support import Env, create_database, drop_database, postgres_or_skip
 
 pytestmark = pytest.mark.postgres
@@ -35,7 +34,8 @@ def warehouse() -> Iterator[tuple[str, str]]:
             conn.exec_driver_sql("CREATE TABLE marts.audit_exceptions (rule varchar)")
             conn.exec_driver_sql(
                 "INSERT INTO ops.quarantine VALUES ('l', 'rights', 'cases', 'f', 'h', DATE '2021-01-01', 2, 'C1', "
-                "'case_no.required', '[]', '{}', TIMESTAMP '2021-01-01 00:00:00')")
+                "'case_no.required', '[]', '{}', TIMESTAMP '2021-01-01 00:00:00')"
+            )
         roles.apply_grants(engine)
         engine.dispose()
         yield server, name
@@ -118,8 +118,11 @@ def test_warehouses_set_up_at_the_same_moment_both_get_their_roles(monkeypatch: 
             t.join(timeout=60)
         assert not errors, errors[0]
         with engines[0].connect() as conn:
-            made = set(conn.execute(sa.text("SELECT rolname FROM pg_roles WHERE rolname LIKE 'unionwh_race_%'"))
-                       .scalars())
+            made = set(
+                conn.execute(
+                    sa.text("SELECT rolname FROM pg_roles WHERE rolname LIKE 'unionwh_race_%'")
+                ).scalars()
+            )
         assert set(names) <= made
     finally:
         with engines[0].connect() as conn:

@@ -24,7 +24,6 @@ import pytest
 import sqlalchemy as sa
 
 from flows.warehouse import appendonly, migrations
-
 from tests.support import ROOT, clean_env, local_prefect_server
 from tests.warehouse.pipeline_support import PROTECTED, contents, lost, small_landing
 
@@ -45,17 +44,25 @@ KEY = "upgrade-test-key-0123456789abcdef"
 def _previous_release_or_skip(tree: Path) -> Path:
     """The previous release's files extracted into ``tree``; without git history (a shallow
     clone, an exported tarball) fail in CI and skip elsewhere, saying why."""
+
     def unavailable(why: str) -> None:
-        message = (f"the previous schema release {PREVIOUS_RELEASE[:12]} is not available ({why}); "
-                   "this test needs the repository's git history: clone without --depth, or "
-                   f"`git fetch --unshallow`, so that `git archive {PREVIOUS_RELEASE[:12]}` works")
+        message = (
+            f"the previous schema release {PREVIOUS_RELEASE[:12]} is not available ({why}); "
+            "this test needs the repository's git history: clone without --depth, or "
+            f"`git fetch --unshallow`, so that `git archive {PREVIOUS_RELEASE[:12]}` works"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
 
     try:
-        found = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{PREVIOUS_RELEASE}^{{commit}}"],
-                               capture_output=True, text=True, timeout=60)
+        found = subprocess.run(
+            ["git", "-C", str(ROOT), "cat-file", "-e", f"{PREVIOUS_RELEASE}^{{commit}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     except FileNotFoundError:
         unavailable("git is not installed")
     if found.returncode != 0:
@@ -68,17 +75,35 @@ def _previous_release_or_skip(tree: Path) -> Path:
     return tree
 
 
-def run(code: Path, landing: Path, api_url: str, work: Path, warehouse: Path,
-        extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    code: Path, landing: Path, api_url: str, work: Path, warehouse: Path, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """``unionwh run`` of the code in ``code`` (the project root of a release) as a process."""
     env = clean_env()
-    env.update(PREFECT_API_URL=api_url, PREFECT_HOME=str(work / "prefect"), UNIONWH_HOME=str(work),
-               UNIONWH_LANDING=str(landing), UNIONWH_WAREHOUSE=f"duckdb:///{warehouse}",
-               UNIONWH_OUTPUT=str(work / "runs"), UNIONWH_PII_KEY=KEY, UNIONWH_REPORT_YEAR="2021",
-               PYTHONPATH=str(code), **(extra or {}))
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "run"], cwd=code, env=env, capture_output=True,
-                          text=True, timeout=900)
-    assert done.returncode == 0, f"{code}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    env.update(
+        PREFECT_API_URL=api_url,
+        PREFECT_HOME=str(work / "prefect"),
+        UNIONWH_HOME=str(work),
+        UNIONWH_LANDING=str(landing),
+        UNIONWH_WAREHOUSE=f"duckdb:///{warehouse}",
+        UNIONWH_OUTPUT=str(work / "runs"),
+        UNIONWH_PII_KEY=KEY,
+        UNIONWH_REPORT_YEAR="2021",
+        PYTHONPATH=str(code),
+        **(extra or {}),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run"],
+        cwd=code,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, (
+        f"{code}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
     return done
 
 
@@ -97,7 +122,10 @@ def history(warehouse: Path) -> list[tuple]:
     engine = sa.create_engine(f"duckdb:///{warehouse}")
     try:
         with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.text("SELECT * FROM ops.schema_migrations ORDER BY version"))]
+            return [
+                tuple(r)
+                for r in conn.execute(sa.text("SELECT * FROM ops.schema_migrations ORDER BY version"))
+            ]
     finally:
         engine.dispose()
 
@@ -108,8 +136,9 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
-def test_a_previous_release_warehouse_upgrades_in_place_with_identical_figures(tmp_path: Path,
-                                                                               prefect_api: str) -> None:
+def test_a_previous_release_warehouse_upgrades_in_place_with_identical_figures(
+    tmp_path: Path, prefect_api: str
+) -> None:
     old_code = _previous_release_or_skip(tmp_path / "previous-release")
     landing = small_landing(tmp_path / "landing")
     upgraded, fresh = tmp_path / "upgraded.duckdb", tmp_path / "fresh.duckdb"
@@ -125,8 +154,9 @@ def test_a_previous_release_warehouse_upgrades_in_place_with_identical_figures(t
     assert upgraded_figures == fresh_figures  # and as the current release computes it from scratch
 
 
-def _upgrade(old_code: Path, landing: Path, prefect_api: str, tmp_path: Path,
-             upgraded: Path) -> tuple[list[str], list[tuple]]:
+def _upgrade(
+    old_code: Path, landing: Path, prefect_api: str, tmp_path: Path, upgraded: Path
+) -> tuple[list[str], list[tuple]]:
     """The previous release's run, then the current release's on the same file, and what the
     upgrade must keep; the figures the previous release built."""
     run(old_code, landing, prefect_api, tmp_path / "old-work", upgraded)
@@ -153,16 +183,23 @@ def _upgrade(old_code: Path, landing: Path, prefect_api: str, tmp_path: Path,
     try:
         after = contents(engine, set(old_rows))
         with engine.connect() as conn:
-            runs = [tuple(r) for r in conn.execute(sa.text(
-                "SELECT status, rows_loaded FROM ops.runs ORDER BY started_at"))]
-            selection = conn.execute(sa.text(
-                "SELECT selection FROM ops.dbt_builds ORDER BY built_at DESC LIMIT 1")).scalar_one()
+            runs = [
+                tuple(r)
+                for r in conn.execute(sa.text("SELECT status, rows_loaded FROM ops.runs ORDER BY started_at"))
+            ]
+            selection = conn.execute(
+                sa.text("SELECT selection FROM ops.dbt_builds ORDER BY built_at DESC LIMIT 1")
+            ).scalar_one()
     finally:
         engine.dispose()
     assert lost(old_rows, after) == {}  # every row the previous release wrote is still there, unchanged
-    assert {t: after[t] for t in PROTECTED if t.startswith("raw.") or t in ("ops.load_ledger", "ops.quarantine")
-            } == {t: old_rows[t] for t in PROTECTED if t.startswith("raw.") or t in ("ops.load_ledger",
-                                                                                        "ops.quarantine")}
+    assert {
+        t: after[t] for t in PROTECTED if t.startswith("raw.") or t in ("ops.load_ledger", "ops.quarantine")
+    } == {
+        t: old_rows[t]
+        for t in PROTECTED
+        if t.startswith("raw.") or t in ("ops.load_ledger", "ops.quarantine")
+    }
     assert [r[0] for r in runs] == ["succeeded", "succeeded"] and runs[1][1] == 0  # nothing new to load
     assert selection == ""  # every model rebuilt by the current release
     return old_figures
