@@ -671,7 +671,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError("--limit must be at least 1")
     settings = load_settings()
     check_key(settings)
-    from flows.orchestration.deployments import serve
+    from flows.deployments import serve
 
     if not os.environ.get("PREFECT_API_URL"):
         print(

@@ -44,13 +44,13 @@ from flows.quality.docs import DocPage, page_name, write_index, write_page
 from flows.quality.gates import delivery_kind
 from flows.quality.runner import validate_files, warm_up
 from flows.quality.screen import WHOLE_FILE, gate, read_delivery
-from flows.report.format import Figure, figures_markdown
+from flows.report.format import figures_markdown
 from flows.settings import QualitySettings, Settings, load_settings
 from flows.sources import common, members
 from flows.warehouse import builds, dbt, pii, refresh, roles, runlog
 from flows.warehouse.ddl import OPS_SCHEMA
 from flows.warehouse.engine import init_warehouse, members_engine, warehouse_engine
-from flows.warehouse.figures import fetch_figures
+from flows.warehouse.figures import Figure, fetch_figures
 from flows.warehouse.loader import (
     LedgerEntry,
     already_seen,
@@ -174,8 +174,8 @@ def is_transient(exc: BaseException | None) -> bool:
     """Worth retrying: a file still being written, a database that dropped, refused or timed out
     the connection. Never a data or configuration error (those fail the same way every time): a
     refused login, an unknown database or host name, a missing database file, a bad statement —
-    retrying those only delays the one-line error by a minute (flows/preflight.py classifies)."""
-    from flows.preflight import db_error_is_transient
+    retrying those only delays the one-line error by a minute (flows/dbcheck.py classifies)."""
+    from flows.dbcheck import db_error_is_transient
 
     if isinstance(exc, TransientError | ConnectionError | TimeoutError):
         return True

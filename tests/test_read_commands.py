@@ -26,8 +26,9 @@ import pytest
 import sqlalchemy as sa
 
 from flows.cli import main
-from flows.report.format import Figure, figures_csv, figures_json, figures_table
+from flows.report.format import figures_csv, figures_json, figures_table
 from flows.report.status import changes_summary, dbt_text, one_line
+from flows.warehouse.figures import Figure
 from flows.warehouse.runlog import FigureChange
 from tests.support import clean_env, postgres_or_skip, throwaway_postgres
 

@@ -16,7 +16,6 @@ workbook is opened with ``strings_to_formulas`` off, so a delivered ``=HYPERLINK
 
 from __future__ import annotations
 
-import hashlib
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from flows.errors import UnionWHError
+from flows.report.published import publication
 
 EXCEPTION_RULES: tuple[tuple[str, str, str], ...] = (
     ("budget_overrun", "超预算", "net postings on a project in the year exceed its budget"),
@@ -206,25 +206,6 @@ def build_run(engine: Engine) -> tuple[str | None, datetime | None]:
             "ORDER BY started_at DESC, run_id DESC LIMIT 1",
         )
     return (None, None) if row is None else (str(row[0]), row[1])
-
-
-def publication(published_dir: Path, year: int) -> tuple[bool, str | None, str | None]:
-    """Whether ``year`` is published under ``published_dir``, when, and the SHA-256 of its manifest
-    (flows/report/publish.py); reads only."""
-    import json
-
-    from flows.report.publish import MANIFEST
-
-    folder = published_dir / str(year)
-    manifest = folder / MANIFEST
-    if not manifest.is_file():
-        return False, None, None
-    digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
-    try:
-        when = json.loads((folder / "publication.json").read_text(encoding="utf-8")).get("published_at")
-    except (OSError, ValueError):
-        when = None
-    return True, when, digest
 
 
 def fetch_audit(

@@ -3,40 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from flows.report.cells import csv_row, csv_text
-
-MONEY_UNITS = ("元",)
-
-
-@dataclass(frozen=True)
-class Figure:
-    id: str
-    value: Decimal | int | float
-    unit: str
-    zh: str
-    en: str
-
-    @property
-    def is_money(self) -> bool:
-        return self.unit in MONEY_UNITS
-
-    def json_value(self) -> int | float:
-        """Counts as integers, money in yuan with two decimals."""
-        value = Decimal(str(self.value))
-        if self.is_money:
-            return float(value.quantize(Decimal("0.01")))
-        if value == value.to_integral_value():
-            return int(value)
-        return float(value)
-
-    def display(self) -> str:
-        value = self.json_value()
-        return f"{value:,.2f}" if self.is_money else f"{value:,}"
+from flows.warehouse.figures import Figure
 
 
 def figures_json(year: int, figures: list[Figure], as_known_on: date | None = None) -> str:

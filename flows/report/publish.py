@@ -29,11 +29,11 @@ from sqlalchemy.engine import Engine
 
 from flows.errors import UnionWHError
 from flows.report.cells import csv_row, csv_text
-from flows.report.format import Figure
+from flows.report.published import MANIFEST, PUBLICATION
 from flows.report.summary import write_report
 from flows.report.trace import collect, trace_gaps
+from flows.warehouse.figures import Figure
 
-MANIFEST = "MANIFEST.sha256"
 ROW_COLUMNS = ("figure_id", "source_model", "source_ref", "count_key", "amount")
 
 
@@ -126,7 +126,7 @@ def publish(
     (work / f"sources-{year}.json").write_text(
         json.dumps(source_files(engine), ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
-    (work / "publication.json").write_text(
+    (work / PUBLICATION).write_text(
         json.dumps(
             {
                 "year": year,
@@ -200,7 +200,7 @@ def diff(engine: Engine, year: int, published_dir: Path) -> Diff:
             f"{year} has not been published (no {folder}); `unionwh report publish --year {year}`"
         )
     problems = verify(folder)
-    meta = json.loads((folder / "publication.json").read_text(encoding="utf-8"))
+    meta = json.loads((folder / PUBLICATION).read_text(encoding="utf-8"))
     published = {
         f["id"]: f
         for f in json.loads((folder / f"figures-{year}.json").read_text(encoding="utf-8"))["figures"]

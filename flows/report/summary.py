@@ -19,9 +19,9 @@ from pathlib import Path
 import markdown as md
 
 from flows.report import charts
-from flows.report.format import MONEY_UNITS, Figure
 from flows.report.template import Part, render, stated_numbers
 from flows.report.trace import FigureTrace, ReportData
+from flows.warehouse.figures import MONEY_UNITS, Figure
 
 CSS = """
 body{font-family:"Noto Sans CJK SC","Source Han Sans SC","Microsoft YaHei","WenQuanYi Zen Hei",sans-serif;margin:0;background:#f6f7f9;color:#222}

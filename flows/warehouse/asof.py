@@ -14,11 +14,10 @@ from datetime import date
 from pathlib import Path
 
 from flows.errors import RunFailed
-from flows.report.format import Figure
 from flows.settings import Settings
 from flows.warehouse.dbt import run_dbt
 from flows.warehouse.engine import warehouse_engine
-from flows.warehouse.figures import fetch_figures
+from flows.warehouse.figures import Figure, fetch_figures
 
 
 def schema_suffix(as_of: date) -> str:

@@ -60,10 +60,3 @@ def upgrade_ddl(t: Table) -> list[str]:
         f"ALTER TABLE {RAW_SCHEMA}.{t.raw_table} ADD COLUMN IF NOT EXISTS {name} {typ}"
         for name, typ in pseudonym_columns(t)
     ]
-
-
-def all_ddl() -> list[str]:
-    """Every migration's statements in order (flows/warehouse/migrations.py applies and records them)."""
-    from .migrations import MIGRATIONS
-
-    return [s for m in MIGRATIONS for s in m.statements()]

@@ -75,7 +75,7 @@ def members_engine(url: URL | None) -> Engine:
     if url is None:
         raise ConfigError("no members database: set UNIONWH_MEMBERS_URL or run `unionwh demo` first")
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        from flows.preflight import sqlite_read_only
+        from flows.dbcheck import sqlite_read_only
 
         return sqlite_read_only(url)
     return sa.create_engine(url, poolclass=sa.pool.NullPool)

@@ -231,3 +231,8 @@ def history(engine: Engine) -> list[tuple[int, str, datetime]]:
             )
         ).all()
     return [(int(r[0]), r[1], r[2]) for r in rows]
+
+
+def all_ddl() -> list[str]:
+    """Every migration's statements in order (what :func:`upgrade` applies, without its records)."""
+    return [s for m in MIGRATIONS for s in m.statements()]

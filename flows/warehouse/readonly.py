@@ -8,7 +8,7 @@ database behind and then said the marts were missing. Here instead:
 - :func:`check_readable_warehouse` says in one line what is wrong before anything is read: no
   DuckDB file at the path (or a folder, or not a DuckDB file, or one a run holds open), or a
   PostgreSQL server that does not answer, refuses the login or has no such database
-  (:func:`flows.preflight.check_database`);
+  (:func:`flows.dbcheck.check_database`);
 - :func:`reading` yields an engine that opens DuckDB with ``read_only=True`` (no ``.wal`` or
   other side file; a read-only open of a missing file fails instead of creating it) and
   PostgreSQL sessions with ``default_transaction_read_only`` on, and turns a database error
@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from flows.dbcheck import CONNECT_TIMEOUT_SECONDS, TRANSIENT_KINDS, check_database, classify
 from flows.errors import ConfigError, UnionWHError, safe_error_text
-from flows.preflight import CONNECT_TIMEOUT_SECONDS, TRANSIENT_KINDS, check_database, classify
 from flows.settings import Settings
 
 from . import migrations

@@ -13,7 +13,8 @@ from flows.schema import TABLES
 from flows.settings import load_settings
 from flows.warehouse import pii
 from flows.warehouse.dbt import DBT_PROJECT_DIR, run_dbt
-from flows.warehouse.ddl import all_ddl, personal_columns, pseudonym_columns, upgrade_ddl
+from flows.warehouse.ddl import personal_columns, pseudonym_columns, upgrade_ddl
+from flows.warehouse.migrations import all_ddl
 from tests.support import ROOT
 
 PII_KEY = b"test key for the hand-made rows"

@@ -5,7 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from flows.report.format import Figure, figures_csv, figures_json, figures_table
+from flows.report.format import figures_csv, figures_json, figures_table
+from flows.warehouse.figures import Figure
 
 pytestmark = pytest.mark.unit
 

@@ -37,8 +37,9 @@ from flows.report.audit import (
     write_workbook,
 )
 from flows.report.cells import csv_field, csv_row, csv_text
-from flows.report.format import Figure, figures_csv
+from flows.report.format import figures_csv
 from flows.report.publish import _rows_csv, diff, figure_rows
+from flows.warehouse.figures import Figure
 from tests.support import Env
 
 HOSTILE = (
