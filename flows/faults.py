@@ -16,7 +16,7 @@ before checking that it did not change meanwhile), ``extract.members`` (after th
 written, not committed), ``load.committed`` (a batch committed), ``load.source_done``,
 ``dbt.node`` (dbt reported a node; dbt itself dies with its parent), ``dbt.done``,
 ``figures.computed`` and ``run.finishing``. The idea is that of FoundationDB's and TiKV's
-fail points; tests/orchestration/test_kill_recovery.py and test_warehouse_faults.py use them.
+fail points; tests/orchestration/test_kill_recovery.py and test_interrupt.py use them.
 """
 
 from __future__ import annotations

@@ -155,6 +155,7 @@ class Table:
 ZONES = ("海港", "空港", "临港")
 INDUSTRY_SECTIONS = tuple("ABCDEFGHIJKLMNOPQRST")
 ENTERPRISE_TAGS = ("百强", "科技领军")
+_TAG = "|".join(map(re.escape, ENTERPRISE_TAGS))
 UNION_FORMS = ("独立建会", "联合建会")
 UNION_STATUSES = ("正常", "撤销")
 EMPLOYMENT_FORMS = ("standard", "courier", "food_delivery", "truck_driver", "ride_hailing", "other")
@@ -222,10 +223,10 @@ TABLES: tuple[Table, ...] = (
             rule(
                 "tags.allowed_values",
                 "expect_column_values_to_match_regex",
-                "企业标签 must be blank or tags from 百强、科技领军 joined by 、",
-                "企业标签应为空或由百强、科技领军以、连接",
+                f"企业标签 must be blank or tags from {'、'.join(ENTERPRISE_TAGS)} joined by 、",
+                f"企业标签应为空或由{'、'.join(ENTERPRISE_TAGS)}以、连接",
                 column="tags",
-                regex=r"^(?:百强|科技领军)(?:、(?:百强|科技领军))*$",
+                regex=f"^(?:{_TAG})(?:、(?:{_TAG}))*$",
             ),
         ),
     ),

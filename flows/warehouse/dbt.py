@@ -1,4 +1,4 @@
-"""Run dbt in-process against the configured warehouse.
+"""Run dbt in a child process (flows/warehouse/dbt_child.py) against the configured warehouse.
 
 The settings decide the target (``Settings.dbt_target``); profiles.yml inside
 dbt_project/ reads the connection from the environment this sets. Artifacts
@@ -238,11 +238,3 @@ def docs_page(artifacts: Path) -> Path:
     if not page.exists():
         raise RunFailed(f"dbt docs generate failed; see {artifacts / 'dbt-output.log'}")
     return page
-
-
-def docs(settings: Settings, artifacts: Path) -> Path:
-    """``dbt docs generate --static`` after a build into the same artifacts folder."""
-    result = run_dbt(settings, DOCS, artifacts)
-    if not result.success:
-        raise RunFailed("dbt docs generate failed: " + "; ".join(result.failures[:5]))
-    return docs_page(artifacts)

@@ -58,9 +58,3 @@ def fetch_figures(engine: Engine, year: int, relation: str = FIGURES_RELATION) -
             f"{type(exc.orig).__name__}"
         ) from None
     return [Figure(id=r[0], value=r[1], unit=r[2], zh=r[3], en=r[4]) for r in rows]
-
-
-def available_years(engine: Engine) -> list[int]:
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(f"SELECT DISTINCT report_year FROM {FIGURES_RELATION} ORDER BY 1")).all()
-    return [int(r[0]) for r in rows]
