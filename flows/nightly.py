@@ -141,7 +141,10 @@ class RunSummary:
 
 
 def _tables_of_file(source: str, delivery: common.Delivery) -> list[str]:
-    return list(schema.source(source).tables_of_file(delivery.rel_name))
+    """The tables a delivered file holds (an entry of no known source, ledger source ``landing``,
+    holds the one its name says: it is rejected whole)."""
+    src = schema.find_source(source)
+    return [Path(delivery.rel_name).stem] if src is None else list(src.tables_of_file(delivery.rel_name))
 
 
 def in_window(day: date | None, window: tuple[date | None, date | None]) -> bool:
