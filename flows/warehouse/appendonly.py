@@ -47,7 +47,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from flows.schema import TABLES
+from flows.schema import SOURCE_ENTRIES, TABLES
 
 from .ddl import OPS_SCHEMA, RAW_SCHEMA
 
@@ -73,7 +73,7 @@ def append_only_tables() -> tuple[str, ...]:
     """Every append-only table as ``schema.table``."""
     return (
         *(f"{RAW_SCHEMA}.{t.raw_table}" for t in TABLES),
-        f"{RAW_SCHEMA}.welfare__workbooks",
+        *(f"{RAW_SCHEMA}.{s.register_table}" for s in SOURCE_ENTRIES if s.register is not None),
         *(f"{OPS_SCHEMA}.{name}" for name in OPS_APPEND_ONLY + OPS_APPEND_ONLY_V6),
     )
 
