@@ -15,9 +15,12 @@ from prefect import flow, get_run_logger
 from prefect.exceptions import TerminationSignal
 
 from flows.errors import ConfigError
-from flows.nightly import CARRIES_ON, RunSummary, delivery_dates, nightly_load, runner_cancels, stop_signal
+from flows.nightly import nightly_load, runner_cancels, stop_signal
 from flows.orchestration import interrupt
-from flows.settings import load_settings
+from flows.pipeline.extract import delivery_dates
+from flows.pipeline.run import CARRIES_ON
+from flows.pipeline.state import RunSummary
+from flows.settings import settings_for_run
 
 
 @flow(name="backfill", log_prints=True)
@@ -31,7 +34,7 @@ def backfill(
     """
     if date_from > date_to:
         raise ConfigError(f"backfill: --from {date_from} is after --to {date_to}")
-    settings = load_settings(landing=landing, report_year=year)
+    settings = settings_for_run(landing=landing, report_year=year)
     logger = get_run_logger()
     days = delivery_dates(settings.landing_dir, (date_from, date_to))
     if not days:

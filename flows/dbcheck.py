@@ -16,7 +16,7 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from flows.errors import ConfigError
+from flows.errors import ConfigError, TransientError
 
 CONNECT_TIMEOUT_SECONDS = 5
 """How long a check waits for a database server to answer (libpq's minimum is 2)."""
@@ -152,6 +152,25 @@ def classify(exc: BaseException) -> Kind:
 def db_error_is_transient(exc: BaseException) -> bool:
     """A database error worth retrying: the connection was refused, lost or timed out."""
     return classify(exc) in TRANSIENT_KINDS
+
+
+TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError)
+"""The SQLAlchemy error classes that *may* be transient; :func:`is_transient` then asks the
+driver's error which one it is (a wrong password is an OperationalError too)."""
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """Worth retrying: a file still being written, a database that dropped, refused or timed out
+    the connection. Never a data or configuration error (those fail the same way every time): a
+    refused login, an unknown database or host name, a missing database file, a bad statement —
+    retrying those only delays the one-line error by a minute (:func:`classify` tells them apart)."""
+    if isinstance(exc, TransientError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, TRANSIENT_DB_ERRORS):  # (never a ProgrammingError, DataError or IntegrityError)
+        if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+            return True  # the dialect saw a disconnect
+        return db_error_is_transient(exc)
+    return False
 
 
 # ------------------------------------------------------------------ the checks

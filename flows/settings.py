@@ -10,7 +10,10 @@ root: ``UNIONWH_HOME`` if set, else the current directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -165,7 +168,7 @@ class Settings(BaseSettings):
     def _check_cron(cls, value: str) -> str:
         if value == DEFAULT_CRON:  # known good; the check imports all of Prefect (1.5 s before any error)
             return value
-        from prefect.schedules import validate_cron_string
+        from prefect.schedules import validate_cron_string  # deferred: Prefect, only for a configured cron
 
         try:
             validate_cron_string(value)
@@ -299,3 +302,35 @@ def load_settings(**overrides: Any) -> Settings:
             for e in exc.errors()
         )
         raise ConfigError(f"bad configuration: {problems}") from None
+
+
+_BOUND: ContextVar[Settings | None] = ContextVar("unionwh_settings", default=None)
+
+
+@contextlib.contextmanager
+def bound(settings: Settings) -> Iterator[Settings]:
+    """Hand ``settings``, resolved once by the caller (the CLI, with its options), to the flows it
+    runs in this process: a flow's parameters are recorded by Prefect's API, so the settings (URLs
+    that may hold a password, the pseudonym key) never travel as one."""
+    token = _BOUND.set(settings)
+    try:
+        yield settings
+    finally:
+        _BOUND.reset(token)
+
+
+def settings_for_run(**overrides: Any) -> Settings:
+    """The settings of a flow run: those :func:`bound` by the caller, else resolved here (a
+    deployment's run: environment and config file), with ``overrides`` (the flow's parameters,
+    None = not given) on top either way."""
+    settings = _BOUND.get()
+    if settings is None:
+        return load_settings(**overrides)
+    # a parameter that only repeats the bound value (``year=settings.report_year``) changes nothing
+    given = {k: v for k, v in overrides.items() if v is not None and v != getattr(settings, k, None)}
+    return load_settings(**{**_explicit(settings), **given}) if given else settings
+
+
+def _explicit(settings: Settings) -> dict[str, Any]:
+    """The fields of ``settings`` as values :func:`load_settings` takes back."""
+    return {name: getattr(settings, name) for name in type(settings).model_fields}

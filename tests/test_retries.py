@@ -14,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from flows.dbcheck import is_transient
 from flows.errors import BatchError, ConfigError, FileInFlux
-from flows.nightly import is_transient, nightly_load
+from flows.nightly import nightly_load
 from flows.sources import common
 from tests.support import Env, free_port, mariadb_or_skip, postgres_or_skip
 
@@ -118,16 +119,19 @@ def test_a_file_growing_while_read_is_loaded_once_complete(tmp_path: Path, prefe
     folder.mkdir(parents=True)
     path = folder / "honours.csv"
     path.write_text("荣誉编号,年度,荣誉,级别,获奖对象\n", encoding="utf-8")
-    stop = time.monotonic() + 6
+    trace = tmp_path / "points.txt"  # flows/faults.py: every fail point reached, one a line
+    trace.touch()
+    give_up = time.monotonic() + 300
 
-    def grow() -> None:  # a delivery being copied in, row by row, for 6 s
+    def grow() -> None:  # a delivery being copied in, row by row, until the run has read it once
         i = 0
         with path.open("a", encoding="utf-8") as fh:
-            while time.monotonic() < stop:
-                i += 1
-                fh.write(f"H{i},2021,优秀志愿者,区级,单位{i}\n")
-                fh.flush()
-                time.sleep(0.0005)
+            while "read.events" not in trace.read_text(encoding="utf-8") and time.monotonic() < give_up:
+                for _ in range(20):
+                    i += 1
+                    fh.write(f"H{i},2021,优秀志愿者,区级,单位{i}\n")
+                    fh.flush()
+                    time.sleep(0.0005)
 
     writer = threading.Thread(target=grow)
     with Env(
@@ -137,6 +141,7 @@ def test_a_file_growing_while_read_is_loaded_once_complete(tmp_path: Path, prefe
         UNIONWH_OUTPUT=str(tmp_path / "runs"),
         UNIONWH_MEMBERS_URL="",
         UNIONWH_PII_KEY="retry-test-key-0123456789abcdef",
+        UNIONWH_FAULT_TRACE=str(trace),
     ):
         writer.start()
         state = nightly_load(build=False, return_state=True)

@@ -43,6 +43,7 @@ from flows.warehouse.ddl import (
 )
 from flows.warehouse.engine import init_warehouse, warehouse_engine
 from flows.warehouse.loader import LedgerEntry, write_batch
+from tests.warehouse.pipeline_support import write_delivery_csv
 
 DELIVERY = "2024-04-02"
 KEY = b"toy-source-test-pseudonymisation"
@@ -137,11 +138,11 @@ def toys() -> Iterator[None]:
         schema.unregister("kiosk")
 
 
-@pytest.fixture
-def engine(tmp_path: Path, toys: None):
-    eng = warehouse_engine(load_settings(warehouse=f"duckdb:///{tmp_path / 'wh.duckdb'}"))
+def toy_warehouse(path: Path) -> sa.Engine:
+    """A DuckDB warehouse at ``path`` with the toy sources' raw tables (what their migration adds)."""
+    eng = warehouse_engine(load_settings(warehouse=f"duckdb:///{path}"))
     init_warehouse(eng)
-    with eng.begin() as conn:  # what a migration of the new source would add
+    with eng.begin() as conn:
         for t in (TALLIES, VISITS):
             cols = (
                 [(c.name, SQL_TYPES[c.kind]) for c in t.all_columns] + list(META_DDL) + pseudonym_columns(t)
@@ -161,16 +162,19 @@ def engine(tmp_path: Path, toys: None):
                 "DATE NOT NULL)"
             )
         )
+    return eng
+
+
+@pytest.fixture
+def engine(tmp_path: Path, toys: None):
+    eng = toy_warehouse(tmp_path / "wh.duckdb")
     yield eng
     eng.dispose()
 
 
 def write_csv(landing: Path, source: str, name: str, header: list[str], rows: list[list[str]]) -> None:
-    folder = landing / source / DELIVERY
-    folder.mkdir(parents=True, exist_ok=True)
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows([header, *rows])
-    (folder / name).write_text(out.getvalue(), encoding="utf-8")
+    """A delivered CSV file in the registered source's own encoding (UTF-8 for both toys)."""
+    write_delivery_csv(landing / source / DELIVERY / name, header, rows)
 
 
 def load(engine, delivery: common.Delivery, outcomes: list[Outcome]) -> None:
@@ -240,7 +244,7 @@ def test_a_welfare_shaped_source_flows_end_to_end(tmp_path: Path, engine) -> Non
     [rejected] = screen_delivery(unknown, QualitySettings())
     assert (rejected.table_name, rejected.error and rejected.error.rule) == (WHOLE_FILE, "batch.unknown_file")
 
-    from flows.nightly import _tables_of_file
+    from flows.pipeline.extract import tables_of_file as _tables_of_file
 
     assert _tables_of_file("depot", good) == ["tallies"]
     outcomes = screen_delivery(good, QualitySettings())

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from flows.nightly import _tables_of_file
+from flows.pipeline.extract import tables_of_file as _tables_of_file
 
 pytestmark = pytest.mark.unit
 

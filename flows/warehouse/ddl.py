@@ -9,6 +9,7 @@ tests/warehouse/test_migrations_frozen.py checks that they still match these rul
 
 from __future__ import annotations
 
+from flows import schema
 from flows.schema import Table
 
 SQL_TYPES: dict[str, str] = {
@@ -39,13 +40,9 @@ RAW_SCHEMA = "raw"
 OPS_SCHEMA = "ops"
 
 
-PERSONAL_KINDS = frozenset({"resident_id", "phone"})
-PERSONAL_NAMES = frozenset({"name", "recipient"})
-"""Personal columns (flows/warehouse/pii.py): resident IDs, phones, and names (获奖对象 may be a person)."""
-
-
 def personal_columns(t: Table) -> tuple[str, ...]:
-    return tuple(c.name for c in t.all_columns if c.kind in PERSONAL_KINDS or c.name in PERSONAL_NAMES)
+    """A table's personal columns, as its source's contract entry says (:func:`schema.personal_columns`)."""
+    return schema.personal_columns(t)
 
 
 def pseudonym_columns(t: Table) -> list[tuple[str, str]]:

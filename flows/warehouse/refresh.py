@@ -17,7 +17,7 @@ import hashlib
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from flows.schema import FILE_SOURCES, SOURCE_ENTRIES, TABLES
+from flows.schema import all_tables, file_sources, sources
 
 from .appendonly import allow_rewrite
 from .ddl import OPS_SCHEMA, RAW_SCHEMA
@@ -32,35 +32,35 @@ _QUARANTINE_COLUMNS = (
 )
 
 
-def _relations(sources: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+def _relations(names: tuple[str, ...]) -> dict[str, tuple[str, str]]:
     """name -> (SELECT list, FROM/WHERE) of every relation of ``sources`` a full refresh
     rebuilds; run ids and load times are left out (they differ by construction)."""
-    file_sources = ", ".join(f"'{s}'" for s in sources)
+    listed = ", ".join(f"'{s}'" for s in names)
     rel = {
         f"{RAW_SCHEMA}.{t.raw_table}": ("*", f"{RAW_SCHEMA}.{t.raw_table}")
-        for t in TABLES
-        if t.source in sources
+        for t in all_tables()
+        if t.source in names
     }
-    for src in SOURCE_ENTRIES:  # the file registers (welfare's workbooks)
-        if src.name in sources and src.register is not None:
+    for src in sources():  # the file registers (welfare's workbooks)
+        if src.name in names and src.register is not None:
             rel[f"{RAW_SCHEMA}.{src.register_table}"] = ("*", f"{RAW_SCHEMA}.{src.register_table}")
     rel[f"{OPS_SCHEMA}.load_ledger"] = (
         _LEDGER_COLUMNS,
-        f"{OPS_SCHEMA}.load_ledger WHERE source IN ({file_sources})",
+        f"{OPS_SCHEMA}.load_ledger WHERE source IN ({listed})",
     )
     rel[f"{OPS_SCHEMA}.quarantine"] = (
         _QUARANTINE_COLUMNS,
-        f"{OPS_SCHEMA}.quarantine WHERE source IN ({file_sources})",
+        f"{OPS_SCHEMA}.quarantine WHERE source IN ({listed})",
     )
     return rel
 
 
-def fingerprints(engine: Engine, sources: tuple[str, ...] = FILE_SOURCES) -> dict[str, tuple[int, str]]:
-    """(rows, md5 of the sorted row texts) of every relation of ``sources`` (default: the file
-    sources, what a full refresh rebuilds): raw tables, ledger and quarantine entries."""
+def fingerprints(engine: Engine, names: tuple[str, ...] | None = None) -> dict[str, tuple[int, str]]:
+    """(rows, md5 of the sorted row texts) of every relation of the sources ``names`` (default: the
+    file sources, what a full refresh rebuilds): raw tables, ledger and quarantine entries."""
     out: dict[str, tuple[int, str]] = {}
     with engine.connect() as conn:
-        for name, (cols, source) in _relations(sources).items():
+        for name, (cols, source) in _relations(file_sources() if names is None else names).items():
             texts = sorted(str(tuple(r)) for r in conn.execute(sa.text(f"SELECT {cols} FROM {source}")))
             digest = hashlib.md5("\n".join(texts).encode("utf-8"), usedforsecurity=False).hexdigest()
             out[name] = (len(texts), digest)
@@ -82,18 +82,19 @@ def differences(before: dict[str, tuple[int, str]], after: dict[str, tuple[int, 
 
 def clear_file_sources(engine: Engine) -> int:
     """Delete what a full refresh rebuilds, in one transaction; returns the raw rows deleted."""
-    file_sources = ", ".join(f"'{s}'" for s in FILE_SOURCES)
+    names = file_sources()
+    listed = ", ".join(f"'{s}'" for s in names)
     deleted = 0
     with engine.begin() as conn:
         allow_rewrite(
             conn, "full-refresh"
         )  # the one DELETE of raw and the ledger (flows/warehouse/appendonly.py)
-        for t in TABLES:
-            if t.source in FILE_SOURCES:
+        for t in all_tables():
+            if t.source in names:
                 deleted += conn.execute(sa.text(f"DELETE FROM {RAW_SCHEMA}.{t.raw_table}")).rowcount or 0
-        for src in SOURCE_ENTRIES:
-            if src.name in FILE_SOURCES and src.register is not None:
+        for src in sources():
+            if src.name in names and src.register is not None:
                 conn.execute(sa.text(f"DELETE FROM {RAW_SCHEMA}.{src.register_table}"))
-        conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.quarantine WHERE source IN ({file_sources})"))
-        conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.load_ledger WHERE source IN ({file_sources})"))
+        conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.quarantine WHERE source IN ({listed})"))
+        conn.execute(sa.text(f"DELETE FROM {OPS_SCHEMA}.load_ledger WHERE source IN ({listed})"))
     return deleted
