@@ -9,10 +9,21 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import date
-from typing import Any, NoReturn
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
-from flows.errors import Exit, UnionWHError, safe_error_text
+from flows.errors import ConfigError, Exit, UnionWHError, safe_error_text
+from flows.orchestration.logfilter import quiet_tracebacks
+
+if TYPE_CHECKING:
+    from flows.settings import Settings
+
+# The imports inside the commands below are deferred on purpose: flows.settings alone brings
+# pydantic and SQLAlchemy (~0.3 s), the warehouse modules DuckDB, the flows Prefect, Polars and
+# Great Expectations (seconds). `unionwh --help` and a refused option import none of them, and
+# each command imports only what it uses. (A few light ones, a millisecond or more each, are
+# deferred too, where one command needs them: `--help` is not slower than it was.)
 
 
 def _common(p: argparse.ArgumentParser, *, landing: bool = False, members: bool = False) -> None:
@@ -216,33 +227,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_OPTION_ENV = ("UNIONWH_WAREHOUSE", "UNIONWH_MEMBERS_URL", "UNIONWH_LANDING", "UNIONWH_LOCK_WAIT_SECONDS")
-"""What :func:`_set_env` may set: :func:`main` puts them back as they were when it returns, so a
-caller of ``main()`` in-process (a test, a notebook) does not inherit one command's options."""
+def _settings(args: argparse.Namespace, **more: object) -> Settings:
+    """The command's settings, resolved once: its options (None: not given) over the environment,
+    the config file and the defaults. The command passes this object down (to a flow run in this
+    process through :func:`flows.settings.bound`, never as a logged flow parameter); nothing is
+    written to ``os.environ``."""
+    from flows.settings import load_settings  # deferred: pydantic and SQLAlchemy (~0.3 s), not for --help
 
-
-def _set_env(args: argparse.Namespace) -> None:
-    """URLs go to the flow through the environment, never as (logged) flow parameters."""
-    for attr, env in (
-        ("warehouse", "UNIONWH_WAREHOUSE"),
-        ("members_url", "UNIONWH_MEMBERS_URL"),
-        ("landing", "UNIONWH_LANDING"),
-    ):
-        value = getattr(args, attr, None)
-        if value:
-            os.environ[env] = value
-    if getattr(args, "lock_wait", None) is not None:
-        os.environ["UNIONWH_LOCK_WAIT_SECONDS"] = str(args.lock_wait)
+    return load_settings(
+        # an empty option (`--warehouse "$UNSET"`) is not given, as before issue 21
+        warehouse=getattr(args, "warehouse", None) or None,
+        members_url=getattr(args, "members_url", None) or None,
+        landing=getattr(args, "landing", None) or None,
+        lock_wait_seconds=getattr(args, "lock_wait", None),
+        **more,
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Writes the landing zone (and only it): its year, scale and folder are checked first."""
-    from flows.errors import ConfigError
-    from flows.settings import load_settings
-
     if args.scale < 1:
         raise ConfigError("--scale must be at least 1")
-    settings = load_settings(landing=args.landing, report_year=args.year)  # the year's range, as a run's
+    settings = _settings(args, report_year=args.year)  # the year's range, as a run's
     landing = settings.landing_dir
     folder = landing
     while not folder.exists() and folder != folder.parent:
@@ -252,7 +258,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"cannot write the demo landing zone {landing}: {folder} is not a writable folder; "
             "fix --landing (or UNIONWH_LANDING)"
         )
-    from flows.demo.synth import generate
+    from flows.demo.synth import generate  # deferred: Faker and openpyxl, after the checks above
 
     try:
         manifest = generate(
@@ -273,6 +279,7 @@ def _start_flow_process() -> Callable[[], None]:
     """Before a command imports its flow: Prefect's temporary server starts (in a thread) and
     Great Expectations loads (in another), overlapping the imports. Call the returned
     function before the flow runs: it waits until the server answers."""
+    # deferred: Prefect and Great Expectations (seconds); only the commands that run a flow need them
     from flows.orchestration.server import start_temporary_server_early
     from flows.quality.runner import warm_up
 
@@ -281,16 +288,15 @@ def _start_flow_process() -> Callable[[], None]:
     return server.join if server is not None else lambda: None
 
 
-def _preflight(year: int | None, window: tuple[date, date] | None = None) -> None:
-    """Before Prefect starts: the settings (the report year in its range), the PostgreSQL
+def _preflight(settings: Settings, window: tuple[date, date] | None = None) -> None:
+    """Before Prefect starts, on the command's settings: the PostgreSQL
     warehouse's key, the warehouse and the members database answering with this login, the
     landing zone holding a delivery (for a backfill: one dated within ``window``)
     (flows/preflight.py). A mistake there is one line in a second, not a temporary server, three
     retries and a traceback a minute later."""
-    from flows.preflight import check_before_run
-    from flows.settings import load_settings
+    from flows.preflight import check_before_run  # deferred: SQLAlchemy (~0.3 s)
 
-    check_before_run(load_settings(report_year=year), window)
+    check_before_run(settings, window)
 
 
 def _run_exit(status: str, refresh_equal: bool | None = None) -> Exit:
@@ -304,17 +310,18 @@ def _run_exit(status: str, refresh_equal: bool | None = None) -> Exit:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    _set_env(args)
-    _preflight(args.year)
+    settings = _settings(args, report_year=args.year)  # (the report year in its range: refused here)
+    _preflight(settings)
     ready = _start_flow_process()
+    # deferred: the flow imports Prefect, Polars, Great Expectations and dbt (seconds), after the
+    # checks above and while the temporary server starts
     from flows.nightly import nightly_load
     from flows.orchestration.liveness import heartbeats
     from flows.report.format import figures_table
-    from flows.settings import load_settings
+    from flows.settings import bound
 
-    settings = load_settings(report_year=args.year)
     ready()
-    with heartbeats(settings):
+    with heartbeats(settings), bound(settings):
         summary = nightly_load(
             landing=None,
             year=settings.report_year,
@@ -353,22 +360,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from flows.errors import ConfigError
-
-    _set_env(args)
     if args.date_from > args.date_to:
         raise ConfigError(f"backfill: --from {args.date_from} is after --to {args.date_to}")
-    _preflight(args.year, (args.date_from, args.date_to))
+    settings = _settings(args, report_year=args.year)
+    _preflight(settings, (args.date_from, args.date_to))
     ready = _start_flow_process()
+    # deferred: the flows import Prefect, Polars, Great Expectations and dbt (seconds), after the
+    # checks above and while the temporary server starts
     from flows.backfill import backfill
     from flows.orchestration.liveness import heartbeats
     from flows.report.format import figures_table
-    from flows.settings import load_settings
+    from flows.settings import bound
 
-    settings = load_settings(report_year=args.year)
     year = settings.report_year
     ready()
-    with heartbeats(settings):
+    with heartbeats(settings), bound(settings):
         runs = backfill(args.date_from, args.date_to, landing=None, year=year, build=not args.load_only)
     for r in runs:
         read, loaded, quarantined = r.rows
@@ -398,13 +404,12 @@ def _write_stdout(data: bytes) -> None:
 def cmd_figures(args: argparse.Namespace) -> int:
     """Reads the warehouse read-only; ``--as-known-on`` builds its own ``_asof_`` schemas with dbt
     (the current marts untouched), after the same checks."""
-    _set_env(args)
+    settings = _settings(args, report_year=args.year)
+    # deferred: SQLAlchemy and DuckDB (~0.3 s); only the read commands need them
     from flows.report.format import CSV_BOM, figures_csv, figures_json, figures_table
-    from flows.settings import load_settings
     from flows.warehouse.figures import FIGURES_RELATION, fetch_figures
     from flows.warehouse.readonly import reading, relation_exists, require_year
 
-    settings = load_settings(report_year=args.year)
     year = settings.report_year
     with reading(settings) as engine:  # closed before dbt opens the warehouse for --as-known-on
         if args.as_known_on is None:
@@ -413,6 +418,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
         elif relation_exists(engine, FIGURES_RELATION):  # else only the build below can tell
             require_year(engine, year)
     if args.as_known_on is not None:
+        # deferred: dbt (seconds), for this option only
         from flows.warehouse.asof import figures_as_known_on, schema_suffix
 
         artifacts = settings.output_dir / f"asof{schema_suffix(args.as_known_on)}"
@@ -430,12 +436,11 @@ def cmd_figures(args: argparse.Namespace) -> int:
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
-    _set_env(args)
-    from flows.settings import load_settings
+    settings = _settings(args)
+    # deferred: SQLAlchemy and DuckDB (~0.3 s); only the read commands need them
     from flows.warehouse.ops import format_quality, quality_summary, resolve_run
     from flows.warehouse.readonly import reading, require_ledger
 
-    settings = load_settings()
     with reading(settings) as engine:
         require_ledger(engine, settings, version_needed=1)
         run_id = resolve_run(engine, args.run)
@@ -444,14 +449,11 @@ def cmd_quality(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    _set_env(args)
-    from pathlib import Path
-
+    settings = _settings(args, report_year=args.year)
+    # deferred: SQLAlchemy and DuckDB (~0.3 s), the workbook writer; only this command needs them
     from flows.report.audit import audit_years, fetch_audit, write_workbook
-    from flows.settings import load_settings
     from flows.warehouse.readonly import reading, require_year, span
 
-    settings = load_settings(report_year=args.year)
     year = settings.report_year
     with reading(settings) as engine:
         require_year(engine, year)
@@ -488,16 +490,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Reads the warehouse read-only; writes only the report files (or the published folder)."""
-    _set_env(args)
-    from pathlib import Path
-
+    settings = _settings(args, report_year=args.year, report_template=args.template)
+    # deferred: SQLAlchemy, DuckDB and the document writers (~0.5 s); only this command needs them
     from flows.report import publish
     from flows.report.summary import write_report
     from flows.report.trace import collect
-    from flows.settings import load_settings
     from flows.warehouse.readonly import reading, require_year
 
-    settings = load_settings(report_year=args.year, report_template=args.template)
     year = settings.report_year
     template = settings.template_path.read_text(encoding="utf-8")
     with reading(settings) as engine:
@@ -526,9 +525,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rotate_key(settings: Any) -> int:
+def _rotate_key(settings: Settings) -> int:
     """Both keys and the warehouse are checked before anything is opened for writing."""
-    from flows.errors import ConfigError
+    # deferred: SQLAlchemy, DuckDB and Polars (~0.5 s); only this action needs them
     from flows.preflight import check_existing_warehouse
     from flows.warehouse import pii
     from flows.warehouse.engine import init_warehouse, warehouse_engine
@@ -568,13 +567,12 @@ def _rotate_key(settings: Any) -> int:
 
 
 def cmd_warehouse(args: argparse.Namespace) -> int:
-    _set_env(args)
+    settings = _settings(args)
+    # deferred: SQLAlchemy, DuckDB and the migrations; only this command needs them
     from flows.preflight import check_existing_warehouse, check_warehouse
-    from flows.settings import load_settings
     from flows.warehouse import migrations, roles
     from flows.warehouse.engine import init_warehouse, warehouse_engine
 
-    settings = load_settings()
     if args.action == "rotate-key":
         return _rotate_key(settings)
     if args.action == "init":  # creates the warehouse where there is none
@@ -605,17 +603,15 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """Exit 0 when the newest run succeeded, 1 when it failed or crashed (for monitoring).
     Reads the warehouse read-only: a warehouse without the run ledger is refused, not created."""
-    _set_env(args)
-    from datetime import datetime
+    settings = _settings(args)
+    # deferred: SQLAlchemy and DuckDB (~0.3 s); only the read commands need them (zoneinfo: ~2 ms)
     from zoneinfo import ZoneInfo
 
     from flows.report.status import FIRST_CHANGES, changes_summary, runs_table
-    from flows.settings import load_settings
     from flows.warehouse import runlog
     from flows.warehouse.ops import stored_watermarks
     from flows.warehouse.readonly import reading, require_ledger
 
-    settings = load_settings()
     with reading(settings) as engine:
         require_ledger(engine, settings)
         runs = runlog.recent_runs(engine, args.last)
@@ -653,24 +649,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if newest.status in ("succeeded", "running") else 1
 
 
-def _n(value: object) -> str:
-    """A count or value as ``status`` prints it (flows/report/status.py)."""
-    from flows.report.status import number
-
-    return number(value)
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     """The settings and the key are checked before Prefect starts: a mistake there is one line now,
     not a nightly run failing at 02:00. (Servers are not connected to: they may start later.)"""
-    from flows.errors import ConfigError
-    from flows.preflight import check_key
-    from flows.settings import load_settings
+    from flows.preflight import check_key  # deferred: SQLAlchemy (~0.3 s)
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError("--limit must be at least 1")
-    settings = load_settings()
+    settings = _settings(args)
     check_key(settings)
+    # deferred: imports every flow (Prefect, Polars, Great Expectations, dbt), after the checks above
     from flows.deployments import serve
 
     if not os.environ.get("PREFECT_API_URL"):
@@ -684,15 +672,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_liveness(args: argparse.Namespace) -> int:
-    from flows.errors import ConfigError
-    from flows.orchestration import liveness
-    from flows.settings import load_settings
+    from flows.orchestration import liveness  # deferred: light (~1 ms), but only this command needs it
 
     if not os.environ.get("PREFECT_API_URL"):
         raise ConfigError(
             "set PREFECT_API_URL to the Prefect server that should watch the flow runs (http://host:4200/api)"
         )
-    settings = load_settings(crashed_after_seconds=args.crashed_after)
+    settings = _settings(args, crashed_after_seconds=args.crashed_after)
     try:
         done = liveness.install(settings.crashed_after_seconds)
     except Exception as exc:
@@ -711,9 +697,17 @@ def cmd_liveness(args: argparse.Namespace) -> int:
 
 
 def cmd_prefect_server(args: argparse.Namespace) -> int:
-    from flows.orchestration import server
+    """The server does not need unionwh's settings: only its liveness automation does (a mistake
+    there is a warning, and the server starts without it)."""
+    from flows.orchestration import server  # deferred: SQLAlchemy; Prefect runs in the server's own process
 
-    return server.start(server.database_url(args.database_url), args.host, args.port)
+    url = server.database_url(args.database_url)
+    try:
+        settings: Settings | None = _settings(args)
+    except ConfigError as exc:
+        print(f"unionwh: warning: liveness automation not installed: {exc}", file=sys.stderr, flush=True)
+        settings = None
+    return server.start(url, args.host, args.port, settings)
 
 
 def _one_line(text: str) -> str:
@@ -757,11 +751,8 @@ def main(argv: list[str] | None = None) -> int:
     umask = os.umask(0o077)
     os.umask(umask | 0o077)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from flows.orchestration.logfilter import quiet_tracebacks
-
     # our own errors end in one line (printed below), not in Prefect's traceback too
     loud = quiet_tracebacks() if not args.debug else lambda: None
-    options = {name: os.environ.get(name) for name in _OPTION_ENV}
     try:
         return COMMANDS[args.command](args)
     except UnionWHError as exc:  # ours: one line; the exit code says refused (2) or failed (3)
@@ -770,7 +761,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unionwh: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (flows/orchestration/interrupt.py)
-        from flows.orchestration import interrupt
+        from flows.orchestration import interrupt  # deferred: signal, threading (~2 ms), on Ctrl-C only
 
         if args.debug:
             traceback.print_exc()
@@ -799,11 +790,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         os.umask(umask)
         loud()
-        for name, value in options.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,9 +21,12 @@ import os
 from datetime import date
 from pathlib import Path
 
+from flows import schema
 from flows.dbcheck import check_database
 from flows.errors import ConfigError
 from flows.settings import Settings
+from flows.sources import common
+from flows.warehouse import pii
 
 
 def check_key(settings: Settings) -> None:
@@ -32,8 +35,6 @@ def check_key(settings: Settings) -> None:
     configured = settings.pii_key is not None and settings.pii_key.get_secret_value() != ""
     if settings.is_duckdb and not configured:
         return
-    from flows.warehouse import pii
-
     pii.resolve_key(settings)
 
 
@@ -117,14 +118,11 @@ Window = tuple[date | None, date | None]
 def delivery_dates(landing: Path, window: Window = (None, None)) -> list[date]:
     """The distinct dates of the delivery folders (``<source>/<YYYY-MM-DD>/`` holding a file) of
     the file sources within ``window``, in order (as flows/nightly.py's, without Prefect)."""
-    from flows import schema
-    from flows.sources import common
-
     lo, hi = window
     return sorted(
         {
             d.delivery_date
-            for s in schema.FILE_SOURCES
+            for s in schema.file_sources()
             for d in common.discover(landing, s)
             if d.delivery_date is not None
             and (lo is None or d.delivery_date >= lo)
@@ -138,9 +136,6 @@ def check_landing(settings: Settings, window: Window | None = None) -> None:
     ``<source>/<YYYY-MM-DD>/`` folder of a file source, or a members database (``members_url``,
     or ``<landing>/members.sqlite``), so an empty landing zone is valid when the members database
     is configured. ``window`` (a backfill's --from/--to): a delivery folder dated within it."""
-    from flows import schema
-    from flows.sources import common
-
     landing = settings.landing_dir
     if not landing.exists():
         raise ConfigError(
@@ -180,7 +175,7 @@ def check_landing(settings: Settings, window: Window | None = None) -> None:
     )
     raise ConfigError(
         f"the landing zone {landing} holds no delivery ({found}): no file in a "
-        f"<source>/<YYYY-MM-DD>/ folder of {', '.join(schema.FILE_SOURCES)}, and no members "
+        f"<source>/<YYYY-MM-DD>/ folder of {', '.join(schema.file_sources())}, and no members "
         f"database ({common.MEMBERS_FILE} or UNIONWH_MEMBERS_URL); fix {LANDING_SETTING} "
         "(`unionwh demo --landing DIR` writes an example)"
     )

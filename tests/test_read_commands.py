@@ -449,8 +449,8 @@ def test_status_text_helpers() -> None:
 def test_a_command_run_in_process_leaves_the_environment_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``main()`` passes its options to the flow through the environment; called in-process (a
-    test, a notebook) it puts that environment back, so the next call does not inherit them."""
+    """``main()`` resolves its options into the settings it hands down and never writes them to the
+    environment: called in-process (a test, a notebook), the next call does not inherit them."""
     from flows.cli import main
 
     monkeypatch.delenv("UNIONWH_MEMBERS_URL", raising=False)

@@ -15,13 +15,18 @@ import os
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from flows.errors import ConfigError
+
+if TYPE_CHECKING:
+    from flows.settings import Settings
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/prefect"
 
@@ -42,6 +47,7 @@ def database_url(value: str | None) -> URL:
 
 def ensure_database(url: URL) -> bool:
     """Create the database if the server lacks it; returns True when it was created."""
+    # deferred: psycopg, only the production server's first start needs it
     import psycopg
     from psycopg import sql
 
@@ -88,9 +94,10 @@ def command() -> list[str]:
     return [sys.executable, "-m", "prefect", "server", "start"]
 
 
-def start(url: URL, host: str, port: int) -> int:
+def start(url: URL, host: str, port: int, settings: Settings | None) -> int:
     """Run the server in the foreground until it is stopped; returns its exit code. Once it
-    answers, the liveness automation is installed on it (flows/orchestration/liveness.py)."""
+    answers, the liveness automation is installed on it (flows/orchestration/liveness.py) with
+    ``settings``, resolved once by the caller (None: not installed; the caller said why)."""
     created = ensure_database(url)
     print(f"Prefect database: {url.render_as_string(hide_password=True)}{' (created)' if created else ''}")
     print(
@@ -100,21 +107,23 @@ def start(url: URL, host: str, port: int) -> int:
     )
     with subprocess.Popen(command(), env=server_environment(url, host, port)) as proc:
         try:
-            _install_liveness(proc, host, port)
+            if settings is not None:
+                _install_liveness(proc, host, port, settings)
             return proc.wait()
         except BaseException:
             proc.kill()
             raise
 
 
-def _install_liveness(proc: subprocess.Popen[bytes], host: str, port: int, seconds: float = 300) -> None:
-    import time
-    import urllib.request
+def _install_liveness(
+    proc: subprocess.Popen[bytes], host: str, port: int, settings: Settings, seconds: float = 300
+) -> None:
+    from prefect.settings import (
+        PREFECT_API_URL,
+        temporary_settings,
+    )  # deferred: Prefect (~1 s), only `prefect-server`
 
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from flows.orchestration import liveness
-    from flows.settings import load_settings
+    from flows.orchestration import liveness  # deferred: imports Prefect's client
 
     api = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}/api"
     deadline = time.monotonic() + seconds
@@ -128,11 +137,6 @@ def _install_liveness(proc: subprocess.Popen[bytes], host: str, port: int, secon
         time.sleep(1)
     else:
         return  # the server ended (or never answered): nothing to install on
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"unionwh: warning: liveness automation not installed: {exc}", file=sys.stderr, flush=True)
-        return
     with temporary_settings(updates={PREFECT_API_URL: api}):
         liveness.install_or_warn(settings, sys.stdout)
 
@@ -164,6 +168,7 @@ def start_temporary_server_early() -> threading.Thread | None:
     Now only this process gets it, stops in seconds and stops the server on its way out
     (Prefect's exit handler); SIGTERM and SIGHUP end this process as Ctrl-C does, so the
     server never outlives it (flows/orchestration/interrupt.py)."""
+    # deferred: Prefect (~1 s); the CLI calls this before it imports a flow, to overlap the two
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
     from flows.orchestration.interrupt import stop_on_signals
@@ -171,12 +176,12 @@ def start_temporary_server_early() -> threading.Thread | None:
     stop_on_signals()
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         return None
-    from prefect.server.api import server as prefect_server
+    from prefect.server.api import server as prefect_server  # deferred: Prefect's server, only when it starts
 
     prefect_server.subprocess = _OwnSession()  # type: ignore[assignment]  # (its only use: the server's Popen)
 
     def start() -> None:
-        from prefect.server.api.server import SubprocessASGIServer
+        from prefect.server.api.server import SubprocessASGIServer  # deferred: (in its own thread)
 
         SubprocessASGIServer().start()
 

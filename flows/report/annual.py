@@ -15,14 +15,14 @@ from prefect import flow, get_run_logger
 from flows.report.audit import fetch_audit, write_workbook
 from flows.report.summary import write_report
 from flows.report.trace import collect
-from flows.settings import load_settings
+from flows.settings import settings_for_run
 from flows.warehouse.engine import warehouse_engine
 
 
 @flow(name="annual-report", log_prints=True)
 def annual_report(year: int | None = None) -> list[Path]:
     """Write the report files of a year (default: the configured report year) from the warehouse."""
-    settings = load_settings(report_year=year)
+    settings = settings_for_run(report_year=year)  # those bound by the caller, else resolved here
     y = settings.report_year
     out = settings.output_dir / f"annual-{y}-{datetime.now():%Y%m%dT%H%M%S}"
     template = settings.template_path.read_text(encoding="utf-8")
