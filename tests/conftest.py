@@ -68,6 +68,7 @@ DEMO_MODULES = frozenset(
         "tests/test_nightly.py",
         "tests/report/test_audit_workbook.py",
         "tests/report/test_charts_reconcile.py",
+        "tests/report/test_facts_single_source.py",
         "tests/test_report_year_without_data.py",
     }
 )

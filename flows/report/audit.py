@@ -29,28 +29,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from flows.errors import UnionWHError
+from flows.report.catalogue import exception_rules
 from flows.report.published import publication
 
-EXCEPTION_RULES: tuple[tuple[str, str, str], ...] = (
-    ("budget_overrun", "超预算", "net postings on a project in the year exceed its budget"),
-    ("unapproved_payment", "无审批支付", "XMBZ, LZJT or JZ voucher line without 审批单号"),
-    (
-        "unknown_or_revoked_payee",
-        "收款方异常",
-        ("payee is no registered enterprise/union, or a union revoked before the posting date"),
-    ),
-    ("duplicate_relief", "重复救助", "the same 身份证号 given 救助 twice within 30 days"),
-    ("relief_without_voucher", "救助无凭证", "a 救助 审批单号 that no JZ voucher line carries"),
-    ("reconciliation_gap", "对账差异", "a welfare ledger total differs from its project's net postings"),
-)
-RULE_ZH_DESCRIPTION = {
-    "budget_overrun": "项目全年记账净额超出预算（或无预算而有支出）",
-    "unapproved_payment": "项目补助、履职津贴、救助（XMBZ/LZJT/JZ）凭证行缺少审批单号",
-    "unknown_or_revoked_payee": "收款方编码不是已登记的企业或工会，或收款工会在记账日期前已撤销",
-    "duplicate_relief": "同一身份证号30天内重复获得救助",
-    "relief_without_voucher": "救助审批单号没有对应的JZ凭证行",
-    "reconciliation_gap": "福利台账合计与对应财务项目的记账净额不符",
-}
+EXCEPTION_RULES: tuple[tuple[str, str, str], ...] = tuple((r.rule, r.zh, r.en) for r in exception_rules())
+"""(rule, Chinese name, what it flags) of each exception rule, in the order of ``audit.exceptions``
+in config/figures.yaml, where the rules are stated (flows/report/catalogue.py)."""
+RULE_ZH_DESCRIPTION = {r.rule: r.zh_definition for r in exception_rules()}
 
 TRACE_COLUMNS = ("voucher_no", "line_no", "posting_date", "payee_code", "payee_name", "memo", "approval_no")
 """Where an exception comes from a voucher line: the line itself (null otherwise). Added to the mart
@@ -696,7 +681,7 @@ def _cover(wb: Any, fm: _Formats, audit: Audit) -> None:
 
 def write_workbook(audit: Audit, out: Path) -> Path:
     """Write the audit workbook to ``out`` (the folder is made if missing)."""
-    import xlsxwriter
+    import xlsxwriter  # deferred: only the workbook's writer needs it
 
     out.parent.mkdir(parents=True, exist_ok=True)
     wb = xlsxwriter.Workbook(

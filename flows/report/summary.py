@@ -390,6 +390,7 @@ def to_html(parts: list[Part], data: ReportData, template: str, generated: datet
 
 # ---------------------------------------------------------------------------------- Word
 def to_docx(parts: list[Part], data: ReportData, out: Path) -> Path:
+    # deferred: python-docx (~0.2 s, with lxml), only the Word file needs it
     from docx import Document
     from docx.shared import Pt
 

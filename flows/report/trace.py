@@ -5,8 +5,7 @@ expectations, quarantine, fund audit), the chart series and the years to compare
 from __future__ import annotations
 
 import json
-import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -19,22 +18,19 @@ from sqlalchemy.exc import DBAPIError
 from flows import schema
 from flows.errors import UnionWHError
 from flows.report.audit import Audit, fetch_audit
+from flows.report.catalogue import money_projects
 from flows.report.charts import UNKNOWN
 from flows.warehouse import builds
-from flows.warehouse.dbt import DBT_PROJECT_DIR
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
-FIGURE_MODELS_DIR = DBT_PROJECT_DIR / "models" / "intermediate" / "figures"
-CHAIN = ("int_figure_rows", "int_figures", "fig_annual_figures")
+FIGURES_MART = "fig_annual_figures"
+FIGURES_META = "figures"
+"""The dbt ``meta`` key of an ``int_figure_rows_<domain>`` model listing the figures whose rows it
+yields (dbt_project/models/intermediate/figures/_figures__models.yml)."""
 
-MONEY_PROJECTS: dict[str, str | None] = {
-    # money figures and the finance project whose postings pay them (figures.yaml definitions,
-    # and the audit's welfare-ledger reconciliation); None: no fund of ours pays it out
-    "funds.project_subsidy_yuan": "XMBZ",
-    "funds.cadre_allowance_yuan": "LZJT",
-    "welfare.pandemic_supply_value_yuan": "YQWZ",
-    "rights.amount_recovered_yuan": None,
-}
+MONEY_PROJECTS: dict[str, str | None] = money_projects()
+"""Money figure id -> the finance project whose postings pay it (None: no fund of ours pays it
+out): ``paid_from`` in config/figures.yaml."""
 
 
 @dataclass
@@ -116,13 +112,64 @@ def _q(conn: sa.Connection, sql: str, **params: Any) -> list[Any]:
     return list(conn.execute(sa.text(sql), params))
 
 
-def figure_domain_models() -> dict[str, str]:
-    """figure id -> the int_figure_rows_<domain> model that lists its rows (by its SQL text)."""
-    out = {}
-    for path in sorted(FIGURE_MODELS_DIR.glob("int_figure_rows_*.sql")):
-        for fid in re.findall(r"'([a-z_]+\.[a-z_]+)'", path.read_text(encoding="utf-8")):
-            out.setdefault(fid, path.stem)
+def _parents(manifest: dict[str, Any]) -> dict[str, list[str]]:
+    """unique id -> the nodes it depends on (the manifest's ``parent_map``, else each node's
+    ``depends_on.nodes``)."""
+    parents = manifest.get("parent_map")
+    if parents:
+        return parents
+    return {uid: node.get("depends_on", {}).get("nodes", []) for uid, node in manifest["nodes"].items()}
+
+
+def _path(parents: dict[str, list[str]], start: str, end: str) -> list[str] | None:
+    """The shortest chain of nodes from ``start`` down to ``end`` (``end`` depends on it through
+    them), or None when ``end`` does not depend on ``start``."""
+    came_from: dict[str, str | None] = {end: None}
+    todo = deque([end])
+    while todo:
+        node = todo.popleft()
+        if node == start:
+            chain = [node]
+            while (after := came_from[chain[-1]]) is not None:
+                chain.append(after)
+            return chain
+        for parent in parents.get(node, []):
+            if parent not in came_from:
+                came_from[parent] = node
+                todo.append(parent)
+    return None
+
+
+def figure_models(manifest: dict[str, Any] | None) -> dict[str, list[str]]:
+    """figure id -> the dbt models its value passes through, from the model that lists its rows
+    (the ``int_figure_rows_<domain>`` whose ``meta.figures`` names it) to the figures mart, read
+    from dbt's manifest (the models' meta and the dependencies between them). Empty without a
+    manifest."""
+    if manifest is None:
+        return {}
+    nodes = manifest["nodes"]
+    mart = next(
+        (u for u, n in nodes.items() if n["resource_type"] == "model" and n["name"] == FIGURES_MART), None
+    )
+    if mart is None:
+        return {}
+    parents = _parents(manifest)
+    out: dict[str, list[str]] = {}
+    for uid, node in sorted(nodes.items()):
+        if node["resource_type"] != "model":
+            continue
+        meta = (node.get("config") or {}).get("meta") or node.get("meta") or {}
+        chain = _path(parents, uid, mart) if meta.get(FIGURES_META) else None
+        for fid in meta.get(FIGURES_META, []) if chain else []:
+            out.setdefault(fid, [nodes[u]["name"] for u in chain])
     return out
+
+
+def read_manifest(artifacts: Path | None) -> dict[str, Any] | None:
+    """The dbt manifest of an artifacts folder (None: no folder)."""
+    if artifacts is None:
+        return None
+    return json.loads((artifacts / "manifest.json").read_text(encoding="utf-8"))
 
 
 def latest_artifacts(engine: Engine, output_dir: Path) -> tuple[str | None, Path | None]:
@@ -185,15 +232,10 @@ def _dbt_tests(
 
 
 def _raw_sources(models: list[str], sources: dict[str, list[str]]) -> list[str]:
-    """The raw tables under the staging models (from the manifest, else the model's SQL)."""
+    """The raw tables the models read directly (the manifest's sources of each; none without one)."""
     out: list[str] = []
     for model in models:
-        found = sources.get(model)
-        if found is None:
-            path = next(DBT_PROJECT_DIR.glob(f"models/**/{model}.sql"), None)
-            text = path.read_text(encoding="utf-8") if path else ""
-            found = re.findall(r"source\(\s*'raw'\s*,\s*'([a-z_]+)'\s*\)", text)
-        out += [s for s in found if s not in out]
+        out += [s for s in sources.get(model, []) if s not in out]
     return out
 
 
@@ -349,7 +391,7 @@ def collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] |
 def _collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] | None) -> ReportData:
     run_id, artifacts = run if run is not None else latest_artifacts(engine, output_dir)
     tests, sources = _dbt_tests(engine, run_id, artifacts)
-    domains = figure_domain_models()
+    lineage = figure_models(read_manifest(artifacts))
     audit = fetch_audit(engine, year)
     with engine.connect() as conn:
         rows = _q(
@@ -381,7 +423,7 @@ def _collect(engine: Engine, year: int, output_dir: Path, run: tuple[str, Path] 
     figures = []
     for fid, value, unit, zh, en, definition, source_rows, models_read in rows:
         staging = [m.strip() for m in (models_read or "").split(",") if m.strip()]
-        chain = staging + ([domains[fid]] if fid in domains else []) + list(CHAIN)
+        chain = staging + lineage.get(fid, [])
         trace = FigureTrace(fid, Decimal(str(value)), unit, zh, en, definition, int(source_rows), chain)
         trace.tests = [t for m in chain for t in tests.get(m, [])]
         for raw in _raw_sources(staging, sources):

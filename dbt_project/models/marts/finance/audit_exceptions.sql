@@ -1,14 +1,9 @@
--- Fund audit: one row per exception (figures.yaml audit.exceptions, plus each reconciliation
--- gap), with its rule, a reason in Chinese and English, the voucher line or ledger row it is
--- about, and the amount. A rule about a voucher line carries the line itself (voucher_no, line_no,
--- posting_date, payee, memo, approval_no) so an auditor can find it in the books; a relief rule
--- carries the relief's approval_no (never the recipient's 身份证号); the rest is null. Rules:
---   budget_overrun            net postings on a project in a year exceed its budget (or it has none)
---   unapproved_payment        a XMBZ, LZJT or JZ voucher line without 审批单号
---   unknown_or_revoked_payee  收款方编码 matches no enterprise or union, or a union revoked before 记账日期
---   duplicate_relief          one 身份证号 given 救助 again within 30 days
---   relief_without_voucher    a 救助 审批单号 that no JZ voucher line carries
---   reconciliation_gap        a welfare programme's ledger total differs from its project's postings
+-- Fund audit: one row per exception (each reconciliation gap among them), with its rule, a
+-- reason in Chinese and English, the voucher line or ledger row it is about, and the amount. A
+-- rule about a voucher line carries the line itself (voucher_no, line_no, posting_date, payee,
+-- memo, approval_no) so an auditor can find it in the books; a relief rule carries the relief's
+-- approval_no (never the recipient's 身份证号); the rest is null. The rules are stated in
+-- config/figures.yaml (audit.exceptions): one CTE per rule below, each selecting the rule's name.
 with postings as (
     select * from {{ ref('int_finance_postings') }}
 ),
