@@ -65,7 +65,7 @@ def is_valid_union_code(value: str | None) -> bool:
 # The same rules as Polars expressions over a String column (null -> false),
 # so the Great Expectations metrics run them without a Python call per row.
 def _char_values(expr: Any, i: int, alphabet: str) -> Any:
-    import polars as pl
+    import polars as pl  # deferred: Polars (~0.2 s), not needed by the scalar checks (unionwh demo)
 
     return expr.str.slice(i, 1).replace_strict(
         list(alphabet), list(range(len(alphabet))), default=None, return_dtype=pl.Int64
@@ -74,7 +74,7 @@ def _char_values(expr: Any, i: int, alphabet: str) -> Any:
 
 def uscc_valid_expr(expr: Any) -> Any:
     """Polars: ``is_valid_uscc`` for every value of a String expression."""
-    import polars as pl
+    import polars as pl  # deferred: Polars (~0.2 s), not needed by the scalar checks (unionwh demo)
 
     total = pl.sum_horizontal(
         *(_char_values(expr, i, USCC_ALPHABET) * w for i, w in enumerate(_USCC_WEIGHTS))
@@ -86,7 +86,7 @@ def uscc_valid_expr(expr: Any) -> Any:
 
 def resident_id_valid_expr(expr: Any) -> Any:
     """Polars: ``is_valid_resident_id`` for every value of a String expression."""
-    import polars as pl
+    import polars as pl  # deferred: Polars (~0.2 s), not needed by the scalar checks (unionwh demo)
 
     digits = [expr.str.slice(i, 1).cast(pl.Int64, strict=False) for i in range(17)]
     total = pl.sum_horizontal(*(d * w for d, w in zip(digits, _RIC_WEIGHTS, strict=True)))

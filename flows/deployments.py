@@ -13,21 +13,23 @@ work from any working directory of an installed unionwh.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from prefect import serve as prefect_serve
+from prefect.flows import EntrypointType
+from prefect.schedules import Cron
+
+from flows.backfill import backfill
+from flows.nightly import nightly_load
+from flows.orchestration import liveness
+from flows.report.annual import annual_report
 from flows.settings import Settings
 
 TAGS = ["unionwh"]
 
 
 def deployments(settings: Settings) -> list[Any]:
-    from prefect.flows import EntrypointType
-    from prefect.schedules import Cron
-
-    from flows.backfill import backfill
-    from flows.nightly import nightly_load
-    from flows.report.annual import annual_report
-
     common: dict[str, Any] = {"tags": TAGS, "entrypoint_type": EntrypointType.MODULE_PATH}
     return [
         nightly_load.to_deployment(
@@ -52,12 +54,6 @@ def serve(settings: Settings, limit: int | None = None) -> None:
     flow runs until stopped. With a real server (``PREFECT_API_URL`` set), first install the
     liveness automation (flows/orchestration/liveness.py); the flow runs send a heartbeat
     every ``heartbeat_seconds``."""
-    import os
-
-    from prefect import serve as prefect_serve
-
-    from flows.orchestration import liveness
-
     if os.environ.get("PREFECT_API_URL"):
         liveness.install_or_warn(settings)
     # the Runner passes PREFECT_FLOWS_HEARTBEAT_FREQUENCY to the processes of its flow runs

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from flows.errors import ConfigError
+
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 """What a schema, table or column name interpolated into SQL may be: lower-case ASCII
 letters, digits and underscores, not starting with a digit, at most 63 characters (the
@@ -40,8 +42,6 @@ reach SQL text from the contract, from settings and from code."""
 def identifier(name: str) -> str:
     """``name`` if it is a safe SQL identifier (:data:`IDENTIFIER`), else a ConfigError."""
     if not isinstance(name, str) or not IDENTIFIER.match(name):
-        from flows.errors import ConfigError
-
         raise ConfigError(
             f"not a safe SQL identifier: {name!r} (allowed: lower-case letters, digits, "
             "underscores; not starting with a digit; at most 63 characters)"
@@ -53,8 +53,6 @@ def relation(name: str) -> str:
     """``schema.table`` with both parts checked by :func:`identifier`."""
     parts = name.split(".") if isinstance(name, str) else []
     if len(parts) != 2:
-        from flows.errors import ConfigError
-
         raise ConfigError(f"not a safe SQL identifier: {name!r} (expected schema.table)")
     return ".".join(identifier(p) for p in parts)
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import sqlalchemy as sa
 
 from flows import schema
 from flows.errors import BatchError
@@ -34,6 +35,7 @@ from flows.sources import common, members
 from flows.warehouse import pii
 from flows.warehouse.dbt import DBT_PROJECT_DIR
 from flows.warehouse.ddl import RAW_SCHEMA
+from flows.warehouse.migrations import MIGRATIONS
 
 BENCH_KEY = b"benchmark-only-pseudonymisation-key"
 
@@ -71,8 +73,6 @@ def read_all(landing: Path) -> tuple[dict[str, list[pl.DataFrame]], dict[str, li
                     )
     db = landing / "members.sqlite"
     if db.exists():
-        import sqlalchemy as sa
-
         engine = sa.create_engine(f"sqlite:///{db}")
         with engine.connect() as conn:
             pulled = members.read(conn, date.today(), {t.name: None for t in schema.tables_of("members")})
@@ -89,8 +89,6 @@ def create_raw(
     frames: dict[str, list[pl.DataFrame]],
     workbooks: dict[str, list[dict[str, Any]]],
 ) -> int:
-    from flows.warehouse.migrations import MIGRATIONS
-
     for migration in MIGRATIONS:  # the same DDL as the pipeline's warehouse: empty ops tables included
         for statement in migration.statements():
             con.execute(statement)

@@ -28,7 +28,7 @@ BENCH_KEY = "benchmark-only-pseudonymisation-key"
 
 
 def _admin(server: str, sql: str) -> None:
-    import psycopg
+    import psycopg  # deferred: psycopg (~0.3 s); flows.bench.pipeline imports this module for BENCH_KEY
 
     url = make_url(f"{server}/postgres")
     with psycopg.connect(
@@ -43,7 +43,7 @@ def _admin(server: str, sql: str) -> None:
 
 
 def _warm_up() -> None:
-    from prefect import flow
+    from prefect import flow  # deferred: Prefect (~1 s); flows.bench.pipeline imports this module too
 
     @flow(name="bench-warm-up")
     def warm_up() -> None:
@@ -53,7 +53,7 @@ def _warm_up() -> None:
 
 
 def _load(work: Path, landing: Path, warehouse: str, label: str) -> dict[str, Any]:
-    from flows.nightly import nightly_load
+    from flows.nightly import nightly_load  # deferred: Prefect, GE, dbt (seconds), as for _warm_up
 
     os.environ.update(
         UNIONWH_HOME=str(work),
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         landing = args.landing
         if landing is None:
+            # deferred: Faker and openpyxl (~0.4 s), only without --landing
             from flows.demo.synth import generate
 
             landing = work / "landing"

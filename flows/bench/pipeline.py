@@ -26,6 +26,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.bench.load import BENCH_KEY
+from flows.schema import ENCODINGS
 
 TARGETS = {"ratio": 3.0, "delta_share": 0.10, "peak_mb": 4096.0, "demo_seconds": 30.0}
 
@@ -95,7 +97,7 @@ def measured(cmd: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
 
 
 def run_ledger(warehouse: Path) -> dict[str, Any]:
-    import duckdb
+    import duckdb  # deferred: duckdb (~0.1 s), only to read a finished run's ledger
 
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -122,8 +124,6 @@ def run_ledger(warehouse: Path) -> dict[str, Any]:
 def write_delta(landing: Path, want: int) -> int:
     """A new delivery of registry and rights files re-delivering ``want`` of their rows (the
     first rows of their largest files, unchanged). Returns the rows written."""
-    from flows.schema import ENCODINGS
-
     files = sorted(p for source in ("registry", "rights") for p in (landing / source).glob("*/*.csv"))
     sizes = {p: sum(1 for _ in p.open("rb")) - 1 for p in files}
     folder = (max(date.fromisoformat(p.parent.name) for p in files) + timedelta(days=1)).isoformat()
@@ -189,10 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         landing = work / "landing"
         if args.landing:
-            import shutil
-
             shutil.copytree(args.landing, landing)
         else:
+            # deferred: Faker and openpyxl (~0.4 s), only without --landing
             from flows.demo.synth import generate
 
             t0 = time.perf_counter()

@@ -87,7 +87,7 @@ def register_sources(work_dir: Path, sources: list[tuple[str, str]], parquet_dir
 
 
 def _register(work_dir: Path, sources: list[tuple[str, str]], parquet_dir: Path) -> None:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import SparkSession  # deferred: pyspark (the optional spark extra), in the child only
 
     env = spark_conf(work_dir)
     spark = (

@@ -32,6 +32,7 @@ from faker import Faker
 from openpyxl import Workbook
 
 from flows.checksums import USCC_ALPHABET, resident_id_check_char, uscc_check_char
+from flows.schema import ENCODINGS
 
 FULL = str.maketrans("0123456789GH", "０１２３４５６７８９ＧＨ")
 STATIONS = ("HG01", "KG01", "LG01", "LG02")
@@ -1279,8 +1280,6 @@ def _write_csv(
 def _merge_replica(part: Path, landing: Path, budgets: dict[Path, dict[tuple[str, str], list[Any]]]) -> None:
     """Add one copy's files to the landing zone: CSV and JSONL rows appended under one header,
     workbooks (their station codes differ) copied, member rows inserted."""
-    from flows.schema import ENCODINGS
-
     for src in sorted(p for p in part.rglob("*") if p.is_file()):
         rel = src.relative_to(part)
         dst = landing / rel

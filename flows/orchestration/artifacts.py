@@ -339,7 +339,7 @@ def run_outputs_description(run_id: str, status: str) -> str:
 # --------------------------------------------------------------------- publish
 def publish_dbt_results(nodes: Sequence[NodeResult], artifacts: Path) -> None:
     """The ``dbt-results`` table artifact of a build (nothing when dbt ran no node)."""
-    from prefect.artifacts import create_table_artifact
+    from prefect.artifacts import create_table_artifact  # deferred: Prefect (~1 s), the builders are pure
 
     if nodes:
         create_table_artifact(
@@ -352,6 +352,7 @@ def publish_dbt_results(nodes: Sequence[NodeResult], artifacts: Path) -> None:
 def publish(markdown: str, description: str, run_id: str, changes: Sequence[FigureChange] | None) -> None:
     """The run's ``run-outputs`` Markdown artifact and, when it computed figures, its
     ``figure-changes`` table."""
+    # deferred: Prefect (~1 s), only publishing needs it; the builders above are pure (tests, reports)
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     create_markdown_artifact(markdown=markdown, key=RUN_OUTPUTS, description=description)

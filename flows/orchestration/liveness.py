@@ -28,6 +28,7 @@ The warehouse lock needs nothing of this: it dies with the process (flows/wareho
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,7 @@ def crash_message(crashed_after_seconds: int) -> str:
 
 def automation(crashed_after_seconds: int) -> AutomationCore:
     """The automation (not yet sent to the server)."""
+    # deferred: Prefect (~1 s); importing this module stays light (unionwh liveness checks its settings first)
     from prefect.automations import (
         AutomationCore,
         ChangeFlowRunState,
@@ -59,7 +61,7 @@ def automation(crashed_after_seconds: int) -> AutomationCore:
         Posture,
         ResourceSpecification,
     )
-    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.objects import StateType  # deferred: Prefect, as above
 
     return AutomationCore(
         name=AUTOMATION_NAME,
@@ -95,7 +97,7 @@ def _comparable(a: Any) -> dict[str, Any]:
 def install(crashed_after_seconds: int) -> str:
     """Create the automation on the server of ``PREFECT_API_URL``, or bring it up to date;
     returns ``created``, ``updated`` or ``unchanged``. Copies left by a race are removed."""
-    from prefect.client.orchestration import get_client
+    from prefect.client.orchestration import get_client  # deferred: Prefect (~1 s), see automation()
 
     wanted = automation(crashed_after_seconds)
     with get_client(sync_client=True) as client:
@@ -114,8 +116,6 @@ def install(crashed_after_seconds: int) -> str:
 
 def install_or_warn(settings: Settings, out: Any = None) -> str | None:
     """:func:`install` for a long-running command: a server that refuses is told, not fatal."""
-    import sys
-
     try:
         done = install(settings.crashed_after_seconds)
     except Exception as exc:  # noqa: BLE001 - (an old server, a network error: the command still serves)
@@ -136,6 +136,7 @@ def install_or_warn(settings: Settings, out: Any = None) -> str | None:
 @contextlib.contextmanager
 def heartbeats(settings: Settings) -> Iterator[None]:
     """Flow runs started in this block send a heartbeat every ``heartbeat_seconds``."""
+    # deferred: Prefect (~1 s), see automation(); the flows the block calls import it anyway
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: settings.heartbeat_seconds}):

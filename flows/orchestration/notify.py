@@ -32,7 +32,7 @@ def send(url: SecretStr | None, title: str, body: str) -> bool:
     A notification failure never fails the run."""
     if url is None or not url.get_secret_value().strip():
         return False
-    import apprise
+    import apprise  # deferred: Apprise (~0.5 s), only when a notify_url is set and a run failed
 
     sender = apprise.Apprise()
     for one in url.get_secret_value().split():

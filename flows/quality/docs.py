@@ -30,6 +30,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from flows.schema import table
+
+from .suites import load_suite_dict
+
 VALUE_KEYS = (
     "unexpected_list",
     "partial_unexpected_list",
@@ -128,6 +132,7 @@ def suite_href(suite: str) -> str:
 @functools.lru_cache(maxsize=1)
 def _view() -> Any:
     """GE's page view, with our templates found before GE's own."""
+    # deferred: Great Expectations (~2 s, with its Jinja), only when a page is rendered
     from great_expectations.render.view import DefaultJinjaPageView
     from jinja2 import ChoiceLoader, FileSystemLoader
 
@@ -151,6 +156,7 @@ def render_page(result: Any, run_id: str, asset: str | None = None) -> str:
     """A validation result's page, for ``data_docs/`` of run ``run_id``: the run's name and
     time in GE's Info block and title (set on the result's meta as GE reads them), ``asset``
     (the files validated) as its data asset."""
+    # deferred: Great Expectations (~2 s), only when a page is rendered (runner.warm_up loads it early)
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.render.renderer import ValidationResultsPageRenderer
 
@@ -176,6 +182,7 @@ def render_page(result: Any, run_id: str, asset: str | None = None) -> str:
 
 def render_suite_page(suite: Any, run_id: str) -> str:
     """An expectation suite's page, for ``data_docs/expectations/``."""
+    # deferred: Great Expectations (~2 s), as in render_page
     from great_expectations.render.renderer import ExpectationSuitePageRenderer
 
     from . import expectations as _registered  # noqa: F401  (their renderers)
@@ -215,11 +222,7 @@ def write_suite_page(directory: Path, suite_name: str, run_id: str) -> Path:
     path = directory / suite_href(suite_name)
     if path.exists():
         return path
-    import great_expectations as gx
-
-    from flows.schema import table
-
-    from .suites import load_suite_dict
+    import great_expectations as gx  # deferred: Great Expectations (~2 s), as in render_page
 
     source, name = suite_name.split(".", 1)
     suite = gx.ExpectationSuite(**load_suite_dict(table(source, name)))

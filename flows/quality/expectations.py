@@ -26,6 +26,7 @@ from great_expectations.render.renderer.renderer import renderer
 from great_expectations.render.renderer_configuration import RendererConfiguration, RendererValueType
 
 from flows.checksums import resident_id_valid_expr, union_code_valid_expr, uscc_valid_expr
+from flows.schema import TABLES
 
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
@@ -75,8 +76,6 @@ training JSON) or differs between files; ``_delivery_date`` is the date of the f
 def _chinese_labels() -> Mapping[str, str]:
     """Column name -> its upstream Chinese header, where every table that has the column
     calls it the same (``updated_at`` is 更新时间 in one file and updated_at in another)."""
-    from flows.schema import TABLES
-
     headers: dict[str, set[str]] = {}
     for t in TABLES:
         for c in t.all_columns:

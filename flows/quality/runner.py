@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from flows.errors import BatchError
-from flows.schema import Table
+from flows.schema import Table, table
 
 from .docs import scrub
 from .suites import KEY_SCOPE_COLUMN, load_suite_dict, uses_key_scope
@@ -61,6 +61,7 @@ def _batch_definition() -> Any:
 
 @functools.lru_cache(maxsize=1)
 def _make_batch_definition() -> Any:
+    # deferred: Great Expectations (~2 s), loaded by warm_up() in a thread, overlapping a run's start
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -74,9 +75,7 @@ def _make_batch_definition() -> Any:
 
 @functools.cache
 def _suite(source: str, name: str) -> Any:
-    import great_expectations as gx
-
-    from flows.schema import table
+    import great_expectations as gx  # deferred: Great Expectations (~2 s), see _make_batch_definition
 
     from . import expectations as _registered  # noqa: F401  (registers the custom expectations)
 

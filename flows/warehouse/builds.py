@@ -31,6 +31,7 @@ this project) or ``stale`` (its model was rebuilt after it ran) rather than a fa
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import version
@@ -157,8 +158,6 @@ def record_results(engine: Engine, run_id: str, project: str, artifacts: Path) -
     """Append the result of every node the build (whose ``run_results.json`` is in ``artifacts``)
     ran; returns how many. Called after the build, whether it succeeded or not: a failing test's
     result is its latest result."""
-    import json
-
     path = artifacts / "run_results.json"
     if not path.exists():
         return 0

@@ -8,6 +8,7 @@ dbt_project/ reads the connection from the environment this sets. Artifacts
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -171,8 +172,6 @@ def _die_with_parent() -> None:
     """In the dbt child, before exec: on Linux, ask for SIGKILL when the parent dies, so a
     killed run never leaves a dbt process writing to (or locking) the warehouse."""
     if sys.platform.startswith("linux"):
-        import ctypes
-
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 

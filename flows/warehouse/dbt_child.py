@@ -16,6 +16,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from dbt.cli.main import dbtRunner
+
 
 def split(argv: list[str]) -> list[list[str]]:
     commands: list[list[str]] = [[]]
@@ -29,8 +31,6 @@ def split(argv: list[str]) -> list[list[str]]:
 
 def main(argv: list[str]) -> int:
     target, commands = Path(argv[0]), split(argv[1:])
-    from dbt.cli.main import dbtRunner
-
     runner = dbtRunner()
     results, first = target / "run_results.json", target / "run_results.first.json"
     code = 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
+from flows.dbcheck import sqlite_read_only
 from flows.errors import ConfigError
 from flows.settings import Settings
 
@@ -45,7 +46,7 @@ def create_private_duckdb(path: Path) -> None:
     place: no other user can open it between its creation and its chmod. The CLI's umask 0o077
     (flows/cli.py) covers the ``.wal`` DuckDB writes next to it; :func:`_private_wal` is for
     library use."""
-    import duckdb
+    import duckdb  # deferred: duckdb (~0.1 s), only a new DuckDB warehouse (not PostgreSQL) needs it
 
     scratch = Path(tempfile.mkdtemp(prefix=".unionwh-new-", dir=path.parent))
     try:
@@ -75,8 +76,6 @@ def members_engine(url: URL | None) -> Engine:
     if url is None:
         raise ConfigError("no members database: set UNIONWH_MEMBERS_URL or run `unionwh demo` first")
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        from flows.dbcheck import sqlite_read_only
-
         return sqlite_read_only(url)
     return sa.create_engine(url, poolclass=sa.pool.NullPool)
 

@@ -24,7 +24,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from flows import faults
 from flows.errors import WarehouseWriteError, safe_error_text
-from flows.schema import Table, identifier, relation, source
+from flows.quality.gates import delivery_kind
+from flows.schema import SOURCE_ENTRIES, TABLES, Table, identifier, relation, source
 
 from .ddl import OPS_SCHEMA, RAW_SCHEMA, personal_columns
 
@@ -92,8 +93,6 @@ def written(engine: Engine, source: str, run_id: str) -> set[tuple[str, str]]:
 
 def previous_rows(engine: Engine, source: str) -> dict[tuple[str, str], int]:
     """Rows read by the newest loaded delivery of each (table, kind) of ``source``."""
-    from flows.quality.gates import delivery_kind
-
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
@@ -398,8 +397,6 @@ def rows_without_completed_load(engine: Engine) -> dict[str, int]:
     ledger entry of a completed load (``status = 'loaded'``). The ledger entry is written in
     the rows' own transaction, so every count is 0 unless the warehouse was written around
     the loader; a run checks it at its end. Returns only the tables with such rows."""
-    from flows.schema import SOURCE_ENTRIES, TABLES
-
     completed = f"(SELECT load_id FROM {OPS_SCHEMA}.load_ledger WHERE status = 'loaded')"
     checks = {f"{RAW_SCHEMA}.{t.raw_table}": "_load_id" for t in TABLES}
     checks |= {f"{RAW_SCHEMA}.{s.register_table}": "_load_id" for s in SOURCE_ENTRIES if s.register}

@@ -26,10 +26,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from flows.errors import ConfigError
-from flows.schema import Table
+from flows.schema import TABLES, Table
 from flows.settings import Settings
 
-from .ddl import OPS_SCHEMA, personal_columns
+from .appendonly import allow_rewrite
+from .ddl import OPS_SCHEMA, RAW_SCHEMA, personal_columns
+from .loader import insert_frame
 
 KEY_FILE = "pii.key"
 SUFFIX = "_pseudonym"
@@ -125,12 +127,6 @@ def _set_pseudonyms(conn: Connection, key: bytes, only_missing: bool) -> tuple[i
     """Compute the pseudonym columns of raw under ``key`` (``only_missing``: where they are
     null), on ``conn``'s transaction; returns (distinct values keyed, rows updated). The only
     UPDATEs of raw, named as such for the append-only triggers (flows/warehouse/appendonly.py)."""
-    from flows.schema import TABLES
-
-    from .appendonly import allow_rewrite
-    from .ddl import RAW_SCHEMA
-    from .loader import insert_frame
-
     allow_rewrite(conn, "pseudonym-backfill" if only_missing else "rotate-key")
     values_keyed = rows = 0
     scratch = f"{OPS_SCHEMA}.pseudonym_scratch"
