@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -482,6 +483,13 @@ def _work(
     finish(engine, summary, "; ".join(summary.errors[:10]) or None)
 
 
+def _remove_refused(folder: Path | None) -> None:
+    """A run refused at the lock leaves no folder: it holds only what the background dbt parse
+    wrote (stopped by now), never a report, so the run folders stay one per run that ran."""
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def execute(settings: Settings, steps: Steps, opts: Options | None = None) -> RunSummary:
     """Load every new delivery, validate, build the marts and compute the figures: one run,
     recorded in ``ops.runs`` whatever happens (succeeded, failed, interrupted, crashed)."""
@@ -545,6 +553,8 @@ def execute(settings: Settings, steps: Steps, opts: Options | None = None) -> Ru
             engine.dispose()  # closed before the lock goes: the next run may open the file at once
     except WarehouseBusy as exc:
         summary.status = "refused"
+        dbt.finish_parse(parsing, wait=False)
+        _remove_refused(summary.run_dir)
         _notify(settings, summary, [str(exc)], log)
         raise
     except stops as exc:  # stopped before or after its work

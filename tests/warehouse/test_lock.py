@@ -198,6 +198,7 @@ def test_a_run_waits_for_the_lock_or_gives_up(tiny: dict[str, str], tmp_path: Pa
         out, _ = refused.communicate(timeout=300)
         assert refused.returncode == 2, out
         assert "unionwh: error: the warehouse is being written by run holder-run" in out
+        assert not list((tmp_path / "runs").glob("*")), "a refused run leaves no run folder"
         waiting = unionwh(tiny, "run", "--load-only", "--lock-wait", "300")
         out = Output(waiting)
         deadline = time.monotonic() + 240
