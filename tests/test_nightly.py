@@ -13,6 +13,7 @@ import re
 import secrets
 import socket
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -40,6 +41,7 @@ from tests.support import (
     drop_database,
     postgres_or_skip,
 )
+from tests.warehouse.pipeline_support import CASES_HEADER, row_differences, warehouse_rows, write_delivery_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -101,24 +103,32 @@ class DemoRun:
         finally:
             eng.dispose()
 
-    def contents(self) -> dict[str, tuple[int, str]]:
-        """(rows, hash of the sorted rows) of every raw table, the ledger and the quarantine of every
-        source (flows.warehouse.refresh.fingerprints; run ids and load times left out)."""
-        from flows.schema import SOURCES
-        from flows.warehouse import refresh
-
+    def contents(self, between_runs: bool = True) -> dict[str, Counter[str]]:
+        """Every raw table's rows, the quarantine's rows and the ledger's counts per file of every
+        source (tests/warehouse/pipeline_support.py ``warehouse_rows``: ``between_runs`` leaves out
+        run and load ids, load times and how a members pull was paged)."""
         eng = self.engine()
         try:
-            return refresh.fingerprints(eng, SOURCES)
+            return warehouse_rows(eng, between_runs=between_runs)
         finally:
             eng.dispose()
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory, demo_2021: Demo2021) -> Iterator[DemoRun]:
-    """The session's demo run, copied: the tests here load corrections, publish and rotate keys in it."""
+    """The session's demo run, copied once for the tests here that leave its warehouse, landing zone,
+    key and run folders as they are (they write reports, other warehouses and their runs beside
+    them); a test that changes them works on its own copy (``own_demo``, ``corrected``), so that no
+    test depends on what another did before it."""
     mine = copy_demo(demo_2021, tmp_path_factory.mktemp("demo"))
     yield DemoRun(mine.home, mine.env, mine.first, mine.manifest)
+
+
+@pytest.fixture
+def own_demo(tmp_path: Path, demo_2021: Demo2021) -> DemoRun:
+    """A copy of the session's demo run for one test that changes it (a run, a delivery, a key)."""
+    mine = copy_demo(demo_2021, tmp_path / "demo")
+    return DemoRun(mine.home, mine.env, mine.first, mine.manifest)
 
 
 def test_every_figure_lands_in_its_seed_range(demo: DemoRun, figure_catalogue: list[dict]) -> None:
@@ -302,8 +312,8 @@ def test_postgres_warehouse_gives_the_same_42_figures(demo: DemoRun) -> None:
 
 def test_small_slices_give_the_same_warehouse_and_figures(demo: DemoRun) -> None:
     """stream_rows bounds what a run holds in memory: with slices of 4,000 rows (the demo's
-    welfare source in ~15 slices, members in pages) every raw and quarantine table, the ledger's
-    row totals and all 42 figures equal the one-slice run's."""
+    welfare source in ~15 slices, members in pages) every raw table's rows, the quarantine's rows,
+    the ledger's counts per file and all 42 figures equal the one-slice run's."""
     env = {
         **demo.env,
         "UNIONWH_WAREHOUSE": f"duckdb:///{demo.home / 'sliced.duckdb'}",
@@ -317,11 +327,8 @@ def test_small_slices_give_the_same_warehouse_and_figures(demo: DemoRun) -> None
         f.id: Decimal(str(f.value)) for f in demo.first.figures
     }
     assert sliced.rows == demo.first.rows
-    whole = demo.row_counts()
-    got = DemoRun(demo.home, env, sliced, demo.manifest).row_counts()
-    assert {k: v for k, v in got.items() if k != "ops.load_ledger"} == {
-        k: v for k, v in whole.items() if k != "ops.load_ledger"
-    }
+    got = DemoRun(demo.home, env, sliced, demo.manifest).contents()
+    assert row_differences(demo.contents(), got) == {}
     pages = [e for e in sliced.ledger if e.source == "members"]
     assert len(pages) > 2 * len([e for e in demo.first.ledger if e.source == "members"])
     assert all(e.rows_read <= 4000 for e in pages)
@@ -331,8 +338,9 @@ def test_small_slices_give_the_same_warehouse_and_figures(demo: DemoRun) -> None
 
 def test_extract_and_validation_on_a_dask_cluster_give_the_same_warehouse(demo: DemoRun) -> None:
     """task_runner dask (prefect-dask, a temporary local cluster of two worker processes): the
-    file sources' slices are extracted and validated in the workers, and the warehouse and all
-    42 figures equal the default run's."""
+    file sources' slices are extracted and validated in the workers, and the warehouse (every raw
+    table's rows, the quarantine's, the ledger's counts per file) and all 42 figures equal the
+    default run's."""
     env = {
         **demo.env,
         "UNIONWH_WAREHOUSE": f"duckdb:///{demo.home / 'dask.duckdb'}",
@@ -347,11 +355,8 @@ def test_extract_and_validation_on_a_dask_cluster_give_the_same_warehouse(demo: 
     assert {f.id: Decimal(str(f.value)) for f in on_dask.figures} == {
         f.id: Decimal(str(f.value)) for f in demo.first.figures
     }
-    whole = demo.row_counts()
-    got = DemoRun(demo.home, env, on_dask, demo.manifest).row_counts()
-    assert {k: v for k, v in got.items() if k != "ops.load_ledger"} == {
-        k: v for k, v in whole.items() if k != "ops.load_ledger"
-    }
+    got = DemoRun(demo.home, env, on_dask, demo.manifest).contents()
+    assert row_differences(demo.contents(), got) == {}
     assert on_dask.rows == demo.first.rows
     here = f"{socket.gethostname()}:{os.getpid()}"
     assert demo.first.workers == {here}  # the default: threads of the run's own process
@@ -443,13 +448,15 @@ def appendix(summary_md: Path) -> str:
     return part
 
 
-def test_second_run_changes_nothing(demo: DemoRun) -> None:
-    before_rows, before_contents, before_figures = demo.row_counts(), demo.contents(), demo.figures()
+def test_second_run_changes_nothing(own_demo: DemoRun) -> None:
+    demo = own_demo
+    before_rows, before_figures = demo.row_counts(), demo.figures()
+    before_contents = demo.contents(between_runs=False)  # every column: the same rows, not only as many
     again = demo.run()
     assert again.status == "succeeded"
     assert again.ledger == [] and again.skipped_files > 0
     assert demo.row_counts() == before_rows
-    assert demo.contents() == before_contents  # the same rows, not only as many
+    assert row_differences(before_contents, demo.contents(between_runs=False)) == {}
     assert demo.figures() == before_figures
     # Its dbt build selected only what ops feeds; its summary still states every test's latest
     # result (issue 19: it said 0/29 for tests the build had not selected), as the full build did.
@@ -566,9 +573,25 @@ def test_no_model_downstream_of_raw_holds_an_id_name_or_phone(demo: DemoRun) -> 
     assert found == []
 
 
-def test_a_later_correction_changes_exactly_its_figures(demo: DemoRun) -> None:
-    """A case re-delivered with outcome 调解中 -> 成功 moves the two figures it should; a quarantined
-    consultation re-delivered with its date fixed loads, leaves the quarantine resolved, and adds one."""
+@dataclass
+class Corrected:
+    """A copy of the demo run after a correction delivered on 2022-02-20 and a run that loaded it."""
+
+    demo: DemoRun
+    before: dict[str, Decimal]
+    """The figures before the correction."""
+    run: RunSummary
+    bad: sa.Row
+    """(row_key, file_name, row_number) of the consultation quarantined for its date, now delivered again."""
+
+
+@pytest.fixture(scope="module")
+def corrected(tmp_path_factory: pytest.TempPathFactory, demo_2021: Demo2021) -> Corrected:
+    """A copy of the session's demo run, then a case re-delivered with outcome 调解中 -> 成功 (1,000.50
+    recovered) and the consultation quarantined for its date re-delivered with the date fixed, on
+    2022-02-20, and a run."""
+    mine = copy_demo(demo_2021, tmp_path_factory.mktemp("corrected"))
+    demo = DemoRun(mine.home, mine.env, mine.first, mine.manifest)
     before = demo.figures()
     eng = demo.engine()
     try:
@@ -588,7 +611,13 @@ def test_a_later_correction_changes_exactly_its_figures(demo: DemoRun) -> None:
         closed="2022年2月1日",
         extra=[[bad[0], "咨询", "2021-02-28", "", "", "", "", ""]],
     )
-    run = demo.run()
+    return Corrected(demo, before, demo.run(), bad)
+
+
+def test_a_later_correction_changes_exactly_its_figures(corrected: Corrected) -> None:
+    """A case re-delivered with outcome 调解中 -> 成功 moves the two figures it should; a quarantined
+    consultation re-delivered with its date fixed loads, leaves the quarantine resolved, and adds one."""
+    demo, before, run, bad = corrected.demo, corrected.before, corrected.run, corrected.bad
     assert run.status == "succeeded"
     after = demo.figures()
     changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
@@ -688,12 +717,13 @@ def assert_built_only_downstream_of_new_rows(demo: DemoRun, run: RunSummary) -> 
 
 
 def test_figures_as_known_on_an_earlier_date_lack_exactly_the_later_corrections(
-    demo: DemoRun, capsys: pytest.CaptureFixture[str]
+    corrected: Corrected, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Runs after the correction above (delivered 2022-02-20). Recomputed over the deliveries up
-    to 2022-02-19, the figures differ from today's by exactly the later deliveries: that
+    """After the correction delivered on 2022-02-20 (``corrected``), the figures recomputed over the
+    deliveries up to 2022-02-19 differ from today's by exactly the later deliveries: that
     correction, and the member database, whose rows are dated by the day they were pulled
     (today), so nothing of it was known then."""
+    demo = corrected.demo
     today = demo.figures()
     with Env(**demo.env):
         assert main(["figures", "--year", "2021", "--format", "json", "--as-known-on", "2022-02-19"]) == 0
@@ -794,42 +824,27 @@ def redeliver_dispute_as_resolved(
     finally:
         eng.dispose()
     folder = demo.home / "landing" / "rights" / delivered
-    folder.mkdir(parents=True)
-    with (folder / "cases.csv").open("w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(
-            [
-                "案件编号",
-                "类型",
-                "受理日期",
-                "统一社会信用代码",
-                "职工身份证号",
-                "调解结果",
-                "结案日期",
-                "维权金额(元)",
-            ]
-        )
-        w.writerow(
-            [
-                case[0],
-                "劳动争议",
-                case[1].strftime("%Y/%-m/%-d"),
-                case[2] or "",
-                worker or "",
-                "成功",
-                closed,
-                amount,
-            ]
-        )
-        w.writerows(extra or [])
+    folder.mkdir(parents=True)  # a delivery folder is new: never written into twice
+    row = [
+        case[0],
+        "劳动争议",
+        case[1].strftime("%Y/%-m/%-d"),
+        case[2] or "",
+        worker or "",
+        "成功",
+        closed,
+        amount,
+    ]
+    write_delivery_csv(folder / "cases.csv", CASES_HEADER, [row, *(extra or [])])
     return str(case[0])
 
 
-def test_publish_then_correct_then_diff(demo: DemoRun, capsys: pytest.CaptureFixture[str]) -> None:
+def test_publish_then_correct_then_diff(own_demo: DemoRun, capsys: pytest.CaptureFixture[str]) -> None:
     """Published: frozen with a manifest, never rewritten. A later correction: the published
     files keep their hashes, and the diff names exactly the corrected figures and the row."""
     from flows.report import publish
 
+    demo = own_demo
     env = {**demo.env, "UNIONWH_PUBLISHED": str(demo.home / "published")}
     with Env(**env):
         assert main(["report", "publish", "--year", "2021"]) == 0
@@ -907,13 +922,14 @@ def test_publish_then_correct_then_diff(demo: DemoRun, capsys: pytest.CaptureFix
 
 
 def test_rotating_the_key_rekeys_every_pseudonym_and_the_next_run_rebuilds_the_marts(
-    demo: DemoRun, capsys: pytest.CaptureFixture[str]
+    own_demo: DemoRun, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``unionwh warehouse rotate-key``: raw pseudonyms recomputed under the new key, the key
     file replaced, the old key refused from then on; the next run rebuilds every model (the
     key is part of the build's hash), so the marts carry the new pseudonyms; figures unchanged."""
     from flows.warehouse import pii
 
+    demo = own_demo
     before = demo.figures()
     old = (demo.home / "pii.key").read_text(encoding="ascii").strip()
     new = secrets.token_hex(24)

@@ -28,9 +28,11 @@ import pytest
 
 from flows.checksums import resident_id_check_char, uscc_check_char
 from flows.quality.screen import WHOLE_FILE, Outcome, screen_delivery
+from flows.schema import ENCODINGS
 from flows.settings import QualitySettings
 from flows.sources import common
 from tests.support import workbook_bytes
+from tests.warehouse.pipeline_support import delivery_csv
 
 pytestmark = pytest.mark.unit
 
@@ -47,16 +49,8 @@ def _fullwidth(text: str) -> str:
 
 
 # -------------------------------------------------------------- file builders
-def csv_text(header: list[str], rows: list[list[str]]) -> str:
-    out = io.StringIO()
-    import csv
-
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
-
-
+# Each CSV builder writes its file as the contract says its source delivers it (delivery_csv, in
+# the source's encoding); the cases that break the contract's encoding do so explicitly below.
 CASES_HEADER = [
     "案件编号",
     "类型",
@@ -84,10 +78,8 @@ def case_row(no: str = "C1", **over: str) -> list[str]:
     return [row[h] for h in CASES_HEADER]
 
 
-def cases_csv(
-    rows: list[list[str]], header: list[str] = CASES_HEADER, bom: bool = True, encoding: str = "utf-8"
-) -> bytes:
-    return (b"\xef\xbb\xbf" if bom else b"") + csv_text(header, rows).encode(encoding)
+def cases_csv(rows: list[list[str]], header: list[str] = CASES_HEADER) -> bytes:
+    return delivery_csv(header, rows, ENCODINGS["rights"])  # UTF-8 with a BOM
 
 
 ENTERPRISES_HEADER = [
@@ -117,8 +109,8 @@ def enterprise_row(uscc: str = USCC, **over: str) -> list[str]:
     return [row[h] for h in ENTERPRISES_HEADER]
 
 
-def enterprises_csv(rows: list[list[str]], encoding: str = "gb18030", prefix: bytes = b"") -> bytes:
-    return prefix + csv_text(ENTERPRISES_HEADER, rows).encode(encoding)
+def enterprises_csv(rows: list[list[str]]) -> bytes:
+    return delivery_csv(ENTERPRISES_HEADER, rows, ENCODINGS["registry"])  # GB18030
 
 
 VOUCHERS_HEADER = [
@@ -155,7 +147,7 @@ def voucher_row(no: str = "V1", line: str = "1", **over: str) -> list[str]:
 
 
 def vouchers_csv(rows: list[list[str]]) -> bytes:
-    return csv_text(VOUCHERS_HEADER, rows).encode("gb18030")
+    return delivery_csv(VOUCHERS_HEADER, rows, ENCODINGS["finance"])  # GB18030
 
 
 ACTIVITIES_HEADER = ["活动编号", "名称", "类别", "日期", "参与方式", "参与人次"]
@@ -174,8 +166,8 @@ def activity_row(no: str = "A1", **over: str) -> list[str]:
     return [row[h] for h in ACTIVITIES_HEADER]
 
 
-def activities_csv(rows: list[list[str]], bom: bool = False) -> bytes:
-    return (b"\xef\xbb\xbf" if bom else b"") + csv_text(ACTIVITIES_HEADER, rows).encode("utf-8")
+def activities_csv(rows: list[list[str]]) -> bytes:
+    return delivery_csv(ACTIVITIES_HEADER, rows, ENCODINGS["events"])  # UTF-8
 
 
 def session(sid: str = "S1", **over: Any) -> str:
@@ -301,34 +293,40 @@ W = f"welfare/{DELIVERY}/HG01_202106.xlsx"
 EMPTY_SHEETS = (Loaded("health_checks", ()), Loaded("relief", ()))
 
 CASES: list[Case] = [
-    # --- encodings and byte-order marks
+    # --- encodings and byte-order marks (each file in an encoding other than its source's, on purpose)
     Case(
         "registry_in_utf8",
         "registry",
         E,
-        enterprises_csv([enterprise_row()], encoding="utf-8"),
+        delivery_csv(ENTERPRISES_HEADER, [enterprise_row()], "utf-8"),
         (Rejected("batch.encoding", says="UTF-8-encoded"),),
     ),
     Case(
         "registry_with_utf8_bom",
         "registry",
         E,
-        enterprises_csv([enterprise_row()], prefix=b"\xef\xbb\xbf"),
+        b"\xef\xbb\xbf" + enterprises_csv([enterprise_row()]),
         (Rejected("batch.encoding", says="byte-order mark"),),
     ),
     Case(
         "rights_in_gb18030",
         "rights",
         C,
-        cases_csv([case_row()], bom=False, encoding="gb18030"),
+        delivery_csv(CASES_HEADER, [case_row()], "gb18030"),
         (Rejected("batch.encoding", says="undecodable bytes"),),
     ),
-    Case("rights_without_bom", "rights", C, cases_csv([case_row()], bom=False), (Loaded("cases", (2,)),)),
+    Case(
+        "rights_without_bom",
+        "rights",
+        C,
+        delivery_csv(CASES_HEADER, [case_row()], "utf-8"),
+        (Loaded("cases", (2,)),),
+    ),
     Case(
         "events_with_bom",
         "events",
         A,
-        activities_csv([activity_row()], bom=True),
+        delivery_csv(ACTIVITIES_HEADER, [activity_row()], "utf-8-sig"),
         (Loaded("activities", (2,)),),
     ),
     Case(

@@ -41,6 +41,7 @@ from flows.report.format import figures_csv
 from flows.report.publish import _rows_csv, diff, figure_rows
 from flows.warehouse.figures import Figure
 from tests.support import Env
+from tests.warehouse.pipeline_support import write_delivery_csv
 
 HOSTILE = (
     "=1+1",
@@ -294,13 +295,6 @@ def test_published_figure_rows_quote_formula_like_references_and_diff_reads_them
 PAYLOADS = ('=HYPERLINK("http://evil","click")', "=cmd|' /C calc'!A0", "@SUM(A1)", "+1+1", "-2+3")
 
 
-def _gb18030_csv(path: Path, rows: list[list[object]]) -> None:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n").writerows(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buf.getvalue().encode("gb18030"))
-
-
 @pytest.mark.e2e
 def test_a_hostile_finance_delivery_never_becomes_a_formula(
     prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -313,31 +307,27 @@ def test_a_hostile_finance_delivery_never_becomes_a_formula(
     from flows.nightly import nightly_load
 
     delivery = tmp_path / "landing" / "finance" / "2021-04-01"
-    _gb18030_csv(
+    write_delivery_csv(  # in finance's encoding (GB18030), as the contract says
         delivery / "budget.csv",
-        [["年度", "项目编码", "项目名称", "预算金额"]]
-        + [
-            [2021, code, text, "100.00"] for code, text in zip(("XMBZ", "LZJT", "TJ", "JZ", "LJWW"), PAYLOADS)
-        ],
+        ["年度", "项目编码", "项目名称", "预算金额"],
+        [[2021, code, text, "100.00"] for code, text in zip(("XMBZ", "LZJT", "TJ", "JZ", "LJWW"), PAYLOADS)],
     )
-    _gb18030_csv(
+    write_delivery_csv(
         delivery / "vouchers.csv",
         [
-            [
-                "凭证号",
-                "行号",
-                "记账日期",
-                "科目编码",
-                "科目名称",
-                "摘要",
-                "借方金额",
-                "贷方金额",
-                "项目编码",
-                "收款方编码",
-                "审批单号",
-            ]
-        ]
-        + [
+            "凭证号",
+            "行号",
+            "记账日期",
+            "科目编码",
+            "科目名称",
+            "摘要",
+            "借方金额",
+            "贷方金额",
+            "项目编码",
+            "收款方编码",
+            "审批单号",
+        ],
+        [
             [text, 1, f"2021-03-0{i + 1}", "5011", text, text, "10.00", "0.00", "XMBZ", "", ""]
             for i, text in enumerate(PAYLOADS)
         ],
