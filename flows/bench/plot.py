@@ -4,8 +4,10 @@
 
 Reads the lines ``python -m flows.bench.pipeline --record FILE`` appended (one JSON result per
 benchmark run, with its commit) and draws, on log-log axes against the rows read, the wall
-time of the pipeline, of the bare baseline and of the 1% delta run, and the pipeline's peak
-memory. For each scale the newest result counts. A plain SVG file, no plotting library.
+time of the pipeline, of the native baseline (flows/bench/native.py, from issue 22 on), of the
+pipeline readers without orchestration (``readers``; ``baseline`` in lines recorded before) and
+of the 1% delta run, and the pipeline's peak memory. For each scale the newest result counts.
+A plain SVG file, no plotting library.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 SERIES = (
     ("pipeline", "seconds", "#1f77b4", "pipeline (s)"),
-    ("baseline", "seconds", "#ff7f0e", "bare baseline (s)"),
+    ("native", "seconds", "#9467bd", "native baseline (s)"),
+    ("readers", "seconds", "#ff7f0e", "pipeline readers, no orchestration (s)"),
     ("delta", "seconds", "#2ca02c", "1% delta run (s)"),
     ("pipeline", "peak_mb", "#d62728", "pipeline peak memory (MB)"),
 )
@@ -33,12 +36,25 @@ def newest_by_scale(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [by_scale[k] for k in sorted(by_scale)]
 
 
+def _run(r: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """A recorded run; ``readers`` was called ``baseline`` before issue 22."""
+    runs = r["runs"]
+    return runs.get(name) or (runs.get("baseline") if name == "readers" else None)
+
+
 def svg(results: list[dict[str, Any]], width: int = 640, height: int = 400) -> str:
     """A log-log chart of every series against the rows the pipeline read."""
     points = [
-        (run, key, colour, label, [(r["runs"]["pipeline"]["rows"], r["runs"][run][key]) for r in results])
+        (
+            run,
+            key,
+            colour,
+            label,
+            [(r["runs"]["pipeline"]["rows"], got[key]) for r in results if (got := _run(r, run)) is not None],
+        )
         for run, key, colour, label in SERIES
     ]
+    points = [p for p in points if p[-1]]  # a series no result has (native before issue 22)
     xs = [x for *_, pts in points for x, _ in pts]
     ys = [y for *_, pts in points for _, y in pts]
     if not xs:
@@ -106,10 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(svg(results), encoding="utf-8")
     for r in results:
         p = r["runs"]["pipeline"]
+        native, readers = _run(r, "native"), _run(r, "readers")
         print(
-            f"N={r['scale']:>4} {p['rows']:>11,} rows  pipeline {p['seconds']:8.1f} s  baseline "
-            f"{r['runs']['baseline']['seconds']:8.1f} s  delta {r['runs']['delta']['seconds']:7.1f} s  "
-            f"peak {p['peak_mb']:8.0f} MB  ({r['commit']})"
+            f"N={r['scale']:>4} {p['rows']:>11,} rows  pipeline {p['seconds']:8.1f} s  "
+            + (f"native {native['seconds']:8.1f} s  " if native else "")
+            + (f"readers {readers['seconds']:8.1f} s  " if readers else "")
+            + f"delta {r['runs']['delta']['seconds']:7.1f} s  peak {p['peak_mb']:8.0f} MB  ({r['commit']})"
         )
     print(f"wrote {args.out}")
     return 0
