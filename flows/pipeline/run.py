@@ -119,12 +119,13 @@ def build_marts(
     log: Log = LOG,
 ) -> dict[str, int]:
     """dbt build (models, seeds and their tests) on the run's target: everything, or the
-    ``select`` selectors; then, in the same dbt process, the docs site. manifest.json and
-    run_results.json stay in ``artifacts``."""
+    ``select`` selectors; then, in the same dbt process, the docs site. manifest.json,
+    run_results.json and dbt's whole output (dbt-output.log) stay in ``artifacts``; the log gets
+    its digest (start, failures and warnings, progress every ~10 s, summary)."""
     result = dbt.build(
         settings,
         artifacts,
-        on_line=lambda line: log.info("dbt: %s", line),
+        on_line=dbt.Digest(lambda text: log.info("dbt: %s", text)),  # not every line: an API call each
         full_refresh=full_refresh,
         select=select,
         with_docs=True,

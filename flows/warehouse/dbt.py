@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,63 @@ PROGRESS = re.compile(r"\d+ of \d+ (OK|PASS|FAIL|ERROR|WARN|SKIP)\b")
 """dbt's per-node result lines ("12 of 250 OK created sql table model marts.dim_zone ... [OK in 0.05s]")."""
 
 
+class Digest:
+    """dbt's output as a run's log sees it: not every line (each would be a Prefect log record, an
+    API call: 700 of them for the demo's build), but the start (``Running with dbt=…``,
+    ``Found … models …``), every failure, error and warning with its node, a progress line at
+    most every ``every`` seconds (``120 of 354 nodes done, 0 failed``) and the summary (the
+    failures' details, ``Done. PASS=… TOTAL=…``). Hand it to :func:`run_dbt` as ``on_line``:
+    it is called with each line of the output; ``emit`` gets the lines to log. The whole output
+    stays in ``dbt-output.log``."""
+
+    _RESULT = re.compile(r"\b(\d+) of (\d+) (OK|PASS|FAIL|ERROR|WARN|SKIP)\b")
+    _STAMP = re.compile(r"^\d\d:\d\d:\d\d(  |\s*$)")  # (dbt's time, then two spaces)
+    _SAY = re.compile(r"^(Running with dbt=|Found \d+ |Finished running |Completed |Done\. )")
+    _TROUBLE = re.compile(r"\[WARNING\]|\b(Warning|Error|Failure|Exception)\b", re.IGNORECASE)
+
+    def __init__(
+        self, emit: Callable[[str], None], every: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.emit, self.every, self.clock = emit, every, clock
+        self.done = self.failed = self.total = 0
+        self.started = False
+        self.details = False  # between "Completed with … errors" and "Done.": the failures' details
+        self.last: float | None = None  # when the last progress line (or the first line) came
+
+    def __call__(self, line: str) -> None:
+        text = self._STAMP.sub("", line.rstrip())
+        if not text.strip():
+            return
+        if self.last is None:
+            self.last = self.clock()
+        result = self._RESULT.search(text)
+        if result is not None:
+            self.done += 1
+            self.total = int(result.group(2))
+            if result.group(3) in ("FAIL", "ERROR", "WARN"):
+                self.failed += 1 if result.group(3) != "WARN" else 0
+                self.emit(text)
+            elif self.clock() - self.last >= self.every:
+                self.last = self.clock()
+                self.emit(f"{self.done} of {self.total} nodes done, {self.failed} failed")
+            return
+        if " START " in text:  # a node starting (its result line follows)
+            return
+        if text.startswith("Running with dbt="):
+            if not self.started:  # (a second command in the same process says it again)
+                self.started = True
+                self.emit(text)
+            return
+        if text.startswith("Completed with"):
+            self.details = True
+        elif text.startswith("Done. "):
+            self.details = False
+            self.emit(text)
+            return
+        if self.details or self._SAY.match(text) or self._TROUBLE.search(text):
+            self.emit(text)
+
+
 def run_dbt(
     settings: Settings,
     command: list[str],
@@ -53,8 +111,8 @@ def run_dbt(
 
     A child process, not dbtRunner in ours: dbt-duckdb keeps the DuckDB file open with its
     own configuration for the life of the process, which would lock the warehouse out.
-    Its output goes to ``dbt-output.log``; each per-node result line is also handed to
-    ``on_line`` as it comes (the flow logs it, so every model shows in Prefect as it builds).
+    Its output goes to ``dbt-output.log``; each line is also handed to ``on_line`` as it comes
+    (the flow's :class:`Digest` of it goes to the run's log).
     """
     flags, child_env = _flags(settings, artifacts)
     args = [str(Path(sys.executable).with_name("dbt")), *command, *flags]
@@ -77,9 +135,9 @@ def run_dbt(
         try:
             for line in proc.stdout:
                 out.write(line)
+                if on_line is not None:
+                    on_line(line.rstrip())
                 if PROGRESS.search(line):
-                    if on_line is not None:
-                        on_line(line.rstrip())
                     faults.checkpoint("dbt.node")
             proc.wait()
         except BaseException:  # the run was stopped (Ctrl-C, SIGTERM): so is dbt, before the run records it
