@@ -47,6 +47,7 @@ def validate_slice(
             for b in group:
                 b.error = BatchError(b.file_name, err.rule, err.message)
             continue
+        # one page per table and slice (validate_files merges its chunks' results); named by
         # the first file's hash: slices of a source (and pages of a members pull) share labels
         pages = [
             write_page(

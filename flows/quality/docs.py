@@ -18,6 +18,7 @@ folders next to it, while they still exist.
 
 from __future__ import annotations
 
+import copy
 import functools
 import html
 import json
@@ -108,6 +109,83 @@ def scrub(result: Any) -> Any:
         for key in VALUE_KEYS:
             res.result.pop(key, None)
     return result
+
+
+def _percent(part: int | None, whole: int | None) -> float | None:
+    return part / whole * 100 if part is not None and whole else None
+
+
+def _merge_counts(results: list[dict[str, Any]], mostly: float | None) -> tuple[dict[str, Any], bool | None]:
+    """One expectation's counts over several chunks (GE's map result: element, missing and
+    unexpected counts, percentages as GE computes them), and its success when ``mostly`` says
+    it (None: every chunk's own success decides)."""
+    merged = dict(results[0])
+    for key in ("element_count", "unexpected_count", "missing_count"):
+        values = [r.get(key) for r in results]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            merged[key] = sum(values)  # type: ignore[arg-type]
+    elements, unexpected = merged.get("element_count"), merged.get("unexpected_count")
+    if not isinstance(elements, int) or not isinstance(unexpected, int):
+        return merged, None
+    missing = merged.get("missing_count") if isinstance(merged.get("missing_count"), int) else None
+    nonmissing = elements - missing if missing is not None else elements
+    total = _percent(unexpected, elements)
+    if "unexpected_percent_total" in merged:
+        merged["unexpected_percent_total"] = total
+    if "missing_percent" in merged:
+        merged["missing_percent"] = _percent(missing, elements)
+    in_nonmissing = _percent(unexpected, nonmissing) if missing is not None else total
+    for key in ("unexpected_percent", "unexpected_percent_nonmissing"):
+        if key in merged:
+            merged[key] = in_nonmissing
+    if mostly is None:
+        return merged, None
+    return merged, not nonmissing or (nonmissing - unexpected) / nonmissing >= mostly
+
+
+def merge_results(results: list[Any]) -> Any:
+    """One validation result of several chunks of one validation (the same suite on disjoint
+    rows), for one Data Docs page: each expectation's counts summed (its percentages from the
+    sums), a success only when every chunk's is (or, with ``mostly``, from the sums), the
+    statistics recounted; the batch's meta is the first chunk's, without its fingerprint (of
+    that chunk alone). A single result is returned as it is."""
+    if len(results) == 1:
+        return results[0]
+    merged = copy.deepcopy(results[0])
+    for i, res in enumerate(merged.results):
+        parts = [r.results[i] for r in results]
+        if any(p.expectation_config.type != res.expectation_config.type for p in parts):
+            raise ValueError("chunks of one validation ran different expectations")  # pragma: no cover
+        mostly = res.expectation_config.kwargs.get("mostly")
+        counts, success = _merge_counts(
+            [p.result or {} for p in parts], mostly if isinstance(mostly, (int, float)) else None
+        )
+        res.result = counts
+        res.success = all(p.success for p in parts) if success is None else success
+        raised = next(
+            (p.exception_info for p in parts if p.exception_info and _raised(p.exception_info)), None
+        )
+        if raised is not None:
+            res.exception_info = raised
+    evaluated = len(merged.results)
+    successful = sum(1 for r in merged.results if r.success)
+    merged.success = successful == evaluated
+    merged.statistics = {
+        "evaluated_expectations": evaluated,
+        "successful_expectations": successful,
+        "unsuccessful_expectations": evaluated - successful,
+        "success_percent": successful / evaluated * 100 if evaluated else None,
+    }
+    markers = merged.meta.get("batch_markers")
+    if isinstance(markers, dict):
+        markers.pop("pandas_data_fingerprint", None)
+    return merged
+
+
+def _raised(info: dict[str, Any]) -> bool:
+    return bool(info.get("raised_exception")) or any(
+        isinstance(v, dict) and v.get("raised_exception") for v in info.values()
+    )
 
 
 def run_time(run_id: str) -> str:

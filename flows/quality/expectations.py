@@ -51,6 +51,44 @@ def _dates(column: pd.Series, fmt: str) -> pd.Series:
     return pd.to_datetime(_as_str(column), format=fmt, errors="coerce")
 
 
+# The rules below are the pandas functions that follow (``_pandas_…``), computed as Polars
+# expressions on the values whose answer Polars gives exactly as pandas does: plain ASCII dates,
+# timestamps and numbers, which is every value a reader canonicalised. The rest (full-width or
+# Arabic-Indic digits, which Python's ``\d`` and pandas' date parser take; a final line break,
+# which ``$`` allows; a second 60 or 61, which pandas rolls over; long decimals) keep pandas' answer.
+_PLAIN_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_PLAIN_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-5][0-9]$"
+_PLAIN_NUMBER = r"^-?[0-9]{1,16}(?:\.[0-9]{1,6})?$"
+"""A number whose float is on the same side of any ``min_value`` under 1e6 in every parser."""
+_PLAIN_INTEGER = r"^-?[0-9]{1,18}$"
+
+
+def _plain_or_pandas(
+    column: pd.Series,
+    plain: pl.Expr,
+    check: pl.Expr,
+    pandas_check: Callable[[pd.Series], pd.Series],
+) -> pd.Series:
+    """``check`` (a Polars expression over the values ``v``) where ``plain`` holds, else
+    ``pandas_check`` on the other values alone (usually none)."""
+    values = pl.from_pandas(_as_str(column).reset_index(drop=True))
+    flags = pl.DataFrame({"v": values}).select(plain=plain.fill_null(True), ok=check)
+    ok = flags["ok"].to_numpy(allow_copy=True).astype(bool, copy=True)
+    rest = ~flags["plain"].to_numpy(allow_copy=True).astype(bool)
+    if rest.any():
+        ok[rest] = pandas_check(column[rest]).to_numpy(dtype=bool)
+    return pd.Series(ok, index=column.index, dtype=bool)
+
+
+def _date10(v: pl.Expr) -> pl.Expr:
+    """The date of a plain date's (or timestamp's) first ten characters; null if none."""
+    return v.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+
+
+def _plain10(v: pl.Expr) -> pl.Expr:
+    return v.is_null() | v.str.slice(0, 10).str.contains(_PLAIN_DATE)
+
+
 CHINESE_LABELS = {
     "_delivery_date": "交付目录日期",
     "joined_on": "入会日期",
@@ -218,9 +256,20 @@ class ColumnValuesIsoDate(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
-        text = _as_str(column)
-        ok = text.str.match(_ISO_DATE) & _dates(column, "%Y-%m-%d").notna()
-        return ok.fillna(False).astype(bool)
+        return iso_date(column)
+
+
+def iso_date(column: pd.Series) -> pd.Series:
+    v = pl.col("v")
+    plain = v.is_null() | v.str.contains(_PLAIN_DATE)
+    ok = v.str.to_date("%Y-%m-%d", strict=False).is_not_null()
+    return _plain_or_pandas(column, plain, ok, _pandas_iso_date)
+
+
+def _pandas_iso_date(column: pd.Series) -> pd.Series:
+    text = _as_str(column)
+    ok = text.str.match(_ISO_DATE) & _dates(column, "%Y-%m-%d").notna()
+    return ok.fillna(False).astype(bool)
 
 
 class ExpectColumnValuesToBeIsoDate(Described, ColumnMapExpectation):
@@ -237,9 +286,20 @@ class ColumnValuesIsoTimestamp(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
-        text = _as_str(column)
-        ok = text.str.match(_ISO_TIMESTAMP) & _dates(column, "%Y-%m-%d %H:%M:%S").notna()
-        return ok.fillna(False).astype(bool)
+        return iso_timestamp(column)
+
+
+def iso_timestamp(column: pd.Series) -> pd.Series:
+    v = pl.col("v")
+    plain = v.is_null() | v.str.contains(_PLAIN_TIMESTAMP)
+    ok = v.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=False).is_not_null()
+    return _plain_or_pandas(column, plain, ok, _pandas_iso_timestamp)
+
+
+def _pandas_iso_timestamp(column: pd.Series) -> pd.Series:
+    text = _as_str(column)
+    ok = text.str.match(_ISO_TIMESTAMP) & _dates(column, "%Y-%m-%d %H:%M:%S").notna()
+    return ok.fillna(False).astype(bool)
 
 
 class ExpectColumnValuesToBeIsoTimestamp(Described, ColumnMapExpectation):
@@ -259,12 +319,28 @@ class ColumnValuesNumber(ColumnMapMetricProvider):
     def _pandas(
         cls, column: pd.Series, min_value: float | None = None, integer: bool = False, **kwargs: Any
     ) -> pd.Series:
-        text = _as_str(column)
-        ok = text.str.match(_INTEGER if integer else _NUMBER).fillna(False)
-        if min_value is not None:
-            numbers = pd.to_numeric(text.where(ok), errors="coerce")
-            ok = ok & (numbers >= min_value).fillna(False)
-        return ok.astype(bool)
+        return number(column, min_value, integer)
+
+
+def number(column: pd.Series, min_value: float | None, integer: bool) -> pd.Series:
+    v = pl.col("v")
+    slow = functools.partial(_pandas_number, min_value=min_value, integer=integer)
+    if min_value is not None and not abs(min_value) < 1e6:
+        return slow(column)
+    plain = v.is_null() | v.str.contains(_PLAIN_INTEGER if integer else _PLAIN_NUMBER)
+    ok = v.is_not_null()
+    if min_value is not None:
+        ok = ok & (v.cast(pl.Float64, strict=False) >= min_value)
+    return _plain_or_pandas(column, plain, ok.fill_null(False), slow)
+
+
+def _pandas_number(column: pd.Series, min_value: float | None, integer: bool) -> pd.Series:
+    text = _as_str(column)
+    ok = text.str.match(_INTEGER if integer else _NUMBER).fillna(False)
+    if min_value is not None:
+        numbers = pd.to_numeric(text.where(ok), errors="coerce")
+        ok = ok & (numbers >= min_value).fillna(False)
+    return ok.astype(bool)
 
 
 class ExpectColumnValuesToBeNumber(Described, ColumnMapExpectation):
@@ -293,9 +369,21 @@ class ColumnValuesDateOnOrAfter(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, min_date: str = "1949-01-01", **kwargs: Any) -> pd.Series:
-        d = pd.to_datetime(_as_str(column).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
-        # Unparseable values are the format rule's business.
-        return (~(d < pd.Timestamp(min_date))).fillna(True).astype(bool)
+        return on_or_after(column, min_date)
+
+
+def on_or_after(column: pd.Series, min_date: str) -> pd.Series:
+    v = pl.col("v")
+    ok = (_date10(v) >= pl.lit(min_date).str.to_date("%Y-%m-%d")).fill_null(True)
+    return _plain_or_pandas(
+        column, _plain10(v), ok, functools.partial(_pandas_on_or_after, min_date=min_date)
+    )
+
+
+def _pandas_on_or_after(column: pd.Series, min_date: str) -> pd.Series:
+    d = pd.to_datetime(_as_str(column).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+    # Unparseable values are the format rule's business.
+    return (~(d < pd.Timestamp(min_date))).fillna(True).astype(bool)
 
 
 class ExpectColumnValuesToBeDateOnOrAfter(Described, ColumnMapExpectation):
@@ -313,10 +401,31 @@ class ColumnPairDateNotAfter(ColumnPairMapMetricProvider):
 
     @column_pair_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_A: pd.Series, column_B: pd.Series, **kwargs: Any) -> pd.Series:
-        a = pd.to_datetime(_as_str(column_A).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
-        b = pd.to_datetime(_as_str(column_B).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
-        # Unparseable values are another rule's business: only real dates can be "after".
-        return (~(a > b)).fillna(True).astype(bool)
+        return not_after(column_A, column_B)
+
+
+def not_after(column_A: pd.Series, column_B: pd.Series) -> pd.Series:
+    frame = pl.DataFrame(
+        {
+            "a": pl.from_pandas(_as_str(column_A).reset_index(drop=True)),
+            "b": pl.from_pandas(_as_str(column_B).reset_index(drop=True)),
+        }
+    ).select(
+        plain=_plain10(pl.col("a")) & _plain10(pl.col("b")),
+        ok=(_date10(pl.col("a")) <= _date10(pl.col("b"))).fill_null(True),
+    )
+    ok = frame["ok"].to_numpy(allow_copy=True).astype(bool, copy=True)
+    rest = ~frame["plain"].to_numpy(allow_copy=True).astype(bool)
+    if rest.any():
+        ok[rest] = _pandas_not_after(column_A[rest], column_B[rest]).to_numpy(dtype=bool)
+    return pd.Series(ok, index=column_A.index, dtype=bool)
+
+
+def _pandas_not_after(column_A: pd.Series, column_B: pd.Series) -> pd.Series:
+    a = pd.to_datetime(_as_str(column_A).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+    b = pd.to_datetime(_as_str(column_B).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+    # Unparseable values are another rule's business: only real dates can be "after".
+    return (~(a > b)).fillna(True).astype(bool)
 
 
 class ExpectColumnPairValuesToBeDateNotAfter(Described, ColumnPairMapExpectation):

@@ -9,6 +9,7 @@ expectation carries ``meta.rule`` (a stable id that the quarantine records) and
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +272,30 @@ def build_suite(t: Table) -> dict[str, Any]:
         "expectations": expectations,
         "meta": {"generated_from": "flows/schema.py (python -m flows.quality.suites)"},
     }
+
+
+_NAME = re.compile(r"[^\W\d]\w*")
+"""A name in a ``row_condition`` (pandas' query syntax: a column is a Python identifier)."""
+
+
+def suite_columns(suite: dict[str, Any]) -> frozenset[str] | None:
+    """The columns the expectations of ``suite`` (a suite dict) may read, or None for all of
+    them (a table-level expectation, ``expect_table_…``, looks at every column). Any text a
+    kwarg holds counts, alone or in a list (``column``, ``column_A``, ``column_list`` …), and
+    every name in a ``row_condition``: a name that is no column (a value, an operator) is
+    harmless, as only a frame's own columns are kept."""
+    names: set[str] = set()
+    for e in suite.get("expectations", []):
+        if str(e.get("type", "")).startswith("expect_table_"):
+            return None
+        for key, value in (e.get("kwargs") or {}).items():
+            if key == "row_condition" and isinstance(value, str):
+                names.update(_NAME.findall(value))
+            if isinstance(value, str):
+                names.add(value)
+            elif isinstance(value, (list, tuple)):
+                names.update(v for v in value if isinstance(v, str))
+    return frozenset(names)
 
 
 def suite_path(t: Table, directory: Path = SUITE_DIR) -> Path:
