@@ -243,7 +243,10 @@ def render_page(result: Any, run_id: str, asset: str | None = None) -> str:
     started = run_time(run_id)
     # GE prints a run time as UTC ("…Z"): the run id's local time, converted
     at = datetime.fromisoformat(started).astimezone(UTC) if started else None
-    result.meta["run_id"] = RunIdentifier(run_name=run_id, run_time=at)
+    # GE reads a run name as a date when dateutil can (its page title compares the two): a run id
+    # whose random suffix starts with four digits ("…-5733ad") reads as a time zone 57 hours off,
+    # and the page failed, and with it the run. A name that is no date is never read as one.
+    result.meta["run_id"] = RunIdentifier(run_name=f"run {run_id}", run_time=at)
     if asset is not None:
         spec = result.meta.get("batch_spec")
         if isinstance(spec, dict):
