@@ -206,14 +206,20 @@ def run(landing: Path, warehouse: Path, manifest_path: Path) -> dict[str, Any]:
     return {"stages": stages, "figures": figures}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def script_main(run_fn: Any, doc: str | None, argv: list[str] | None = None) -> int:
+    """``python -m flows.bench.<baseline> LANDING WAREHOUSE.duckdb MANIFEST.json``: ``run_fn``'s
+    result as JSON on stdout (the baselines here and in native.py share it)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument("landing", type=Path)
     parser.add_argument("warehouse", type=Path, help="a new DuckDB file (its stem must match the manifest's)")
     parser.add_argument("manifest", type=Path, help="manifest.json of a pipeline run's dbt build")
     args = parser.parse_args(argv)
-    json.dump(run(args.landing, args.warehouse, args.manifest), sys.stdout)
+    json.dump(run_fn(args.landing, args.warehouse, args.manifest), sys.stdout)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return script_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -30,14 +30,12 @@ encoding, ragged CSV rows, JSON arrays, blank records counted in row numbers), t
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import json
 import re
 import resource
 import sqlite3
-import sys
 import time
 from datetime import date
 from decimal import Decimal
@@ -49,7 +47,7 @@ import fastexcel
 import polars as pl
 
 from flows import schema
-from flows.bench.baseline import BENCH_KEY, transform
+from flows.bench.baseline import BENCH_KEY, script_main, transform
 from flows.checksums import resident_id_valid_expr, union_code_valid_expr, uscc_valid_expr
 from flows.sources import common
 from flows.warehouse.ddl import RAW_SCHEMA
@@ -488,13 +486,7 @@ def run(landing: Path, warehouse: Path, manifest_path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("landing", type=Path)
-    parser.add_argument("warehouse", type=Path, help="a new DuckDB file (its stem must match the manifest's)")
-    parser.add_argument("manifest", type=Path, help="manifest.json of a pipeline run's dbt build")
-    args = parser.parse_args(argv)
-    json.dump(run(args.landing, args.warehouse, args.manifest), sys.stdout)
-    return 0
+    return script_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

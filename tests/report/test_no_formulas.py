@@ -24,6 +24,7 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
+from flows import schema
 from flows.report.audit import (
     BUDGET_SHEET,
     BUDGET_TABLE,
@@ -314,19 +315,7 @@ def test_a_hostile_finance_delivery_never_becomes_a_formula(
     )
     write_delivery_csv(
         delivery / "vouchers.csv",
-        [
-            "凭证号",
-            "行号",
-            "记账日期",
-            "科目编码",
-            "科目名称",
-            "摘要",
-            "借方金额",
-            "贷方金额",
-            "项目编码",
-            "收款方编码",
-            "审批单号",
-        ],
+        [c.header for c in schema.table("finance", "vouchers").columns],
         [
             [text, 1, f"2021-03-0{i + 1}", "5011", text, text, "10.00", "0.00", "XMBZ", "", ""]
             for i, text in enumerate(PAYLOADS)
