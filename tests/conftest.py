@@ -70,6 +70,7 @@ DEMO_MODULES = frozenset(
         "tests/report/test_charts_reconcile.py",
         "tests/report/test_facts_single_source.py",
         "tests/test_report_year_without_data.py",
+        "tests/test_outputs_frozen.py",
     }
 )
 """The modules with tests on the session demo run (a test elsewhere using it is refused below)."""
