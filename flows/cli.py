@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -275,17 +275,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_flow_process() -> Callable[[], None]:
-    """Before a command imports its flow: Prefect's temporary server starts (in a thread) and
-    Great Expectations loads (in another), overlapping the imports. Call the returned
-    function before the flow runs: it waits until the server answers."""
+@contextlib.contextmanager
+def _flow_process() -> Iterator[Callable[[], None]]:
+    """Around a command that runs a flow, before it imports the flow: Prefect's temporary server
+    starts (a child process, flows/orchestration/server.py) and Great Expectations loads (in a
+    thread), overlapping the imports. Call the yielded function before the flow runs: it waits
+    until the server answers; the flow reports to it. The server stops when the block ends."""
     # deferred: Prefect and Great Expectations (seconds); only the commands that run a flow need them
     from flows.orchestration.server import start_temporary_server_early
     from flows.quality.runner import warm_up
 
     server = start_temporary_server_early()
     warm_up()
-    return server.join if server is not None else lambda: None
+    if server is None:
+        yield lambda: None
+        return
+    try:
+        with server.configured():
+            yield server.join
+    finally:
+        server.stop()
 
 
 def _preflight(settings: Settings, window: tuple[date, date] | None = None) -> None:
@@ -312,23 +321,23 @@ def _run_exit(status: str, refresh_equal: bool | None = None) -> Exit:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args, report_year=args.year)  # (the report year in its range: refused here)
     _preflight(settings)
-    ready = _start_flow_process()
-    # deferred: the flow imports Prefect, Polars, Great Expectations and dbt (seconds), after the
-    # checks above and while the temporary server starts
-    from flows.nightly import nightly_load
-    from flows.orchestration.liveness import heartbeats
-    from flows.report.format import figures_table
-    from flows.settings import bound
+    with _flow_process() as ready:
+        # deferred: the flow imports Prefect, Polars, Great Expectations and dbt (seconds), after
+        # the checks above and while the temporary server starts
+        from flows.nightly import nightly_load
+        from flows.orchestration.liveness import heartbeats
+        from flows.report.format import figures_table
+        from flows.settings import bound
 
-    ready()
-    with heartbeats(settings), bound(settings):
-        summary = nightly_load(
-            landing=None,
-            year=settings.report_year,
-            members_full=args.members_full,
-            build=not args.load_only,
-            full_refresh=args.full_refresh,
-        )
+        ready()
+        with heartbeats(settings), bound(settings):
+            summary = nightly_load(
+                landing=None,
+                year=settings.report_year,
+                members_full=args.members_full,
+                build=not args.load_only,
+                full_refresh=args.full_refresh,
+            )
     read, loaded, quarantined = summary.rows
     if not args.load_only:
         print(figures_table(settings.report_year, summary.figures))
@@ -364,18 +373,18 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         raise ConfigError(f"backfill: --from {args.date_from} is after --to {args.date_to}")
     settings = _settings(args, report_year=args.year)
     _preflight(settings, (args.date_from, args.date_to))
-    ready = _start_flow_process()
-    # deferred: the flows import Prefect, Polars, Great Expectations and dbt (seconds), after the
-    # checks above and while the temporary server starts
-    from flows.backfill import backfill
-    from flows.orchestration.liveness import heartbeats
-    from flows.report.format import figures_table
-    from flows.settings import bound
+    with _flow_process() as ready:
+        # deferred: the flows import Prefect, Polars, Great Expectations and dbt (seconds), after
+        # the checks above and while the temporary server starts
+        from flows.backfill import backfill
+        from flows.orchestration.liveness import heartbeats
+        from flows.report.format import figures_table
+        from flows.settings import bound
 
-    year = settings.report_year
-    ready()
-    with heartbeats(settings), bound(settings):
-        runs = backfill(args.date_from, args.date_to, landing=None, year=year, build=not args.load_only)
+        year = settings.report_year
+        ready()
+        with heartbeats(settings), bound(settings):
+            runs = backfill(args.date_from, args.date_to, landing=None, year=year, build=not args.load_only)
     for r in runs:
         read, loaded, quarantined = r.rows
         print(

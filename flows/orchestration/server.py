@@ -11,14 +11,18 @@ is only ever printed masked.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import logging
 import os
+import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -141,33 +145,167 @@ def _install_liveness(
         liveness.install_or_warn(settings, sys.stdout)
 
 
-class _OwnSession:
-    """Prefect's ``subprocess`` module as its server module sees it, except that ``Popen``
-    starts the process in a session of its own (see :func:`start_temporary_server_early`)."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(subprocess, name)
-
-    @staticmethod
-    def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:  # (subprocess's name)
-        kwargs.setdefault("start_new_session", True)
-        return subprocess.Popen(*args, **kwargs)
+STARTUP_SECONDS = 120.0
+"""How long a temporary server may take to answer (a busy 2-core machine, two runs at once)."""
 
 
-def start_temporary_server_early() -> threading.Thread | None:
-    """Without ``PREFECT_API_URL``, a flow run starts Prefect's temporary server first and
-    waits for it (about 3 s). Starting it here, in a thread, boots that server process on
-    the other core while this process imports the flow and Great Expectations. The flow run
-    later finds it running (the server is one per process); join the thread before the flow
-    starts, so the flow never sees a server that is not answering yet. ``None`` when a
-    server is configured or temporary servers are disabled.
+class TemporaryServer:
+    """Prefect's temporary API server for one command, started by us rather than by Prefect.
 
-    The server process starts in a session of its own: a terminal's Ctrl-C goes to the whole
-    foreground process group, and when it stopped the server too the run spent minutes
-    retrying to report its end to a server that was gone, then died in tracebacks (issue 19).
-    Now only this process gets it, stops in seconds and stops the server on its way out
-    (Prefect's exit handler); SIGTERM and SIGHUP end this process as Ctrl-C does, so the
-    server never outlives it (flows/orchestration/interrupt.py)."""
+    Without ``PREFECT_API_URL`` a flow run starts Prefect's temporary server and waits for it;
+    Prefect's own starter imports its whole server (FastAPI, the database layer: ~4 CPU-s) into
+    the run's process only to spawn it (issue 22). This runs the same command (uvicorn on
+    Prefect's ``create_app``, SQLite under ``PREFECT_HOME``, no UI) as a child process from the
+    start of the command, on the other core while this process imports the flow; the flow then
+    reports to it as to a standing server (:meth:`configured`: ``PREFECT_API_URL`` for this
+    process's Prefect settings only, never the environment).
+
+    The server runs in a session of its own: a terminal's Ctrl-C goes to the whole foreground
+    process group, and when it stopped the server too, the run spent minutes retrying to report
+    its end to a server that was gone (issue 19); this process stops it on its way out
+    (:meth:`stop`, also at exit), and on Linux a killed run takes it along (``PR_SET_PDEATHSIG``).
+    It logs Prefect's lines: "Starting temporary server on …", "Stopping temporary server on …".
+    """
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def _spawn(self) -> None:
+        # deferred: Prefect's settings (light); only commands that run a flow start a server
+        import prefect
+        from prefect.settings import get_current_settings
+
+        from flows.warehouse.dbt import die_with_parent
+
+        self.port = _free_port()
+        env = {
+            **os.environ,
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+            **get_current_settings().to_environment_variables(exclude_unset=True),
+        }
+        env.pop("PREFECT_API_URL", None)  # (a server is no client of another)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(Path(prefect.__file__).parent.parent),
+                "--factory",
+                "prefect.server.api.server:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "error",
+                "--lifespan",
+                "on",
+            ],
+            env=env,
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl(PDEATHSIG) before exec; no thread runs in the child
+        )
+
+    def start(self) -> None:
+        """Spawn the server (from the main thread: the parent-death signal follows the thread
+        that started the child)."""
+        self._spawn()
+        _logger().info(
+            "Starting temporary server on http://127.0.0.1:%d (Prefect's API for this run; "
+            "set PREFECT_API_URL to report to a standing server instead)",
+            self.port,
+        )
+        atexit.register(self.stop)
+
+    def join(self, timeout: float = STARTUP_SECONDS) -> None:
+        """Wait until the server answers ``/health``; a port taken meanwhile (uvicorn exits 3)
+        gets another. Raises :class:`ConfigError` when it never answers."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None, "start() first"
+            code = self.process.poll()
+            if code == 3:  # the port was taken between our check and uvicorn's bind
+                self._spawn()
+                continue
+            if code is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        code = self.process.poll() if self.process is not None else None
+        self.stop()
+        raise ConfigError(
+            "Prefect's temporary server did not start"
+            + (f" (it exited with code {code})" if code is not None else f" within {timeout:.0f} s")
+            + ": check PREFECT_HOME is writable, or set PREFECT_API_URL to a running Prefect server"
+        )
+
+    @contextlib.contextmanager
+    def configured(self) -> Iterator[None]:
+        """This process's Prefect client reports to the server (its settings, not the environment)."""
+        # deferred: Prefect's settings, as in _spawn
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
+            yield
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            _drain_to_server()
+            _logger().info("Stopping temporary server on http://127.0.0.1:%d", self.port)
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _drain_to_server(seconds: float = 10.0) -> None:
+    """Send what Prefect still holds for the server (log lines, events: background workers that
+    would otherwise send them at exit, to a server stopped by then)."""
+    # deferred: Prefect's workers, loaded by the flow that queued their work
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=seconds)
+
+
+def _logger() -> logging.Logger:
+    # deferred: Prefect's logging (its console handler), loaded by the flow anyway
+    from prefect.logging import get_logger
+
+    return get_logger()  # ("prefect", as Prefect's own starter logs these lines)
+
+
+def _free_port() -> int:
+    """A port on 127.0.0.1 free now (uvicorn binds it a moment later: see ``join``)."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_temporary_server_early() -> TemporaryServer | None:
+    """Without ``PREFECT_API_URL`` (and temporary servers enabled), Prefect's temporary server
+    for this command, started now (:class:`TemporaryServer`); ``None`` when a server is
+    configured or temporary servers are disabled. SIGTERM and SIGHUP end this process as
+    Ctrl-C does (flows/orchestration/interrupt.py), so the server never outlives it."""
     # deferred: Prefect (~1 s); the CLI calls this before it imports a flow, to overlap the two
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
@@ -176,15 +314,6 @@ def start_temporary_server_early() -> threading.Thread | None:
     stop_on_signals()
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         return None
-    from prefect.server.api import server as prefect_server  # deferred: Prefect's server, only when it starts
-
-    prefect_server.subprocess = _OwnSession()  # type: ignore[assignment]  # (its only use: the server's Popen)
-
-    def start() -> None:
-        from prefect.server.api.server import SubprocessASGIServer  # deferred: (in its own thread)
-
-        SubprocessASGIServer().start()
-
-    thread = threading.Thread(target=start, name="prefect-server-start", daemon=True)
-    thread.start()
-    return thread
+    server = TemporaryServer()
+    server.start()
+    return server

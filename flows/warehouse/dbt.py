@@ -129,7 +129,7 @@ def run_dbt(
             text=True,
             encoding="utf-8",
             errors="replace",
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl(PDEATHSIG) before exec; no thread runs in the child
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl(PDEATHSIG) before exec; no thread runs in the child
         )
         assert proc.stdout is not None
         try:
@@ -188,7 +188,7 @@ def start_parse(settings: Settings, artifacts: Path) -> subprocess.Popen[bytes]:
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl(PDEATHSIG) before exec; no thread runs in the child
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl(PDEATHSIG) before exec; no thread runs in the child
         )
 
 
@@ -226,7 +226,7 @@ def stop(proc: subprocess.Popen[Any], grace_seconds: float = 3) -> None:
             proc.wait()
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the dbt child, before exec: on Linux, ask for SIGKILL when the parent dies, so a
     killed run never leaves a dbt process writing to (or locking) the warehouse."""
     if sys.platform.startswith("linux"):
