@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -526,6 +527,27 @@ class RawRows:
         self.type_errors.append(type_error)
         self.originals.append(json.dumps(original, ensure_ascii=False))
 
+    @classmethod
+    def from_columns(
+        cls,
+        columns: Iterable[str],
+        values: Mapping[str, Sequence[str | None]],
+        row_numbers: Sequence[int],
+        originals: Sequence[str],
+    ) -> RawRows:
+        """What ``add(row_number, values, original)`` per row gives, built from whole columns
+        (``originals`` already JSON, e.g. by :func:`json_objects`)."""
+        cols = tuple(columns)
+        n = len(row_numbers)
+        return cls(
+            cols,
+            {c: list(values[c]) if c in values else [None] * n for c in cols},
+            list(row_numbers),
+            [None] * n,
+            list(originals),
+            [None] * n,
+        )
+
     def add_unparseable(self, row_number: int, error: str, line: str) -> None:
         for c in self.columns:
             self.values[c].append(None)
@@ -533,6 +555,51 @@ class RawRows:
         self.parse_errors.append(error)
         self.type_errors.append(None)
         self.originals.append(json.dumps({"_line": line}, ensure_ascii=False))
+
+
+_JSON_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+"""What ``json.dumps(text, ensure_ascii=False)`` escapes: a quote, a backslash, C0 controls."""
+
+
+def _json_encoded(texts: Sequence[str | None]) -> pl.Series:
+    """Each text as ``json.dumps(text, ensure_ascii=False)`` gives it (the json module's own
+    encoder), null for None."""
+    encode = json.encoder.encode_basestring
+    return pl.Series([None if t is None else encode(t) for t in texts], dtype=pl.String)
+
+
+def json_objects(fields: Sequence[tuple[str, Sequence[str | None], bool]], n: int) -> list[str]:
+    """Per row, ``json.dumps({key: text, …}, ensure_ascii=False)`` of ``fields`` (key, column of
+    ``n`` texts or None, whether the key is left out of a row where its text is None), built
+    column by column: each key JSON-encoded once, the texts quoted by Polars (only a column with
+    a character to escape goes through the json module's own encoder, so every text is the json
+    module's by construction), joined by Polars."""
+    if not fields:
+        return ["{}"] * n
+    names = [f"c{i}" for i in range(len(fields))]
+    texts = pl.DataFrame(
+        {name: list(col) for name, (_, col, _) in zip(names, fields, strict=True)},
+        schema=dict.fromkeys(names, pl.String),
+    )
+    # one scan for the common case: no text anywhere needs an escape (each is one character)
+    escaped: set[str] = set()
+    anywhere = pl.concat_str(names, ignore_nulls=True).str.contains(_JSON_NEEDS_ESCAPE).any()
+    if n and texts.select(anywhere).item():
+        escaped = {name for name in names if texts.get_column(name).str.contains(_JSON_NEEDS_ESCAPE).any()}
+        texts = texts.with_columns(
+            _json_encoded(col).alias(name)
+            for name, (_, col, _) in zip(names, fields, strict=True)
+            if name in escaped
+        )
+    parts = []
+    for name, (key, _, optional) in zip(names, fields, strict=True):
+        value = pl.col(name) if name in escaped else pl.concat_str([pl.lit('"'), pl.col(name), pl.lit('"')])
+        if not optional:
+            value = value.fill_null(pl.lit("null"))
+        parts.append(pl.concat_str([pl.lit(json.dumps(key, ensure_ascii=False) + ": "), value]))
+    joined = pl.concat_str(parts, separator=", ", ignore_nulls=True).fill_null(pl.lit(""))
+    objects = texts.select(pl.concat_str([pl.lit("{"), joined, pl.lit("}")]).alias("o"))
+    return objects.get_column("o").to_list()
 
 
 def canonical_frame(
@@ -565,16 +632,12 @@ def canonical_frame(
         else:
             data[c.name] = rows.values.get(c.name, [None] * n)
     raw = pl.DataFrame(data, schema={c.name: pl.String for c in table.all_columns})
+    exprs = _canonical_exprs(
+        table, tuple(factors.items()), tuple(bools.items()), frozenset(_already_canonical(raw, table))
+    )
     # lazily: the optimiser then computes each shared sub-expression once (a date column's
     # candidate ISO text is used three times); eager select does not, and is ~7x slower here
-    frame = (
-        raw.lazy()
-        .select(
-            [canonical_expr(c, factor=factors.get(c.name, 1), bools=bools) for c in table.all_columns]
-            + [control_columns(table, line_breaks)]
-        )
-        .collect()
-    )
+    frame = raw.lazy().select(exprs + [_control_expr(raw, table, line_breaks)]).collect()
     control = frame.get_column("_control_chars")
     frame = frame.drop("_control_chars")
     meta = pl.DataFrame(
@@ -602,6 +665,56 @@ def canonical_frame(
         },
     )
     return pl.concat([frame, meta], how="horizontal")
+
+
+_CANONICAL_SHAPES: Mapping[str, str] = {
+    "date": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    "timestamp": r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$",
+}
+"""Text that ``date_expr`` / ``timestamp_expr`` return unchanged: the first accepted form
+matches it and rebuilds the same text, which is kept whether or not it is a real date."""
+
+
+@functools.lru_cache(maxsize=256)
+def _canonical_exprs(
+    table: Table,
+    factors: tuple[tuple[str, int], ...],
+    bools: tuple[tuple[str, str], ...],
+    canonical: frozenset[str],
+) -> list[pl.Expr]:
+    """The canonical expressions of ``table``'s columns (those in ``canonical`` only normalised),
+    built once per table and header form: building them is a good part of a small frame's cost."""
+    factor = dict(factors)
+    return [
+        normalise_text(pl.col(c.name)).alias(c.name)
+        if c.name in canonical
+        else canonical_expr(c, factor=factor.get(c.name, 1), bools=dict(bools))
+        for c in table.all_columns
+    ]
+
+
+def _already_canonical(raw: pl.DataFrame, table: Table) -> set[str]:
+    """The date and timestamp columns of ``raw`` whose every value has its canonical shape, so
+    that their canonical text is the value itself (a column's dozen regular expressions, most of
+    the fixed cost of a small frame, are then not compiled)."""
+    shaped = [c for c in table.all_columns if c.kind in _CANONICAL_SHAPES]
+    if not shaped or raw.height == 0:
+        return set()
+    checks = raw.select(
+        pl.col(c.name).str.contains(_CANONICAL_SHAPES[c.kind]).all().alias(c.name) for c in shaped
+    ).row(0, named=True)
+    return {name for name, ok in checks.items() if ok}
+
+
+def _control_expr(raw: pl.DataFrame, table: Table, line_breaks: bool) -> pl.Expr:
+    """:func:`control_columns`, or a null column when no value of ``raw`` holds a control
+    character at all (one scan instead of one regular expression per column)."""
+    bad = CONTROL_RE if line_breaks else f"{CONTROL_RE}|{LINE_BREAK_RE}"
+    # every alternative is one character: joining the values cannot make a match across them
+    joined = pl.concat_str([pl.col(c.name) for c in table.all_columns], ignore_nulls=True)
+    if raw.height and raw.select(joined.str.contains(bad).any()).item():
+        return control_columns(table, line_breaks)
+    return pl.lit(None, dtype=pl.String).alias("_control_chars")
 
 
 def control_columns(table: Table, line_breaks: bool = False) -> pl.Expr:

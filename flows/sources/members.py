@@ -16,8 +16,10 @@ end up in the same canonical text. ``is_migrant``/``is_veteran`` 0/1 become
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from types import NoneType
 from typing import Any
 
 import polars as pl
@@ -124,25 +126,107 @@ def _pull(
     query = query.order_by(sa.nulls_first(updated) if nulls_first else updated, key)
     if limit is not None:
         query = query.limit(limit)
-    return [tuple(r) for r in conn.execute(query).all()]
+    return _fetch_all(conn, query)
+
+
+def _fetch_all(conn: Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` as the DB-API cursor gives them: its columns are untyped (SQLAlchemy
+    processes no value), so these are the values its rows would hold, without building a Row per
+    record (~30% of a pull's CPU). A driver error while fetching (SQLite steps through the rows
+    then: a text that is no UTF-8) is raised as SQLAlchemy raises it."""
+    result = conn.execute(query)
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        return list(result.cursor.fetchall())
+    except dbapi_error as exc:
+        raise sa.exc.DBAPIError.instance(None, None, exc, dbapi_error, dialect=conn.dialect) from exc
+    finally:
+        result.close()
+
+
+_JSON_ESCAPES: dict[str, str] = {chr(i): json.dumps(chr(i)).strip('"') for i in range(0x20)} | {
+    '"': '\\"',
+    "\\": "\\\\",
+}
+"""What ``json.dumps(text, ensure_ascii=False)`` escapes, character by character: these 34 and no
+other (tests/sources/test_members_frames_frozen.py checks every code point)."""
+
+
+def column_text(values: Sequence[Any]) -> list[str | None]:
+    """A pulled column as raw text: :func:`db_text` of each value, without a Python call per cell for
+    the columns that need none (text, the common case, as it is; integers as ``str``)."""
+    kinds = set(map(type, values))
+    if kinds <= {str, NoneType}:
+        return list(values)
+    if kinds <= {int, NoneType}:
+        return [None if v is None else str(v) for v in values]
+    if kinds <= {datetime, NoneType}:
+        stamps = _timestamps_text(values)
+        if stamps is not None:
+            return stamps
+    return [db_text(v) for v in values]
+
+
+def _timestamps_text(values: Sequence[datetime | None]) -> list[str | None] | None:
+    """:func:`common.timestamp_text` of each naive timestamp (a server database's column), by
+    Polars; None when one is aware (its wall time is kept, Polars would move it to UTC) or
+    before the year 1000 (Python writes no 4-digit year there)."""
+    if any(v is not None and v.tzinfo is not None for v in values):
+        return None
+    stamps = pl.Series(values, dtype=pl.Datetime("us"))
+    if stamps.dt.year().lt(1000).any():
+        return None
+    return (
+        stamps.to_frame("t")
+        .select(
+            pl.when(pl.col("t").dt.microsecond() == 0)
+            .then(pl.col("t").dt.strftime("%Y-%m-%d %H:%M:%S"))
+            .otherwise(pl.col("t").dt.strftime("%Y-%m-%d %H:%M:%S%.6f"))
+        )
+        .to_series()
+        .to_list()
+    )
+
+
+def json_text(column: pl.Expr) -> pl.Expr:
+    """Each text as ``json.dumps(text, ensure_ascii=False)`` does it, ``null`` for None."""
+    escaped = column.str.replace_many(list(_JSON_ESCAPES), list(_JSON_ESCAPES.values()))
+    return pl.concat_str([pl.lit('"'), escaped, pl.lit('"')]).fill_null(pl.lit("null"))
 
 
 def table_frame(t: Table, rows: list[tuple[Any, ...]], pulled_on: date) -> pl.DataFrame:
-    """Canonical frame of pulled rows (tuples in ``t.columns`` order)."""
+    """Canonical frame of pulled rows (tuples in ``t.columns`` order).
+
+    Column by column: the rows are transposed once, each column turned into text
+    (:func:`column_text`) and JSON-encoded once by Polars; ``_original`` (``json.dumps`` of the
+    row's texts) and the batch digest (``json.dumps`` of the table, its columns and every row's
+    texts, compact) are concatenations of those encodings.
+    """
     names = [c.name for c in t.columns]
-    texts = [[db_text(v) for v in r] for r in rows]
-    digest = common.sha256_bytes(
-        json.dumps(
-            {"table": t.name, "columns": names, "rows": texts}, ensure_ascii=False, separators=(",", ":")
-        ).encode("utf-8")
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    texts = {name: column_text(col) for name, col in zip(names, columns, strict=True)}
+    frame = pl.DataFrame(texts, schema=dict.fromkeys(names, pl.String))
+    encoded = [json_text(pl.col(name)) for name in names]
+    pieces: list[pl.Expr] = []
+    for i, (name, value) in enumerate(zip(names, encoded, strict=True)):
+        pieces += [pl.lit(("{" if i == 0 else ", ") + json.dumps(name, ensure_ascii=False) + ": "), value]
+    coded = (
+        frame.lazy()
+        .select(
+            pl.concat_str([*pieces, pl.lit("}")]).alias("original"),
+            pl.concat_str([pl.lit("["), pl.concat_str(encoded, separator=","), pl.lit("]")]).alias("row"),
+        )
+        .collect()
     )
-    raw = common.RawRows.empty(names)
-    for i, row in enumerate(texts, start=1):
-        values = dict(zip(names, row, strict=True))
-        raw.add(i, values, values)
+    head = json.dumps({"table": t.name, "columns": names}, ensure_ascii=False, separators=(",", ":"))
+    digest = common.sha256_bytes(
+        (head[:-1] + ',"rows":[' + coded.get_column("row").str.join(",").item() + "]}").encode("utf-8")
+    )
     return common.canonical_frame(
         t,
-        raw,
+        common.RawRows.from_columns(
+            names, texts, range(1, len(rows) + 1), coded.get_column("original").to_list()
+        ),
         source=SOURCE,
         file_name=f"{SOURCE}/{t.name}",
         sha256=digest,

@@ -6,12 +6,22 @@ values), about ten times faster than openpyxl; its cells are turned into the val
 openpyxl gives (``openpyxl_value``): date cells as datetimes, whole numbers as ints.
 Date columns also accept Excel serial day numbers, numeric cells in text columns become
 integer text without ``.0``. ``_row_number`` is the sheet row (the header is row 1).
+
+A sheet is turned into text column by column (``column_texts``): a column of text cells as it
+is, date and number cells in one tight pass, only other cells (booleans, times, datetimes)
+through ``openpyxl_value`` + ``common.cell_text`` / ``common.original_text``; ``_original`` is
+built from the columns by Polars (``common.json_objects``), the same text ``json.dumps`` of
+the row's cells gives (tests/sources/test_welfare_frames_frozen.py holds the frames as they
+were read row by row).
 """
 
 from __future__ import annotations
 
 import io
+import json
+import re
 import zipfile
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -71,49 +81,92 @@ def check_xlsx(data: bytes, file: str) -> None:
         )
 
 
-def _read_sheet_rows(wb: CalamineWorkbook, file: str, sheet: str) -> list[tuple[Any, ...]]:
+def _read_sheet_rows(wb: CalamineWorkbook, file: str, sheet: str) -> list[list[Any]]:
+    """The sheet's rows as calamine gives them (row 1 first, padded to the used range; an empty
+    cell is ``""``), without the empty rows at the end."""
     try:
         rows = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
     except Exception as exc:  # noqa: BLE001 - a damaged sheet part: zlib, XML or zip errors
         raise BatchError(
             file, "batch.unreadable", f"sheet {sheet} cannot be read ({safe_error_text(exc)})"
         ) from None
-    out = [tuple(openpyxl_value(v) for v in r) for r in rows]
-    while out and all(v is None for v in out[-1]):  # calamine pads to the used range
-        out.pop()
-    return out
+    while rows and _is_blank_raw(rows[-1], strip=False):  # calamine pads to the used range
+        rows.pop()
+    return rows
 
 
-def _is_blank(cells: tuple[Any, ...]) -> bool:
-    return all(v is None or (isinstance(v, str) and not common.normalise_str(v)) for v in cells)
-
-
-def sheet_frame(
-    rows: list[tuple[Any, ...]],
-    table: Table,
-    *,
-    sheet: str,
-    file: str,
-    sha256: str,
-    delivery: common.Delivery,
-    station_code: str,
-    ledger_month: str,
-) -> pl.DataFrame:
-    """Canonical frame of one sheet's rows (openpyxl values, row 1 first)."""
-    header_at = next((i for i, r in enumerate(rows) if not _is_blank(r)), None)
-    if header_at is None:
-        raise BatchError(file, "batch.empty", f"sheet {sheet} is empty (no header row)")
-    header = [common.cell_text(v, "text") for v in rows[header_at]]
-    positions, factors = common.match_headers(header, table, file, where=f"sheet {sheet}")
-    kinds = {c.name: c.kind for c in table.columns}
-    width = len(header)
-    raw = common.RawRows.empty(c.name for c in table.columns)
-    for index in range(header_at + 1, len(rows)):
-        cells = rows[index]
-        if _is_blank(cells):
+def _is_blank_raw(cells: Sequence[Any], strip: bool = True) -> bool:
+    """Whether a calamine row holds nothing (``strip``: nothing but whitespace): every cell an
+    empty (or blank) string or None; any other value (a number, a date) is something."""
+    for v in cells:
+        if v is None or v == "":
             continue
-        cells = cells + (None,) * (width - len(cells))
-        values = {name: common.cell_text(cells[i], kinds[name]) for name, i in positions.items()}
+        if not strip or type(v) is not str or common.normalise_str(v):
+            return False
+    return True
+
+
+def column_texts(cells: Sequence[Any], kind: str) -> tuple[list[str | None], list[str | None]]:
+    """A column of calamine cells as (``cell_text`` for ``kind``, ``original_text``) of their
+    openpyxl values: text, date and number cells converted here in one pass, any other cell by
+    those functions themselves."""
+    if set(map(type, cells)) <= {str}:
+        texts: list[str | None] = [v or None for v in cells]
+        return texts, texts
+    texts, originals = [], []
+    dates = kind == "date"
+    for v in cells:
+        t = type(v)
+        if t is str:
+            text = original = v or None
+        elif t is float and v.is_integer():
+            original = str(int(v))
+            text = (common.excel_serial_date(int(v)) or original) if dates else original
+        elif t is float and "e" not in (r := repr(v)):  # repr is number_text's text then
+            text = original = r
+        elif t is date and v.year >= 1000:
+            iso = v.isoformat()
+            original = iso + " 00:00:00"
+            text = iso if dates else original
+        else:
+            value = openpyxl_value(v)
+            text, original = common.cell_text(value, kind), common.original_text(value)
+        texts.append(text)
+        originals.append(original)
+    return texts, originals
+
+
+_COL_NAME = re.compile(r"_col\d+#*")
+
+
+def _original_keys(header: Sequence[str | None], width: int) -> list[tuple[str, bool]] | None:
+    """The ``_original`` key of each of ``width`` columns and whether it is left out where the
+    cell is empty (a column without a header), as the row-by-row build names them: ``_col<N>``
+    for a column without a header, ``#`` added to a name already taken. None when a header
+    could take a ``_col<N>`` name, where the names would depend on the row's empty cells."""
+    if any(h is not None and _COL_NAME.fullmatch(h) for h in header):
+        return None
+    keys: list[tuple[str, bool]] = []
+    taken: set[str] = set()
+    for i in range(width):
+        name = header[i] if i < len(header) and header[i] is not None else None
+        optional = name is None
+        if name is None:
+            name = f"_col{i + 1}"
+        while name in taken:
+            name += "#"
+        taken.add(name)
+        keys.append((name, optional))
+    return keys
+
+
+def _original_rows(header: Sequence[str | None], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """``_original`` row by row (the general case of :func:`_original_keys`)."""
+    width = len(header)
+    out = []
+    for cells in rows:
+        cells = [openpyxl_value(v) for v in cells]
+        cells += [None] * (width - len(cells))
         original: dict[str, Any] = {}
         for i, v in enumerate(cells):
             name = header[i] if i < width and header[i] is not None else None
@@ -124,7 +177,50 @@ def sheet_frame(
             while name in original:
                 name += "#"
             original[name] = common.original_text(v)
-        raw.add(index + 1, values, original)
+        out.append(json.dumps(original, ensure_ascii=False))
+    return out
+
+
+def sheet_frame(
+    rows: list[list[Any]],
+    table: Table,
+    *,
+    sheet: str,
+    file: str,
+    sha256: str,
+    delivery: common.Delivery,
+    station_code: str,
+    ledger_month: str,
+) -> pl.DataFrame:
+    """Canonical frame of one sheet's rows (calamine values, row 1 first), column by column."""
+    header_at = next((i for i, r in enumerate(rows) if not _is_blank_raw(r)), None)
+    if header_at is None:
+        raise BatchError(file, "batch.empty", f"sheet {sheet} is empty (no header row)")
+    header = [common.cell_text(openpyxl_value(v), "text") for v in rows[header_at]]
+    positions, factors = common.match_headers(header, table, file, where=f"sheet {sheet}")
+    kinds = {c.name: c.kind for c in table.columns}
+    numbers = [i + 1 for i in range(header_at + 1, len(rows)) if not _is_blank_raw(rows[i])]
+    records = [rows[i - 1] for i in numbers]
+    width = max([len(header), *map(len, records)])
+    if any(len(r) != width for r in records):
+        records = [list(r) + [""] * (width - len(r)) for r in records]
+    columns = list(zip(*records, strict=True)) if records else [() for _ in range(width)]
+    converted: dict[tuple[int, str], tuple[list[str | None], list[str | None]]] = {}
+
+    def texts(i: int, kind: str) -> tuple[list[str | None], list[str | None]]:
+        if (i, kind) not in converted:
+            converted[i, kind] = column_texts(columns[i], kind)
+        return converted[i, kind]
+
+    values = {name: texts(i, kinds[name])[0] for name, i in positions.items()}
+    keys = _original_keys(header, width)
+    if keys is None:
+        originals = _original_rows(header, records)
+    else:
+        kind_at = {i: kinds[name] for name, i in positions.items()}
+        fields = [(key, texts(i, kind_at.get(i, "text"))[1], opt) for i, (key, opt) in enumerate(keys)]
+        originals = common.json_objects(fields, len(records))
+    raw = common.RawRows.from_columns((c.name for c in table.columns), values, numbers, originals)
     return common.canonical_frame(
         table,
         raw,
