@@ -13,7 +13,7 @@ is one dictionary lookup.
 The points: ``extract.<source>`` (after reading a file), ``read.<source>`` (a file read,
 before checking that it did not change meanwhile), ``extract.members`` (after the pull),
 ``validate.<source>`` (after validating a batch), ``load.in_transaction`` (raw rows
-written, not committed), ``load.committed`` (a batch committed), ``load.source_done``,
+written, not committed), ``load.committed`` (a slice committed), ``load.source_done``,
 ``dbt.node`` (dbt reported a node; dbt itself dies with its parent), ``dbt.done``,
 ``figures.computed`` and ``run.finishing``. The idea is that of FoundationDB's and TiKV's
 fail points; tests/orchestration/test_kill_recovery.py and test_interrupt.py use them.

@@ -19,6 +19,8 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -43,7 +45,43 @@ def pseudonym_column(name: str) -> str:
 
 
 def pseudonym(key: bytes, value: str) -> str:
-    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, value.encode("utf-8"), "sha256").hex()
+
+
+CACHE_LIMIT = 2_000_000
+"""Pseudonyms kept per process (about 200 bytes each); above it the cache starts again."""
+
+
+@dataclass
+class _Cache:
+    """value -> pseudonym under each key, for the life of the process: a run's values (names,
+    IDs, phones) repeat across batches and slices, and each distinct one is keyed once."""
+
+    pseudonyms: dict[bytes, dict[str, str]] = field(default_factory=dict)
+    size: int = 0
+    computed: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def lookup(self, key: bytes, values: list[str]) -> list[str]:
+        """The pseudonyms of ``values`` (distinct), keying only those not yet cached."""
+        with self.lock:
+            if self.size + len(values) > CACHE_LIMIT:  # (some may be cached: start again early)
+                self.pseudonyms, self.size = {}, 0
+            known = self.pseudonyms.setdefault(key, {})
+            missing = [v for v in values if v not in known]
+            known.update({v: hmac.digest(key, v.encode("utf-8"), "sha256").hex() for v in missing})
+            self.size += len(missing)
+            self.computed += len(missing)
+            return list(map(known.__getitem__, values))
+
+
+_cache = _Cache()
+
+
+def pseudonyms_computed() -> int:
+    """How many pseudonyms this process has computed (HMACs) for :func:`pseudonymise`: each
+    distinct value once per key while it stays in the cache."""
+    return _cache.computed
 
 
 def pseudonymise(frame: pl.DataFrame, t: Table, key: bytes) -> pl.DataFrame:
@@ -53,10 +91,10 @@ def pseudonymise(frame: pl.DataFrame, t: Table, key: bytes) -> pl.DataFrame:
         return frame
 
     def keyed(values: pl.Series) -> pl.Series:
-        # HMAC once per distinct value (names and IDs repeat), then map every row through it
+        # each distinct value once, through the process's cache, then every row mapped through it
         distinct = values.cast(pl.String).drop_nulls().unique().to_list()
         return values.cast(pl.String).replace_strict(
-            distinct, [pseudonym(key, v) for v in distinct], default=None, return_dtype=pl.String
+            distinct, _cache.lookup(key, distinct), default=None, return_dtype=pl.String
         )
 
     # Computed column by column here, not as a map_batches UDF: a Python function that runs

@@ -10,7 +10,7 @@ child processes share one local Prefect server.
 
 The kill points are drawn at random on each CI run: 20 seeds, each a fail point and how many
 times it is passed before the kill, among the points a clean run passes (its trace: 27
-points, 438 passes on this landing zone). The seed shuffles the points and the kills go round
+points, 427 passes on this landing zone). The seed shuffles the points and the kills go round
 them, so 20 different points die each run (all of them, were there 20 or fewer). A failure names
 the base seed: ``UNIONWH_KILL_SEED=<seed> pytest tests/orchestration/test_kill_recovery.py``
 draws the same kills again.
@@ -194,7 +194,7 @@ def paused_run(
 def test_a_postgresql_warehouse_whose_connections_drop_mid_load(
     landing: Path, prefect_api: str, tmp_path: Path
 ) -> None:
-    """Every connection of the run (the lock's session too) is cut after its third batch
+    """Every connection of the run (the lock's session too) is cut after its third slice
     committed: the run stops with LockLost rather than write without the lock; the re-run
     ends where a clean run does. (The clean run, on a database of its own, runs meanwhile:
     each run keeps about one of CI's two cores busy.)"""
