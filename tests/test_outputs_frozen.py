@@ -148,14 +148,14 @@ def test_the_demo_leaves_the_frozen_outputs(demo_2021: Demo2021) -> None:
     assert differences(frozen, got) == {}
 
 
-def run_scaled(home: Path) -> sa.Engine:
-    """The demo at twice its size through the plain pipeline core (no Prefect: the core is what
-    the flow runs, tests/pipeline/test_core.py), on a fresh DuckDB warehouse."""
+def run_demo(home: Path, scale: int) -> sa.Engine:
+    """The demo (``scale`` copies of it) through the plain pipeline core (no Prefect: the core is
+    what the flow runs, tests/pipeline/test_core.py), on a fresh DuckDB warehouse, with :data:`KEY`."""
     from flows.demo.synth import generate  # deferred: the demo generator is only for this test's data
     from flows.pipeline import run  # deferred: a whole run, only in the test that needs one
     from flows.settings import load_settings  # deferred: with the run
 
-    generate(home / "landing", year=2021, seed=2021, scale=2)
+    generate(home / "landing", year=2021, seed=2021, scale=scale)
     settings = load_settings(
         warehouse=f"duckdb:///{home / 'wh.duckdb'}",
         landing=home / "landing",
@@ -170,7 +170,7 @@ def run_scaled(home: Path) -> sa.Engine:
 
 
 def test_the_demo_at_twice_its_size_leaves_the_frozen_outputs(tmp_path: Path) -> None:
-    engine = run_scaled(tmp_path)
+    engine = run_demo(tmp_path, 2)
     try:
         got = outputs(engine, KEY.encode())
     finally:
@@ -182,27 +182,9 @@ def test_the_demo_at_twice_its_size_leaves_the_frozen_outputs(tmp_path: Path) ->
 
 def write_frozen(work: Path) -> None:
     """Regenerate both files (the demo through the plain core with a fixed key, as the scaled one)."""
-    from flows.demo.synth import generate  # deferred: as in run_scaled
-    from flows.pipeline import run  # deferred: as in run_scaled
-    from flows.settings import load_settings  # deferred: as in run_scaled
-
     FROZEN.mkdir(exist_ok=True)
-    home = work / "demo"
-    generate(home / "landing", year=2021, seed=2021)
-    settings = load_settings(
-        warehouse=f"duckdb:///{home / 'wh.duckdb'}",
-        landing=home / "landing",
-        output=home / "runs",
-        published=home / "published",
-        pii_key=KEY,
-        report_year=2021,
-    )
-    summary = run.run(settings)
-    assert summary.status == "succeeded", summary.errors
-    for path, engine in (
-        (DEMO, sa.create_engine(f"duckdb:///{home / 'wh.duckdb'}")),
-        (SCALED, run_scaled(work / "scaled")),
-    ):
+    for path, scale in ((DEMO, 1), (SCALED, 2)):
+        engine = run_demo(work / f"x{scale}", scale)
         try:
             data = outputs(engine, KEY.encode())
         finally:

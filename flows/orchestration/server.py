@@ -15,19 +15,21 @@ import atexit
 import contextlib
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from flows.errors import ConfigError
+from flows.errors import ConfigError, scrub_text
 
 if TYPE_CHECKING:
     from flows.settings import Settings
@@ -132,12 +134,8 @@ def _install_liveness(
     api = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}/api"
     deadline = time.monotonic() + seconds
     while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{api}/health", timeout=5) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            pass
+        if _answers(api, 5):
+            break
         time.sleep(1)
     else:
         return  # the server ended (or never answered): nothing to install on
@@ -147,6 +145,15 @@ def _install_liveness(
 
 STARTUP_SECONDS = 120.0
 """How long a temporary server may take to answer (a busy 2-core machine, two runs at once)."""
+
+
+def _answers(api: str, timeout: float) -> bool:
+    """Whether the Prefect API at ``api`` answers its health check now."""
+    try:
+        with urllib.request.urlopen(f"{api}/health", timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
 
 
 class TemporaryServer:
@@ -170,6 +177,7 @@ class TemporaryServer:
     def __init__(self) -> None:
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
+        self.output: IO[bytes] | None = None
 
     @property
     def api_url(self) -> str:
@@ -191,6 +199,10 @@ class TemporaryServer:
             **get_current_settings().to_environment_variables(exclude_unset=True),
         }
         env.pop("PREFECT_API_URL", None)  # (a server is no client of another)
+        if self.output is not None:
+            self.output.close()
+        # the server's output goes to a file, not the terminal (a failed start is one line, below)
+        self.output = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server; closed by stop()
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -210,6 +222,8 @@ class TemporaryServer:
                 "on",
             ],
             env=env,
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl(PDEATHSIG) before exec; no thread runs in the child
         )
@@ -226,31 +240,45 @@ class TemporaryServer:
         atexit.register(self.stop)
 
     def join(self, timeout: float = STARTUP_SECONDS) -> None:
-        """Wait until the server answers ``/health``; a port taken meanwhile (uvicorn exits 3)
-        gets another. Raises :class:`ConfigError` when it never answers."""
+        """Wait until the server answers ``/health``. uvicorn exits 3 when it cannot start: a port
+        taken meanwhile gets another (twice at most; a server that cannot start on its database
+        fails the same way on every port). Raises :class:`ConfigError` naming the server's last
+        line of output when it never answers."""
         deadline = time.monotonic() + timeout
+        retries = 2
         while time.monotonic() < deadline:
             assert self.process is not None, "start() first"
             code = self.process.poll()
-            if code == 3:  # the port was taken between our check and uvicorn's bind
+            if code == 3 and retries:  # the port was taken between our check and uvicorn's bind?
+                retries -= 1
                 self._spawn()
                 continue
             if code is not None:
                 break
-            try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
+            if _answers(self.api_url, 2):
+                return
             time.sleep(0.1)
         code = self.process.poll() if self.process is not None else None
+        said = self._last_line()
         self.stop()
         raise ConfigError(
             "Prefect's temporary server did not start"
-            + (f" (it exited with code {code})" if code is not None else f" within {timeout:.0f} s")
-            + ": check PREFECT_HOME is writable, or set PREFECT_API_URL to a running Prefect server"
+            + (f" (it exited with code {code}" if code is not None else f" (no answer within {timeout:.0f} s")
+            + (f"; it said: {said})" if said else ")")
+            + ": check that PREFECT_HOME is a writable folder, or set PREFECT_API_URL to a running "
+            "Prefect server"
         )
+
+    def _last_line(self) -> str:
+        """What the server said of its failure: its last exception line (``…Error: …``), else
+        its last line of output; scrubbed of what may be a value, one line."""
+        if self.output is None:
+            return ""
+        self.output.seek(0)
+        lines = [line.strip() for line in self.output.read().decode("utf-8", "replace").splitlines()]
+        lines = [line for line in lines if line and not line.startswith("(Background on this error")]
+        errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception): ", line)]
+        return scrub_text((errors or lines or [""])[-1])
 
     @contextlib.contextmanager
     def configured(self) -> Iterator[None]:
@@ -263,6 +291,9 @@ class TemporaryServer:
 
     def stop(self) -> None:
         proc, self.process = self.process, None
+        output, self.output = self.output, None
+        if output is not None:
+            output.close()
         if proc is None:
             return
         if proc.poll() is None:

@@ -60,3 +60,34 @@ def test_a_run_starts_its_own_server_without_importing_prefects_server(tmp_path:
     # what the run logged reached the server before it stopped (Prefect sends logs in the background)
     assert "Error logging to API" not in err, "\n".join(lines[-40:])
     assert re.search(r"^run \S+: succeeded$", done.stdout, re.MULTILINE), done.stdout[-2000:]
+
+
+def test_a_server_that_cannot_start_is_one_line_naming_what_to_fix(tmp_path: Path) -> None:
+    landing = small_landing(tmp_path / "landing")
+    not_a_folder = tmp_path / "prefect-home"
+    not_a_folder.write_text("a file where PREFECT_HOME should be a folder\n", encoding="utf-8")
+    env = dict(
+        clean_env(),
+        PREFECT_HOME=str(not_a_folder),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        UNIONWH_HOME=str(tmp_path),
+        UNIONWH_LANDING=str(landing),
+        UNIONWH_WAREHOUSE=f"duckdb:///{tmp_path / 'wh.duckdb'}",
+        UNIONWH_OUTPUT=str(tmp_path / "runs"),
+        UNIONWH_PII_KEY="temporary-server-test-key-0123456789",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--load-only"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("unionwh: error: Prefect's temporary server did not start (it exited with code 3;")
+    assert "unable to open database file" in last and "PREFECT_HOME is a writable folder" in last, last
+    assert not (tmp_path / "wh.duckdb").exists()  # nothing was loaded without a server to report to
