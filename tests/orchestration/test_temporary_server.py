@@ -20,20 +20,20 @@ from tests.support import ROOT, clean_env
 pytestmark = pytest.mark.e2e
 
 
-def test_a_run_starts_its_own_server_without_importing_prefects_server(tmp_path: Path) -> None:
-    landing = small_landing(tmp_path / "landing")
+def run_cli(tmp_path: Path, prefect_home: Path, *python_flags: str) -> subprocess.CompletedProcess[str]:
+    """``unionwh run --load-only`` on a small landing zone, as a user runs it: no PREFECT_API_URL."""
     env = dict(
         clean_env(),
-        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_HOME=str(prefect_home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         UNIONWH_HOME=str(tmp_path),
-        UNIONWH_LANDING=str(landing),
+        UNIONWH_LANDING=str(small_landing(tmp_path / "landing")),
         UNIONWH_WAREHOUSE=f"duckdb:///{tmp_path / 'wh.duckdb'}",
         UNIONWH_OUTPUT=str(tmp_path / "runs"),
         UNIONWH_PII_KEY="temporary-server-test-key-0123456789",
     )
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "flows.cli", "run", "--load-only"],
+    return subprocess.run(
+        [sys.executable, *python_flags, "-m", "flows.cli", "run", "--load-only"],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -41,6 +41,10 @@ def test_a_run_starts_its_own_server_without_importing_prefects_server(tmp_path:
         timeout=600,
         check=False,
     )
+
+
+def test_a_run_starts_its_own_server_without_importing_prefects_server(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, tmp_path / "prefect", "-X", "importtime")
     err = done.stderr
     lines = [line for line in err.splitlines() if not line.startswith("import time:")]
     assert done.returncode == 0, "\n".join(lines[-40:]) + done.stdout[-2000:]
@@ -63,28 +67,9 @@ def test_a_run_starts_its_own_server_without_importing_prefects_server(tmp_path:
 
 
 def test_a_server_that_cannot_start_is_one_line_naming_what_to_fix(tmp_path: Path) -> None:
-    landing = small_landing(tmp_path / "landing")
     not_a_folder = tmp_path / "prefect-home"
     not_a_folder.write_text("a file where PREFECT_HOME should be a folder\n", encoding="utf-8")
-    env = dict(
-        clean_env(),
-        PREFECT_HOME=str(not_a_folder),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        UNIONWH_HOME=str(tmp_path),
-        UNIONWH_LANDING=str(landing),
-        UNIONWH_WAREHOUSE=f"duckdb:///{tmp_path / 'wh.duckdb'}",
-        UNIONWH_OUTPUT=str(tmp_path / "runs"),
-        UNIONWH_PII_KEY="temporary-server-test-key-0123456789",
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", "--load-only"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = run_cli(tmp_path, not_a_folder)
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     last = done.stderr.strip().splitlines()[-1]
