@@ -557,23 +557,25 @@ class RawRows:
         self.originals.append(json.dumps({"_line": line}, ensure_ascii=False))
 
 
-_JSON_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
-"""What ``json.dumps(text, ensure_ascii=False)`` escapes: a quote, a backslash, C0 controls."""
+JSON_ESCAPES: dict[str, str] = {chr(i): json.dumps(chr(i)).strip('"') for i in range(0x20)} | {
+    '"': '\\"',
+    "\\": "\\\\",
+}
+"""What ``json.dumps(text, ensure_ascii=False)`` escapes, character by character: these 34 and no
+other (tests/sources/test_members_frames_frozen.py checks every code point)."""
 
 
-def _json_encoded(texts: Sequence[str | None]) -> pl.Series:
-    """Each text as ``json.dumps(text, ensure_ascii=False)`` gives it (the json module's own
-    encoder), null for None."""
-    encode = json.encoder.encode_basestring
-    return pl.Series([None if t is None else encode(t) for t in texts], dtype=pl.String)
+def json_string(column: pl.Expr) -> pl.Expr:
+    """Each text as ``json.dumps(text, ensure_ascii=False)`` writes it; None stays null."""
+    escaped = column.str.replace_many(list(JSON_ESCAPES), list(JSON_ESCAPES.values()))
+    return pl.concat_str([pl.lit('"'), escaped, pl.lit('"')])
 
 
 def json_objects(fields: Sequence[tuple[str, Sequence[str | None], bool]], n: int) -> list[str]:
     """Per row, ``json.dumps({key: text, …}, ensure_ascii=False)`` of ``fields`` (key, column of
     ``n`` texts or None, whether the key is left out of a row where its text is None), built
-    column by column: each key JSON-encoded once, the texts quoted by Polars (only a column with
-    a character to escape goes through the json module's own encoder, so every text is the json
-    module's by construction), joined by Polars."""
+    column by column: each key JSON-encoded once, the texts escaped and quoted by Polars
+    (:func:`json_string`), joined by Polars."""
     if not fields:
         return ["{}"] * n
     names = [f"c{i}" for i in range(len(fields))]
@@ -581,19 +583,9 @@ def json_objects(fields: Sequence[tuple[str, Sequence[str | None], bool]], n: in
         {name: list(col) for name, (_, col, _) in zip(names, fields, strict=True)},
         schema=dict.fromkeys(names, pl.String),
     )
-    # one scan for the common case: no text anywhere needs an escape (each is one character)
-    escaped: set[str] = set()
-    anywhere = pl.concat_str(names, ignore_nulls=True).str.contains(_JSON_NEEDS_ESCAPE).any()
-    if n and texts.select(anywhere).item():
-        escaped = {name for name in names if texts.get_column(name).str.contains(_JSON_NEEDS_ESCAPE).any()}
-        texts = texts.with_columns(
-            _json_encoded(col).alias(name)
-            for name, (_, col, _) in zip(names, fields, strict=True)
-            if name in escaped
-        )
     parts = []
     for name, (key, _, optional) in zip(names, fields, strict=True):
-        value = pl.col(name) if name in escaped else pl.concat_str([pl.lit('"'), pl.col(name), pl.lit('"')])
+        value = json_string(pl.col(name))
         if not optional:
             value = value.fill_null(pl.lit("null"))
         parts.append(pl.concat_str([pl.lit(json.dumps(key, ensure_ascii=False) + ": "), value]))

@@ -144,14 +144,6 @@ def _fetch_all(conn: Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]
         result.close()
 
 
-_JSON_ESCAPES: dict[str, str] = {chr(i): json.dumps(chr(i)).strip('"') for i in range(0x20)} | {
-    '"': '\\"',
-    "\\": "\\\\",
-}
-"""What ``json.dumps(text, ensure_ascii=False)`` escapes, character by character: these 34 and no
-other (tests/sources/test_members_frames_frozen.py checks every code point)."""
-
-
 def column_text(values: Sequence[Any]) -> list[str | None]:
     """A pulled column as raw text: :func:`db_text` of each value, without a Python call per cell for
     the columns that need none (text, the common case, as it is; integers as ``str``)."""
@@ -190,8 +182,7 @@ def _timestamps_text(values: Sequence[datetime | None]) -> list[str | None] | No
 
 def json_text(column: pl.Expr) -> pl.Expr:
     """Each text as ``json.dumps(text, ensure_ascii=False)`` does it, ``null`` for None."""
-    escaped = column.str.replace_many(list(_JSON_ESCAPES), list(_JSON_ESCAPES.values()))
-    return pl.concat_str([pl.lit('"'), escaped, pl.lit('"')]).fill_null(pl.lit("null"))
+    return common.json_string(column).fill_null(pl.lit("null"))
 
 
 def table_frame(t: Table, rows: list[tuple[Any, ...]], pulled_on: date) -> pl.DataFrame:
