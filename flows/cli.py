@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -799,6 +800,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         os.umask(umask)
         loud()
+        if argv is None:  # (the command line's process, which ends now; not a caller in-process)
+            # Python's last garbage collection at exit walks every object Prefect, Great
+            # Expectations and dbt's readers left (~1.3 s after a run); the OS frees them at once
+            gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover

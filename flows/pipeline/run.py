@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -306,7 +305,6 @@ def build_all(
     key: bytes,
     steps: Steps,
     full_refresh: bool = False,
-    parsing: subprocess.Popen[bytes] | None = None,
 ) -> None:
     """dbt build and docs, grants, figures (the lock is held)."""
     assert summary.run_dir is not None
@@ -318,8 +316,7 @@ def build_all(
         log.info("dbt build: every model (%s)", chosen.reason)
     else:
         log.info("dbt build: the models downstream of %s (%s)", " ".join(chosen.selectors), chosen.reason)
-    dbt.finish_parse(parsing)
-    t0 = time.perf_counter()
+    t0 = time.perf_counter()  # (dbt may still be parsing: dbt.start_parse)
     artifacts = summary.run_dir / "dbt"
     try:
         summary.dbt_counts = steps.build_marts(settings, artifacts, full_refresh, chosen.selectors)
@@ -463,7 +460,6 @@ def _work(
     key: bytes,
     steps: Steps,
     opts: Options,
-    parsing: subprocess.Popen[bytes] | None,
 ) -> None:
     """The run's work, under the lock: (a full refresh's clearing), load, build, the record."""
     before = None
@@ -477,7 +473,7 @@ def _work(
     if before is not None:
         summary.refresh_differences = refresh.differences(before, refresh.fingerprints(engine))
     if opts.build:
-        build_all(settings, summary, engine, key, steps, opts.full_refresh, parsing)
+        build_all(settings, summary, engine, key, steps, opts.full_refresh)
     if before is not None:
         report_refresh(summary, steps.log)
     summary.status = "failed" if summary.errors else "succeeded"
@@ -522,7 +518,7 @@ def execute(settings: Settings, steps: Steps, opts: Options | None = None) -> Ru
             for crashed in runlog.start(engine, summary.run_id, started):
                 log.warning("run %s never finished (killed?): marked crashed in ops.runs", crashed)
             try:
-                _work(settings, summary, engine, key, steps, opts, parsing)
+                _work(settings, summary, engine, key, steps, opts)
             except stops as exc:
                 # Ctrl-C, SIGTERM: recorded under the lock, then the run ends in one line (the CLI)
                 stopped = record_interruption(
@@ -554,7 +550,7 @@ def execute(settings: Settings, steps: Steps, opts: Options | None = None) -> Ru
             engine.dispose()  # closed before the lock goes: the next run may open the file at once
     except WarehouseBusy as exc:
         summary.status = "refused"
-        dbt.finish_parse(parsing, wait=False)
+        dbt.discard_parse(parsing)
         _remove_refused(summary.run_dir)
         _notify(settings, summary, [str(exc)], log)
         raise
@@ -570,7 +566,7 @@ def execute(settings: Settings, steps: Steps, opts: Options | None = None) -> Ru
         summary.status = "interrupted"
         raise interrupt.Interrupted(signum, detail) from None
     finally:
-        dbt.finish_parse(parsing, wait=False)  # (done already when the run built)
+        dbt.discard_parse(parsing)  # (done already when the run built)
         engine.dispose()
     read, loaded, quarantined = summary.rows
     log.info(

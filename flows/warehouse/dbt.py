@@ -115,22 +115,24 @@ def run_dbt(
     (the flow's :class:`Digest` of it goes to the run's log).
     """
     flags, child_env = _flags(settings, artifacts)
-    args = [str(Path(sys.executable).with_name("dbt")), *command, *flags]
-    if then:
-        args = [sys.executable, "-m", "flows.warehouse.dbt_child", str(artifacts), *command, *flags]
-        for more in then:
-            args += ["--and", *more, *flags]
+    proc = _hand_to_warm(artifacts, flags, child_env, [command, *then])
     with (artifacts / "dbt-output.log").open("w", encoding="utf-8") as out:
-        proc = subprocess.Popen(
-            args,
-            env=child_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl(PDEATHSIG) before exec; no thread runs in the child
-        )
+        if proc is None:
+            args = [str(Path(sys.executable).with_name("dbt")), *command, *flags]
+            if then:
+                args = [sys.executable, "-m", "flows.warehouse.dbt_child", str(artifacts), *command, *flags]
+                for more in then:
+                    args += ["--and", *more, *flags]
+            proc = subprocess.Popen(
+                args,
+                env=child_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl(PDEATHSIG) before exec; no thread runs in the child
+            )
         assert proc.stdout is not None
         try:
             for line in proc.stdout:
@@ -176,35 +178,78 @@ def _flags(settings: Settings, artifacts: Path) -> tuple[list[str], dict[str, st
     return flags, {**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
 
 
-def start_parse(settings: Settings, artifacts: Path) -> subprocess.Popen[bytes]:
-    """``dbt parse`` into ``artifacts``, in the background: started before the load, it
-    overlaps it, and the build that follows in the same folder finds ``partial_parse.msgpack``
-    and skips parsing (about 2.5 s of the demo run). Parsing opens no warehouse connection,
-    so it never meets the load's lock. Hand the process to :func:`finish_parse`."""
+_WARM: dict[Path, tuple[subprocess.Popen[str], list[str], dict[str, str]]] = {}
+"""dbt processes started ahead of their commands (:func:`start_parse`), by artifacts folder."""
+
+
+def start_parse(settings: Settings, artifacts: Path) -> subprocess.Popen[str]:
+    """A dbt process for ``artifacts``, started in the background before the load: it imports
+    dbt and parses the project (``dbt parse``: manifest.json and partial_parse.msgpack in
+    ``artifacts``, its output in ``dbt-parse.log``) while the run loads, then waits. The next
+    :func:`run_dbt` into the same folder with the same target hands it its commands, which run
+    on the parsed manifest: dbt neither starts nor parses again (flows/warehouse/dbt_child.py,
+    ``--warm``; about 2 s of the demo run). Parsing opens no warehouse connection, so it never
+    meets the load's lock. Hand it to :func:`discard_parse` when the run builds nothing."""
     flags, env = _flags(settings, artifacts)
-    with (artifacts / "dbt-parse.log").open("wb") as out:
-        return subprocess.Popen(
-            [str(Path(sys.executable).with_name("dbt")), "parse", *flags],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl(PDEATHSIG) before exec; no thread runs in the child
-        )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flows.warehouse.dbt_child",
+            "--warm",
+            str(artifacts),
+            str(artifacts / "dbt-parse.log"),
+            *flags,
+        ],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl(PDEATHSIG) before exec; no thread runs in the child
+    )
+    _WARM[artifacts.resolve()] = (proc, flags, env)
+    return proc
 
 
-def finish_parse(proc: subprocess.Popen[bytes] | None, wait: bool = True) -> None:
-    """Wait for a background parse (``wait``), or stop it (the run will build nothing).
-    A parse that failed only costs the build its own full parse, which reports the error."""
+def _hand_to_warm(
+    artifacts: Path, flags: list[str], env: dict[str, str], commands: list[list[str]]
+) -> subprocess.Popen[str] | None:
+    """The warm dbt of ``artifacts`` (:func:`start_parse`), given ``commands``; None when there
+    is none, it has died or it was started for another target (then it is stopped)."""
+    warm = _WARM.pop(artifacts.resolve(), None)
+    if warm is None:
+        return None
+    proc, its_flags, its_env = warm
+    if proc.poll() is None and its_flags == flags and its_env == env:
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(json.dumps([[*c, *flags] for c in commands]) + "\n")
+            proc.stdin.close()
+            return proc
+        except OSError:  # (it ended meanwhile)
+            pass
+    discard_parse(proc)
+    return None
+
+
+def discard_parse(proc: subprocess.Popen[str] | None) -> None:
+    """Stop a dbt process of :func:`start_parse` that no command took (the run builds nothing,
+    or was stopped); nothing when it ran its commands already."""
     if proc is None:
         return
-    if wait:
-        try:
-            proc.wait(timeout=600)
-            return
-        except subprocess.TimeoutExpired:
-            pass
-    proc.kill()
+    for folder, (warm, _, _) in list(_WARM.items()):
+        if warm is proc:
+            del _WARM[folder]
+    if proc.poll() is None:
+        proc.kill()
     proc.wait()
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
 def stop(proc: subprocess.Popen[Any], grace_seconds: float = 3) -> None:

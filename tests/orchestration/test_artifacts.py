@@ -354,8 +354,9 @@ def published(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -
         parsing = dbt.start_parse(settings, artifacts)  # (as a nightly run does: parsed while it loads)
         try:
             runs = backfill(date(2021, 4, 1), date(2021, 4, 1), build=False)  # (one day: one nightly run)
-        finally:
-            dbt.finish_parse(parsing)
+        except BaseException:
+            dbt.discard_parse(parsing)
+            raise
         build_marts(settings, artifacts, select=("stg_events__activities",))
         return runs
 
