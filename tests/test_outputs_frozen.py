@@ -150,7 +150,10 @@ def test_the_demo_leaves_the_frozen_outputs(demo_2021: Demo2021) -> None:
 
 def run_demo(home: Path, scale: int) -> sa.Engine:
     """The demo (``scale`` copies of it) through the plain pipeline core (no Prefect: the core is
-    what the flow runs, tests/pipeline/test_core.py), on a fresh DuckDB warehouse, with :data:`KEY`."""
+    what the flow runs, tests/pipeline/test_core.py), on a fresh DuckDB warehouse, with :data:`KEY`.
+    The scaled zone's copies come from worker processes (flows/demo/synth.py); the frozen file
+    sums were written when they came one after the other, and each raw row carries its file's
+    SHA-256: the scaled test also proves the landing files are the same byte for byte."""
     from flows.demo.synth import generate  # deferred: the demo generator is only for this test's data
     from flows.pipeline import run  # deferred: a whole run, only in the test that needs one
     from flows.settings import load_settings  # deferred: with the run
