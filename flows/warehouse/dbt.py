@@ -123,16 +123,7 @@ def run_dbt(
                 args = [sys.executable, "-m", "flows.warehouse.dbt_child", str(artifacts), *command, *flags]
                 for more in then:
                     args += ["--and", *more, *flags]
-            proc = subprocess.Popen(
-                args,
-                env=child_env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl(PDEATHSIG) before exec; no thread runs in the child
-            )
+            proc = _spawn(args, child_env)
         assert proc.stdout is not None
         try:
             for line in proc.stdout:
@@ -191,18 +182,19 @@ def start_parse(settings: Settings, artifacts: Path) -> subprocess.Popen[str]:
     ``--warm``; about 2 s of the demo run). Parsing opens no warehouse connection, so it never
     meets the load's lock. Hand it to :func:`discard_parse` when the run builds nothing."""
     flags, env = _flags(settings, artifacts)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flows.warehouse.dbt_child",
-            "--warm",
-            str(artifacts),
-            str(artifacts / "dbt-parse.log"),
-            *flags,
-        ],
+    warm = ["--warm", str(artifacts), str(artifacts / "dbt-parse.log"), *flags]
+    proc = _spawn([sys.executable, "-m", "flows.warehouse.dbt_child", *warm], env, commands_in=True)
+    _WARM[artifacts.resolve()] = (proc, flags, env)
+    return proc
+
+
+def _spawn(args: list[str], env: dict[str, str], commands_in: bool = False) -> subprocess.Popen[str]:
+    """A dbt child: its output (stdout and stderr) on a text pipe; ``commands_in``: a pipe to its
+    standard input too (a warm dbt reads its commands there)."""
+    return subprocess.Popen(
+        args,
         env=env,
-        stdin=subprocess.PIPE,
+        stdin=subprocess.PIPE if commands_in else None,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -210,8 +202,6 @@ def start_parse(settings: Settings, artifacts: Path) -> subprocess.Popen[str]:
         errors="replace",
         preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl(PDEATHSIG) before exec; no thread runs in the child
     )
-    _WARM[artifacts.resolve()] = (proc, flags, env)
-    return proc
 
 
 def _hand_to_warm(
