@@ -517,15 +517,21 @@ class RawRows:
         self,
         row_number: int,
         values: Mapping[str, str | None],
-        original: Mapping[str, Any],
+        original: Mapping[str, Any] | None,
         type_error: str | None = None,
     ) -> None:
+        """A record; ``original`` None: its ``_original`` is set later (:meth:`set_originals`)."""
         for c in self.columns:
             self.values[c].append(values.get(c))
         self.row_numbers.append(row_number)
         self.parse_errors.append(None)
         self.type_errors.append(type_error)
-        self.originals.append(json.dumps(original, ensure_ascii=False))
+        self.originals.append("" if original is None else json.dumps(original, ensure_ascii=False))
+
+    def set_originals(self, positions: Sequence[int], texts: Sequence[str]) -> None:
+        """``_original`` of the records at ``positions`` (added without one), already JSON."""
+        for i, text in zip(positions, texts, strict=True):
+            self.originals[i] = text
 
     @classmethod
     def from_columns(
@@ -921,8 +927,9 @@ def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
     factors: dict[str, int] = {}
     record = 0
     prev_line = 0
-    split = 0
     first_line = 0
+    whole: list[list[str]] = []  # records with the header's width: their _original is built by column
+    at: list[int] = []  # (their places among the rows)
     try:
         for fields in reader:
             first_line, prev_line = prev_line, reader.line_num
@@ -950,10 +957,9 @@ def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
                 error = f"row has {len(fields)} fields, header has {len(header)}"
                 rows.add_unparseable(record, error, raw_line)
                 continue
-            split += 1
-            rows.add(
-                record, {name: fields[i] for name, i in positions.items()}, _original_object(header, fields)
-            )
+            at.append(len(rows.row_numbers))
+            whole.append(fields)
+            rows.add(record, {name: fields[i] for name, i in positions.items()}, None)
     except csv.Error as exc:
         raise BatchError(
             file, "batch.unreadable", f"CSV cannot be parsed near line {reader.line_num}: {exc}"
@@ -968,13 +974,16 @@ def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
             f"a quoted field opened on line {first_line + 1} is never closed "
             '(an unbalanced quote (") runs to the end of the file)',
         )
-    if rows.row_numbers and not split:
+    if rows.row_numbers and not whole:
         raise BatchError(
             file,
             STRUCTURE,
             f"not one of its {len(rows.row_numbers)} data rows splits into the header's "
             f"{len(header)} comma-separated columns: is it delimited text of this table?",
         )
+    keys = _original_object(header, header)  # (the header's names, a repeated one as name#2)
+    columns = [(key, [f[i] for f in whole], False) for i, key in enumerate(keys)]
+    rows.set_originals(at, json_objects(columns, len(whole)))
     return canonical_frame(
         table,
         rows,
