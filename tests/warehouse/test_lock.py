@@ -74,6 +74,31 @@ def test_duckdb_lock_dies_with_its_holder(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
+def test_the_busy_message_names_the_run_of_this_warehouse() -> None:
+    """Two warehouses on one server: each has its own lock (advisory locks are per database),
+    and a refused run is told the holder of its own warehouse's, not the other's (CI met a
+    concurrent test's run named in this message)."""
+    server = postgres_or_skip()
+    names = [f"unionwh_lock_{secrets.token_hex(4)}" for _ in range(2)]
+    for name in names:
+        create_database(server, name)
+    other, a, b = (sa.create_engine(f"{server}/{n}") for n in (names[0], names[1], names[1]))
+    try:
+        with (
+            postgres_lock(other, "run-of-the-other-warehouse", 0),
+            postgres_lock(a, "run-A", 0),
+            pytest.raises(WarehouseBusy, match=r"unionwh run run-A \(server pid \d+"),
+            postgres_lock(b, "run-B", 0),
+        ):
+            pass
+    finally:
+        for engine in (other, a, b):
+            engine.dispose()
+        for name in names:
+            drop_database(server, name)
+
+
+@pytest.mark.postgres
 def test_postgres_advisory_lock() -> None:
     server = postgres_or_skip()
     name = f"unionwh_lock_{secrets.token_hex(4)}"
