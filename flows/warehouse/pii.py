@@ -69,7 +69,7 @@ class _Cache:
                 self.pseudonyms, self.size = {}, 0
             known = self.pseudonyms.setdefault(key, {})
             missing = [v for v in values if v not in known]
-            known.update({v: hmac.digest(key, v.encode("utf-8"), "sha256").hex() for v in missing})
+            known.update({v: pseudonym(key, v) for v in missing})
             self.size += len(missing)
             self.computed += len(missing)
             return list(map(known.__getitem__, values))
