@@ -193,9 +193,18 @@ def extract_members_page(
     since = None if full else members.lower_bound(mark, timedelta(minutes=settings.members_overlap_minutes))
     today = pulled_at.date()
     source_engine = members_engine(url)
+    window, skipped, in_window = None, 0, (set[str](), set[str]())
     try:
         with source_engine.connect() as conn:
-            pulled, cursor = members.read_page(conn, t, today, since, after, max_rows)
+            if since is not None and mark is not None:
+                # The overlap window is mostly rows already loaded: their versions are read first,
+                # and only the window's rows the warehouse does not hold are read in full.
+                keys, versions = members.window_versions(conn, t, since, mark, after)
+                in_window = seen_versions(engine, t, since, mark, run_id)
+                unseen = [k for k, v in zip(keys, versions, strict=True) if v not in in_window[0]]
+                if len(unseen) <= members.WINDOW_KEYS_MAX:
+                    window, skipped = members.Window(mark, unseen), len(keys) - len(unseen)
+            pulled, cursor = members.read_page(conn, t, today, since, after, max_rows, window)
     except BatchError as err:
         # named by its table: a run may reject both tables, each gets its own ledger row
         return [Batch("members", table, err.file, "-", today, error=err)], None
@@ -203,18 +212,30 @@ def extract_members_page(
         source_engine.dispose()
     faults.checkpoint("extract.members")
     lo, hi = members.updated_range(pulled)
-    held = seen_versions(engine, t, max((d for d in (since, lo) if d is not None), default=None), hi, run_id)
+    if pulled.height == 0:
+        held = in_window
+    elif window is not None:  # what is held of the window is known: only the rows after it are looked up
+        later = seen_versions(engine, t, window.end, hi, run_id)[0]
+        held = (in_window[0] | later, in_window[1])
+    else:
+        held = seen_versions(
+            engine, t, max((d for d in (since, lo) if d is not None), default=None), hi, run_id
+        )
     frame, dropped = members.drop_seen(pulled, t, *held)
+    dropped += skipped
     log.info(
         "extract members %s: %d rows pulled%s, %d new",
         table,
-        pulled.height,
+        pulled.height + skipped,
         " (full re-pull)" if full else "",
         frame.height,
     )
     if dropped:
         log.info(
-            "extract members %s: %d rows re-read in the overlap window were already loaded", table, dropped
+            "extract members %s: %d rows re-read in the overlap window were already loaded%s",
+            table,
+            dropped,
+            f" ({skipped} of them read by key and updated_at only)" if skipped else "",
         )
     if frame.height == 0:
         return [], cursor

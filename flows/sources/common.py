@@ -691,11 +691,24 @@ def _canonical_exprs(
     ]
 
 
+def canonical_columns(
+    table: Table, values: Mapping[str, Sequence[str | None]], *, bools: Mapping[str, str] = CSV_BOOLS
+) -> pl.DataFrame:
+    """The canonical text of some of ``table``'s columns (raw text by column name), as
+    :func:`canonical_frame` makes it: the same expressions, each of which reads its own column only."""
+    raw = pl.DataFrame(dict(values), schema=dict.fromkeys(values, pl.String))
+    exprs = _canonical_exprs(table, (), tuple(bools.items()), frozenset(_already_canonical(raw, table)))
+    wanted = [e for e in exprs if e.meta.output_name() in values]
+    if not all(set(e.meta.root_names()) <= set(values) for e in wanted):
+        raise ValueError(f"a canonical expression of {table.name} reads a column not given")
+    return raw.lazy().select(wanted).collect()
+
+
 def _already_canonical(raw: pl.DataFrame, table: Table) -> set[str]:
     """The date and timestamp columns of ``raw`` whose every value has its canonical shape, so
     that their canonical text is the value itself (a column's dozen regular expressions, most of
     the fixed cost of a small frame, are then not compiled)."""
-    shaped = [c for c in table.all_columns if c.kind in _CANONICAL_SHAPES]
+    shaped = [c for c in table.all_columns if c.kind in _CANONICAL_SHAPES and c.name in raw.columns]
     if not shaped or raw.height == 0:
         return set()
     checks = raw.select(

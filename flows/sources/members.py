@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import NoneType
@@ -77,6 +78,20 @@ def _check_columns(conn: Connection, t: Table) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Window:
+    """What a pull still reads of its overlap window: the window's end (the stored watermark)
+    and, of the rows changed at or before it, the keys of those the warehouse does not hold
+    (:func:`window_versions`); every row changed after the end is read."""
+
+    end: datetime
+    keys: Sequence[Any]
+
+
+WINDOW_KEYS_MAX = 5000
+"""At most this many keys are named in a pull (a longer list reads the whole window instead)."""
+
+
 def _since_param(conn: Connection, since: datetime) -> Any:
     if conn.dialect.name == "sqlite":
         # TEXT timestamps compare as strings: bind the same 'YYYY-MM-DD HH:MM:SS[.ffffff]' form.
@@ -90,16 +105,32 @@ def _pull(
     since: datetime | None,
     after: tuple[Any, Any] | None = None,
     limit: int | None = None,
+    *,
+    columns: Sequence[str] | None = None,
+    until: datetime | None = None,
+    window: Window | None = None,
 ) -> list[tuple[Any, ...]]:
     """Rows changed after ``since``, in (``updated_at``, key) order; ``after``: only rows past
     this (``updated_at``, key) pair, as the database gave them (a page's last row);
-    ``limit``: at most this many."""
+    ``limit``: at most this many; ``columns``: only these (default: the table's);
+    ``until``: only rows changed at or before it; ``window``: of the rows changed at or before
+    its end, only those with one of its keys."""
     names = [c.name for c in t.columns]
     tbl = sa.table(t.name, *[sa.column(n) for n in names])
-    query = sa.select(*[tbl.c[n] for n in names])
+    query = sa.select(*[tbl.c[n] for n in (columns or names)])
     updated, key = tbl.c["updated_at"], tbl.c[t.key[0]]
     if since is not None:
         query = query.where(updated > sa.bindparam("since", _since_param(conn, since)))
+    if until is not None:
+        query = query.where(updated <= sa.bindparam("until", _since_param(conn, until)))
+    if window is not None:
+        end = updated > sa.bindparam("window_end", _since_param(conn, window.end))
+        if window.keys:
+            query = query.where(
+                sa.or_(end, key.in_(sa.bindparam("window_keys", list(window.keys), expanding=True)))
+            )
+        else:
+            query = query.where(end)
     # A row without updated_at (only a full pull reads one: `updated > since` drops it) sorts
     # first, as SQLite and MySQL/MariaDB sort NULL; PostgreSQL is told so. A page ending on such
     # a row must go on with the rest of them and then every dated row (`updated > NULL` is
@@ -248,14 +279,16 @@ def read_page(
     since: datetime | None,
     after: tuple[Any, Any] | None = None,
     limit: int | None = None,
+    window: Window | None = None,
 ) -> tuple[pl.DataFrame, tuple[Any, Any] | None]:
     """One page of table ``t``'s rows changed after ``since``: at most ``limit`` rows past the
     cursor ``after``, as a canonical frame, and the cursor of the page's last row (None when
     the page is short, i.e. nothing is left). Pages follow (``updated_at``, key) order, so
-    a run that stops between pages has loaded a prefix of that order and its watermark holds."""
+    a run that stops between pages has loaded a prefix of that order and its watermark holds.
+    ``window``: of the rows changed at or before its end, only those with one of its keys."""
     _check_columns(connection, t)
     try:
-        rows = _pull(connection, t, since, after, limit)
+        rows = _pull(connection, t, since, after, limit, window=window)
     except sa.exc.DBAPIError as exc:
         raise BatchError(
             f"{SOURCE}/{t.name}", "batch.unreadable", f"cannot read table {t.name}: {safe_error_text(exc)}"
@@ -266,6 +299,28 @@ def read_page(
         last = rows[-1]
         cursor = (last[names.index("updated_at")], last[names.index(t.key[0])])
     return table_frame(t, rows, pulled_on), cursor
+
+
+def window_versions(
+    connection: Connection, t: Table, since: datetime, until: datetime, after: tuple[Any, Any] | None = None
+) -> tuple[list[Any], list[str]]:
+    """The keys (as the database gives them) and version keys (:func:`version_key`) of table
+    ``t``'s rows changed after ``since`` and at or before ``until`` (past the cursor ``after``):
+    only those two columns are read. A pull's overlap window is mostly rows the warehouse
+    already holds; reading their versions first, a pull reads in full only the others
+    (:class:`Window`)."""
+    _check_columns(connection, t)
+    key = t.key[0]
+    try:
+        rows = _pull(connection, t, since, after, columns=(key, "updated_at"), until=until)
+    except sa.exc.DBAPIError as exc:
+        raise BatchError(
+            f"{SOURCE}/{t.name}", "batch.unreadable", f"cannot read table {t.name}: {safe_error_text(exc)}"
+        ) from None
+    keys = [r[0] for r in rows]
+    texts = {key: column_text(keys), "updated_at": column_text([r[1] for r in rows])}
+    versions = common.canonical_columns(t, texts, bools=common.DB_BOOLS).select(version_key(t)).to_series()
+    return keys, versions.to_list()
 
 
 def max_updated_at(frame: pl.DataFrame) -> datetime | None:

@@ -188,6 +188,54 @@ def test_overlap_window_and_drop_seen(tmp_path: Path) -> None:
     assert members.drop_seen(frame, t, set(), set()) == (frame, 0)
 
 
+def test_window_versions_are_the_version_keys_of_the_full_pull(tmp_path: Path) -> None:
+    """The overlap window's probe reads two columns and gives the same version keys as the
+    canonical frame of the full rows (a timestamp with microseconds, a key as integer)."""
+    url = make_db(tmp_path / "m.sqlite")
+    t = schema.table("members", "member")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            keys, versions = members.window_versions(
+                conn, t, datetime(2021, 3, 1), datetime(2021, 7, 1, 8, 0, 1)
+            )
+            full, _ = members.read_page(conn, t, date(2021, 10, 1), datetime(2021, 3, 1))
+            assert keys == [1, 3, 2]  # as the database gives them, in (updated_at, key) order
+            assert versions == full.select(members.version_key(t)).to_series().to_list()
+            # the window's end is inclusive, its start is not
+            assert (
+                members.window_versions(conn, t, datetime(2021, 3, 5, 9, 0), datetime(2021, 7, 1, 8, 0))[0]
+                == []
+            )
+            assert members.window_versions(conn, t, datetime(2021, 3, 1), datetime(2021, 3, 5, 9, 0))[0] == [
+                1,
+                3,
+            ]
+    finally:
+        engine.dispose()
+
+
+def test_a_window_page_reads_of_the_window_only_the_keys_it_names(tmp_path: Path) -> None:
+    url = make_db(tmp_path / "m.sqlite")
+    t = schema.table("members", "member")
+    since, end = datetime(2021, 3, 1), datetime(2021, 3, 5, 9, 0)  # the window holds members 1 and 3
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+
+            def ids(window: members.Window, **page: object) -> list[str]:
+                frame, _ = members.read_page(conn, t, date(2021, 10, 1), since, window=window, **page)
+                return frame["member_id"].to_list()
+
+            assert ids(members.Window(end, [3])) == ["3", "2"]  # 2 is after the window: always read
+            assert ids(members.Window(end, [])) == ["2"]
+            assert ids(members.Window(end, [1, 3])) == ["1", "3", "2"]
+            assert ids(members.Window(end, [1, 3]), limit=2) == ["1", "3"]
+            assert ids(members.Window(end, [3]), after=(("2021-03-05 09:00:00"), 1)) == ["3", "2"]
+    finally:
+        engine.dispose()
+
+
 def test_missing_table_or_column(tmp_path: Path) -> None:
     db = tmp_path / "bad.sqlite"
     con = sqlite3.connect(db)
