@@ -284,6 +284,20 @@ def test_bare_benchmark_baseline_builds_the_same_models(demo: DemoRun, tmp_path:
     } <= same and len(same) >= 25
 
 
+def test_native_benchmark_script_gives_the_pipelines_42_figures(demo: DemoRun, tmp_path: Path) -> None:
+    """The native baseline (flows.bench.native), one source at a time: every figure equals the
+    pipeline's (it drops the rows the pipeline quarantines), its stages summed over the sources."""
+    from flows.bench.native import run
+
+    warehouse = tmp_path / Path(demo.env["UNIONWH_WAREHOUSE"].rpartition("/")[2]).name  # same catalog name
+    got = run(demo.home / "landing", warehouse, demo.first.run_dir / "dbt" / "manifest.json")
+    assert got["figures"] == {f.id: str(Decimal(str(f.value))) for f in demo.first.figures}
+    stages = {s["stage"]: s for s in got["stages"]}
+    assert list(stages) == ["read", "flags", "load", "sql"]
+    assert stages["read"]["rows"] == stages["flags"]["dropped"] + stages["load"]["rows"]
+    assert stages["flags"]["dropped"] == sum(got["dropped"].values()) >= 20
+
+
 @pytest.mark.postgres
 def test_postgres_warehouse_gives_the_same_42_figures(demo: DemoRun) -> None:
     """The same landing zone into a fresh PostgreSQL database: every figure equals DuckDB's."""
