@@ -689,6 +689,12 @@ class Source:
         """Table name -> canonical frame of one delivered file (the source's reader)."""
         return _reader(self)(delivery)
 
+    def read_pending(self, delivery: Any) -> dict[str, Any]:
+        """Table name -> the frame of one delivered file, canonical or still to be canonicalised
+        (``flows.sources.common.PendingFrame``): the reader module's ``read_pending`` where it has
+        one, else its reader's canonical frames."""
+        return _reader(self, "read_pending")(delivery)
+
 
 _COMPILED: dict[str, re.Pattern[str]] = {}
 
@@ -699,13 +705,18 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return _COMPILED[pattern]
 
 
-def _reader(src: Source) -> Callable[..., Any]:
+def _reader(src: Source, pending: str | None = None) -> Callable[..., Any]:
+    """The source's reader; ``pending``: the name of its module's function that reads without
+    canonicalising, used where the module has one (not for a callable or a named function)."""
     if src.reader is None:
         raise KeyError(f"{src.name} is a {src.delivery} source without a file reader")
     if callable(src.reader):
         return src.reader
     module, _, function = src.reader.partition(":")
-    return getattr(importlib.import_module(module), function or "read")  # type: ignore[no-any-return]
+    loaded = importlib.import_module(module)
+    if pending and not function and hasattr(loaded, pending):
+        return getattr(loaded, pending)  # type: ignore[no-any-return]
+    return getattr(loaded, function or "read")  # type: ignore[no-any-return]
 
 
 SOURCE_ENTRIES: tuple[Source, ...] = (

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import polars as pl
 from sqlalchemy.engine import Engine
 
 from flows import faults, schema
 from flows.errors import BatchError, FileInFlux
 from flows.orchestration.progress import Progress
 from flows.pipeline.state import LOG, Batch, Log, abandoned
-from flows.quality.screen import WHOLE_FILE, read_delivery
+from flows.quality.screen import WHOLE_FILE, read_delivery_pending
 from flows.settings import Settings
 from flows.sources import common, members
 from flows.warehouse.engine import members_engine
@@ -98,8 +99,11 @@ def extract_files(
     Returns the batches, how many files were skipped as unchanged, how many of ``deliveries``
     were dealt with (read or skipped) and the hashes seen so far in this run (``this_run``
     plus those read here): a byte-identical file later in the same run changes nothing either.
+    The files' rows are canonicalised together once they are all read (one Polars query per
+    table and header form, not one per file or sheet: ``common.canonical_frames``).
     """
     batches: list[Batch] = []
+    parts: list[common.PendingFrame | pl.DataFrame] = []  # of batches[i] with a frame, in order
     skipped = 0
     this_run = set(this_run or ())
     progress = Progress(f"extract {source}", len(deliveries), "files", log.info)
@@ -128,7 +132,7 @@ def extract_files(
             "delivery_date": getattr(delivery, "delivery_date", None),
         }
         try:
-            frames = read_delivery(delivery)
+            frames = read_delivery_pending(delivery)
         except BatchError as err:
             frames, error = {}, err
         else:
@@ -145,7 +149,12 @@ def extract_files(
         workbook = src.file_key(delivery.rel_name) if src is not None and src.register is not None else None
         for name, frame in frames.items():
             if (name, sha, "loaded") not in seen:
-                batches.append(Batch(table_name=name, frame=frame, workbook=workbook, **base))
+                batches.append(Batch(table_name=name, workbook=workbook, **base))
+                parts.append(frame)
+    with_rows = iter(common.canonical_frames(parts))
+    for batch in batches:
+        if batch.error is None:
+            batch.frame = next(with_rows)
     log.info(
         "extract %s: %d new table batches (%d rows), %d files unchanged",
         source,

@@ -31,6 +31,17 @@ def read_delivery(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
     return frames
 
 
+def read_delivery_pending(delivery: common.Delivery) -> dict[str, common.PendingFrame | pl.DataFrame]:
+    """:func:`read_delivery`, the frames not yet canonical where the reader can leave them so
+    (``common.canonical_frames`` then canonicalises many files' at once)."""
+    if delivery.problem:
+        raise BatchError(delivery.rel_name, delivery.rule, delivery.problem)
+    parts: dict[str, common.PendingFrame | pl.DataFrame] = schema.source(delivery.source).read_pending(
+        delivery
+    )
+    return parts
+
+
 def gate(
     result: ValidationResult, file_name: str, quality: QualitySettings, previous_rows: int | None = None
 ) -> BatchError | None:

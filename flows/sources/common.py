@@ -600,6 +600,80 @@ def json_objects(fields: Sequence[tuple[str, Sequence[str | None], bool]], n: in
     return objects.get_column("o").to_list()
 
 
+_META_SCHEMA: dict[str, pl.DataType] = {
+    "_source": pl.String(),
+    "_file_name": pl.String(),
+    "_file_sha256": pl.String(),
+    "_delivery_date": pl.String(),
+    "_row_number": pl.Int64(),
+    "_parse_error": pl.String(),
+    "_type_errors": pl.String(),
+    "_original": pl.String(),
+}
+"""The lineage columns a reader gives, in their order; ``_control_chars`` goes before ``_type_errors``."""
+
+
+@dataclass(frozen=True)
+class PendingFrame:
+    """A table's rows of one delivered file, read but not yet canonical: the raw text of its
+    contract columns and its lineage, as frames, and how to canonicalise them.
+    :func:`canonical_frames` canonicalises many at once (a slice of files: one Polars query per
+    table and header form instead of one per sheet, whose planning is most of a small frame's cost)."""
+
+    table: Table
+    raw: pl.DataFrame
+    meta: pl.DataFrame
+    factors: tuple[tuple[str, int], ...] = ()
+    bools: tuple[tuple[str, str], ...] = tuple(CSV_BOOLS.items())
+    line_breaks: bool = False
+
+    @property
+    def height(self) -> int:
+        return self.raw.height
+
+    def canonical(self) -> pl.DataFrame:
+        return canonical_frames([self])[0]
+
+
+def pending_frame(
+    table: Table,
+    rows: RawRows,
+    *,
+    source: str,
+    file_name: str,
+    sha256: str,
+    delivery_date: date,
+    factors: Mapping[str, int] | None = None,
+    bools: Mapping[str, str] = CSV_BOOLS,
+    constants: Mapping[str, str] | None = None,
+    line_breaks: bool = False,
+) -> PendingFrame:
+    """The rows of :func:`canonical_frame`, not yet canonicalised (:class:`PendingFrame`)."""
+    constants = constants or {}
+    n = len(rows.row_numbers)
+    data: dict[str, Any] = {}
+    for c in table.all_columns:
+        if c.name in constants:
+            data[c.name] = [constants[c.name]] * n
+        else:
+            data[c.name] = rows.values.get(c.name, [None] * n)
+    raw = pl.DataFrame(data, schema={c.name: pl.String for c in table.all_columns})
+    meta = pl.DataFrame(
+        {
+            "_source": [source] * n,
+            "_file_name": [file_name] * n,
+            "_file_sha256": [sha256] * n,
+            "_delivery_date": [delivery_date.isoformat()] * n,
+            "_row_number": rows.row_numbers,
+            "_parse_error": rows.parse_errors,
+            "_type_errors": rows.type_errors or [None] * n,
+            "_original": rows.originals,
+        },
+        schema=_META_SCHEMA,
+    )
+    return PendingFrame(table, raw, meta, tuple((factors or {}).items()), tuple(bools.items()), line_breaks)
+
+
 def canonical_frame(
     table: Table,
     rows: RawRows,
@@ -620,49 +694,59 @@ def canonical_frame(
     holds a control character (``line_breaks``: a line break is none, as inside a quoted
     CSV field); ``_type_errors`` is what the reader found of the wrong type.
     """
-    factors = factors or {}
-    constants = constants or {}
-    n = len(rows.row_numbers)
-    data: dict[str, Any] = {}
-    for c in table.all_columns:
-        if c.name in constants:
-            data[c.name] = [constants[c.name]] * n
-        else:
-            data[c.name] = rows.values.get(c.name, [None] * n)
-    raw = pl.DataFrame(data, schema={c.name: pl.String for c in table.all_columns})
-    exprs = _canonical_exprs(
-        table, tuple(factors.items()), tuple(bools.items()), frozenset(_already_canonical(raw, table))
-    )
-    # lazily: the optimiser then computes each shared sub-expression once (a date column's
-    # candidate ISO text is used three times); eager select does not, and is ~7x slower here
-    frame = raw.lazy().select(exprs + [_control_expr(raw, table, line_breaks)]).collect()
-    control = frame.get_column("_control_chars")
-    frame = frame.drop("_control_chars")
-    meta = pl.DataFrame(
-        {
-            "_source": [source] * n,
-            "_file_name": [file_name] * n,
-            "_file_sha256": [sha256] * n,
-            "_delivery_date": [delivery_date.isoformat()] * n,
-            "_row_number": rows.row_numbers,
-            "_parse_error": rows.parse_errors,
-            "_control_chars": control,
-            "_type_errors": rows.type_errors or [None] * n,
-            "_original": rows.originals,
-        },
-        schema={
-            "_source": pl.String,
-            "_file_name": pl.String,
-            "_file_sha256": pl.String,
-            "_delivery_date": pl.String,
-            "_row_number": pl.Int64,
-            "_parse_error": pl.String,
-            "_control_chars": pl.String,
-            "_type_errors": pl.String,
-            "_original": pl.String,
-        },
-    )
-    return pl.concat([frame, meta], how="horizontal")
+    return pending_frame(
+        table,
+        rows,
+        source=source,
+        file_name=file_name,
+        sha256=sha256,
+        delivery_date=delivery_date,
+        factors=factors,
+        bools=bools,
+        constants=constants,
+        line_breaks=line_breaks,
+    ).canonical()
+
+
+def canonical_frames(parts: Sequence[PendingFrame | pl.DataFrame]) -> list[pl.DataFrame]:
+    """The canonical frame of each part (a frame already canonical is kept as it is), in order.
+
+    Parts of the same table read the same way (header form: its factors; booleans; line breaks)
+    are canonicalised together, as one frame: each row's canonical text depends on that row only
+    (a date column whose every value is already canonical is only normalised, which gives the
+    same text; a row without control characters gets no ``_control_chars`` either way), so this
+    is :func:`canonical_frame` of each part, by one query per group instead of one per part."""
+    out: list[pl.DataFrame] = [p if isinstance(p, pl.DataFrame) else _NO_FRAME for p in parts]
+    groups: dict[tuple[Any, ...], list[tuple[int, PendingFrame]]] = {}
+    for i, p in enumerate(parts):
+        if isinstance(p, PendingFrame):
+            groups.setdefault((p.table, p.factors, p.bools, p.line_breaks), []).append((i, p))
+    before, after = list(_META_SCHEMA)[:6], list(_META_SCHEMA)[6:]
+    for (table, factors, bools, line_breaks), members in groups.items():
+        raws = [p.raw for _, p in members]
+        raw = raws[0] if len(raws) == 1 else pl.concat(raws, how="vertical")
+        exprs = _canonical_exprs(table, factors, bools, frozenset(_already_canonical(raw, table)))
+        # lazily: the optimiser then computes each shared sub-expression once (a date column's
+        # candidate ISO text is used three times); eager select does not, and is ~7x slower here
+        frame = raw.lazy().select(exprs + [_control_expr(raw, table, line_breaks)]).collect()
+        offset = 0
+        for i, p in members:
+            part = frame.slice(offset, p.height)
+            offset += p.height
+            out[i] = pl.concat(
+                [
+                    part.drop("_control_chars"),
+                    p.meta.select(before),
+                    part.select("_control_chars"),
+                    p.meta.select(after),
+                ],
+                how="horizontal",
+            )
+    return out
+
+
+_NO_FRAME = pl.DataFrame()
+"""A placeholder in :func:`canonical_frames` until a part's frame is made."""
 
 
 _CANONICAL_SHAPES: Mapping[str, str] = {
@@ -919,7 +1003,12 @@ def _original_object(headers: Sequence[str], values: Sequence[Any]) -> dict[str,
 
 
 def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
-    """Read one CSV delivery of ``table`` into its canonical frame.
+    """Read one CSV delivery of ``table`` into its canonical frame (:func:`read_csv_pending`)."""
+    return read_csv_pending(delivery, table).canonical()
+
+
+def read_csv_pending(delivery: Delivery, table: Table) -> PendingFrame:
+    """Read one CSV delivery of ``table``, to be canonicalised (:func:`canonical_frames`).
 
     Records are numbered with the header as record 1; blank records (empty
     lines, or every field blank) carry no data and are skipped but still
@@ -997,7 +1086,7 @@ def read_csv_delivery(delivery: Delivery, table: Table) -> pl.DataFrame:
     keys = _original_object(header, header)  # (the header's names, a repeated one as name#2)
     columns = [(key, [f[i] for f in whole], False) for i, key in enumerate(keys)]
     rows.set_originals(at, json_objects(columns, len(whole)))
-    return canonical_frame(
+    return pending_frame(
         table,
         rows,
         source=delivery.source,
@@ -1025,6 +1114,16 @@ def check_source(delivery: Delivery, source: str) -> None:
 
 def read_csv_source(delivery: Delivery, source: str) -> dict[str, pl.DataFrame]:
     """``read`` of a CSV source: the file name picks the table."""
+    return canonical_dict(read_csv_source_pending(delivery, source))
+
+
+def canonical_dict(parts: Mapping[str, PendingFrame | pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """Table name -> canonical frame, of a reader's ``read_pending`` (:func:`canonical_frames`)."""
+    return dict(zip(parts, canonical_frames(list(parts.values())), strict=True))
+
+
+def read_csv_source_pending(delivery: Delivery, source: str) -> dict[str, PendingFrame]:
+    """``read_pending`` of a CSV source: the file name picks the table."""
     check_source(delivery, source)
     check_delivery(delivery)
     table = table_for_file(delivery.source, Path(delivery.path).name)
@@ -1034,7 +1133,7 @@ def read_csv_source(delivery: Delivery, source: str) -> dict[str, pl.DataFrame]:
             "batch.unknown_file",
             file_problem(delivery.source, Path(delivery.path).name) or "unknown file",
         )
-    return {table.name: read_csv_delivery(delivery, table)}
+    return {table.name: read_csv_pending(delivery, table)}
 
 
 # ----------------------------------------------------------------- cell text

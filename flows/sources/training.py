@@ -91,7 +91,8 @@ def _structure(text: str, file: str) -> None:
         )
 
 
-def read_jsonl(delivery: common.Delivery, table: Table) -> pl.DataFrame:
+def read_jsonl(delivery: common.Delivery, table: Table) -> common.PendingFrame:
+    """One JSON Lines delivery of ``table``, to be canonicalised (:func:`common.canonical_frames`)."""
     file = delivery.rel_name
     data = common.read_bytes(delivery)
     sha = common.sha256_bytes(data)
@@ -160,7 +161,7 @@ def read_jsonl(delivery: common.Delivery, table: Table) -> pl.DataFrame:
                     sorted(all_keys), by_key, item="key", what="contract key", positions=False
                 ),
             )
-    return common.canonical_frame(
+    return common.pending_frame(
         table,
         rows,
         source=delivery.source,
@@ -173,6 +174,11 @@ def read_jsonl(delivery: common.Delivery, table: Table) -> pl.DataFrame:
 
 def read(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
     """Table name -> canonical frame of one delivered file; BatchError for batch-level problems."""
+    return common.canonical_dict(read_pending(delivery))
+
+
+def read_pending(delivery: common.Delivery) -> dict[str, common.PendingFrame]:
+    """:func:`read`, the frames not yet canonical (the extract canonicalises a slice of files at once)."""
     common.check_source(delivery, SOURCE)
     common.check_delivery(delivery)
     table = common.table_for_file(SOURCE, Path(delivery.path).name)

@@ -181,7 +181,7 @@ def _original_rows(header: Sequence[str | None], rows: Sequence[Sequence[Any]]) 
     return out
 
 
-def sheet_frame(
+def sheet_pending(
     rows: list[list[Any]],
     table: Table,
     *,
@@ -191,8 +191,9 @@ def sheet_frame(
     delivery: common.Delivery,
     station_code: str,
     ledger_month: str,
-) -> pl.DataFrame:
-    """Canonical frame of one sheet's rows (calamine values, row 1 first), column by column."""
+) -> common.PendingFrame:
+    """One sheet's rows (calamine values, row 1 first), column by column, to be canonicalised
+    (:func:`common.canonical_frames`)."""
     header_at = next((i for i, r in enumerate(rows) if not _is_blank_raw(r)), None)
     if header_at is None:
         raise BatchError(file, "batch.empty", f"sheet {sheet} is empty (no header row)")
@@ -221,7 +222,7 @@ def sheet_frame(
         fields = [(key, texts(i, kind_at.get(i, "text"))[1], opt) for i, (key, opt) in enumerate(keys)]
         originals = common.json_objects(fields, len(records))
     raw = common.RawRows.from_columns((c.name for c in table.columns), values, numbers, originals)
-    return common.canonical_frame(
+    return common.pending_frame(
         table,
         raw,
         source=SOURCE,
@@ -235,6 +236,11 @@ def sheet_frame(
 
 def read(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
     """condolence / health_checks / relief canonical frames of one workbook."""
+    return common.canonical_dict(read_pending(delivery))
+
+
+def read_pending(delivery: common.Delivery) -> dict[str, common.PendingFrame]:
+    """:func:`read`, the frames not yet canonical (the extract canonicalises a slice of files at once)."""
     common.check_source(delivery, SOURCE)
     common.check_delivery(delivery)
     file = delivery.rel_name
@@ -270,10 +276,10 @@ def read(delivery: common.Delivery) -> dict[str, pl.DataFrame]:
             raise BatchError(file, "batch.sheets", f"missing sheet(s) {', '.join(missing)}; {found}")
         if doubled:
             raise BatchError(file, "batch.sheets", f"sheet(s) present more than once: {', '.join(doubled)}")
-        out: dict[str, pl.DataFrame] = {}
+        out: dict[str, common.PendingFrame] = {}
         for sheet, table_name in CONTRACT.sheet_tables.items():
             rows = _read_sheet_rows(wb, file, by_name[sheet][0])
-            out[table_name] = sheet_frame(
+            out[table_name] = sheet_pending(
                 rows,
                 schema.table(SOURCE, table_name),
                 sheet=sheet,

@@ -443,3 +443,59 @@ def test_to_typed_numbers_and_strictness() -> None:
             ).with_columns(_delivery_date=pl.lit("2021-02-30")),
             t,
         )
+
+
+def _condolence_part(file: str, rows: list[dict[str, str | None]], factor: int = 1) -> common.PendingFrame:
+    t = schema.table("welfare", "condolence")
+    raw = common.RawRows.empty(c.name for c in t.columns)
+    for i, row in enumerate(rows, start=2):
+        raw.add(i, row, row)
+    return common.pending_frame(
+        t,
+        raw,
+        source="welfare",
+        file_name=file,
+        sha256=hashlib.sha256(file.encode()).hexdigest(),
+        delivery_date=date(2021, 5, 2),
+        factors={"amount_yuan": factor} if factor != 1 else None,
+        constants={"station_code": file[:4], "ledger_month": "202104"},
+    )
+
+
+def test_canonical_frames_together_equal_each_alone() -> None:
+    """A slice's files canonicalised in one query per table and header form give, file by file,
+    exactly the frames each gives alone: a file whose dates are all canonical beside one whose
+    are not, a control character in one file only, an amount header in 万元 (its own group),
+    an empty file, and a frame that was canonical already (kept as it is)."""
+    row = {"visit_date": "2021-04-01", "program": "春节", "recipient_category": "困难职工", "name": "张三"}
+    parts = [
+        _condolence_part(
+            "CN01_202104.xlsx", [row | {"amount_yuan": "500"}, row | {"amount_yuan": " 1,000 "}]
+        ),
+        _condolence_part("CN02_202104.xlsx", [row | {"visit_date": "2021/4/3", "name": "李\x07四"}]),
+        _condolence_part("CN03_202104.xlsx", [row | {"amount_yuan": "0.05"}], factor=10_000),
+        _condolence_part("CN04_202104.xlsx", []),
+        _condolence_part("CN05_202104.xlsx", [row | {"visit_date": "2021-04-05", "amount_yuan": "1.5"}]),
+    ]
+    ready = parts[0].canonical()
+    alone = [p.canonical() for p in parts]
+    together = common.canonical_frames([*parts, ready])
+    assert len(together) == len(parts) + 1 and together[-1] is ready
+    for a, b in zip(alone, together, strict=False):
+        assert a.equals(b) and a.columns == b.columns
+    assert together[1]["visit_date"].to_list() == ["2021-04-03"]
+    assert together[1]["_control_chars"].to_list() == ["name"]
+    assert together[0]["_control_chars"].to_list() == [None, None]
+    assert together[2]["amount_yuan"].to_list() == ["500.00"]
+    assert together[3].height == 0
+    assert together[0].columns[-9:] == [
+        "_source",
+        "_file_name",
+        "_file_sha256",
+        "_delivery_date",
+        "_row_number",
+        "_parse_error",
+        "_control_chars",
+        "_type_errors",
+        "_original",
+    ]
