@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     dbt_build: Literal["changed", "all"] = "changed"
     """``changed``: a run rebuilds only the dbt models downstream of raw tables that gained rows
     since the last successful build (and of ``ops``); ``all``: every model, every run."""
+    dbt_log_file_level: Literal["debug", "info", "warn", "error", "none"] = "info"
+    """What dbt writes to ``dbt.log`` in a run's ``dbt`` folder (its ``--log-level-file``): ``info``
+    is what its console says (also in ``dbt-output.log``); ``debug`` adds every SQL statement, connection
+    and timing, which costs about a second of a demo run's CPU; ``none`` writes no ``dbt.log``."""
     heartbeat_seconds: int = Field(30, ge=30, le=3600)
     """How often a running flow tells the Prefect server it is alive (Prefect's
     ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``, whose minimum is 30 s)."""

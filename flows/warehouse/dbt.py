@@ -165,6 +165,8 @@ def _flags(settings: Settings, artifacts: Path) -> tuple[list[str], dict[str, st
         str(artifacts),
         "--log-path",
         str(artifacts),
+        "--log-level-file",
+        settings.dbt_log_file_level,
     ]
     return flags, {**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
 

@@ -73,3 +73,23 @@ def test_discarded_warm_dbt_ends(tmp_path: Path) -> None:
     assert not dbt._WARM
     dbt.discard_parse(warm)  # (twice, or after it ran: nothing)
     dbt.discard_parse(None)
+
+
+def test_dbt_log_holds_what_the_file_log_level_lets_through(tmp_path: Path) -> None:
+    """``dbt_log_file_level``: ``info`` (the default) keeps dbt.log to what the console says; ``debug``
+    adds every statement dbt sends; ``none`` writes no dbt.log."""
+    for level in ("info", "debug", "none"):
+        folder = tmp_path / level
+        settings = load_settings(
+            warehouse=f"duckdb:///{folder / 'warehouse.duckdb'}", dbt_log_file_level=level
+        )
+        assert settings.dbt_log_file_level == level
+        result = dbt.run_dbt(settings, ["ls", "--resource-type", "model", "--select", MODEL], folder / "dbt")
+        assert result.success, result.failures
+        log = folder / "dbt" / "dbt.log"
+        if level == "none":
+            assert not log.exists()
+            continue
+        text = log.read_text(encoding="utf-8")
+        assert "Running with dbt=" in text
+        assert ("[debug]" in text) == (level == "debug")
