@@ -12,6 +12,7 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -182,12 +183,33 @@ def start_parse(settings: Settings, artifacts: Path) -> subprocess.Popen[str]:
     :func:`run_dbt` into the same folder with the same target hands it its commands, which run
     on the parsed manifest: dbt neither starts nor parses again (flows/warehouse/dbt_child.py,
     ``--warm``; about 2 s of the demo run). Parsing opens no warehouse connection, so it never
-    meets the load's lock. Hand it to :func:`discard_parse` when the run builds nothing."""
+    meets the load's lock. Hand it to :func:`discard_parse` when the run builds nothing.
+
+    The newest earlier run's ``partial_parse.msgpack`` (a sibling of ``artifacts``) is copied in
+    first, so dbt re-parses only what changed since (dbt checks that the project, profile, variables
+    and environment are the same, and parses everything when they are not)."""
     flags, env = _flags(settings, artifacts)
+    _seed_partial_parse(artifacts)
     warm = ["--warm", str(artifacts), str(artifacts / "dbt-parse.log"), *flags]
     proc = _spawn([sys.executable, "-m", "flows.warehouse.dbt_child", *warm], env, commands_in=True)
     _WARM[artifacts.resolve()] = (proc, flags, env)
     return proc
+
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def _seed_partial_parse(artifacts: Path) -> None:
+    """Copy the newest ``<earlier run>/dbt/partial_parse.msgpack`` beside ``artifacts`` into it."""
+    if (artifacts / PARTIAL_PARSE).exists():
+        return
+    found = []
+    for saved in artifacts.parent.parent.glob(f"*/{artifacts.name}/{PARTIAL_PARSE}"):
+        with contextlib.suppress(OSError):  # (a folder removed meanwhile by retention)
+            found.append((saved.stat().st_mtime, saved))
+    if found:
+        with contextlib.suppress(OSError):  # dbt then parses everything, as without one
+            shutil.copyfile(max(found)[1], artifacts / PARTIAL_PARSE)
 
 
 def _spawn(args: list[str], env: dict[str, str], commands_in: bool = False) -> subprocess.Popen[str]:

@@ -93,3 +93,27 @@ def test_dbt_log_holds_what_the_file_log_level_lets_through(tmp_path: Path) -> N
         text = log.read_text(encoding="utf-8")
         assert "Running with dbt=" in text
         assert ("[debug]" in text) == (level == "debug")
+
+
+def test_a_later_run_parses_on_the_earlier_runs_partial_parse(tmp_path: Path) -> None:
+    """Each run has its own dbt folder; the newest earlier run's partial_parse.msgpack is copied
+    into it, so dbt parses only what changed (nothing here) instead of the whole project."""
+    settings = _settings(tmp_path)
+    command = ["ls", "--resource-type", "model", "--select", MODEL]
+    first = tmp_path / "runs" / "run-1" / "dbt"
+    dbt.start_parse(settings, first)
+    assert dbt.run_dbt(settings, command, first).success
+    assert PARSING in (first / "dbt-parse.log").read_text(encoding="utf-8")
+    second = tmp_path / "runs" / "run-2" / "dbt"
+    dbt.start_parse(settings, second)
+    result = dbt.run_dbt(settings, command, second)
+    assert result.success, result.failures
+    parse_log = (second / "dbt-parse.log").read_text(encoding="utf-8")
+    assert PARSING not in parse_log, parse_log
+    assert f"unionwh.staging.events.{MODEL}" in (second / "dbt-output.log").read_text(encoding="utf-8")
+    # another target's saved parse is not good for this one: dbt parses everything again
+    third = tmp_path / "runs" / "run-3" / "dbt"
+    other = _settings(tmp_path, "other.duckdb")
+    dbt.start_parse(other, third)
+    assert dbt.run_dbt(other, command, third).success
+    assert PARSING in (third / "dbt-parse.log").read_text(encoding="utf-8")
