@@ -5,7 +5,9 @@ Tables ``member`` and ``member_card``, pulled incrementally by ``updated_at``
 ordered by ``updated_at`` then the primary key. ``since`` is the stored watermark
 minus a small overlap window, so a row committed late with an older ``updated_at``
 is still picked up; rows re-read in the window that the warehouse already holds
-(same key and ``updated_at``) are dropped by :func:`drop_seen` before loading. The watermark is
+(same key and ``updated_at``) are dropped by :func:`drop_seen` before loading. The window's
+versions are read first (:func:`window_versions`: two columns), so a pull reads in full only
+the window's rows the warehouse does not hold (:class:`Window`). The watermark is
 the newest ``updated_at`` of the rows that were loaded, never later than the pull itself
 (:func:`watermark_of`): a row dated in the future is quarantined and moves nothing. SQLite hands dates and
 timestamps back as TEXT, MariaDB/PostgreSQL as date/datetime objects: both
