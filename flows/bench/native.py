@@ -4,7 +4,8 @@
 
 What a competent hand-written script does with the landing zone, in one process and one DuckDB
 connection, to measure the pipeline against (issue 22). It reads, normalises, flags and loads one
-source at a time, so its memory is that of the largest source, not of the zone:
+source at a time, in chunks of whole files (the members tables in pages), so its memory is that
+of a chunk, not of the zone:
 
 - read: workbooks with fastexcel (calamine straight to Arrow, every sheet as string columns:
   no per-cell Python), CSV with Polars ``read_csv`` after decoding the bytes once in the
@@ -19,7 +20,7 @@ source at a time, so its memory is that of the largest source, not of the zone:
   JSON types) as one Polars expression per table; the flagged rows are dropped (the pipeline
   quarantines them), and a file whose duplicate keys pass the pipeline's share is dropped whole;
 - load: typed columns, pseudonyms (HMAC of each distinct value once per table, joined back), the
-  migrations' DDL, one ``INSERT`` per raw table;
+  migrations' DDL, one ``INSERT`` per raw table and chunk;
 - sql: the SQL dbt compiled for every model (from a pipeline run's ``manifest.json``), as
   ``CREATE TABLE … AS`` in dependency order, then the figures.
 
@@ -148,80 +149,118 @@ def _read_workbook(data: bytes) -> dict[str, pl.DataFrame]:
     return out
 
 
-def read_source(landing: Path, source: str) -> tuple[dict[str, list[pl.DataFrame]], list[dict[str, Any]]]:
-    """Raw table -> the raw text frames of ``source``'s files (contract columns, file lineage);
-    and, for welfare, the rows of its register of workbooks."""
-    frames: dict[str, list[pl.DataFrame]] = {}
-    register: list[dict[str, Any]] = []
+CHUNK_ROWS = 1_000_000
+"""The script reads, flags and loads about this many rows at a time (whole files; the members tables
+in pages of this many): its memory is that of a chunk, not of a source or of the zone."""
+
+Raw = dict[str, list[pl.DataFrame]]
+"""Raw table -> raw text frames (contract columns, file lineage)."""
+
+
+def _read_file(delivery: common.Delivery, source: str) -> tuple[Raw, list[dict[str, Any]]]:
+    """The raw text frames of one delivered file; for a workbook, its row of welfare's register."""
+    frames: Raw = {}
     src = schema.source(source)
+    data = Path(delivery.path).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    if src.sheets:
+        fields = src.parse_file_name(Path(delivery.path).name) or {}
+        for name, frame in _read_workbook(data).items():
+            keep = frame.filter(~pl.all_horizontal(pl.exclude("_index", "^_factor_.*$").is_null()))
+            part = _meta(keep.drop("_index"), delivery, sha, 0).with_columns(
+                (keep["_index"].cast(pl.Int64) + 2).alias("_row_number"),
+                *(pl.lit(v).alias(k) for k, v in fields.items()),
+            )
+            frames.setdefault(schema.table(source, name).raw_table, []).append(part)
+        row = {
+            **fields,
+            "_load_id": sha,
+            "_file_name": delivery.rel_name,
+            "_file_sha256": sha,
+            "_delivery_date": delivery.delivery_date,
+        }
+        return frames, [row]
+    t = common.table_for_file(source, Path(delivery.path).name)
+    if t is not None:
+        frame = _read_jsonl(data, t) if src.json_types else _read_csv(delivery, data, t)
+        frames[t.raw_table] = [_meta(frame, delivery, sha, 1 if src.json_types else 2)]
+    return frames, []
+
+
+def read_source(
+    landing: Path, source: str, rows: int | None = None
+) -> Iterator[tuple[Raw, list[dict[str, Any]]]]:
+    """``source``'s files, a chunk of whole files of about ``rows`` rows at a time (None: all at
+    once): their raw text frames and, for welfare, their rows of its register of workbooks."""
+    frames: Raw = {}
+    register: list[dict[str, Any]] = []
+    held = 0
     for delivery in common.discover(landing, source):
         if delivery.problem or delivery.delivery_date is None:
             continue  # the pipeline reports these and loads nothing of them
-        data = Path(delivery.path).read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        if src.sheets:
-            fields = src.parse_file_name(Path(delivery.path).name) or {}
-            for name, frame in _read_workbook(data).items():
-                keep = frame.filter(~pl.all_horizontal(pl.exclude("_index", "^_factor_.*$").is_null()))
-                part = _meta(keep.drop("_index"), delivery, sha, 0).with_columns(
-                    (keep["_index"].cast(pl.Int64) + 2).alias("_row_number"),
-                    *(pl.lit(v).alias(k) for k, v in fields.items()),
-                )
-                frames.setdefault(schema.table(source, name).raw_table, []).append(part)
-            register.append(
-                {
-                    **fields,
-                    "_load_id": sha,
-                    "_file_name": delivery.rel_name,
-                    "_file_sha256": sha,
-                    "_delivery_date": delivery.delivery_date,
-                }
-            )
-            continue
-        t = common.table_for_file(source, Path(delivery.path).name)
-        if t is None:
-            continue
-        frame = _read_jsonl(data, t) if src.json_types else _read_csv(delivery, data, t)
-        frames.setdefault(t.raw_table, []).append(_meta(frame, delivery, sha, 1 if src.json_types else 2))
-    return frames, register
+        got, rows_of_register = _read_file(delivery, source)
+        register += rows_of_register
+        for raw_table, parts in got.items():
+            frames.setdefault(raw_table, []).extend(parts)
+            held += sum(p.height for p in parts)
+        if rows is not None and held >= rows:
+            yield frames, register
+            frames, register, held = {}, [], 0
+    if frames or register:
+        yield frames, register
 
 
-def read_members(landing: Path) -> dict[str, list[pl.DataFrame]]:
-    """Raw table -> the members tables as raw text (none without ``members.sqlite``)."""
-    frames: dict[str, list[pl.DataFrame]] = {}
+def read_members(landing: Path, rows: int | None = None) -> Iterator[tuple[Raw, list[dict[str, Any]]]]:
+    """The members tables as raw text, in pages of ``rows`` rows (None: each table at once); none
+    without ``members.sqlite``."""
     db = landing / common.MEMBERS_FILE
     if not db.exists():
-        return frames
+        return
     conn = sqlite3.connect(db)
     try:
         for t in schema.tables_of("members"):
             names = ", ".join(c.name for c in t.columns)
-            frame = pl.read_database(
-                f"SELECT {names} FROM {t.name} ORDER BY updated_at, {t.key[0]}",
-                conn,
-                infer_schema_length=None,
-            ).select(pl.all().cast(pl.String))
-            frames[t.raw_table] = [
-                frame.with_columns(
-                    pl.lit("members").alias("_source"),
-                    pl.lit(f"members/{t.name}").alias("_file_name"),
-                    pl.lit("members").alias("_file_sha256"),
-                    pl.lit(date.today().isoformat()).alias("_delivery_date"),
-                    pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("_row_number"),
+            query = f"SELECT {names} FROM {t.name} ORDER BY updated_at, {t.key[0]}"
+            pages = (
+                [pl.read_database(query, conn, infer_schema_length=None)]
+                if rows is None
+                else pl.read_database(
+                    query, conn, iter_batches=True, batch_size=rows, infer_schema_length=None
                 )
-            ]
+            )
+            first = 1
+            for page in pages:
+                frame = page.select(pl.all().cast(pl.String))
+                yield (
+                    {
+                        t.raw_table: [
+                            frame.with_columns(
+                                pl.lit("members").alias("_source"),
+                                pl.lit(f"members/{t.name}").alias("_file_name"),
+                                pl.lit("members").alias("_file_sha256"),
+                                pl.lit(date.today().isoformat()).alias("_delivery_date"),
+                                pl.int_range(first, first + frame.height, dtype=pl.Int64).alias(
+                                    "_row_number"
+                                ),
+                            )
+                        ]
+                    },
+                    [],
+                )
+                first += frame.height
     finally:
         conn.close()
-    return frames
 
 
 SOURCES = (*schema.FILE_SOURCES, "members")
-"""What the script reads, one source at a time (its memory is that of the largest source)."""
+"""What the script reads, one source at a time."""
 
 
-def read_raw(landing: Path, source: str) -> tuple[dict[str, list[pl.DataFrame]], list[dict[str, Any]]]:
-    """:func:`read_source` or :func:`read_members`."""
-    return (read_members(landing), []) if source == "members" else read_source(landing, source)
+def read_raw(
+    landing: Path, source: str, rows: int | None = None
+) -> Iterator[tuple[Raw, list[dict[str, Any]]]]:
+    """:func:`read_source` or :func:`read_members`, in chunks of about ``rows`` rows."""
+    return read_members(landing, rows) if source == "members" else read_source(landing, source, rows)
 
 
 # ---------------------------------------------------------------- normalise
@@ -315,19 +354,23 @@ def normalise(frame: pl.DataFrame, t: schema.Table) -> pl.DataFrame:
     )
 
 
-def read_tables(
-    landing: Path, sources: tuple[str, ...] = SOURCES
-) -> tuple[dict[str, pl.DataFrame], list[dict[str, Any]]]:
-    """Raw table -> the canonical frame of all its files (normalised once per table), of ``sources``."""
+def normalised(raw: Raw) -> dict[str, pl.DataFrame]:
+    """Raw table -> the canonical frame of its raw frames (normalised at once)."""
+    return {
+        t.raw_table: normalise(pl.concat(raw[t.raw_table], how="diagonal_relaxed"), t)
+        for t in schema.TABLES
+        if raw.get(t.raw_table)
+    }
+
+
+def read_tables(landing: Path) -> tuple[dict[str, pl.DataFrame], list[dict[str, Any]]]:
+    """Raw table -> the canonical frame of all its files (normalised once per table)."""
     out: dict[str, pl.DataFrame] = {}
     register: list[dict[str, Any]] = []
-    for source in sources:
-        raw, rows = read_raw(landing, source)
-        register += rows
-        for t in schema.TABLES:
-            parts = raw.get(t.raw_table)
-            if parts:
-                out[t.raw_table] = normalise(pl.concat(parts, how="diagonal_relaxed"), t)
+    for source in SOURCES:
+        for raw, rows in read_raw(landing, source):
+            register += rows
+            out |= normalised(raw)
     return out, register
 
 
@@ -491,8 +534,9 @@ class _Stages:
 
 
 def run(landing: Path, warehouse: Path, manifest_path: Path) -> dict[str, Any]:
-    """Each source read, normalised, flagged and loaded in turn (memory: the largest source's),
-    then the models' SQL and the figures; stages are summed over the sources."""
+    """Each source read, normalised, flagged and loaded in turn, a chunk of about ``CHUNK_ROWS``
+    rows at a time (memory: a chunk's), then the models' SQL and the figures; stages are summed
+    over the chunks."""
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     timer = _Stages()
     dropped: dict[str, int] = {}
@@ -502,19 +546,24 @@ def run(landing: Path, warehouse: Path, manifest_path: Path) -> dict[str, Any]:
     with timer.timed("load"):
         create_tables(con)
     for source in SOURCES:
-        with timer.timed("read"):
-            tables, register = read_tables(landing, (source,))
-        read = sum(f.height for f in tables.values())
-        rows_read += read
-        timer.stages["read"]["rows"] = rows_read
-        with timer.timed("flags"):
-            for raw_table in list(tables):
-                tables[raw_table], dropped[raw_table] = flag_rows(tables[raw_table], by_raw[raw_table])
-        timer.stages["flags"]["rows"] = rows_read
-        with timer.timed("load"):
-            rows_loaded += load(con, tables, register)
-            del tables
-        timer.stages["load"]["rows"] = rows_loaded
+        chunks = read_raw(landing, source, CHUNK_ROWS)
+        while True:
+            with timer.timed("read"):
+                chunk = next(chunks, None)
+                tables, register = ({}, []) if chunk is None else (normalised(chunk[0]), chunk[1])
+            if chunk is None:
+                break
+            rows_read += sum(f.height for f in tables.values())
+            timer.stages["read"]["rows"] = rows_read
+            with timer.timed("flags"):
+                for raw_table in list(tables):
+                    tables[raw_table], n = flag_rows(tables[raw_table], by_raw[raw_table])
+                    dropped[raw_table] = dropped.get(raw_table, 0) + n
+            timer.stages["flags"]["rows"] = rows_read
+            with timer.timed("load"):
+                rows_loaded += load(con, tables, register)
+                del tables
+            timer.stages["load"]["rows"] = rows_loaded
     timer.stages["flags"]["dropped"] = sum(dropped.values())
     with timer.timed("sql"):
         built = transform(con, manifest)

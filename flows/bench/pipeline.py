@@ -12,7 +12,7 @@ time, CPU time and peak memory are its own (its whole process tree):
 2. ``native``: ``flows.bench.native``: what a hand-written script does with the same zone:
    native readers into Arrow (fastexcel, Polars ``read_csv``/``read_ndjson``, an SQLite
    fetch), normalisation and the contract's row rules as Polars expressions (the rows the
-   pipeline quarantines are dropped), one DuckDB insert per table, the SQL dbt compiled;
+   pipeline quarantines are dropped), one DuckDB insert per table and chunk of a million rows, the SQL dbt compiled;
 3. ``readers``: ``flows.bench.baseline``: the pipeline's own readers and the same SQL, with
    no validation and no orchestration (it quarantines nothing, so some figures differ): what
    the readers cost, between the two;

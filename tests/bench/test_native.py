@@ -354,3 +354,28 @@ def test_native_readers_and_flags_match_the_pipeline(landing: Path) -> None:
         assert kept.select(keys).sort(keys).to_dicts() == passed.select(keys).sort(keys).to_dicts(), raw_table
         dropped_total += dropped
     assert dropped_total >= 20  # every planted bad row is dropped: the test can fail
+
+
+@pytest.mark.parametrize("source", [*schema.FILE_SOURCES, "members"])
+def test_chunks_hold_whole_files_and_add_up_to_the_source(landing: Path, source: str) -> None:
+    """The script reads a chunk of about ``rows`` rows at a time (whole files; members in pages):
+    the chunks together are the source read at once, row for row, and no file is split."""
+    everything: dict[str, list[pl.DataFrame]] = {}
+    register: list[dict] = []
+    for raw, rows in native.read_raw(landing, source):  # (members: a chunk per table)
+        register += rows
+        for raw_table, parts in raw.items():
+            assert raw_table not in everything
+            everything[raw_table] = parts
+    chunks = list(native.read_raw(landing, source, rows=2))
+    assert sum(len(r) for _, r in chunks) == len(register)
+    assert {t for c, _ in chunks for t in c} == set(everything)
+    for raw_table, parts in everything.items():
+        theirs = pl.concat(parts, how="diagonal_relaxed")
+        ours = pl.concat([p for c, _ in chunks for p in c.get(raw_table, [])], how="diagonal_relaxed")
+        assert ours.select(theirs.columns).equals(theirs), raw_table
+        files = [set(p["_file_name"]) for c, _ in chunks for p in c.get(raw_table, [])]
+        if source != "members":
+            assert all(len(f) == 1 for f in files)  # (each part is one file's)
+    if source == "members":  # pages of 2 rows, numbered on
+        assert len(chunks) > 2 and all(sum(p.height for p in c[t]) <= 2 for c, _ in chunks for t in c)
