@@ -186,12 +186,7 @@ def run(landing: Path, warehouse: Path, manifest_path: Path) -> dict[str, Any]:
     )
     t0, c0 = time.perf_counter(), cpu_seconds()
     built = transform(con, manifest)
-    figures = {
-        r[0]: str(Decimal(str(r[1])))
-        for r in con.execute(
-            "SELECT figure_id, value FROM marts.fig_annual_figures WHERE report_year = 2021"
-        ).fetchall()
-    }
+    figures = figures_of(con)
     con.close()
     stages.append(
         {
@@ -204,6 +199,16 @@ def run(landing: Path, warehouse: Path, manifest_path: Path) -> dict[str, Any]:
         }
     )
     return {"stages": stages, "figures": figures}
+
+
+def figures_of(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The 2021 figures a script's warehouse holds, as exact decimal text."""
+    return {
+        r[0]: str(Decimal(str(r[1])))
+        for r in con.execute(
+            "SELECT figure_id, value FROM marts.fig_annual_figures WHERE report_year = 2021"
+        ).fetchall()
+    }
 
 
 def script_main(run_fn: Any, doc: str | None, argv: list[str] | None = None) -> int:

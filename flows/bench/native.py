@@ -42,7 +42,6 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,7 @@ import fastexcel
 import polars as pl
 
 from flows import schema
-from flows.bench.baseline import BENCH_KEY, script_main, transform
+from flows.bench.baseline import BENCH_KEY, figures_of, script_main, transform
 from flows.checksums import resident_id_valid_expr, union_code_valid_expr, uscc_valid_expr
 from flows.sources import common
 from flows.warehouse.ddl import RAW_SCHEMA
@@ -567,12 +566,7 @@ def run(landing: Path, warehouse: Path, manifest_path: Path) -> dict[str, Any]:
     timer.stages["flags"]["dropped"] = sum(dropped.values())
     with timer.timed("sql"):
         built = transform(con, manifest)
-        figures = {
-            r[0]: str(Decimal(str(r[1])))
-            for r in con.execute(
-                "SELECT figure_id, value FROM marts.fig_annual_figures WHERE report_year = 2021"
-            ).fetchall()
-        }
+        figures = figures_of(con)
         con.close()
     timer.stages["sql"] |= {"rows": rows_loaded, "models": built}
     stages = [timer.stages[name] for name in ("read", "flags", "load", "sql")]

@@ -648,7 +648,15 @@ def pending_frame(
     constants: Mapping[str, str] | None = None,
     line_breaks: bool = False,
 ) -> PendingFrame:
-    """The rows of :func:`canonical_frame`, not yet canonicalised (:class:`PendingFrame`)."""
+    """A table's raw text rows of one file, with their lineage, to be canonicalised
+    (:class:`PendingFrame`, :func:`canonical_frames`).
+
+    ``constants`` fills columns that do not come from the rows (welfare
+    ``station_code``/``ledger_month``). ``_control_chars`` names the columns whose value
+    holds a control character (``line_breaks``: a line break is none, as inside a quoted
+    CSV field); ``_type_errors`` is what the reader found of the wrong type; ``factors``: the
+    unit of an amount column as its header gave it; ``bools``: the source's boolean words.
+    """
     constants = constants or {}
     n = len(rows.row_numbers)
     data: dict[str, Any] = {}
@@ -674,38 +682,10 @@ def pending_frame(
     return PendingFrame(table, raw, meta, tuple((factors or {}).items()), tuple(bools.items()), line_breaks)
 
 
-def canonical_frame(
-    table: Table,
-    rows: RawRows,
-    *,
-    source: str,
-    file_name: str,
-    sha256: str,
-    delivery_date: date,
-    factors: Mapping[str, int] | None = None,
-    bools: Mapping[str, str] = CSV_BOOLS,
-    constants: Mapping[str, str] | None = None,
-    line_breaks: bool = False,
-) -> pl.DataFrame:
-    """Build the canonical frame of ``table`` from raw text rows (vectorised canonicalisation).
-
-    ``constants`` fills columns that do not come from the rows (welfare
-    ``station_code``/``ledger_month``). ``_control_chars`` names the columns whose value
-    holds a control character (``line_breaks``: a line break is none, as inside a quoted
-    CSV field); ``_type_errors`` is what the reader found of the wrong type.
-    """
-    return pending_frame(
-        table,
-        rows,
-        source=source,
-        file_name=file_name,
-        sha256=sha256,
-        delivery_date=delivery_date,
-        factors=factors,
-        bools=bools,
-        constants=constants,
-        line_breaks=line_breaks,
-    ).canonical()
+def canonical_frame(table: Table, rows: RawRows, **how: Any) -> pl.DataFrame:
+    """The canonical frame of ``table`` from raw text rows (vectorised canonicalisation) at once:
+    ``pending_frame(table, rows, **how).canonical()``, with :func:`pending_frame`'s keywords."""
+    return pending_frame(table, rows, **how).canonical()
 
 
 def canonical_frames(parts: Sequence[PendingFrame | pl.DataFrame]) -> list[pl.DataFrame]:

@@ -488,14 +488,4 @@ def test_canonical_frames_together_equal_each_alone() -> None:
     assert together[0]["_control_chars"].to_list() == [None, None]
     assert together[2]["amount_yuan"].to_list() == ["500.00"]
     assert together[3].height == 0
-    assert together[0].columns[-9:] == [
-        "_source",
-        "_file_name",
-        "_file_sha256",
-        "_delivery_date",
-        "_row_number",
-        "_parse_error",
-        "_control_chars",
-        "_type_errors",
-        "_original",
-    ]
+    assert together[0].columns[-len(common.META_OUT) :] == list(common.META_OUT)
