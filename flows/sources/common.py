@@ -601,16 +601,11 @@ def json_objects(fields: Sequence[tuple[str, Sequence[str | None], bool]], n: in
 
 
 _META_SCHEMA: dict[str, pl.DataType] = {
-    "_source": pl.String(),
-    "_file_name": pl.String(),
-    "_file_sha256": pl.String(),
-    "_delivery_date": pl.String(),
-    "_row_number": pl.Int64(),
-    "_parse_error": pl.String(),
-    "_type_errors": pl.String(),
-    "_original": pl.String(),
+    name: pl.Int64() if name == "_row_number" else pl.String()
+    for name in META_OUT
+    if name != "_control_chars"
 }
-"""The lineage columns a reader gives, in their order; ``_control_chars`` goes before ``_type_errors``."""
+"""The lineage columns a reader gives, in ``META_OUT``'s order; ``_control_chars`` is added with the canonical text."""
 
 
 @dataclass(frozen=True)
@@ -701,7 +696,8 @@ def canonical_frames(parts: Sequence[PendingFrame | pl.DataFrame]) -> list[pl.Da
     for i, p in enumerate(parts):
         if isinstance(p, PendingFrame):
             groups.setdefault((p.table, p.factors, p.bools, p.line_breaks), []).append((i, p))
-    before, after = list(_META_SCHEMA)[:6], list(_META_SCHEMA)[6:]
+    at = META_OUT.index("_control_chars")
+    before, after = list(META_OUT[:at]), list(META_OUT[at + 1 :])
     for (table, factors, bools, line_breaks), members in groups.items():
         raws = [p.raw for _, p in members]
         raw = raws[0] if len(raws) == 1 else pl.concat(raws, how="vertical")
