@@ -341,6 +341,10 @@ def build(
         "build",
         *(["--full-refresh"] if full_refresh else []),
         *(["--select", *select] if select else []),
+        # exposures (models/_exposures.yml) document what reads the marts; a build has nothing
+        # to run for them, and would list each as a "no-op" result among the nodes it built
+        "--exclude-resource-type",
+        "exposure",
     ]
     result = run_dbt(settings, command, artifacts, on_line, then=[DOCS] if with_docs else [])
     if not result.success:
