@@ -178,6 +178,8 @@ class TemporaryServer:
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.output: IO[bytes] | None = None
+        self._settings: contextlib.ExitStack | None = None
+        """Inside :meth:`configured`: the Prefect settings pointing this process at the server."""
 
     @property
     def api_url(self) -> str:
@@ -249,9 +251,12 @@ class TemporaryServer:
         while time.monotonic() < deadline:
             assert self.process is not None, "start() first"
             code = self.process.poll()
-            if code == 3 and retries:  # the port was taken between our check and uvicorn's bind?
+            # uvicorn exits 3 when the port was taken between our check and its bind, or when another
+            # server was migrating the same PREFECT_HOME database (two runs started together)
+            if code == 3 and retries:
                 retries -= 1
                 self._spawn()
+                self._point_settings()  # (another port: the client follows, issue 22 CI)
                 continue
             if code is not None:
                 break
@@ -283,11 +288,23 @@ class TemporaryServer:
     @contextlib.contextmanager
     def configured(self) -> Iterator[None]:
         """This process's Prefect client reports to the server (its settings, not the environment)."""
+        with contextlib.ExitStack() as self._settings:
+            self._point_settings()
+            try:
+                yield
+            finally:
+                self._settings = None
+
+    def _point_settings(self) -> None:
+        """Inside :meth:`configured`: this process's Prefect client to :attr:`api_url` (again
+        after :meth:`join` started the server on another port: two runs starting together can
+        be given the same free port, and the one whose server lost the race must not report to
+        the other's)."""
         # deferred: Prefect's settings, as in _spawn
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
-            yield
+        if self._settings is not None:
+            self._settings.enter_context(temporary_settings(updates={PREFECT_API_URL: self.api_url}))
 
     def stop(self) -> None:
         proc, self.process = self.process, None

@@ -76,3 +76,51 @@ def test_a_server_that_cannot_start_is_one_line_naming_what_to_fix(tmp_path: Pat
     assert last.startswith("unionwh: error: Prefect's temporary server did not start (it exited with code 3;")
     assert "unable to open database file" in last and "PREFECT_HOME is a writable folder" in last, last
     assert not (tmp_path / "wh.duckdb").exists()  # nothing was loaded without a server to report to
+
+
+LOST_PORT = """
+import socket, sys, urllib.request
+from prefect.settings import PREFECT_API_URL
+from flows.orchestration import server as srv
+
+taken = socket.socket()
+taken.bind(("127.0.0.1", 0))
+taken.listen()
+port = taken.getsockname()[1]
+real, ports = srv._free_port, [port]
+srv._free_port = lambda: ports.pop() if ports else real()  # the race: another run's server took it
+server = srv.TemporaryServer()
+server.start()
+try:
+    with server.configured():
+        before = PREFECT_API_URL.value()
+        server.join()
+        after = PREFECT_API_URL.value()
+        answers = urllib.request.urlopen(after + "/health", timeout=10).status
+    print(port, before, server.port, after, answers, PREFECT_API_URL.value())
+finally:
+    server.stop()
+"""
+
+
+def test_a_server_that_lost_its_port_moves_and_the_client_follows(tmp_path: Path) -> None:
+    """Two runs started together can be given the same free port; the one whose server loses the
+    bind starts it on another port, and its Prefect client must follow (before, it reported to
+    the other run's server and failed when that one stopped: CI, two concurrent runs)."""
+    env = dict(clean_env(), PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", LOST_PORT],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    port, before, moved, after, answers, restored = done.stdout.split()
+    assert before == f"http://127.0.0.1:{port}/api"  # first pointed at the port it was given
+    assert moved != port and after == f"http://127.0.0.1:{moved}/api", done.stdout
+    assert answers == "200"
+    assert restored == "None"  # the block's end restores the settings
