@@ -411,6 +411,10 @@ def _write_stdout(data: bytes) -> None:
     raw.flush()
 
 
+def _note(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def cmd_figures(args: argparse.Namespace) -> int:
     """Reads the warehouse read-only; ``--as-known-on`` builds its own ``_asof_`` schemas with dbt
     (the current marts untouched), after the same checks."""
@@ -421,7 +425,10 @@ def cmd_figures(args: argparse.Namespace) -> int:
     from flows.warehouse.readonly import reading, relation_exists, require_year
 
     year = settings.report_year
-    with reading(settings) as engine:  # closed before dbt opens the warehouse for --as-known-on
+    # while a run holds a DuckDB warehouse, the figures come from its marts snapshot (not for
+    # --as-known-on, which builds in the warehouse itself)
+    note = None if args.as_known_on is not None else _note
+    with reading(settings, note) as engine:  # closed before dbt opens the warehouse for --as-known-on
         if args.as_known_on is None:
             require_year(engine, year)
             figures = fetch_figures(engine, year)

@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field("2GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")
     """DuckDB's memory limit, for the load and for dbt (it spills to disk beyond it); DuckDB's own
     default is 80% of the machine's memory."""
+    marts_snapshot: bool = True
+    """DuckDB warehouse: after each successful run that built the marts, publish them to
+    ``<warehouse stem>-marts.duckdb`` beside it, a file analysts (and ``unionwh figures`` / ``audit``
+    while a run holds the warehouse) read at any time; swapped atomically (flows/warehouse/snapshot.py)."""
     dbt_build: Literal["changed", "all"] = "changed"
     """``changed``: a run rebuilds only the dbt models downstream of raw tables that gained rows
     since the last successful build (and of ``ops``); ``all``: every model, every run."""
@@ -258,6 +262,18 @@ class Settings(BaseSettings):
         if not self.is_duckdb:
             raise ConfigError("the warehouse is not DuckDB")
         return Path(self.warehouse_url.database or "")
+
+    @property
+    def marts_snapshot_path(self) -> Path | None:
+        """Where the run publishes the marts snapshot; None on PostgreSQL, for an in-memory
+        DuckDB, or with ``marts_snapshot`` off."""
+        if not (self.marts_snapshot and self.is_duckdb) or self.warehouse_url.database in (
+            None,
+            "",
+            ":memory:",
+        ):
+            return None
+        return self.duckdb_path.with_name(self.duckdb_path.stem + "-marts.duckdb")
 
     @property
     def members_database_url(self) -> URL | None:

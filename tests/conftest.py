@@ -71,6 +71,7 @@ DEMO_MODULES = frozenset(
         "tests/report/test_facts_single_source.py",
         "tests/test_report_year_without_data.py",
         "tests/test_outputs_frozen.py",
+        "tests/warehouse/test_snapshot.py",
     }
 )
 """The modules with tests on the session demo run (a test elsewhere using it is refused below)."""

@@ -36,7 +36,7 @@ from flows.quality.docs import write_index
 from flows.quality.runner import warm_up
 from flows.report.format import figures_markdown
 from flows.settings import Settings
-from flows.warehouse import builds, dbt, pii, refresh, roles, runlog
+from flows.warehouse import builds, dbt, pii, refresh, roles, runlog, snapshot
 from flows.warehouse.engine import init_warehouse, warehouse_engine
 from flows.warehouse.figures import Figure, fetch_figures
 from flows.warehouse.loader import ledger_of_run, previous_rows
@@ -311,6 +311,7 @@ def build_all(
     log = steps.log
     project = builds.project_hash(dbt.DBT_PROJECT_DIR, settings.dbt_target()[0], pii.fingerprint(key))
     chosen = builds.plan(engine, project, everything=full_refresh or settings.dbt_build == "all")
+    roles.create_roles(engine)  # PostgreSQL: the build grants each new mart to them (macros/grant_readers.sql)
     engine.dispose()  # dbt opens the warehouse itself
     if chosen.everything:
         log.info("dbt build: every model (%s)", chosen.reason)
@@ -546,6 +547,9 @@ def execute(settings: Settings, steps: Steps, opts: Options | None = None) -> Ru
             if summary.status != "succeeded":
                 _notify(settings, summary, summary.errors, log)
             else:  # old run folders go (settings.keep_runs), under the lock: no run of ours is running
+                snapshot_path = settings.marts_snapshot_path
+                if opts.build and snapshot_path is not None:  # the analysts' copy of the new marts
+                    snapshot.publish_logged(engine, snapshot_path, summary.run_id, log.info)
                 retention.apply(settings, engine, summary.run_id, log.info)
             engine.dispose()  # closed before the lock goes: the next run may open the file at once
     except WarehouseBusy as exc:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -51,13 +52,18 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def _duckdb_engine(settings: Settings) -> Engine:
+def _duckdb_engine(settings: Settings, path: Path | None = None) -> Engine:
+    """A read-only engine on the DuckDB warehouse (or the DuckDB file at ``path``)."""
     warnings.filterwarnings("ignore", module="duckdb_engine")
     return sa.create_engine(
-        settings.warehouse_url,
+        settings.warehouse_url if path is None else f"duckdb:///{path}",
         poolclass=sa.pool.NullPool,
         connect_args={"read_only": True, "config": {"memory_limit": settings.duckdb_memory_limit}},
     )
+
+
+class WarehouseInUse(ConfigError):
+    """The DuckDB warehouse is open in another process (:data:`LOCKED`)."""
 
 
 def check_readable_warehouse(settings: Settings) -> None:
@@ -85,7 +91,7 @@ def check_readable_warehouse(settings: Settings) -> None:
     except DBAPIError as exc:
         kind = classify(exc)
         if kind == "busy":
-            raise ConfigError(LOCKED) from None
+            raise WarehouseInUse(LOCKED) from None
         if kind == "file":
             raise ConfigError(
                 f"{path} is not a DuckDB warehouse or cannot be read ({_reason(exc)}): fix "
@@ -96,9 +102,29 @@ def check_readable_warehouse(settings: Settings) -> None:
         engine.dispose()
 
 
-def readonly_engine(settings: Settings) -> Engine:
-    """An engine that only reads (checked first by :func:`check_readable_warehouse`)."""
-    check_readable_warehouse(settings)
+def readonly_engine(settings: Settings, snapshot_note: Callable[[str], None] | None = None) -> Engine:
+    """An engine that only reads (checked first by :func:`check_readable_warehouse`).
+    ``snapshot_note``: a DuckDB warehouse that a run holds is read through its marts snapshot
+    instead (flows/warehouse/snapshot.py), when there is one; the function is told which."""
+    try:
+        check_readable_warehouse(settings)
+    except WarehouseInUse:
+        snap = settings.marts_snapshot_path
+        if snapshot_note is None or snap is None or not snap.is_file():
+            raise
+        engine = _duckdb_engine(settings, snap)
+        try:
+            with engine.connect() as conn:
+                row = conn.exec_driver_sql("SELECT run_id, published_at FROM main.snapshot_info").first()
+        except DBAPIError:
+            engine.dispose()
+            raise WarehouseInUse(LOCKED) from None
+        when = f", published {row[1]:%Y-%m-%d %H:%M}" if row is not None else ""
+        snapshot_note(
+            f"note: the warehouse is in use by a run; reading the marts snapshot {snap} "
+            f"(run {row[0] if row is not None else '?'}{when})"
+        )
+        return engine
     if settings.is_duckdb:
         return _duckdb_engine(settings)
     return sa.create_engine(
@@ -112,9 +138,10 @@ def readonly_engine(settings: Settings) -> Engine:
 
 
 @contextlib.contextmanager
-def reading(settings: Settings) -> Iterator[Engine]:
-    """The read-only engine for a block; a database error inside it ends as one line."""
-    engine = readonly_engine(settings)
+def reading(settings: Settings, snapshot_note: Callable[[str], None] | None = None) -> Iterator[Engine]:
+    """The read-only engine for a block (``snapshot_note``: :func:`readonly_engine`); a database
+    error inside it ends as one line."""
+    engine = readonly_engine(settings, snapshot_note)
     try:
         yield engine
     except DBAPIError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 from collections.abc import Iterator
 
@@ -131,3 +132,14 @@ def test_warehouses_set_up_at_the_same_moment_both_get_their_roles(monkeypatch: 
             conn.commit()
         for e in engines:
             e.dispose()
+
+
+def test_the_build_grants_the_same_lanes_as_the_roles_module() -> None:
+    """macros/grant_readers.sql grants each new mart inside its build's transaction; its role names
+    and its audit_* rule are roles.py's (which grants them again after the build)."""
+    from tests.support import ROOT
+
+    macro = (ROOT / "dbt_project" / "macros" / "grant_readers.sql").read_text(encoding="utf-8")
+    assert "auditor_only = relation.identifier.startswith('audit_')" in macro
+    assert f"'{roles.AUDITOR}' if auditor_only else '{roles.ANALYST}, {roles.AUDITOR}'" in macro
+    assert set(re.findall(r"unionwh_\w+", macro)) == {roles.ANALYST, roles.AUDITOR}
