@@ -224,7 +224,7 @@ def extract_members_page(
     if pulled.height == 0:
         held = in_window
     elif window is not None:  # what is held of the window is known: only the rows after it are looked up
-        later = seen_versions(engine, t, window.end, hi, run_id)[0]
+        later = seen_versions(engine, t, window.end, hi, run_id, quarantined=False)[0]
         held = (in_window[0] | later, in_window[1])
     else:
         held = seen_versions(

@@ -311,7 +311,9 @@ def build_all(
     log = steps.log
     project = builds.project_hash(dbt.DBT_PROJECT_DIR, settings.dbt_target()[0], pii.fingerprint(key))
     chosen = builds.plan(engine, project, everything=full_refresh or settings.dbt_build == "all")
-    roles.create_roles(engine)  # PostgreSQL: the build grants each new mart to them (macros/grant_readers.sql)
+    roles.create_roles(
+        engine
+    )  # PostgreSQL: the build grants each new mart to them (macros/grant_readers.sql)
     engine.dispose()  # dbt opens the warehouse itself
     if chosen.everything:
         log.info("dbt build: every model (%s)", chosen.reason)

@@ -274,6 +274,19 @@ def read(
     return out
 
 
+def _read(connection: Connection, t: Table, check: bool, *args: Any, **kwargs: Any) -> Sequence[Any]:
+    """:func:`_pull`'s rows (``check``: the table's columns checked first); a database error is
+    the table's ``batch.unreadable``."""
+    if check:
+        _check_columns(connection, t)
+    try:
+        return _pull(connection, t, *args, **kwargs)
+    except sa.exc.DBAPIError as exc:
+        raise BatchError(
+            f"{SOURCE}/{t.name}", "batch.unreadable", f"cannot read table {t.name}: {safe_error_text(exc)}"
+        ) from None
+
+
 def read_page(
     connection: Connection,
     t: Table,
@@ -287,14 +300,10 @@ def read_page(
     cursor ``after``, as a canonical frame, and the cursor of the page's last row (None when
     the page is short, i.e. nothing is left). Pages follow (``updated_at``, key) order, so
     a run that stops between pages has loaded a prefix of that order and its watermark holds.
-    ``window``: of the rows changed at or before its end, only those with one of its keys."""
-    _check_columns(connection, t)
-    try:
-        rows = _pull(connection, t, since, after, limit, window=window)
-    except sa.exc.DBAPIError as exc:
-        raise BatchError(
-            f"{SOURCE}/{t.name}", "batch.unreadable", f"cannot read table {t.name}: {safe_error_text(exc)}"
-        ) from None
+    ``window``: of the rows changed at or before its end, only those with one of its keys (a
+    window comes from :func:`window_versions`, which checked the table's columns on this
+    connection already)."""
+    rows = _read(connection, t, window is None, since, after, limit, window=window)
     names = [c.name for c in t.columns]
     cursor = None
     if limit is not None and len(rows) == limit:
@@ -311,14 +320,8 @@ def window_versions(
     only those two columns are read. A pull's overlap window is mostly rows the warehouse
     already holds; reading their versions first, a pull reads in full only the others
     (:class:`Window`)."""
-    _check_columns(connection, t)
     key = t.key[0]
-    try:
-        rows = _pull(connection, t, since, after, columns=(key, "updated_at"), until=until)
-    except sa.exc.DBAPIError as exc:
-        raise BatchError(
-            f"{SOURCE}/{t.name}", "batch.unreadable", f"cannot read table {t.name}: {safe_error_text(exc)}"
-        ) from None
+    rows = _read(connection, t, True, since, after, columns=(key, "updated_at"), until=until)
     keys = [r[0] for r in rows]
     texts = {key: column_text(keys), "updated_at": column_text([r[1] for r in rows])}
     versions = common.canonical_columns(t, texts, bools=common.DB_BOOLS).select(version_key(t)).to_series()

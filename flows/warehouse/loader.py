@@ -430,13 +430,15 @@ def seen_versions(
     since: datetime | None,
     until: datetime | None = None,
     not_run: str | None = None,
+    quarantined: bool = True,
 ) -> tuple[set[str], set[str]]:
     """What the warehouse already holds of a database table, from ``since`` on (None: all of it)
     and, for its raw rows, up to ``until`` (a pulled page's newest ``updated_at``); ``not_run``:
     leaving out what that run loaded (a pull's pages never overlap: a key is in one page).
 
     Returns the version keys (``<key>|<updated_at>``) of its raw rows and the original
-    values of its quarantined rows; the members pull drops re-read rows found here.
+    values of its quarantined rows (not looked up, an empty set, without ``quarantined``); the
+    members pull drops re-read rows found here.
     """
     raw_where, q_where = ["TRUE"], ["source = :s", "table_name = :t"]
     raw_params: dict[str, Any] = {}
@@ -464,11 +466,11 @@ def seen_versions(
     q_sql = f"SELECT original_values FROM {OPS_SCHEMA}.quarantine WHERE {' AND '.join(q_where)}"
     with engine.connect() as conn:
         raw = conn.execute(sa.text(raw_sql), raw_params).all()
-        quarantined = conn.execute(sa.text(q_sql), q_params).all()
+        held = conn.execute(sa.text(q_sql), q_params).all() if quarantined else []
     loaded = {
         f"{'' if k is None else k}|{'' if u is None else u.strftime('%Y-%m-%d %H:%M:%S')}" for k, u in raw
     }
-    return loaded, {r[0] for r in quarantined}
+    return loaded, {r[0] for r in held}
 
 
 def rows_without_completed_load(engine: Engine) -> dict[str, int]:
