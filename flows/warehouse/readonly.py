@@ -32,7 +32,7 @@ from flows.dbcheck import CONNECT_TIMEOUT_SECONDS, TRANSIENT_KINDS, check_databa
 from flows.errors import ConfigError, UnionWHError, safe_error_text
 from flows.settings import Settings
 
-from . import migrations
+from . import migrations, snapshot
 from .figures import FIGURES_RELATION
 
 SETTING = "UNIONWH_WAREHOUSE (or --warehouse)"
@@ -114,15 +114,14 @@ def readonly_engine(settings: Settings, snapshot_note: Callable[[str], None] | N
             raise
         engine = _duckdb_engine(settings, snap)
         try:
-            with engine.connect() as conn:
-                row = conn.exec_driver_sql("SELECT run_id, published_at FROM main.snapshot_info").first()
+            published = snapshot.info(engine)
         except DBAPIError:
             engine.dispose()
             raise WarehouseInUse(LOCKED) from None
-        when = f", published {row[1]:%Y-%m-%d %H:%M}" if row is not None else ""
+        when = f", published {published.published_at:%Y-%m-%d %H:%M}" if published is not None else ""
         snapshot_note(
             f"note: the warehouse is in use by a run; reading the marts snapshot {snap} "
-            f"(run {row[0] if row is not None else '?'}{when})"
+            f"(run {published.run_id if published is not None else '?'}{when})"
         )
         return engine
     if settings.is_duckdb:

@@ -31,6 +31,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -205,7 +206,7 @@ def publish_logged(engine: Engine, target: Path, run_id: str, log: Callable[[str
 @dataclass(frozen=True)
 class SnapshotInfo:
     run_id: str
-    published_at: object
+    published_at: datetime
 
 
 def info(engine: Engine) -> SnapshotInfo | None:
