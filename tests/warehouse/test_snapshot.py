@@ -127,28 +127,22 @@ def test_a_failed_publication_is_one_line_and_the_run_stays_succeeded(tmp_path: 
 
 
 READER = """
-import json, sys, time, duckdb
+import json, os, sys, time
+from tests.warehouse.test_snapshot import figures_of
 path, stop = sys.argv[1], sys.argv[2]
-import os
 while not os.path.exists(stop):
     try:
-        con = duckdb.connect(path, read_only=True)
-        try:
-            run = con.execute("SELECT run_id FROM main.snapshot_info").fetchone()[0]
-            rows = con.execute(
-                "SELECT figure_id, CAST(value AS VARCHAR) FROM marts.fig_annual_figures WHERE report_year = 2021 "
-                "ORDER BY figure_id"
-            ).fetchall()
-        finally:
-            con.close()
+        run, rows = figures_of(path)
         print(json.dumps({"run": run, "figures": rows}), flush=True)
     except Exception as exc:
         print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
     time.sleep(0.05)
 """
+"""A process reading the snapshot in a loop (what :func:`figures_of` reads) until ``stop`` exists."""
 
 
-def figures_of(path: Path) -> tuple[str, list[list[str]]]:
+def figures_of(path: Path | str) -> tuple[str, list[list[str]]]:
+    """The snapshot's run and its 2021 figures (id, value as text)."""
     con = duckdb.connect(str(path), read_only=True)
     try:
         run = con.execute("SELECT run_id FROM main.snapshot_info").fetchone()[0]
