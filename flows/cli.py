@@ -129,6 +129,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="recompute the figures from the deliveries up to this date (dbt build into "
         "schemas suffixed _asof_YYYYMMDD; the current marts are not touched)",
     )
+    metrics = sub.add_parser(
+        "metrics",
+        help="the figures as a semantic layer (MetricFlow): list the metrics, query them by month, zone…",
+    )
+    maction = metrics.add_subparsers(dest="metrics_action", required=True)
+    mlist = maction.add_parser("list", help="every metric (one per figure), its unit, label and group-bys")
+    _common(mlist)
+    mlist.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    mquery = maction.add_parser(
+        "query",
+        help="query metrics: --metrics A,B --group-by metric_time__month,enterprise__zone",
+    )
+    _common(mquery)
+    mquery.add_argument("--metrics", required=True, metavar="A,B", help="metric names (unionwh metrics list)")
+    mquery.add_argument(
+        "--group-by",
+        default="",
+        metavar="X,Y",
+        help="metric_time__day|week|month|quarter|year, enterprise__zone, enterprise__industry_section, "
+        "trade_union__union_form, figure_row__category, …",
+    )
+    mquery.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="FILTER",
+        help="a MetricFlow filter, e.g. \"{{ Dimension('enterprise__zone') }} = '海港'\" (repeatable: all hold)",
+    )
+    mquery.add_argument(
+        "--order-by", default="", metavar="X,-Y", help="order (default: the group-bys); -X descends"
+    )
+    mquery.add_argument("--limit", type=int, help="at most this many rows")
+    mquery.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    mquery.add_argument("--explain", action="store_true", help="print the SQL instead of running it")
     quality = sub.add_parser("quality", help="per source: rows, quarantined, top failing rules of a run")
     _common(quality)
     quality.add_argument("--run", default="latest", help="run id, or latest (default)")
@@ -452,6 +486,50 @@ def cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """Reads the warehouse (or, while a run holds a DuckDB warehouse, its marts snapshot) with the
+    SQL MetricFlow plans from the newest run's semantic manifest (flows/metrics/engine.py)."""
+    settings = _settings(args)
+    # deferred: MetricFlow (~1 s), SQLAlchemy and DuckDB; only this command needs them
+    from flows.metrics import engine as mf
+    from flows.warehouse.readonly import reading
+
+    metrics = mf.Metrics(mf.manifest_path(settings.output_dir), duckdb=settings.is_duckdb)
+    if args.metrics_action == "list":
+        listed = metrics.list()
+        render_list = {"table": mf.metrics_table, "json": mf.metrics_json, "csv": mf.metrics_csv}[args.format]
+        text = render_list(listed).rstrip("\n") + "\n"
+        if args.format == "csv":
+            _write_stdout(text.encode("utf-8"))
+        else:
+            sys.stdout.write(text)
+        return 0
+    names, group_by = _names(args.metrics), _names(args.group_by)
+    if not names:
+        raise UnionWHError(
+            "--metrics names no metric: give one or more, comma-separated (unionwh metrics list)"
+        )
+    if args.limit is not None and args.limit < 1:
+        raise UnionWHError("--limit must be 1 or more")
+    order_by = _names(args.order_by)
+    if args.explain:
+        sys.stdout.write(metrics.sql(names, group_by, args.where, order_by or group_by, args.limit) + "\n")
+        return 0
+    with reading(settings, _note) as engine:
+        answer = mf.query(metrics, engine, names, group_by, args.where, order_by, args.limit)
+    render = {"table": mf.answer_table, "json": mf.answer_json, "csv": mf.answer_csv}[args.format]
+    text = render(answer).rstrip("\n") + "\n"
+    if args.format == "csv":
+        _write_stdout(text.encode("utf-8"))
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_quality(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # deferred: SQLAlchemy and DuckDB (~0.3 s); only the read commands need them
@@ -749,6 +827,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "run": cmd_run,
     "figures": cmd_figures,
+    "metrics": cmd_metrics,
     "quality": cmd_quality,
     "audit": cmd_audit,
     "report": cmd_report,

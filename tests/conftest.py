@@ -72,6 +72,7 @@ DEMO_MODULES = frozenset(
         "tests/test_report_year_without_data.py",
         "tests/test_outputs_frozen.py",
         "tests/warehouse/test_snapshot.py",
+        "tests/metrics/test_metrics.py",
     }
 )
 """The modules with tests on the session demo run (a test elsewhere using it is refused below)."""

@@ -229,9 +229,9 @@ def test_figures_while_a_run_holds_the_warehouse_come_from_the_snapshot(
     demo = copy_demo(demo_2021, tmp_path / "demo")
     env = {**os.environ, **demo.env}
 
-    def figures(*args: str) -> subprocess.CompletedProcess[str]:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "flows.cli", "figures", "--year", "2021", "--format", "json", *args],
+            [sys.executable, "-m", "flows.cli", *args],
             env=env,
             cwd=ROOT,
             capture_output=True,
@@ -240,14 +240,24 @@ def test_figures_while_a_run_holds_the_warehouse_come_from_the_snapshot(
             check=False,
         )
 
-    free = figures()
+    def figures() -> subprocess.CompletedProcess[str]:
+        return cli("figures", "--year", "2021", "--format", "json")
+
+    def metrics() -> subprocess.CompletedProcess[str]:  # the semantic layer reads the same way
+        return cli(
+            "metrics", "query", "--metrics", "rights_consultations,funds_project_subsidy_yuan",
+            "--group-by", "metric_time__quarter", "--format", "json",
+        )  # fmt: skip
+
+    free, free_metrics = figures(), metrics()
     assert free.returncode == 0 and free.stderr == "", free.stderr
+    assert free_metrics.returncode == 0 and free_metrics.stderr == "", free_metrics.stderr
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(demo.home / "warehouse.duckdb")], stdout=subprocess.PIPE, text=True
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
-        busy = figures()
+        busy, busy_metrics = figures(), metrics()
         (demo.home / "warehouse-marts.duckdb").rename(tmp_path / "aside.duckdb")
         without = figures()
     finally:
@@ -257,6 +267,10 @@ def test_figures_while_a_run_holds_the_warehouse_come_from_the_snapshot(
     assert busy.stdout == free.stdout  # the same 42 figures
     assert busy.stderr.startswith("note: the warehouse is in use by a run; reading the marts snapshot ")
     assert f"(run {demo.first.run_id}, published " in busy.stderr and len(busy.stderr.splitlines()) == 1
+    assert busy_metrics.returncode == 0 and busy_metrics.stdout == free_metrics.stdout, busy_metrics.stderr
+    assert busy_metrics.stderr.startswith(
+        "note: the warehouse is in use by a run; reading the marts snapshot "
+    )
     # no snapshot: the one line it always said
     assert without.returncode == 2 and without.stdout == ""
     assert without.stderr.strip().startswith(

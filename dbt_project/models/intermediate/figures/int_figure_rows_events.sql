@@ -4,7 +4,7 @@ with activity_rows as (
     select
         {{ figure_row('figures.figure_id', year_of('activity_date'), 'stg_events__activities', 'activity_id',
                       amount="case when figures.measure = 'sum' then participants end", measure='figures.measure',
-                      event_on='activity_date') }}
+                      event_on='activity_date', category='activities.category') }}
     from {{ ref('stg_events__activities') }} as activities
     inner join (
         values
@@ -19,7 +19,7 @@ with activity_rows as (
 honour_rows as (
     select
         {{ figure_row('figures.figure_id', 'cast(honours.year as integer)', 'stg_events__honours',
-                      'honours.honour_id') }}
+                      'honours.honour_id', category='honours.level') }}
     from {{ ref('stg_events__honours') }} as honours
     inner join (
         values

@@ -18,7 +18,10 @@ select
     {{ figure_row('figures.figure_id', 'lines.report_year', 'int_finance_postings', 'lines.source_ref',
                   count_key="case when figures.measure = 'distinct' then lines.payee_code end",
                   amount="case when figures.measure = 'sum' then lines.net_yuan end", measure='figures.measure',
-                  event_on='lines.posted_on') }}
+                  event_on='lines.posted_on',
+                  uscc="case when lines.payee_code not like 'GH%' then lines.payee_code end",
+                  union_code="case when lines.payee_code like 'GH%' then lines.payee_code end",
+                  category='lines.project_code') }}
 from lines
 inner join (
     values

@@ -9,6 +9,7 @@ unions_by_year as (
     select
         years.report_year,
         unions.union_code,
+        unions.uscc,
         unions.union_form,
         unions.has_party_org,
         unions.founded_on,
@@ -28,7 +29,9 @@ union_rows as (
         {{ figure_row('figures.figure_id', 'unions_by_year.report_year', 'stg_registry__unions',
                       'unions_by_year.union_code',
                       event_on="case when figures.figure_id = 'org.new_independent_unions'
-                                then unions_by_year.founded_on end") }}
+                                then unions_by_year.founded_on end",
+                      uscc='unions_by_year.uscc', union_code='unions_by_year.union_code',
+                      category='unions_by_year.union_form') }}
     from unions_by_year
     inner join (
         values
@@ -55,7 +58,8 @@ coverage_rows as (
     select
         {{ figure_row("'org.union_units_total'", 'unions_by_year.report_year', 'stg_registry__coverages',
                       "coverage.union_code || '|' || coverage.uscc || '|' || cast(coverage.start_on as varchar(10))",
-                      count_key='coverage.uscc', measure="'distinct'") }}
+                      count_key='coverage.uscc', measure="'distinct'", uscc='coverage.uscc',
+                      union_code='coverage.union_code') }}
     from unions_by_year
     inner join {{ ref('stg_registry__coverages') }} as coverage
         on unions_by_year.union_code = coverage.union_code

@@ -4,7 +4,8 @@ with case_rows as (
     select
         {{ figure_row('figures.figure_id', year_of('cases.received_on'), 'stg_rights__cases', 'cases.case_no',
                       amount="case when figures.measure = 'sum' then cases.recovered_yuan end",
-                      measure='figures.measure', event_on='cases.received_on') }}
+                      measure='figures.measure', event_on='cases.received_on',
+                      uscc='cases.uscc', category='cases.case_type') }}
     from {{ ref('stg_rights__cases') }} as cases
     inner join (
         values
@@ -24,7 +25,8 @@ bargaining_rows as (
                       ~ " else cast(bargaining.year as integer) end",
                       'stg_rights__bargainings', "bargaining.uscc || ':' || cast(bargaining.year as varchar(4))",
                       count_key='bargaining.uscc', measure="'distinct'",
-                      event_on='case when figures.by_entry then bargaining.entered_on end') }}
+                      event_on='case when figures.by_entry then bargaining.entered_on end',
+                      uscc='bargaining.uscc') }}
     from {{ ref('stg_rights__bargainings') }} as bargaining
     inner join (
         values

@@ -14,6 +14,7 @@ attendance as (
         sessions.mode,
         attendances.session_id || '|' || coalesce(attendances.id_card_pseudonym, '') || '|'
         || attendances.name_pseudonym as attendance_ref,
+        attendances.union_code,
         attendances.registered,
         attendances.attended,
         attendances.replay_views
@@ -26,7 +27,7 @@ competition_rows as (
     select
         {{ figure_row('figures.figure_id', year_of('start_date'), 'stg_training__competitions', 'competition_id',
                       amount="case when figures.measure = 'sum' then participants end", measure='figures.measure',
-                      event_on='start_date') }}
+                      event_on='start_date', category='level') }}
     from {{ ref('stg_training__competitions') }}
     cross join (values ('comp.competitions', 'rows'), ('comp.participants', 'sum')) as figures (figure_id, measure)
 ),
@@ -34,7 +35,7 @@ competition_rows as (
 session_rows as (
     select
         {{ figure_row("'training.offline_sessions'", 'report_year', 'stg_training__sessions', 'session_id',
-                      event_on='start_date') }}
+                      event_on='start_date', category='mode') }}
     from sessions
     where mode = 'offline'
 ),
@@ -44,7 +45,7 @@ online_view_rows as (
     select
         {{ figure_row("'training.online_views'", 'report_year', 'stg_training__attendances', 'attendance_ref',
                       amount='(case when attended then 1 else 0 end) + replay_views', measure="'sum'",
-                      event_on='start_date') }}
+                      event_on='start_date', union_code='union_code', category='mode') }}
     from attendance
     where mode = 'online'
 ),
@@ -52,7 +53,7 @@ online_view_rows as (
 registration_rows as (
     select
         {{ figure_row("'training.offline_registrations'", 'report_year', 'stg_training__attendances',
-                      'attendance_ref', event_on='start_date') }}
+                      'attendance_ref', event_on='start_date', union_code='union_code', category='mode') }}
     from attendance
     where mode = 'offline' and registered
 )

@@ -5,7 +5,7 @@ with condolence_rows as (
     select
         {{ figure_row('figures.figure_id', year_of('visit_date'), 'stg_welfare__condolences', ledger_ref,
                       amount="case when figures.measure = 'sum' then amount_yuan end", measure='figures.measure',
-                      event_on='visit_date') }}
+                      event_on='visit_date', union_code='condolences.union_code', category='condolences.program') }}
     from {{ ref('stg_welfare__condolences') }} as condolences
     inner join (
         values
@@ -22,7 +22,8 @@ with condolence_rows as (
 health_check_rows as (
     select
         {{ figure_row("'welfare.migrant_health_checks'", year_of('check_date'), 'stg_welfare__health_checks',
-                      ledger_ref, count_key='id_card_pseudonym', measure="'distinct'", event_on='check_date') }}
+                      ledger_ref, count_key='id_card_pseudonym', measure="'distinct'", event_on='check_date',
+                      category='recipient_category') }}
     from {{ ref('stg_welfare__health_checks') }}
     where recipient_category = '农民工'
 ),
@@ -30,14 +31,15 @@ health_check_rows as (
 relief_rows as (
     select
         {{ figure_row("'welfare.relief_cases'", year_of('relief_date'), 'stg_welfare__reliefs', ledger_ref,
-                      event_on='relief_date') }}
+                      event_on='relief_date', category='relief_category') }}
     from {{ ref('stg_welfare__reliefs') }}
 ),
 
 card_rows as (
     select
         {{ figure_row("'members.cards_issued_or_renewed'", year_of('action_on'), 'stg_members__member_cards',
-                      'cast(card_event_id as varchar(20))', event_on='action_on') }}
+                      'cast(card_event_id as varchar(20))', event_on='action_on',
+                      category='action') }}
     from {{ ref('stg_members__member_cards') }}
 )
 

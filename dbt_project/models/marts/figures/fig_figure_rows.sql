@@ -3,15 +3,41 @@
 -- for distinct counts, the amount it adds for sums and the date it counts on (event_on; null
 -- where the figure has none: status at year end, 年度). Rows that are not counted in a figure
 -- (another year, another category, quarantined) are not here.
-select
-    figure_id || ':' || cast(report_year as varchar(8)) || ':' || source_model || ':' || source_ref as figure_row_id,
-    figure_id || ':' || cast(report_year as varchar(8)) as figure_year_id,
-    figure_id,
-    report_year,
-    source_model,
-    source_ref,
-    count_key,
-    amount,
-    measure,
-    event_on
-from {{ ref('int_figure_rows') }}
+-- The semantic layer (models/marts/figures/_semantic.yml) reads this mart: counted_on is the
+-- date each row counts on for metric_time (event_on, else the last day of the report year),
+-- uscc / union_code the enterprise and union the row concerns where the source names one (a
+-- union's enterprise where only the union is named), category the source's own classification.
+with figure_rows as (
+    select * from {{ ref('int_figure_rows') }}
+),
+
+unions as (
+    select
+        union_code,
+        uscc
+    from {{ ref('dim_union') }}
+),
+
+final as (
+    select
+        figure_rows.figure_id || ':' || cast(figure_rows.report_year as varchar(8)) || ':'
+        || figure_rows.source_model || ':' || figure_rows.source_ref as figure_row_id,
+        figure_rows.figure_id || ':' || cast(figure_rows.report_year as varchar(8)) as figure_year_id,
+        figure_rows.figure_id,
+        figure_rows.report_year,
+        figure_rows.source_model,
+        figure_rows.source_ref,
+        figure_rows.count_key,
+        figure_rows.amount,
+        figure_rows.measure,
+        figure_rows.event_on,
+        coalesce(figure_rows.event_on, make_date(figure_rows.report_year, 12, 31)) as counted_on,
+        coalesce(figure_rows.uscc, unions.uscc) as uscc,
+        figure_rows.union_code,
+        figure_rows.category
+    from figure_rows
+    left join unions
+        on figure_rows.union_code = unions.union_code
+)
+
+select * from final
