@@ -66,6 +66,12 @@ def _figure_rows_model() -> dict[str, Any]:
                 "expr": "union_code",
                 "description": "the union the row concerns",
             },
+            {
+                "name": "member",
+                "type": "foreign",
+                "expr": "member_id",
+                "description": "a member card's member",
+            },
         ],
         "dimensions": [
             {"name": "counted_on", "type": "time", "type_params": {"time_granularity": "day"}},
@@ -138,6 +144,18 @@ def _dimension_models() -> list[dict[str, Any]]:
                 {"name": "union_form", "type": "categorical", "description": "建会形式"},
                 {"name": "has_party_org", "type": "categorical", "description": "党组织: whether it has one"},
                 {"name": "status", "type": "categorical", "description": "the union's status"},
+            ],
+        },
+        {
+            "name": "members",
+            "description": "Members of the member platform, pseudonymised, latest version (marts.dim_member).",
+            "model": "ref('dim_member')",
+            "entities": [{"name": "member", "type": "primary", "expr": "member_id"}],
+            "dimensions": [
+                {"name": "employment_form", "type": "categorical", "description": "用工形式 (code)"},
+                {"name": "is_migrant", "type": "categorical", "description": "外来务工人员"},
+                {"name": "is_veteran", "type": "categorical", "description": "退役军人"},
+                {"name": "is_deleted", "type": "categorical", "description": "deleted on the platform since"},
             ],
         },
     ]

@@ -6,7 +6,8 @@
 -- The semantic layer (models/marts/figures/_semantic.yml) reads this mart: counted_on is the
 -- date each row counts on for metric_time (event_on, else the last day of the report year),
 -- uscc / union_code the enterprise and union the row concerns where the source names one (a
--- union's enterprise where only the union is named), category the source's own classification.
+-- union's enterprise where only the union is named; a member card's member and the member's
+-- union), category the source's own classification.
 with figure_rows as (
     select * from {{ ref('int_figure_rows') }}
 ),
@@ -16,6 +17,16 @@ unions as (
         union_code,
         uscc
     from {{ ref('dim_union') }}
+),
+
+card_members as (
+    select
+        cast(cards.card_event_id as varchar(20)) as source_ref,
+        cards.member_id,
+        members.union_code
+    from {{ ref('fct_member_cards') }} as cards
+    left join {{ ref('dim_member') }} as members
+        on cards.member_id = members.member_id
 ),
 
 final as (
@@ -33,11 +44,15 @@ final as (
         figure_rows.event_on,
         coalesce(figure_rows.event_on, make_date(figure_rows.report_year, 12, 31)) as counted_on,
         coalesce(figure_rows.uscc, unions.uscc) as uscc,
-        figure_rows.union_code,
-        figure_rows.category
+        coalesce(figure_rows.union_code, card_members.union_code) as union_code,
+        figure_rows.category,
+        card_members.member_id
     from figure_rows
+    left join card_members
+        on figure_rows.source_model = 'stg_members__member_cards'
+        and figure_rows.source_ref = card_members.source_ref
     left join unions
-        on figure_rows.union_code = unions.union_code
+        on coalesce(figure_rows.union_code, card_members.union_code) = unions.union_code
 )
 
 select * from final
