@@ -12,6 +12,7 @@ Imported by the ``metrics`` command only (MetricFlow takes ~1 s to import).
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from flows.errors import UnionWHError
 from flows.report.cells import csv_row, csv_text
 
 MANIFEST = "semantic_manifest.json"
+RUN_FOLDER = re.compile(r"\d{8}T\d{6}-[0-9a-f]+")
+"""A run's folder under the output directory: its run id (flows/pipeline/state.py new_run_id)."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,11 @@ def manifest_path(output_dir: Path, run_id: str | None = None) -> Path:
         path = output_dir / run_id / "dbt" / MANIFEST
         if path.is_file():
             return path
-    found = sorted(output_dir.glob(f"*/dbt/{MANIFEST}"))
+    # run folders only (their ids sort by time); not `figures --as-known-on`'s asof_* builds,
+    # whose models are other schemas
+    found = sorted(
+        p for p in output_dir.glob(f"*/dbt/{MANIFEST}") if RUN_FOLDER.fullmatch(p.parent.parent.name)
+    )
     if not found:
         raise UnionWHError(
             f"no semantic manifest under {output_dir}: run `unionwh run` first (its dbt writes one per run)"

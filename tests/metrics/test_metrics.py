@@ -50,6 +50,9 @@ def test_every_metric_at_year_grain_equals_the_figures_of_every_year(demo_2021: 
     finally:
         engine.dispose()
     assert compared >= 42 * 11  # 42 figures, 2011-2021
+    # the run's dbt docs page lists the semantic model and the metrics
+    docs = (manifest.parent / "static_index.html").read_text(encoding="utf-8")
+    assert "semantic_model.unionwh.figure_rows" in docs and "metric.unionwh.rights_consultations" in docs
 
 
 def test_an_analyst_queries_two_metrics_by_month_and_zone(
@@ -144,3 +147,11 @@ def test_without_a_run_there_is_no_manifest_and_the_error_says_so(
     err = capsys.readouterr().err.strip()
     assert code == 2 and "run `unionwh run` first" in err and "\n" not in err
     assert not (tmp_path / "runs").exists() and not (tmp_path / "wh.duckdb").exists()
+
+
+def test_the_manifest_is_the_newest_runs_not_an_as_known_on_build(tmp_path: Path) -> None:
+    for folder in ("20261128T225616-0ae738", "20261129T010203-1a2b3c", "asof_20211231", "notes"):
+        (tmp_path / folder / "dbt").mkdir(parents=True)
+        (tmp_path / folder / "dbt" / "semantic_manifest.json").write_text("{}", encoding="utf-8")
+    assert manifest_path(tmp_path).parent.parent.name == "20261129T010203-1a2b3c"
+    assert manifest_path(tmp_path, "20261128T225616-0ae738").parent.parent.name == "20261128T225616-0ae738"

@@ -365,6 +365,13 @@ def test_an_analyst_reading_postgresql_during_a_build_gets_the_old_or_the_new_ma
         states = [{k: Decimal(v) for k, v in a["figures"]} for a in answers]
         assert all(s in (old, new) for s in states), "the analyst saw neither the old nor the new marts"
         assert states[0] == old and states[-1] == new and len(states) > 20
+        # the demo on PostgreSQL: every metric of the semantic layer at year grain equals its figure
+        from flows.metrics.engine import manifest_path
+        from tests.metrics.equality import assert_metrics_equal_figures
+
+        assert (
+            assert_metrics_equal_figures(admin, manifest_path(demo.home / "pg-runs"), duckdb=False) >= 42 * 11
+        )
     finally:
         admin.dispose()
         drop_database(server, name)
