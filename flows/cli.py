@@ -454,7 +454,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
     (the current marts untouched), after the same checks."""
     settings = _settings(args, report_year=args.year)
     # deferred: SQLAlchemy and DuckDB (~0.3 s); only the read commands need them
-    from flows.report.format import CSV_BOM, figures_csv, figures_json, figures_table
+    from flows.report.format import figures_csv, figures_json, figures_table
     from flows.warehouse.figures import FIGURES_RELATION, fetch_figures
     from flows.warehouse.readonly import reading, relation_exists, require_year
 
@@ -478,11 +478,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
         known = f" as known on {args.as_known_on}" if args.as_known_on is not None else ""
         raise UnionWHError(f"no figures for {year}{known} in the warehouse")
     render = {"table": figures_table, "json": figures_json, "csv": figures_csv}[args.format]
-    text = render(year, figures, as_known_on=args.as_known_on).rstrip("\n") + "\n"
-    if args.format == "csv":
-        _write_stdout((CSV_BOM + text).encode("utf-8"))
-    else:
-        sys.stdout.write(text)
+    _print_as(args.format, render(year, figures, as_known_on=args.as_known_on))
     return 0
 
 
@@ -502,11 +498,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     if args.metrics_action == "list":
         listed = metrics.list()
         render_list = {"table": mf.metrics_table, "json": mf.metrics_json, "csv": mf.metrics_csv}[args.format]
-        text = render_list(listed).rstrip("\n") + "\n"
-        if args.format == "csv":
-            _write_stdout(text.encode("utf-8"))
-        else:
-            sys.stdout.write(text)
+        _print_as(args.format, render_list(listed))
         return 0
     names, group_by = _names(args.metrics), _names(args.group_by)
     if not names:
@@ -522,12 +514,19 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     with reading(settings, _note) as engine:
         answer = mf.query(metrics, engine, names, group_by, args.where, order_by, args.limit)
     render = {"table": mf.answer_table, "json": mf.answer_json, "csv": mf.answer_csv}[args.format]
-    text = render(answer).rstrip("\n") + "\n"
-    if args.format == "csv":
-        _write_stdout(text.encode("utf-8"))
+    _print_as(args.format, render(answer))
+    return 0
+
+
+def _print_as(fmt: str, text: str) -> None:
+    """A command's output, ending in one newline. CSV is written as UTF-8 bytes, whatever the
+    terminal's encoding, after a BOM so that Excel shows the Chinese labels
+    (flows/report/format.py CSV_BOM)."""
+    text = text.rstrip("\n") + "\n"
+    if fmt == "csv":
+        _write_stdout(("\ufeff" + text).encode("utf-8"))
     else:
         sys.stdout.write(text)
-    return 0
 
 
 def cmd_quality(args: argparse.Namespace) -> int:

@@ -119,46 +119,39 @@ def _figure_rows_model() -> dict[str, Any]:
     }
 
 
+def _dimension_model(
+    name: str, mart: str, what: str, entity: str, key: str, dims: dict[str, str]
+) -> dict[str, Any]:
+    """A semantic model of a dimension mart: its primary entity and the columns to slice by."""
+    return {
+        "name": name,
+        "description": f"{what}, latest version (marts.{mart}).",
+        "model": f"ref('{mart}')",
+        "entities": [{"name": entity, "type": "primary", "expr": key}],
+        "dimensions": [{"name": d, "type": "categorical", "description": text} for d, text in dims.items()],
+    }
+
+
 def _dimension_models() -> list[dict[str, Any]]:
     return [
-        {
-            "name": "enterprises",
-            "description": "Registered enterprises, latest version (marts.dim_enterprise).",
-            "model": "ref('dim_enterprise')",
-            "entities": [{"name": "enterprise", "type": "primary", "expr": "uscc"}],
-            "dimensions": [
-                {"name": "zone", "type": "categorical", "description": "片区: 海港, 空港 or 临港"},
-                {
-                    "name": "industry_section",
-                    "type": "categorical",
-                    "description": "行业门类 (GB/T 4754 section)",
-                },
-            ],
-        },
-        {
-            "name": "trade_unions",
-            "description": "Grassroots unions, latest version (marts.dim_union).",
-            "model": "ref('dim_union')",
-            "entities": [{"name": "trade_union", "type": "primary", "expr": "union_code"}],
-            "dimensions": [
-                {"name": "union_form", "type": "categorical", "description": "建会形式"},
-                {"name": "has_party_org", "type": "categorical", "description": "党组织: whether it has one"},
-                {"name": "status", "type": "categorical", "description": "the union's status"},
-            ],
-        },
-        {
-            "name": "members",
-            "description": "Members of the member platform, pseudonymised, latest version (marts.dim_member).",
-            "model": "ref('dim_member')",
-            "entities": [{"name": "member", "type": "primary", "expr": "member_id"}],
-            "dimensions": [
-                {"name": "employment_form", "type": "categorical", "description": "用工形式 (code)"},
-                {"name": "is_migrant", "type": "categorical", "description": "外来务工人员"},
-                {"name": "is_veteran", "type": "categorical", "description": "退役军人"},
-                {"name": "is_deleted", "type": "categorical", "description": "deleted on the platform since"},
-            ],
-        },
-    ]
+        _dimension_model(
+            "enterprises", "dim_enterprise", "Registered enterprises", "enterprise", "uscc",
+            {"zone": "片区: 海港, 空港 or 临港", "industry_section": "行业门类 (GB/T 4754 section)"},
+        ),
+        _dimension_model(
+            "trade_unions", "dim_union", "Grassroots unions", "trade_union", "union_code",
+            {"union_form": "建会形式", "has_party_org": "党组织: whether it has one", "status": "the union's status"},
+        ),
+        _dimension_model(
+            "members", "dim_member", "Members of the member platform, pseudonymised", "member", "member_id",
+            {
+                "employment_form": "用工形式 (code)",
+                "is_migrant": "外来务工人员",
+                "is_veteran": "退役军人",
+                "is_deleted": "deleted on the platform since",
+            },
+        ),
+    ]  # fmt: skip
 
 
 def _metric(figure: dict[str, Any]) -> dict[str, Any]:
