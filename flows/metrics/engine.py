@@ -80,7 +80,6 @@ class _Client:
     is run by :func:`query` through SQLAlchemy, so nothing here touches the database."""
 
     def __init__(self, duckdb: bool) -> None:
-
         self.sql_engine_type = SqlEngine.DUCKDB if duckdb else SqlEngine.POSTGRES
         self.sql_plan_renderer = DuckDbSqlPlanRenderer() if duckdb else PostgresSQLSqlPlanRenderer()
 
@@ -97,13 +96,13 @@ class Metrics:
     """A MetricFlow engine over one semantic manifest, for a DuckDB or a PostgreSQL warehouse."""
 
     def __init__(self, manifest: Path, duckdb: bool) -> None:
-
         try:
-            semantic = parse_manifest_from_dbt_generated_manifest(manifest.read_text(encoding="utf-8"))
+            text = manifest.read_text(encoding="utf-8")
+            semantic = parse_manifest_from_dbt_generated_manifest(text)
+            self._raw = json.loads(text)
         except (OSError, ValueError) as exc:
             raise UnionWHError(f"cannot read the semantic manifest {manifest}: {exc}") from None
         self.manifest = manifest
-        self._raw = json.loads(manifest.read_text(encoding="utf-8"))
         # "warehouse"."marts"."fig_figure_rows" -> "marts"."fig_figure_rows": the SQL then reads the
         # database it is run on, the warehouse or its marts snapshot (another file, another catalog)
         self._relations = {
@@ -143,7 +142,6 @@ class Metrics:
         limit: int | None = None,
     ) -> str:
         """The SQL MetricFlow plans for the query; a bad metric or dimension name is one line."""
-
         request = MetricFlowQueryRequest.create(
             metric_names=list(metrics),
             group_by_names=list(group_by) or None,

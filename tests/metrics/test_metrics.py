@@ -155,3 +155,14 @@ def test_the_manifest_is_the_newest_runs_not_an_as_known_on_build(tmp_path: Path
         (tmp_path / folder / "dbt" / "semantic_manifest.json").write_text("{}", encoding="utf-8")
     assert manifest_path(tmp_path).parent.parent.name == "20261129T010203-1a2b3c"
     assert manifest_path(tmp_path, "20261128T225616-0ae738").parent.parent.name == "20261128T225616-0ae738"
+
+
+def test_a_broken_manifest_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "runs" / "20261128T225616-0ae738" / "dbt" / "semantic_manifest.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"semantic_models": [', encoding="utf-8")
+    env = {"UNIONWH_HOME": str(tmp_path), "UNIONWH_OUTPUT": str(tmp_path / "runs")}
+    with Env(**env):
+        code = main(["metrics", "list"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "cannot read the semantic manifest" in err and "\n" not in err
