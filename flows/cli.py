@@ -509,7 +509,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         raise UnionWHError("--limit must be 1 or more")
     order_by = _names(args.order_by)
     if args.explain:
-        sys.stdout.write(metrics.sql(names, group_by, args.where, order_by or group_by, args.limit) + "\n")
+        sys.stdout.write(metrics.sql(names, group_by, args.where, order_by, args.limit) + "\n")
         return 0
     with reading(settings, _note) as engine:
         answer = mf.query(metrics, engine, names, group_by, args.where, order_by, args.limit)

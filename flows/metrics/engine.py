@@ -141,12 +141,13 @@ class Metrics:
         order_by: Sequence[str] = (),
         limit: int | None = None,
     ) -> str:
-        """The SQL MetricFlow plans for the query; a bad metric or dimension name is one line."""
+        """The SQL MetricFlow plans for the query, ordered by ``order_by`` or else by the group-bys;
+        a bad metric or dimension name is one line."""
         request = MetricFlowQueryRequest.create(
             metric_names=list(metrics),
             group_by_names=list(group_by) or None,
             where_constraints=list(where) or None,
-            order_by_names=list(order_by) or None,
+            order_by_names=list(order_by or group_by) or None,
             limit=limit,
         )
         try:
@@ -173,7 +174,7 @@ def query(
     limit: int | None = None,
 ) -> Answer:
     """Run a metrics query on ``engine`` (read-only): the columns and rows as the database gives them."""
-    sql = metrics.sql(names, group_by, where, order_by or group_by, limit)
+    sql = metrics.sql(names, group_by, where, order_by, limit)
     try:
         with engine.connect() as conn:
             result = conn.exec_driver_sql(sql)
